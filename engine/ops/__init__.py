@@ -1,0 +1,1 @@
+"""Op definitions, one module per family; each op registers itself in engine.registry."""
