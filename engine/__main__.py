@@ -1,0 +1,7 @@
+"""`python -m engine …`: train, trace, gradcheck, export and predict from the command line."""
+
+import sys
+
+from engine.cli import main
+
+sys.exit(main())
