@@ -1,0 +1,1 @@
+"""Gradscape designer: the PySide6 node editor on top of the engine."""
