@@ -150,6 +150,9 @@ class Program:
         seed = self.seed if seed is None else seed
         for i, node_id in enumerate(self.order):
             k = self.kernels[i]
+            reseed = getattr(k, "reseed", None)  # random kernels (Dropout): own stream per node
+            if reseed is not None:
+                reseed([seed, zlib.crc32(node_id.encode("utf-8")), 1])
             if not k.w and not k.buf:
                 continue
             rng = np.random.default_rng([seed, zlib.crc32(node_id.encode("utf-8"))])

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
-from engine.ops.base import Kernel, OpDef
+from engine.errors import ShapeError
+from engine.ops._special import erf
+from engine.ops.base import Kernel, OpDef, Param, fmt_shape
 from engine.registry import register
 
 
@@ -75,3 +80,220 @@ class Sigmoid(_Activation):
 
     def make_kernel(self, params, ins, out, dtype):
         return SigmoidKernel()
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic sigmoid without overflow, in x's dtype."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+class LeakyReLUKernel(Kernel):
+    def __init__(self, slope: float):
+        self.slope = float(slope)
+
+    def forward(self, x):
+        self.pos = x > 0
+        return np.where(self.pos, x, x * self.slope)
+
+    # dx = dy · (1 if x > 0 else slope)
+    def backward(self, gy):
+        return (np.where(self.pos, gy, gy * self.slope),)
+
+
+@register
+class LeakyReLU(_Activation):
+    id = "LeakyReLU"
+    description = "Like ReLU, but negative values keep a small slope so they still learn."
+    formula = "y = x if x > 0 else a·x;  ∂y/∂x = 1 if x > 0 else a"
+    params = (Param("slope", "float", 0.01, "Slope a for negative inputs.", min=0.0, max=1.0,
+                    step=0.01),)
+
+    @classmethod
+    def summary(cls, params: dict[str, Any]) -> str:
+        return f"LeakyReLU {params.get('slope', 0.01):g}"
+
+    def make_kernel(self, params, ins, out, dtype):
+        return LeakyReLUKernel(params["slope"])
+
+
+class ELUKernel(Kernel):
+    def __init__(self, alpha: float):
+        self.alpha = float(alpha)
+
+    def forward(self, x):
+        self.pos = x > 0
+        self.neg = np.expm1(np.minimum(x, 0)) * self.alpha  # α(eˣ − 1) for x ≤ 0
+        return np.where(self.pos, x, self.neg)
+
+    # dx = dy · (1 if x > 0 else y + α)
+    def backward(self, gy):
+        return (np.where(self.pos, gy, gy * (self.neg + self.alpha)),)
+
+
+@register
+class ELU(_Activation):
+    id = "ELU"
+    description = "Exponential linear unit: smooth curve towards −α for negative values."
+    formula = "y = x if x > 0 else α(eˣ − 1);  ∂y/∂x = 1 if x > 0 else y + α"
+    params = (Param("alpha", "float", 1.0, "Value α that very negative inputs approach (−α).",
+                    min=0.0, max=100.0, step=0.1),)
+
+    @classmethod
+    def summary(cls, params: dict[str, Any]) -> str:
+        return f"ELU {params.get('alpha', 1.0):g}"
+
+    def make_kernel(self, params, ins, out, dtype):
+        return ELUKernel(params["alpha"])
+
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+class GELUKernel(Kernel):
+    def forward(self, x):
+        self.x = x
+        self.cdf = 0.5 * (1.0 + erf(x * _SQRT_HALF))  # Φ(x)
+        return x * self.cdf
+
+    # dx = dy · (Φ(x) + x·φ(x))
+    def backward(self, gy):
+        x = self.x
+        pdf = np.exp(-0.5 * x * x) * _INV_SQRT_2PI
+        return (gy * (self.cdf + x * pdf),)
+
+
+class GELUTanhKernel(Kernel):
+    def forward(self, x):
+        self.x = x
+        self.t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
+        return 0.5 * x * (1.0 + self.t)
+
+    # dx = dy · (½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)),  t = tanh(√(2/π)(x + 0.044715x³))
+    def backward(self, gy):
+        x, t = self.x, self.t
+        inner = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
+        return (gy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * inner),)
+
+
+@register
+class GELU(_Activation):
+    id = "GELU"
+    description = "Gaussian error linear unit: x weighted by the chance a normal value is below it."
+    formula = "y = x·Φ(x);  ∂y/∂x = Φ(x) + x·φ(x)  (Φ, φ: normal CDF and density)"
+    params = (Param("approximate", "choice", "none", "'none' uses the exact error function, "
+                    "'tanh' the faster tanh approximation.", choices=("none", "tanh")),)
+
+    @classmethod
+    def summary(cls, params: dict[str, Any]) -> str:
+        return "GELU (tanh)" if params.get("approximate") == "tanh" else "GELU"
+
+    def make_kernel(self, params, ins, out, dtype):
+        return GELUTanhKernel() if params["approximate"] == "tanh" else GELUKernel()
+
+
+class SiLUKernel(Kernel):
+    def forward(self, x):
+        self.x = x
+        self.s = _sigmoid(x)
+        return x * self.s
+
+    # dx = dy · σ(x)·(1 + x·(1 − σ(x)))
+    def backward(self, gy):
+        s = self.s
+        return (gy * (s * (1.0 + self.x * (1.0 - s))),)
+
+
+@register
+class SiLU(_Activation):
+    id = "SiLU"
+    description = "Sigmoid linear unit (swish): x times its own sigmoid."
+    formula = "y = x·σ(x);  ∂y/∂x = σ(x)·(1 + x·(1 − σ(x)))"
+
+    def make_kernel(self, params, ins, out, dtype):
+        return SiLUKernel()
+
+
+class SoftmaxKernel(Kernel):
+    def forward(self, x):
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        e /= e.sum(axis=-1, keepdims=True)
+        self.y = e
+        return e
+
+    # dx = y · (dy − Σⱼ dyⱼ·yⱼ)
+    def backward(self, gy):
+        y = self.y
+        return (y * (gy - (gy * y).sum(axis=-1, keepdims=True)),)
+
+
+@register
+class Softmax(_Activation):
+    id = "Softmax"
+    description = "Turns the last axis into probabilities that are positive and add up to 1."
+    formula = "yᵢ = e^(xᵢ) / Σⱼ e^(xⱼ);  ∂L/∂xᵢ = yᵢ·(∂L/∂yᵢ − Σⱼ yⱼ·∂L/∂yⱼ)"
+
+    def infer_shape(self, params, ins):
+        x = ins["in"]
+        if len(x) == 0 or x == (None,):
+            raise ShapeError(
+                f"Softmax works over the last axis of each sample, but its input has shape "
+                f"{fmt_shape(x)}, which has no feature axis"
+            )
+        return x
+
+    def make_kernel(self, params, ins, out, dtype):
+        return SoftmaxKernel()
+
+
+class SoftplusKernel(Kernel):
+    def __init__(self, beta: float, threshold: float):
+        self.beta = float(beta)
+        self.threshold = float(threshold)
+
+    def forward(self, x):
+        bx = x * self.beta
+        self.bx = bx
+        self.linear = bx > self.threshold
+        return np.where(self.linear, x, np.logaddexp(0, bx) * (1.0 / self.beta))
+
+    # dx = dy · σ(βx)  (dy where βx > threshold, the linear part)
+    def backward(self, gy):
+        return (np.where(self.linear, gy, gy * _sigmoid(self.bx)),)
+
+
+@register
+class Softplus(_Activation):
+    id = "Softplus"
+    description = "A smooth ReLU: log(1 + eˣ), always positive."
+    formula = "y = log(1 + e^(βx))/β  (y = x where βx > threshold);  ∂y/∂x = σ(βx)"
+    params = (
+        Param("beta", "float", 1.0, "Sharpness β: larger values bend closer to a ReLU.",
+              min=1e-3, max=1000.0, step=0.1),
+        Param("threshold", "float", 20.0, "Above this value of βx the output is just x "
+              "(avoids overflow).", min=0.0, max=1000.0),
+    )
+
+    def make_kernel(self, params, ins, out, dtype):
+        return SoftplusKernel(params["beta"], params["threshold"])
+
+
+class IdentityKernel(Kernel):
+    def forward(self, x):
+        return x
+
+    # dx = dy
+    def backward(self, gy):
+        return (gy,)
+
+
+@register
+class Identity(_Activation):
+    id = "Identity"
+    description = "Passes its input through unchanged (a placeholder or a named tap)."
+    formula = "y = x;  ∂y/∂x = 1"
+
+    def make_kernel(self, params, ins, out, dtype):
+        return IdentityKernel()

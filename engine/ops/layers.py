@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ShapeError
-from engine.ops.base import Kernel, OpDef, Param, fmt_shape
+from engine.ops.base import Kernel, OpDef, Param, fmt_shape, numel
 from engine.registry import register
 
 INITS = ("he", "xavier", "normal", "zeros")
@@ -89,3 +89,143 @@ class Dense(OpDef):
 
     def make_kernel(self, params, ins, out, dtype):
         return DenseKernel(bool(params["bias"]))
+
+
+class FlattenKernel(Kernel):
+    def forward(self, x):
+        self.shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    # dx = dy reshaped back to x's shape
+    def backward(self, gy):
+        return (gy.reshape(self.shape),)
+
+
+@register
+class Flatten(OpDef):
+    id = "Flatten"
+    category = "Layers"
+    description = "Lays each sample out as one row of numbers, e.g. an image before a Dense layer."
+    formula = "y = x reshaped to (batch, n);  ∂L/∂x = ∂L/∂y reshaped back"
+
+    def infer_shape(self, params, ins):
+        x = ins["in"]
+        if len(x) == 0 or x[0] is not None:
+            raise ShapeError(f"Flatten needs a batched input, but gets {fmt_shape(x)}")
+        return (None, numel(x))
+
+
+class _ReshapeParam(Param):
+    """A "shape" param that also allows a single −1 (the size is worked out)."""
+
+    def check(self, value: Any) -> str | None:
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and (v >= 1 or v == -1) for v in value
+        ):
+            return f"'{self.name}' must be a list of positive whole numbers (one may be −1)"
+        if list(value).count(-1) > 1:
+            return f"'{self.name}' may contain −1 only once"
+        if len(value) > 4:
+            return f"'{self.name}' may have at most 4 dimensions"
+        return None
+
+
+class ReshapeKernel(Kernel):
+    def __init__(self, shape: tuple[int, ...], batched: bool):
+        self.target = shape
+        self.batched = batched
+
+    def forward(self, x):
+        self.shape = x.shape
+        return x.reshape((x.shape[0], *self.target) if self.batched else self.target)
+
+    # dx = dy reshaped back to x's shape
+    def backward(self, gy):
+        return (gy.reshape(self.shape),)
+
+
+@register
+class Reshape(OpDef):
+    id = "Reshape"
+    category = "Layers"
+    description = "Rearranges each sample's numbers into a new shape, e.g. 64 → 1×8×8."
+    formula = "y = x with per-sample shape s;  ∂L/∂x = ∂L/∂y reshaped back"
+    params = (_ReshapeParam("shape", "shape", [-1], "Per-sample target shape such as [1, 8, 8]; "
+                            "one entry may be −1 to fill in whatever size is left."),)
+
+    @classmethod
+    def summary(cls, params: dict[str, Any]) -> str:
+        shape = params.get("shape", [-1])
+        return "Reshape " + "×".join("?" if d == -1 else str(d) for d in shape)
+
+    def _target(self, params, x) -> tuple[int, ...]:
+        target = [int(d) for d in params["shape"]]
+        have = numel(x[1:] if x and x[0] is None else x)
+        known = numel(tuple(d for d in target if d != -1))
+        if -1 in target:
+            if have % known:
+                raise ShapeError(
+                    f"cannot reshape {fmt_shape(x)} into {target}: {have} numbers per sample "
+                    f"do not divide into parts of {known}"
+                )
+            target[target.index(-1)] = have // known
+        elif known != have:
+            raise ShapeError(
+                f"cannot reshape {fmt_shape(x)} into {target}: the input has {have} numbers "
+                f"per sample but the new shape holds {known}"
+            )
+        return tuple(target)
+
+    def infer_shape(self, params, ins):
+        x = ins["in"]
+        target = self._target(params, x)
+        return (None, *target) if x and x[0] is None else target
+
+    def make_kernel(self, params, ins, out, dtype):
+        x = ins["in"]
+        return ReshapeKernel(self._target(params, x), bool(x and x[0] is None))
+
+
+class DropoutKernel(Kernel):
+    def __init__(self, p: float, dtype: np.dtype):
+        self.p = float(p)
+        self.dtype = dtype
+        self.mask: np.ndarray | None = None
+        self.reseed(0)
+
+    def reseed(self, seed) -> None:
+        """Restart the random masks from `seed` (the program seeds each Dropout node)."""
+        self.rng = np.random.default_rng(seed)
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            self.mask = None
+            return x
+        keep = self.rng.random(x.shape, dtype=self.dtype) >= self.p
+        self.mask = keep.astype(self.dtype) * (1.0 / (1.0 - self.p))
+        return x * self.mask
+
+    # dx = dy · m,  m = keep / (1 − p)  (dx = dy in evaluation mode)
+    def backward(self, gy):
+        return (gy if self.mask is None else gy * self.mask,)
+
+
+@register
+class Dropout(OpDef):
+    id = "Dropout"
+    category = "Layers"
+    description = "While training, zeroes random values (and scales up the rest) to fight overfitting."
+    formula = ("training: y = x·m/(1 − p), m ~ Bernoulli(1 − p);  evaluation: y = x;  "
+               "∂L/∂x = ∂L/∂y·m/(1 − p)")
+    params = (Param("p", "float", 0.5, "Probability of zeroing each value while training.",
+                    min=0.0, max=0.99, step=0.05),)
+
+    @classmethod
+    def summary(cls, params: dict[str, Any]) -> str:
+        return f"Dropout {params.get('p', 0.5):g}"
+
+    def infer_shape(self, params, ins):
+        return ins["in"]
+
+    def make_kernel(self, params, ins, out, dtype):
+        return DropoutKernel(params["p"], np.dtype(dtype))
