@@ -1,0 +1,150 @@
+"""Training end to end: accuracy targets, every optimizer and batch mode, divergence."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.compiler import compile_graph
+from engine.data import make_dataset
+from engine.errors import DataError, TrainingDiverged
+from engine.spec import GraphSpec, load_graph
+from engine.train import Trainer, TrainConfig
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
+
+
+def trainer_for(name: str, **overrides) -> Trainer:
+    spec = load_graph(EXAMPLES / name)
+    cfg = TrainConfig.from_block(spec.training, **overrides)
+    program = compile_graph(spec, dtype=cfg.dtype, seed=cfg.seed)
+    data = make_dataset(cfg.dataset, seed=cfg.seed, **cfg.dataset_params)
+    return Trainer(program, data, cfg)
+
+
+def test_xor_reaches_98_percent():
+    t = trainer_for("xor_mlp.json")
+    reports = t.run()
+    assert reports[-1].accuracy >= 0.98
+    assert reports[-1].loss < reports[0].loss / 5
+
+
+def test_spirals_reaches_98_percent():
+    t = trainer_for("spirals_classifier.json", validation_split=0.0)
+    reports = t.run()
+    assert reports[-1].accuracy >= 0.98, reports[-1]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "rmsprop", "adam", "adamw"])
+def test_each_optimizer_lowers_the_loss(optimizer):
+    lr = {"sgd": 0.5, "momentum": 0.1}.get(optimizer, 0.01)
+    t = trainer_for("xor_mlp.json", optimizer=optimizer, lr=lr, epochs=30)
+    first = t.run_epoch().loss
+    last = t.run(29)[-1].loss
+    assert last < 0.8 * first
+
+
+@pytest.mark.parametrize("batch_size, steps_per_epoch", [(0, 1), (1, 200), (16, 13)])
+def test_each_batch_mode_lowers_the_loss(batch_size, steps_per_epoch):
+    t = trainer_for("xor_mlp.json", batch_size=batch_size, epochs=40,
+                    dataset_params={"samples": 200})
+    first = t.run_epoch()
+    assert t.step_count == steps_per_epoch
+    last = t.run(39)[-1]
+    assert last.loss < first.loss
+
+
+def test_training_is_deterministic_for_a_seed():
+    a = trainer_for("xor_mlp.json", epochs=5)
+    b = trainer_for("xor_mlp.json", epochs=5)
+    assert [r.loss for r in a.run()] == [r.loss for r in b.run()]
+    c = trainer_for("xor_mlp.json", epochs=5, seed=1)
+    assert [r.loss for r in c.run()] != [r.loss for r in a.run(5)]
+
+
+def test_validation_split_reports_val_metrics():
+    spec = load_graph(EXAMPLES / "spirals_classifier.json")
+    cfg = TrainConfig.from_block(spec.training, epochs=3)
+    data = make_dataset(cfg.dataset, seed=0, **cfg.dataset_params)
+    train, val = data.split(0.25, seed=0)
+    t = Trainer(compile_graph(spec), train, cfg, val)
+    report = t.run_epoch()
+    assert report.val_loss is not None and report.val_accuracy is not None
+
+
+def test_divergence_names_the_node_and_keeps_last_good_weights():
+    t = trainer_for("xor_mlp.json", optimizer="sgd", lr=1e6, batch_size=0)
+    good = None
+    with pytest.raises(TrainingDiverged) as info:
+        for _ in range(100):
+            good = t.program.theta.copy()
+            t.step()
+    assert "lower learning rate" in str(info.value)
+    assert info.value.node in {n.id for n in t.program.spec.nodes}
+    assert np.all(np.isfinite(t.program.theta))
+    # The kept weights are the last ones that gave a finite loss.
+    assert np.array_equal(t.program.theta, good)
+
+
+def test_dataset_that_does_not_fit_the_input_is_refused():
+    spec = load_graph(EXAMPLES / "xor_mlp.json")
+    cfg = TrainConfig.from_block(spec.training)
+    with pytest.raises(DataError, match="node 'x' expects 2"):
+        Trainer(compile_graph(spec), make_dataset("sine"), cfg)
+
+
+def test_config_round_trips_through_training_block():
+    cfg = TrainConfig.from_block({"dataset": "moons", "lr": 0.3, "batch_size": 0, "title": "t"})
+    assert cfg.dataset == "moons" and cfg.batch_size == 0
+    assert TrainConfig.from_block(cfg.to_block()) == cfg
+    json.dumps(cfg.to_block())
+
+
+def test_edge_summaries_match_numpy():
+    t = trainer_for("xor_mlp.json")
+    t.step()
+    values, grads = t.edge_summaries()
+    p = t.program
+    for k in range(len(p.edges)):
+        v = p.edge_value(k)
+        assert values[k].mean == pytest.approx(float(np.mean(v, dtype=np.float64)), rel=1e-6)
+        assert values[k].max == pytest.approx(float(v.max()))
+        g = p.edge_grads[k]
+        if g is None:
+            assert grads[k] is None
+        else:
+            assert grads[k].l2 == pytest.approx(float(np.linalg.norm(g.astype(np.float64))),
+                                                rel=1e-6)
+
+
+def test_every_example_compiles_and_trains_a_few_steps():
+    files = sorted(EXAMPLES.glob("*.json"))
+    assert len(files) >= 6
+    for f in files:
+        t = trainer_for(f.name)
+        losses = [t.step().loss for _ in range(5)]
+        assert all(np.isfinite(losses)), f.name
+
+
+def test_fan_out_gradients_sum_on_node_and_split_on_edges():
+    spec = GraphSpec.from_dict({
+        "format": "gradscape-graph", "version": 1,
+        "nodes": [{"id": "x", "op": "Input", "params": {"features": 1}},
+                  {"id": "a", "op": "Parameter", "params": {"value": 3.0}},
+                  {"id": "m", "op": "Multiply"}, {"id": "s", "op": "Add"},
+                  {"id": "y", "op": "Target", "params": {"features": 1}},
+                  {"id": "loss", "op": "MSELoss"}],
+        "edges": [{"from": "x.out", "to": "m.a"}, {"from": "a.out", "to": "m.b"},
+                  {"from": "m.out", "to": "s.a"}, {"from": "a.out", "to": "s.b"},
+                  {"from": "s.out", "to": "loss.prediction"},
+                  {"from": "y.out", "to": "loss.target"}]})
+    p = compile_graph(spec, dtype="float64")
+    p.forward(np.array([[2.0]]), np.array([[1.0]]))
+    p.backward()
+    # ŷ = a·x + a = 9, L = (ŷ − 1)² → dL/dŷ = 16; via m: 16·x = 32, via s: 16.
+    grads = {p.edges[k].key: float(np.sum(g)) for k, g in enumerate(p.edge_grads) if g is not None}
+    assert grads["a.out->m.b"] == pytest.approx(32.0)
+    assert grads["a.out->s.b"] == pytest.approx(16.0)
+    assert float(p.node_grad("a")) == pytest.approx(48.0)
+    assert float(p.grad[0]) == pytest.approx(48.0)
