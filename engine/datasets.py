@@ -302,4 +302,6 @@ def make_dataset(name: str, seed: int = 0, **params: Any) -> Dataset:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise DataError(f"The seed must be a whole number of at least 0, not {seed!r}.")
     rng = np.random.default_rng(int(seed))
-    return _GENERATORS[name](rng, values, int(seed))
+    ds = _GENERATORS[name](rng, values, int(seed))
+    ds.preprocessing["feature_names"] = list(ds.feature_names)
+    return ds
