@@ -115,7 +115,7 @@ class CosineLR(Schedule):
 
     name = "cosine"
 
-    def __init__(self, base_lr: float, T_max: int = 50, eta_min: float = 0.0):  # noqa: N803
+    def __init__(self, base_lr: float, T_max: int = 50, eta_min: float = 0.0):
         super().__init__(base_lr)
         self.T_max = int(T_max)
         self.eta_min = float(eta_min)
