@@ -74,17 +74,18 @@ def test_validation_split_reports_val_metrics():
 
 
 def test_divergence_names_the_node_and_keeps_last_good_weights():
-    t = trainer_for("xor_mlp.json", optimizer="sgd", lr=1e6, batch_size=0)
-    good = None
+    t = trainer_for("sine_regression.json", optimizer="sgd", lr=1e6, batch_size=0)
+    seen = []
     with pytest.raises(TrainingDiverged) as info:
         for _ in range(100):
-            good = t.program.theta.copy()
+            seen.append(t.program.theta.copy())
             t.step()
     assert "lower learning rate" in str(info.value)
     assert info.value.node in {n.id for n in t.program.spec.nodes}
     assert np.all(np.isfinite(t.program.theta))
-    # The kept weights are the last ones that gave a finite loss.
-    assert np.array_equal(t.program.theta, good)
+    # The failing step started from seen[-1]; the kept weights are the last ones whose
+    # forward pass gave a finite loss: those the step before started from.
+    assert np.array_equal(t.program.theta, seen[-2])
 
 
 def test_dataset_that_does_not_fit_the_input_is_refused():
