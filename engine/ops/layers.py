@@ -114,6 +114,9 @@ class Flatten(OpDef):
             raise ShapeError(f"Flatten needs a batched input, but gets {fmt_shape(x)}")
         return (None, numel(x))
 
+    def make_kernel(self, params, ins, out, dtype):
+        return FlattenKernel()
+
 
 class _ReshapeParam(Param):
     """A "shape" param that also allows a single −1 (the size is worked out)."""

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import ShapeError
+from engine.errors import DataError, ShapeError
 from engine.ops.base import Kernel, OpDef, Param, Port, fmt_shape
 from engine.registry import register
 
@@ -58,3 +58,205 @@ class MSELoss(_Loss):
 
     def make_kernel(self, params, ins, out, dtype):
         return MSEKernel(params["reduction"])
+
+
+class MAEKernel(Kernel):
+    def __init__(self, reduction: str):
+        self.reduction = reduction
+
+    def forward(self, p, t):
+        diff = p - t
+        self.sign = np.sign(diff)
+        self.scale = 1.0 / diff.size if self.reduction == "mean" else 1.0
+        return np.asarray(np.abs(diff).sum() * self.scale, dtype=p.dtype)
+
+    # dp = dL · sign(p − t)/N,  dt = −dp
+    def backward(self, gy):
+        gp = self.sign * (self.scale * gy)
+        return (gp, -gp if self.needs_input_grad[1] else None)
+
+
+@register
+class MAELoss(_Loss):
+    id = "MAELoss"
+    description = "Mean absolute error: the average of |prediction − target|."
+    formula = "L = mean(|p − t|);  ∂L/∂p = sign(p − t)/N"
+
+    def make_kernel(self, params, ins, out, dtype):
+        return MAEKernel(params["reduction"])
+
+
+class HuberKernel(Kernel):
+    def __init__(self, reduction: str, delta: float):
+        self.reduction = reduction
+        self.delta = float(delta)
+
+    def forward(self, p, t):
+        d = p - t
+        a = np.abs(d)
+        self.clipped = np.clip(d, -self.delta, self.delta)
+        losses = np.where(a < self.delta, 0.5 * d * d, self.delta * (a - 0.5 * self.delta))
+        self.scale = 1.0 / d.size if self.reduction == "mean" else 1.0
+        return np.asarray(losses.sum() * self.scale, dtype=p.dtype)
+
+    # dp = dL · clip(p − t, −δ, δ)/N,  dt = −dp
+    def backward(self, gy):
+        gp = self.clipped * (self.scale * gy)
+        return (gp, -gp if self.needs_input_grad[1] else None)
+
+
+@register
+class HuberLoss(_Loss):
+    id = "HuberLoss"
+    description = "Squared error for small mistakes, absolute error for large ones (robust)."
+    formula = ("L = mean(½d² if |d| < δ else δ(|d| − ½δ)), d = p − t;  "
+               "∂L/∂p = clip(d, −δ, δ)/N")
+    params = _Loss.params + (
+        Param("delta", "float", 1.0, "Size δ of a mistake where the loss turns from squared "
+              "to linear.", min=1e-6, max=1e6),
+    )
+
+    def make_kernel(self, params, ins, out, dtype):
+        return HuberKernel(params["reduction"], params["delta"])
+
+
+class BCEKernel(Kernel):
+    def __init__(self, reduction: str):
+        self.reduction = reduction
+
+    def forward(self, p, t):
+        self.p, self.t = p, t
+        with np.errstate(divide="ignore"):  # log 0 = −inf, then clamped like PyTorch
+            self.logp = np.maximum(np.log(p), -100.0)
+            self.log1mp = np.maximum(np.log1p(-p), -100.0)
+        self.scale = 1.0 / p.size if self.reduction == "mean" else 1.0
+        total = -(t * self.logp + (1.0 - t) * self.log1mp).sum()
+        return np.asarray(total * self.scale, dtype=p.dtype)
+
+    # dp = dL · (p − t) / max(p(1 − p), 1e-12) / N,  dt = dL · (log(1 − p) − log p) / N
+    def backward(self, gy):
+        p, t = self.p, self.t
+        s = self.scale * gy
+        gp = (p - t) / np.maximum(p * (1.0 - p), 1e-12) * s
+        gt = (self.log1mp - self.logp) * s if self.needs_input_grad[1] else None
+        return (gp, gt)
+
+
+class BCELogitsKernel(Kernel):
+    def __init__(self, reduction: str):
+        self.reduction = reduction
+
+    def forward(self, z, t):
+        self.z, self.t = z, t
+        self.scale = 1.0 / z.size if self.reduction == "mean" else 1.0
+        # max(z, 0) − z·t + log(1 + e^(−|z|)) never overflows
+        losses = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+        return np.asarray(losses.sum() * self.scale, dtype=z.dtype)
+
+    # dz = dL · (σ(z) − t)/N,  dt = −dL · z/N
+    def backward(self, gy):
+        z = self.z
+        e = np.exp(-np.abs(z))
+        sig = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        s = self.scale * gy
+        gz = (sig - self.t) * s
+        return (gz, -z * s if self.needs_input_grad[1] else None)
+
+
+@register
+class BCELoss(_Loss):
+    id = "BCELoss"
+    description = "Binary cross-entropy: for yes/no targets in [0, 1] and predicted probabilities."
+    formula = ("L = −mean(t·log p + (1 − t)·log(1 − p));  ∂L/∂p = (p − t)/(p(1 − p))/N;  "
+               "from logits z: p = σ(z), ∂L/∂z = (σ(z) − t)/N")
+    params = _Loss.params + (
+        Param("from_logits", "bool", False, "The prediction is a raw score (logit) rather than a "
+              "probability; the sigmoid is applied inside the loss, which is more stable."),
+    )
+
+    @classmethod
+    def summary(cls, params: dict[str, Any]) -> str:
+        text = super().summary(params)
+        return text + " (logits)" if params.get("from_logits") else text
+
+    def make_kernel(self, params, ins, out, dtype):
+        if params["from_logits"]:
+            return BCELogitsKernel(params["reduction"])
+        return BCEKernel(params["reduction"])
+
+
+class CrossEntropyKernel(Kernel):
+    def __init__(self, reduction: str, index_target: bool):
+        self.reduction = reduction
+        self.index_target = index_target
+
+    def forward(self, z, t):
+        n, c = z.shape
+        shifted = z - z.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        se = e.sum(axis=1, keepdims=True)
+        logp = shifted - np.log(se)  # log-softmax
+        self.prob = e / se
+        self.scale = 1.0 / n if self.reduction == "mean" else 1.0
+        if self.index_target:
+            idx = t.reshape(n)
+            with np.errstate(invalid="ignore"):
+                cls = idx.astype(np.int64)
+            if np.any(cls != idx) or np.any(cls < 0) or np.any(cls >= c):
+                bad = idx[(cls != idx) | (cls < 0) | (cls >= c)][0]
+                raise DataError(
+                    f"CrossEntropyLoss got the class index {bad:g}, but with {c} outputs the "
+                    f"classes are the whole numbers 0 to {c - 1}. Check the target column or "
+                    "the number of units of the last layer."
+                )
+            self.cls = cls
+            total = -logp[np.arange(n), cls].sum()
+        else:
+            self.t, self.logp = t, logp
+            total = -(t * logp).sum()
+        return np.asarray(total * self.scale, dtype=z.dtype)
+
+    # dz = dL · (softmax(z)·Σt − t)/N (one-hot t for class indices),  dt = −dL · log softmax(z)/N
+    def backward(self, gy):
+        s = self.scale * gy
+        if self.index_target:
+            gz = self.prob.copy()
+            gz[np.arange(len(gz)), self.cls] -= 1.0
+            return (gz * s, None)
+        t = self.t
+        gz = (self.prob * t.sum(axis=1, keepdims=True) - t) * s
+        return (gz, -self.logp * s if self.needs_input_grad[1] else None)
+
+
+@register
+class CrossEntropyLoss(_Loss):
+    id = "CrossEntropyLoss"
+    description = "Cross-entropy for classification: the prediction holds one raw score per class."
+    formula = ("L = −mean over samples of log softmax(z)[class];  "
+               "∂L/∂z = (softmax(z) − onehot(class))/N")
+    inputs = (Port("prediction", "One raw score (logit) per class, shape (batch, classes)."),
+              Port("target", "The class index (0, 1, …) per sample, or one probability per "
+                   "class (one-hot)."))
+
+    def infer_shape(self, params, ins):
+        p, t = ins["prediction"], ins["target"]
+        if len(p) != 2 or p[0] is not None:
+            raise ShapeError(
+                f"the prediction has shape {fmt_shape(p)} but CrossEntropyLoss needs one score "
+                "per class, shape (batch, classes); put a Flatten or Dense before it"
+            )
+        if p[1] < 2:
+            raise ShapeError(
+                f"the prediction has shape {fmt_shape(p)}: cross-entropy needs at least 2 "
+                "classes; for a single yes/no output use BCELoss with from_logits"
+            )
+        if t not in ((None,), (None, 1), p):
+            raise ShapeError(
+                f"the prediction has shape {fmt_shape(p)} but the target has {fmt_shape(t)}; "
+                f"the target must hold a class index per sample, (batch, 1), or one value per "
+                f"class, {fmt_shape(p)}"
+            )
+        return ()
+
+    def make_kernel(self, params, ins, out, dtype):
+        return CrossEntropyKernel(params["reduction"], ins["target"] != ins["prediction"])
