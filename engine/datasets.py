@@ -74,12 +74,14 @@ def _generated(name: str, seed: int, params: dict[str, Any], **extra: Any) -> di
 
 
 def _xor(rng: np.random.Generator, p: dict[str, Any], seed: int) -> Dataset:
-    n, noise = p["samples"], p["noise"]
+    n0, n1 = _per_class(p["samples"], 2)
+    labels = np.repeat([0, 1], [n0, n1])
     pad = 0.1  # keep points off the axes so the classes have a margin
-    u = rng.uniform(-1.0, 1.0, size=(n, 2))
-    x = np.sign(u) * (pad + np.abs(u) * (1.0 - pad))
-    labels = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
-    x = x + rng.normal(0.0, noise, size=x.shape)
+    mag = pad + rng.uniform(0.0, 1.0 - pad, size=(n0 + n1, 2))
+    s1 = rng.choice([-1.0, 1.0], size=n0 + n1)
+    s2 = np.where(labels == 1, s1, -s1)  # class 1: same signs (quadrants I and III)
+    x = mag * np.stack([s1, s2], axis=1)
+    x = x + rng.normal(0.0, p["noise"], size=x.shape)
     return _classification("xor", x, labels, 2, rng, p, seed)
 
 
