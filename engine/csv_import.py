@@ -64,8 +64,8 @@ def _read_text(path: PathLike, limit: int | None = None) -> tuple[str, str]:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise DataError(
-            f"Line {line} of '{name}' is not UTF-8 text. Save the file as UTF-8 CSV "
-            "(in Excel: \"CSV UTF-8\") and try again."
+            f"Line {line}{_column_at(data, exc.start, name)} of '{name}' is not UTF-8 text. "
+            "Save the file as UTF-8 CSV (in Excel: \"CSV UTF-8\") and try again."
         ) from exc
     if not text.strip():
         raise DataError(
@@ -73,6 +73,20 @@ def _read_text(path: PathLike, limit: int | None = None) -> tuple[str, str]:
             "separated by commas."
         )
     return text, name
+
+
+def _column_at(data: bytes, pos: int, name: str) -> str:
+    """", column 'x'" for the byte at `pos`, judged from the text before it ("" if unsure)."""
+    before = data[:pos].decode("utf-8", errors="replace")
+    done, _, partial = before.rpartition("\n")
+    if not done.strip():
+        return ""
+    try:
+        t = _open_table(done + "\n", name)
+    except DataError:
+        return ""
+    j = partial.count(t.delimiter)
+    return f", column '{t.columns[j]}'" if j < len(t.columns) else ""
 
 
 def _records(text: str, delimiter: str, name: str) -> Iterator[tuple[int, list[str]]]:
@@ -537,7 +551,6 @@ def _pick_numeric(pp: dict[str, Any], arr: np.ndarray, feature_names: list[str])
 
 
 def _pick_text(pp: dict[str, Any], t: _Table, feature_names: list[str]) -> np.ndarray:
-    rows = list(t.rows)
     width = len(t.columns)
     cols, f_idx = pp.get("columns"), pp.get("feature_indices")
     if t.trailing and not t.header and cols and f_idx and width + 1 == len(cols) and (
@@ -550,16 +563,16 @@ def _pick_text(pp: dict[str, Any], t: _Table, feature_names: list[str]) -> np.nd
         )
     names = [t.columns[j] for j in idx]
     dc = bool(pp.get("decimal_comma", t.decimal_comma)) or t.decimal_comma
-    x = np.empty((len(rows), len(idx)))
-    for i, (line, fields) in enumerate(rows):
+    values = array("d")
+    for line, fields in t.rows:
         _check_width(t, line, fields)
         for k, j in enumerate(idx):
             s = fields[j]
             v = _number(s, dc) if s else None
             if v is None:
                 _bad_cell(line, names[k], s, "a feature")
-            x[i, k] = v
-    return x
+            values.append(v)  # type: ignore[arg-type]
+    return np.frombuffer(values, dtype=np.float64).reshape(-1, len(idx)).copy()
 
 
 def _finish(pp: dict[str, Any], x: np.ndarray) -> np.ndarray:

@@ -532,7 +532,7 @@ def test_error_file_not_found_and_folder(tmp_path: Path) -> None:
 def test_error_not_utf8(tmp_path: Path) -> None:
     p = tmp_path / "latin1.csv"
     p.write_bytes("name,x\nA,1\nJosé,2\n".encode("latin-1"))
-    with pytest.raises(DataError, match="Line 3 of 'latin1.csv' is not UTF-8"):
+    with pytest.raises(DataError, match="Line 3, column 'name' of 'latin1.csv' is not UTF-8"):
         load_csv(p)
 
 
