@@ -1,0 +1,1 @@
+"""The node editor canvas: scene, view and the items that paint nodes, ports and wires."""

@@ -1,0 +1,149 @@
+"""Wires: smooth cubic curves from an output port to an input port.
+
+The path is rebuilt only when an endpoint moves (``set_ends``), never in ``paint``.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPainterPathStroker, QPen
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsSimpleTextItem,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
+
+from designer import theme
+from engine.spec import EdgeSpec
+
+
+def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
+    """A horizontal-tangent cubic from a to b; loops round when b is left of a."""
+    dx = b.x() - a.x()
+    bend = max(40.0, abs(dx) * 0.5, min(abs(b.y() - a.y()) * 0.5, 120.0) if dx < 0 else 0.0)
+    path = QPainterPath(a)
+    path.cubicTo(QPointF(a.x() + bend, a.y()), QPointF(b.x() - bend, b.y()), b)
+    return path
+
+
+class WireLabel(QGraphicsSimpleTextItem):
+    """The shape text drawn at the middle of a wire, on a small rounded plate."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        pal = theme.current()
+        painter.setPen(QPen(QColor(pal.node_border), 0.8))
+        painter.setBrush(QColor(pal.label_background))
+        painter.drawRoundedRect(self.boundingRect().adjusted(-3, -1, 3, 1), 4, 4)
+        super().paint(painter, option, widget)
+
+
+class EdgeItem(QGraphicsPathItem):
+    """One wire. Holds its EdgeSpec (ids and port names only)."""
+
+    def __init__(self, edge: EdgeSpec):
+        super().__init__()
+        self.edge = edge
+        self.problem: str | None = None
+        self._hover = False
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(0)
+        self.label = WireLabel(self)
+        self.label.setFont(theme.mono_font(7.5))
+        self.label.setVisible(False)
+        self._label_wanted = False
+        self._ends = (QPointF(), QPointF())
+        self.restyle()
+
+    def set_ends(self, a: QPointF, b: QPointF) -> None:
+        """Rebuild the curve for new endpoints (the only place the path is built)."""
+        if (a, b) == self._ends:
+            return
+        self._ends = (QPointF(a), QPointF(b))
+        self.setPath(wire_path(a, b))
+        self._place_label()
+
+    def set_label(self, text: str, visible: bool) -> None:
+        """The shape carried by this wire; shown only when wanted and known."""
+        self.label.setText(text)
+        self.label.setBrush(theme.color("shape_text"))
+        self._label_wanted = visible
+        self.label.setVisible(visible and bool(text))
+        self._place_label()
+
+    def set_problem(self, message: str | None) -> None:
+        """Mark the wire as the cause of a compiler diagnostic (drawn red, message as tooltip)."""
+        if message != self.problem:
+            self.problem = message
+            self.setToolTip(message or "")
+            self.restyle()
+
+    def _place_label(self) -> None:
+        if not self.label.isVisible():
+            return
+        mid = self.path().pointAtPercent(0.5)
+        r = self.label.boundingRect()
+        self.label.setPos(mid.x() - r.width() / 2, mid.y() - r.height() / 2)
+
+    def restyle(self) -> None:
+        """Re-pick the pen (selection, hover, problem, theme); does not touch the path."""
+        if self.isSelected():
+            p = theme.pen("wire_selected", 3.0)
+        elif self.problem:
+            p = theme.pen("wire_bad", 2.5)
+        else:
+            p = theme.pen("wire", 3.0 if self._hover else 2.2)
+        self.setPen(p)
+        self.label.setBrush(theme.color("shape_text"))
+
+    def shape(self) -> QPainterPath:
+        stroker = QPainterPathStroker()
+        stroker.setWidth(12)
+        return stroker.createStroke(self.path())
+
+    def boundingRect(self) -> QRectF:
+        return super().boundingRect().adjusted(-6, -6, 6, 6)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        painter.setPen(self.pen())
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self.path())
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
+        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+            self.restyle()
+        return super().itemChange(change, value)
+
+    def hoverEnterEvent(self, event) -> None:
+        self._hover = True
+        self.restyle()
+        super().hoverEnterEvent(event)
+
+    def hoverLeaveEvent(self, event) -> None:
+        self._hover = False
+        self.restyle()
+        super().hoverLeaveEvent(event)
+
+
+class DragWire(QGraphicsPathItem):
+    """The temporary wire that follows the mouse while connecting."""
+
+    def __init__(self):
+        super().__init__()
+        self.setZValue(5)
+        self.state: str | None = None
+        self.set_state(None)
+
+    def set_state(self, state: str | None) -> None:
+        """None (neutral), "ok" (would connect) or "bad" (would be refused)."""
+        self.state = state
+        name = {"ok": "wire_ok", "bad": "wire_bad"}.get(state or "", "wire_selected")
+        self.setPen(theme.pen(name, 2.5, Qt.PenStyle.DashLine if state != "ok" else
+                              Qt.PenStyle.SolidLine))
+
+    def set_ends(self, a: QPointF, b: QPointF) -> None:
+        self.setPath(wire_path(a, b))

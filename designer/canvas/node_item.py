@@ -1,0 +1,242 @@
+"""A node on the canvas: coloured header with the op summary and the node id, ports, shape.
+
+The item holds only its node id (and what it last painted); the scene feeds it from the
+document and the compiler's analysis. No widgets are embedded in nodes.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from designer import theme
+from designer.canvas.port_item import PortItem
+from engine import registry
+from engine.ops.base import OpDef
+
+NODE_WIDTH = 176.0
+HEADER_HEIGHT = 26.0
+ROW_HEIGHT = 20.0
+BODY_PAD = 6.0
+CORNER = 6.0
+GRID_SIZE = 20.0
+
+
+class ErrorBadge(QGraphicsItem):
+    """The red "!" in a node's corner; its tooltip is the compiler's message."""
+
+    SIZE = 16.0
+
+    def __init__(self, parent: QGraphicsItem):
+        super().__init__(parent)
+        self.setZValue(3)
+        self.setAcceptHoverEvents(True)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-self.SIZE / 2, -self.SIZE / 2, self.SIZE, self.SIZE)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        painter.setPen(QPen(QColor("#ffffff"), 1.5))
+        painter.setBrush(QBrush(theme.color("error")))
+        painter.drawEllipse(self.boundingRect().adjusted(1, 1, -1, -1))
+        painter.setFont(theme.ui_font(8.5, bold=True))
+        painter.drawText(self.boundingRect(), Qt.AlignmentFlag.AlignCenter, "!")
+
+
+class NodeItem(QGraphicsItem):
+    """One node. ``node_id`` is the only link to the document."""
+
+    def __init__(self, node_id: str, op_id: str):
+        super().__init__()
+        self.node_id = node_id
+        self.op_id = op_id
+        self.op: OpDef | None = registry.get(op_id)
+        self.title = op_id
+        self.shape_text = ""
+        self.problems: list[str] = []
+        self.inputs: dict[str, PortItem] = {}
+        self.output: PortItem | None = None
+        self.setFlags(
+            QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+            | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+            | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
+        )
+        self.setAcceptHoverEvents(True)
+        self.setZValue(1)
+        n_in = len(self.op.inputs) if self.op else 0
+        self._body_height = max(1, n_in) * ROW_HEIGHT + 2 * BODY_PAD
+        self._build_ports()
+        self.badge = ErrorBadge(self)
+        self.badge.setPos(NODE_WIDTH - 2, 0)
+        self.badge.setVisible(False)
+        self._tooltip()
+
+    # -- geometry ------------------------------------------------------------------------
+    @property
+    def height(self) -> float:
+        return HEADER_HEIGHT + self._body_height
+
+    def rect(self) -> QRectF:
+        return QRectF(0, 0, NODE_WIDTH, self.height)
+
+    def header_rect(self) -> QRectF:
+        return QRectF(0, 0, NODE_WIDTH, HEADER_HEIGHT)
+
+    def boundingRect(self) -> QRectF:
+        return self.rect().adjusted(-3, -3, 5, 6)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRoundedRect(self.rect(), CORNER, CORNER)
+        return path
+
+    def _build_ports(self) -> None:
+        if self.op is None:
+            return
+        for i, port in enumerate(self.op.inputs):
+            item = PortItem(self.node_id, port.name, False, port.optional, port.help, self)
+            item.setPos(0, HEADER_HEIGHT + BODY_PAD + ROW_HEIGHT * (i + 0.5))
+            self.inputs[port.name] = item
+        self.output = PortItem(self.node_id, "out", True, parent=self)
+        self.output.setPos(NODE_WIDTH, HEADER_HEIGHT + self._body_height / 2)
+
+    def ports(self) -> list[PortItem]:
+        """Every port, inputs first."""
+        return list(self.inputs.values()) + ([self.output] if self.output else [])
+
+    def port(self, name: str, is_output: bool) -> PortItem | None:
+        return self.output if is_output else self.inputs.get(name)
+
+    def port_scene_pos(self, name: str, is_output: bool) -> QPointF:
+        """Where a wire attaches, in scene coordinates."""
+        port = self.port(name, is_output)
+        if port is None:  # a wire into a port the op lacks: attach at the left edge
+            return self.mapToScene(QPointF(0, HEADER_HEIGHT / 2))
+        return port.scenePos()
+
+    # -- content -------------------------------------------------------------------------
+    def set_content(self, title: str, shape_text: str, problems: list[str]) -> None:
+        """What the node shows: op summary, inferred output shape, compiler messages."""
+        if (title, shape_text, problems) == (self.title, self.shape_text, self.problems):
+            return
+        self.title, self.shape_text, self.problems = title, shape_text, list(problems)
+        self.badge.setVisible(bool(problems))
+        self.badge.setToolTip("<br><br>".join(_html(p) for p in problems))
+        self._tooltip()
+        self.update()
+
+    def set_node_id(self, node_id: str) -> None:
+        """Follow a rename."""
+        self.node_id = node_id
+        for port in self.ports():
+            port.node_id = node_id
+        self._tooltip()
+        self.update()
+
+    def _tooltip(self) -> None:
+        if self.op is None:
+            self.setToolTip(f"<b>{self.node_id}</b>: unknown op '{_html(self.op_id)}'")
+            return
+        tip = f"<b>{_html(self.node_id)}</b> · {self.op.id}<br>{_html(self.op.description)}"
+        if self.shape_text:
+            tip += f"<br>Output: <tt>{self.shape_text}</tt>"
+        self.setToolTip(tip)
+
+    # -- painting ------------------------------------------------------------------------
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        pal = theme.current()
+        rect = self.rect()
+        category = self.op.category if self.op else ""
+        head = theme.category_color(category)
+
+        # Shadow, body, header.
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(pal.node_shadow))
+        painter.drawRoundedRect(rect.translated(1.5, 2.5), CORNER, CORNER)
+        painter.setBrush(QColor(pal.node_body))
+        painter.drawRoundedRect(rect, CORNER, CORNER)
+        header = QPainterPath()
+        header.addRoundedRect(self.header_rect(), CORNER, CORNER)
+        square = QPainterPath()
+        square.addRect(QRectF(0, HEADER_HEIGHT / 2, NODE_WIDTH, HEADER_HEIGHT / 2))
+        painter.setBrush(head)
+        painter.drawPath(header.united(square))
+
+        # Border: selection wins, then errors.
+        if self.isSelected():
+            border = QPen(QColor(pal.selection), 2.0)
+        elif self.problems:
+            border = QPen(QColor(pal.error), 1.5)
+        else:
+            border = QPen(QColor(pal.node_border), 1.0)
+        painter.setPen(border)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRoundedRect(rect, CORNER, CORNER)
+
+        # Header text: summary (bold) left, id right (elided to fit).
+        pad = 9.0
+        tfont = theme.title_font()
+        painter.setFont(tfont)
+        tm = QFontMetricsF(tfont)
+        room = NODE_WIDTH - 2 * pad - (12 if self.problems else 0)
+        title = tm.elidedText(self.title, Qt.TextElideMode.ElideRight, room * 0.62)
+        title_w = tm.horizontalAdvance(title)
+        painter.setPen(QColor("#ffffff"))
+        text_rect = QRectF(pad, 0, room, HEADER_HEIGHT)
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                         title)
+        sfont = theme.small_font()
+        painter.setFont(sfont)
+        sm = QFontMetricsF(sfont)
+        id_room = room - title_w - 8
+        if id_room > 12:
+            node_id = sm.elidedText(self.node_id, Qt.TextElideMode.ElideMiddle, id_room)
+            painter.setPen(QColor(255, 255, 255, 200))
+            painter.drawText(text_rect,
+                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, node_id)
+
+        # Port names inside the body when there is more than one input.
+        if len(self.inputs) > 1:
+            painter.setPen(QColor(pal.muted_text))
+            for name, port in self.inputs.items():
+                y = port.pos().y()
+                painter.drawText(QRectF(10, y - ROW_HEIGHT / 2, NODE_WIDTH / 2, ROW_HEIGHT),
+                                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, name)
+
+        # Output shape, right-aligned next to the output port.
+        body = QRectF(10, HEADER_HEIGHT, NODE_WIDTH - 22, self._body_height)
+        if self.shape_text:
+            painter.setFont(theme.mono_font())
+            painter.setPen(QColor(pal.shape_text))
+            align = Qt.AlignmentFlag.AlignVCenter | (
+                Qt.AlignmentFlag.AlignRight if len(self.inputs) > 1
+                else Qt.AlignmentFlag.AlignHCenter)
+            painter.drawText(body, align, self.shape_text)
+        elif self.problems:
+            painter.setFont(sfont)
+            painter.setPen(QColor(pal.error))
+            painter.drawText(body, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                             "shape unknown")
+
+    # -- moves ---------------------------------------------------------------------------
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
+        scene = self.scene()
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange and scene is not None:
+            if getattr(scene, "snap_to_grid", False) and getattr(scene, "user_moving", False):
+                pos = QPointF(value)
+                return QPointF(round(pos.x() / GRID_SIZE) * GRID_SIZE,
+                               round(pos.y() / GRID_SIZE) * GRID_SIZE)
+        elif change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged and scene:
+            moved = getattr(scene, "node_item_moved", None)
+            if moved is not None:
+                moved(self)
+        elif change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+            self.setZValue(1.5 if value else 1)
+        return super().itemChange(change, value)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

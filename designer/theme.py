@@ -1,0 +1,218 @@
+"""All colours, pens, brushes and fonts of the designer, in one place.
+
+Two palettes (light and dark) follow the system colour scheme
+(``QStyleHints.colorScheme()``); ``set_scheme`` forces one. Every painter in the canvas asks
+``current()`` at paint time, so a scheme change only needs a repaint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPalette, QPen, QPixmap
+
+# One colour per op category; unknown categories (added later) get a neutral grey.
+CATEGORY_COLORS = {
+    "Inputs": "#3f8f5f",
+    "Layers": "#3d6fb6",
+    "Activations": "#c27c2c",
+    "Element-wise/Merge": "#7b5ea7",
+    "Losses": "#c0464a",
+}
+FALLBACK_CATEGORY_COLOR = "#6b7280"
+
+
+@dataclass(frozen=True)
+class Palette:
+    """The colours of one scheme. Names say where a colour is used."""
+
+    name: str
+    background: str
+    grid_minor: str
+    grid_major: str
+    node_body: str
+    node_border: str
+    node_shadow: str
+    selection: str
+    text: str
+    muted_text: str
+    shape_text: str
+    port_fill: str
+    port_border: str
+    port_hover: str
+    wire: str
+    wire_selected: str
+    wire_ok: str
+    wire_bad: str
+    error: str
+    ok: str
+    label_background: str
+    # Later issues colour wires by gradient: negative -> zero -> positive.
+    gradient_negative: str = "#2b7bba"
+    gradient_zero: str = "#9aa0a6"
+    gradient_positive: str = "#e0612b"
+    categories: dict[str, str] = field(default_factory=lambda: dict(CATEGORY_COLORS))
+
+
+LIGHT = Palette(
+    name="light",
+    background="#f4f5f7",
+    grid_minor="#e6e8ec",
+    grid_major="#d5d9e0",
+    node_body="#ffffff",
+    node_border="#c3c8d0",
+    node_shadow="#20000000",
+    selection="#f0a020",
+    text="#1f2328",
+    muted_text="#6a737d",
+    shape_text="#2f5f9e",
+    port_fill="#ffffff",
+    port_border="#7a828e",
+    port_hover="#f0a020",
+    wire="#8a93a0",
+    wire_selected="#f0a020",
+    wire_ok="#2e9e5b",
+    wire_bad="#d03b3b",
+    error="#d03b3b",
+    ok="#2e9e5b",
+    label_background="#f8f8fa",
+)
+
+DARK = Palette(
+    name="dark",
+    background="#1e2024",
+    grid_minor="#26292e",
+    grid_major="#30343a",
+    node_body="#2c2f35",
+    node_border="#41464e",
+    node_shadow="#60000000",
+    selection="#ffb240",
+    text="#e6e8eb",
+    muted_text="#9aa1ab",
+    shape_text="#8fb8f0",
+    port_fill="#2c2f35",
+    port_border="#a0a7b1",
+    port_hover="#ffb240",
+    wire="#8c94a0",
+    wire_selected="#ffb240",
+    wire_ok="#4cc47f",
+    wire_bad="#f05a5a",
+    error="#f05a5a",
+    ok="#4cc47f",
+    label_background="#2a2d33",
+    gradient_negative="#4a9be0",
+    gradient_zero="#6b7078",
+    gradient_positive="#ff7a45",
+)
+
+_forced: str | None = None
+
+
+def set_scheme(scheme: str | None) -> None:
+    """Force "light" or "dark"; None follows the system again."""
+    global _forced
+    _forced = scheme
+
+
+def is_dark() -> bool:
+    """True when the dark palette is in use (forced, or the system asks for it)."""
+    if _forced is not None:
+        return _forced == "dark"
+    app = QGuiApplication.instance()
+    if app is None:
+        return False
+    return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
+
+
+def current() -> Palette:
+    """The palette to paint with right now."""
+    return DARK if is_dark() else LIGHT
+
+
+def color(name: str) -> QColor:
+    """A palette colour by attribute name, e.g. ``color("wire")``."""
+    return QColor(getattr(current(), name))
+
+
+def category_color(category: str) -> QColor:
+    """The header colour of an op category."""
+    return QColor(current().categories.get(category, FALLBACK_CATEGORY_COLOR))
+
+
+def pen(name: str, width: float = 1.0, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+    """A cosmetic-free pen in a palette colour with round caps (wires look smoother)."""
+    p = QPen(color(name), width, style)
+    p.setCapStyle(Qt.PenCapStyle.RoundCap)
+    p.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    return p
+
+
+# -- fonts ------------------------------------------------------------------------------
+
+def ui_font(point_size: float = 9.0, bold: bool = False) -> QFont:
+    """The application's font at a given size."""
+    f = QFont(QGuiApplication.font()) if QGuiApplication.instance() else QFont()
+    f.setPointSizeF(point_size)
+    f.setBold(bold)
+    return f
+
+
+def title_font() -> QFont:
+    """Node titles."""
+    return ui_font(9.5, bold=True)
+
+
+def small_font() -> QFont:
+    """Node ids, port names, wire labels."""
+    return ui_font(8.0)
+
+
+def mono_font(point_size: float = 8.5) -> QFont:
+    """Shapes and formulas."""
+    f = QFont("monospace")
+    f.setStyleHint(QFont.StyleHint.Monospace)
+    f.setPointSizeF(point_size)
+    return f
+
+
+# -- application palette ----------------------------------------------------------------
+
+def apply_app_palette(app: QGuiApplication) -> None:
+    """Give the widgets a matching palette when dark is forced (systems without a dark style)."""
+    if _forced != "dark":
+        return
+    p = QPalette()
+    base, window, text = QColor("#24272c"), QColor("#2b2e33"), QColor("#e6e8eb")
+    p.setColor(QPalette.ColorRole.Window, window)
+    p.setColor(QPalette.ColorRole.WindowText, text)
+    p.setColor(QPalette.ColorRole.Base, base)
+    p.setColor(QPalette.ColorRole.AlternateBase, window)
+    p.setColor(QPalette.ColorRole.Text, text)
+    p.setColor(QPalette.ColorRole.Button, window)
+    p.setColor(QPalette.ColorRole.ButtonText, text)
+    p.setColor(QPalette.ColorRole.ToolTipBase, QColor("#34383e"))
+    p.setColor(QPalette.ColorRole.ToolTipText, text)
+    p.setColor(QPalette.ColorRole.PlaceholderText, QColor("#8a919b"))
+    p.setColor(QPalette.ColorRole.Highlight, QColor("#3d6fb6"))
+    p.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
+    p.setColor(QPalette.ColorRole.Mid, QColor("#3a3e45"))
+    p.setColor(QPalette.ColorRole.Dark, QColor("#1c1e22"))
+    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#6b7078"))
+    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor("#6b7078"))
+    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#6b7078"))
+    app.setPalette(p)
+
+
+def category_icon(category: str, size: int = 14) -> QIcon:
+    """A rounded square in the category's colour, for palette and quick-add rows."""
+    pix = QPixmap(size * 2, size * 2)
+    pix.setDevicePixelRatio(2.0)
+    pix.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pix)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(category_color(category))
+    painter.drawRoundedRect(1, 1, size - 2, size - 2, 3, 3)
+    painter.end()
+    return QIcon(pix)
