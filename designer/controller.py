@@ -49,6 +49,7 @@ class Controller(QObject):
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
         self._path: Path | None = None
         self._last_paste: tuple[str, int] = ("", 0)
+        self._before: tuple[int, set[tuple[str | None, str]]] | None = None
         self._recovery_dir = Path(recovery_dir) if recovery_dir is not None else None
         self._token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._lock: QLockFile | None = None
@@ -144,15 +145,19 @@ class Controller(QObject):
     def _new_diagnostic(self, edge: EdgeSpec) -> str | None:
         """The first diagnostic on edge.dst that the wire would add, if any."""
         spec = self.document.spec()
-        before = {d.message for d in analyze(spec, require_loss=False).diagnostics
-                  if d.node == edge.dst}
+        # Hovering over ports asks many times per revision: reuse the "before" analysis.
+        if self._before is None or self._before[0] != self.document.revision:
+            self._before = (self.document.revision,
+                            {(d.node, d.message)
+                             for d in analyze(spec, require_loss=False).diagnostics})
+        before = self._before[1]
         old = self.document.incoming(edge.dst, edge.dst_port)
         edges = [edge if e == old else e for e in spec.edges]
         if old is None:
             edges.append(edge)
         trial = GraphSpec(spec.nodes, tuple(edges), spec.layout, spec.training)
         for d in analyze(trial, require_loss=False).diagnostics:
-            if d.node == edge.dst and d.message not in before:
+            if d.node == edge.dst and (d.node, d.message) not in before:
                 return d.message
         return None
 
