@@ -1,0 +1,1 @@
+"""Overlays drawn on the canvas from training reports (restyle only, no re-layout)."""

@@ -1,0 +1,1 @@
+"""pyqtgraph plots of training progress."""

@@ -1,0 +1,1 @@
+"""Training at run time: the worker thread and the GUI-side session."""

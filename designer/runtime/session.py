@@ -1,0 +1,255 @@
+"""The GUI side of training: owns the worker thread, recompiles on edits, relays reports.
+
+Edits that change what is trained (nodes, params, wires, the training block) pause a
+running training and schedule a recompile 300 ms after the last edit; moving nodes does
+not. The worker keeps the weights of nodes that did not change. Every job carries the
+document revision it was built from and reports of older jobs are dropped, so the panels
+never show numbers of a graph that no longer exists.
+"""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
+
+from designer.runtime.training_worker import EdgeDetail, LoadJob, TrainingReport, TrainingWorker
+
+RECOMPILE_DELAY_MS = 300
+JOIN_TIMEOUT_MS = 3000
+
+# Session states (shown in the status bar and the training panel).
+EMPTY, INVALID, COMPILING, READY, RUNNING, PAUSED, FINISHED, DIVERGED, FAILED = (
+    "empty", "invalid", "compiling", "ready", "running", "paused", "finished", "diverged",
+    "failed")
+
+
+class TrainingSession(QObject):
+    """Training for one controller's document.
+
+    Signals:
+        report(TrainingReport): a fresh report (stale ones are dropped).
+        state_changed(str): one of the state constants of this module.
+        problem(str): why training cannot run or stopped ('' clears it).
+        weights_reset(): counters back at zero (clear the loss plot).
+        detail(EdgeDetail): stats and histograms of one edge, after `request_detail`.
+        diverged(str, object): message and node id of a divergence.
+    """
+
+    report = Signal(object)
+    state_changed = Signal(str)
+    problem = Signal(str)
+    weights_reset = Signal()
+    detail = Signal(object)
+    diverged = Signal(str, object)
+
+    _load = Signal(object)
+    _play = Signal()
+    _step = Signal()
+    _reset = Signal()
+    _detail = Signal(object)
+
+    def __init__(self, controller, parent: QObject | None = None):
+        super().__init__(parent)
+        self.controller = controller
+        self.document = controller.document
+        self.state = EMPTY
+        self.last_report: TrainingReport | None = None
+        self.num_parameters = 0
+        self.task = ""
+        self._job_revision = -1
+        self._job_key: str | None = None
+        self._failure = ""
+
+        self.thread = QThread()
+        self.thread.setObjectName("gradscape-training")
+        self.worker = TrainingWorker()
+        self.worker.moveToThread(self.thread)
+        self._load.connect(self.worker.load)
+        self._play.connect(self.worker.play)
+        self._step.connect(self.worker.step_once)
+        self._reset.connect(self.worker.reset_weights)
+        self._detail.connect(self.worker.request_detail)
+        self.worker.loaded.connect(self._on_loaded)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.report.connect(self._on_report)
+        self.worker.diverged.connect(self._on_diverged)
+        self.worker.was_reset.connect(self._on_was_reset)
+        self.worker.detail.connect(self._on_detail)
+        self.thread.start()
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(RECOMPILE_DELAY_MS)
+        self._timer.timeout.connect(self.compile_now)
+        self.document.changed.connect(self._on_document_changed)
+        self.document.reset.connect(self._on_document_reset)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+        self.compile_now(keep_weights=False)
+
+    # -- public commands -----------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.state == RUNNING
+
+    def play(self) -> None:
+        """Start (or continue) training; says why if the graph cannot be trained."""
+        if self.running or not self.thread.isRunning():
+            return
+        if self._needs_compile():
+            self.compile_now()
+        if self.state in (EMPTY, INVALID, FAILED):
+            self.problem.emit(self._why_not())
+            return
+        self.problem.emit("")
+        self._set_state(RUNNING)
+        self._play.emit()
+
+    def pause(self) -> None:
+        """Stop after the current step (the worker checks a flag between steps)."""
+        self.worker.pause()
+        if self.running:
+            self._set_state(PAUSED)
+
+    def toggle(self) -> None:
+        """Play if paused, pause if running."""
+        if self.running:
+            self.pause()
+        else:
+            self.play()
+
+    def step(self) -> None:
+        """One optimizer step."""
+        self.pause()
+        if self._needs_compile():
+            self.compile_now()
+        if self.state in (EMPTY, INVALID, FAILED):
+            self.problem.emit(self._why_not())
+            return
+        self._step.emit()
+
+    def reset_weights(self) -> None:
+        """Re-initialise the weights from the seed; the loss plot starts again."""
+        self.pause()
+        if self._needs_compile():
+            self.compile_now()
+        self._reset.emit()
+
+    def request_detail(self, edge) -> None:
+        """Ask for shape, stats and histograms of one edge (answer: `detail`)."""
+        self._detail.emit(edge)
+
+    def shutdown(self) -> bool:
+        """Stop training and the thread; True if the thread ended within the timeout."""
+        self._timer.stop()
+        self.worker.pause()
+        if not self.thread.isRunning():
+            return True
+        self.thread.quit()
+        ok = self.thread.wait(JOIN_TIMEOUT_MS)
+        if self.state == RUNNING:
+            self._set_state(PAUSED)
+        return ok
+
+    # -- compiling -----------------------------------------------------------------------
+    def _structure_key(self) -> str:
+        spec = self.document.spec()
+        return json.dumps({"nodes": [n.to_dict() for n in spec.nodes],
+                           "edges": [e.to_dict() for e in spec.edges],
+                           "training": spec.training}, sort_keys=True, default=str)
+
+    def _needs_compile(self) -> bool:
+        return self._timer.isActive() or self._structure_key() != self._job_key
+
+    def _why_not(self) -> str:
+        if not self.document.nodes():
+            return "The graph is empty: add an Input, some layers, a Target and a loss."
+        if self.state == FAILED and self._failure:
+            return self._failure
+        diags = self.document.analysis().diagnostics
+        if diags:
+            return "The graph cannot be trained yet:\n" + "\n".join(f"• {d}" for d in diags)
+        return ""
+
+    def compile_now(self, keep_weights: bool = True) -> None:
+        """Send the current graph to the worker (or report why it cannot be trained)."""
+        self._timer.stop()
+        self._failure = ""
+        self._job_key = self._structure_key()
+        self._job_revision = self.document.revision
+        if not self.document.nodes():
+            self._set_state(EMPTY)
+            return
+        if self.document.analysis().diagnostics:
+            self._set_state(INVALID)
+            self.problem.emit(self._why_not())
+            return
+        self._set_state(COMPILING)
+        self._load.emit(LoadJob(self.document.revision, self.document.spec(), keep_weights))
+
+    def _on_document_changed(self) -> None:
+        if self._structure_key() == self._job_key:
+            return  # only the layout changed: the current job's reports stay valid
+        if self.running:
+            self.pause()
+        self._timer.start()
+
+    def _on_document_reset(self) -> None:
+        self.pause()
+        self.last_report = None
+        self.weights_reset.emit()
+        self.compile_now(keep_weights=False)
+
+    # -- worker answers ------------------------------------------------------------------
+    def _fresh(self, revision: int) -> bool:
+        return revision == self._job_revision
+
+    def _on_loaded(self, revision: int, num_parameters: int, task: str) -> None:
+        if not self._fresh(revision):
+            return
+        self.num_parameters, self.task = num_parameters, task
+        self.problem.emit("")
+        self._set_state(READY if self.last_report is None else PAUSED)
+
+    def _on_failed(self, revision: int, message: str) -> None:
+        if not self._fresh(revision):
+            return
+        self._failure = message
+        self._set_state(FAILED)
+        self.problem.emit(message)
+
+    def _on_report(self, report: TrainingReport) -> None:
+        if not self._fresh(report.revision):
+            return
+        self.last_report = report
+        if report.finished:
+            self._set_state(FINISHED)
+        elif not report.running and self.state in (RUNNING, READY):
+            self._set_state(PAUSED)
+        self.report.emit(report)
+
+    def _on_diverged(self, revision: int, message: str, node) -> None:
+        if not self._fresh(revision):
+            return
+        self._set_state(DIVERGED)
+        self.problem.emit(message)
+        self.diverged.emit(message, node)
+
+    def _on_was_reset(self, revision: int) -> None:
+        if not self._fresh(revision):
+            return
+        self.last_report = None
+        if self.state not in (FAILED, INVALID, EMPTY):
+            self._set_state(READY)
+        self.weights_reset.emit()
+
+    def _on_detail(self, detail: EdgeDetail) -> None:
+        if self._fresh(detail.revision):
+            self.detail.emit(detail)
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.state_changed.emit(state)
