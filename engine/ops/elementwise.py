@@ -270,7 +270,9 @@ class Concat(OpDef):
             raise ShapeError(f"axis {axis} does not exist for an input of shape {fmt_shape(first)}")
         axis %= ndim
         if first[axis] is None:
-            raise ShapeError("Concat cannot join along the batch axis (axis 0); pick a feature axis")
+            raise ShapeError(
+                "Concat cannot join along the batch axis (axis 0); pick a feature axis"
+            )
         total = 0
         for s in shapes:
             if len(s) != ndim or any(s[i] != first[i] for i in range(ndim) if i != axis):

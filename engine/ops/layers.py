@@ -217,7 +217,7 @@ class DropoutKernel(Kernel):
 class Dropout(OpDef):
     id = "Dropout"
     category = "Layers"
-    description = "While training, zeroes random values (and scales up the rest) to fight overfitting."
+    description = "Randomly zeroes values while training (scaling up the rest) against overfitting."
     formula = ("training: y = x·m/(1 − p), m ~ Bernoulli(1 − p);  evaluation: y = x;  "
                "∂L/∂x = ∂L/∂y·m/(1 − p)")
     params = (Param("p", "float", 0.5, "Probability of zeroing each value while training.",
