@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
-
-from engine.compiler import compile_graph  # noqa: E402
-from engine.ops.conv import same_padding  # noqa: E402
-from engine.spec import GraphSpec  # noqa: E402
+from engine.compiler import compile_graph
+from engine.ops.conv import same_padding
+from engine.spec import GraphSpec
 
 TOL = {"float64": {"rtol": 1e-9, "atol": 1e-10}, "float32": {"rtol": 1e-4, "atol": 1e-5}}
 DTYPES = ("float64", "float32")
