@@ -115,6 +115,7 @@ class Inspector(QWidget):
         else:
             self._node_form(box)
         box.addStretch(1)
+        self._content.show()  # addWidget would only show it on the next event loop pass
 
     def _summary(self, box: QVBoxLayout) -> None:
         doc = self.document

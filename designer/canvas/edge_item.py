@@ -71,7 +71,6 @@ class EdgeItem(QGraphicsPathItem):
         self.label.setText(text)
         self.label.setBrush(theme.color("shape_text"))
         self._label_wanted = visible
-        self.label.setVisible(visible and bool(text))
         self._place_label()
 
     def set_problem(self, message: str | None) -> None:
@@ -82,10 +81,14 @@ class EdgeItem(QGraphicsPathItem):
             self.restyle()
 
     def _place_label(self) -> None:
+        r = self.label.boundingRect()
+        a, b = self._ends
+        # Only where the wire has room for it: a label must not sit on a node.
+        room = abs(b.x() - a.x()) >= r.width() + 24 or abs(b.y() - a.y()) >= r.height() + 40
+        self.label.setVisible(self._label_wanted and bool(self.label.text()) and room)
         if not self.label.isVisible():
             return
         mid = self.path().pointAtPercent(0.5)
-        r = self.label.boundingRect()
         self.label.setPos(mid.x() - r.width() / 2, mid.y() - r.height() / 2)
 
     def restyle(self) -> None:

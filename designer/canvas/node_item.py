@@ -15,7 +15,7 @@ from designer.canvas.port_item import PortItem
 from engine import registry
 from engine.ops.base import OpDef
 
-NODE_WIDTH = 176.0
+NODE_WIDTH = 144.0
 HEADER_HEIGHT = 26.0
 ROW_HEIGHT = 20.0
 BODY_PAD = 6.0

@@ -292,8 +292,11 @@ class CanvasScene(QGraphicsScene):
             "detached": detached, "target": None,
             "anchor": anchor_node.port_scene_pos(anchor_port, from_output),
         }
-        self._drag_wire = DragWire()
-        self.addItem(self._drag_wire)
+        if self._drag_wire is None:  # one reusable item, hidden between drags
+            self._drag_wire = DragWire()
+            self.addItem(self._drag_wire)
+        self._drag_wire.set_state(None)
+        self._drag_wire.show()
         self._update_drag(pos)
 
     def _update_drag(self, pos: QPointF) -> None:
@@ -329,8 +332,8 @@ class CanvasScene(QGraphicsScene):
             return None
         return port
 
-    def _ends(self, target: PortItem) -> tuple[str, str, str]:
-        drag = self._drag
+    def _ends(self, target: PortItem, drag: dict | None = None) -> tuple[str, str, str]:
+        drag = drag or self._drag
         if drag["from_output"]:
             return drag["node"], target.node_id, target.name
         return target.node_id, drag["node"], drag["port"]
@@ -356,7 +359,7 @@ class CanvasScene(QGraphicsScene):
                            else ("into", drag["node"], drag["port"]))
                 self.quick_add_requested.emit(pos, pending)
             return
-        src, dst, port = self._ends(target)
+        src, dst, port = self._ends(target, drag)
         if detached is not None and (detached.src, detached.dst, detached.dst_port) == (
                 src, dst, port):
             return
@@ -382,8 +385,7 @@ class CanvasScene(QGraphicsScene):
             self.edges[detached].setVisible(True)
         self._drag = None
         if self._drag_wire is not None:
-            self.removeItem(self._drag_wire)
-            self._drag_wire = None
+            self._drag_wire.hide()
 
     @property
     def dragging_wire(self) -> bool:

@@ -1,0 +1,213 @@
+"""Canvas gestures: palette drop, connect drags, refused wires, delete, moves, rename."""
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt
+from PySide6.QtGui import QDropEvent
+from PySide6.QtTest import QTest
+
+from designer.canvas.node_item import HEADER_HEIGHT, NODE_WIDTH
+from designer.controller import Controller
+from designer.main_window import MainWindow
+from designer.palette import OP_MIME
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    controller = Controller(recovery_dir=tmp_path / "recovery")
+    win = MainWindow(controller, settings)
+    win.ask_save_changes = lambda: "discard"
+    win.show_error = lambda title, text: None
+    qtbot.addWidget(win)
+    win.resize(1400, 850)
+    win.show()
+    qtbot.waitExposed(win)
+    win.view.reset_zoom()
+    win.view.centerOn(QPointF(300, 100))
+    return win
+
+
+def view_point(win, scene_pos: QPointF) -> QPoint:
+    return win.view.mapFromScene(scene_pos)
+
+
+def drag(qtbot, win, a: QPointF, b: QPointF, steps: int = 6) -> None:
+    """Press at scene point a, move in steps to b, release (on the view's viewport)."""
+    vp = win.view.viewport()
+    pa, pb = view_point(win, a), view_point(win, b)
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pa)
+    for i in range(1, steps + 1):
+        p = pa + (pb - pa) * (i / steps)
+        QTest.mouseMove(vp, p)
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pb)
+
+
+def out_pos(win, node_id):
+    return win.scene.nodes[node_id].port_scene_pos("out", True)
+
+
+def in_pos(win, node_id, port="in"):
+    return win.scene.nodes[node_id].port_scene_pos(port, False)
+
+
+def chain(win):
+    c = win.controller
+    x = c.add_node("Input", (0.0, 0.0))
+    d1 = c.add_node("Dense", (220.0, 0.0))
+    d2 = c.add_node("Dense", (440.0, 0.0))
+    assert c.connect(x, d1, "in") is None
+    assert c.connect(d1, d2, "in") is None
+    return x, d1, d2
+
+
+def test_palette_drop_creates_node_at_drop_point(window, qtbot):
+    view = window.view
+    mime = QMimeData()
+    mime.setData(OP_MIME, b"Dense")
+    target = QPoint(400, 300)
+    event = QDropEvent(QPointF(target), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    view.dropEvent(event)
+    nodes = window.document.nodes()
+    assert [n.op for n in nodes] == ["Dense"]
+    drop = view.mapToScene(target)
+    x, y = window.document.position(nodes[0].id)
+    assert abs(x + NODE_WIDTH / 2 - drop.x()) <= 1 and abs(y + HEADER_HEIGHT / 2 - drop.y()) <= 1
+    assert nodes[0].id in window.scene.nodes
+
+
+def test_palette_lists_every_op_and_filters(window):
+    from engine import registry
+
+    palette = window.palette_widget
+    assert palette.visible_ops() == [op.id for op in registry.all_ops()]
+    palette.search.setText("relu")
+    assert "ReLU" in palette.visible_ops() and "Dense" not in palette.visible_ops()
+
+
+def test_mouse_drag_from_output_to_input_connects(window, qtbot):
+    c = window.controller
+    x = c.add_node("Input", (0.0, 0.0))
+    d = c.add_node("Dense", (260.0, 40.0))
+    drag(qtbot, window, out_pos(window, x), in_pos(window, d))
+    edges = window.document.edges()
+    assert [(e.src, e.dst, e.dst_port) for e in edges] == [(x, d, "in")]
+    assert len(window.scene.edges) == 1
+    window.controller.undo_stack.undo()
+    assert window.document.edges() == [] and not window.scene.edges
+
+
+def test_drag_from_input_to_output_connects_too(window, qtbot):
+    c = window.controller
+    x = c.add_node("Input", (0.0, 0.0))
+    d = c.add_node("Dense", (260.0, 40.0))
+    drag(qtbot, window, in_pos(window, d), out_pos(window, x))
+    assert [(e.src, e.dst) for e in window.document.edges()] == [(x, d)]
+
+
+def test_cycle_is_refused_and_reason_shown(window, qtbot):
+    _x, d1, d2 = chain(window)
+    before = window.document.edges()
+    drag(qtbot, window, out_pos(window, d2), in_pos(window, d1))
+    assert window.document.edges() == before
+    label = window.view.feedback_label
+    assert label.isVisible() and "loop" in label.text()
+    assert "loop" in window.statusBar().currentMessage()
+
+
+def test_dragging_a_wire_off_an_input_removes_it(window, qtbot):
+    x, d1, d2 = chain(window)
+    drag(qtbot, window, in_pos(window, d2), in_pos(window, d2) + QPointF(0, 200))
+    assert [(e.src, e.dst) for e in window.document.edges()] == [(x, d1)]
+
+
+def test_release_on_empty_canvas_offers_quick_add_and_connects(window, qtbot):
+    c = window.controller
+    x = c.add_node("Input", (0.0, 0.0))
+    drag(qtbot, window, out_pos(window, x), out_pos(window, x) + QPointF(200, 150))
+    popup = window.view.quick_add
+    assert popup.isVisible()
+    assert "Input" not in popup.visible_ops() and "ReLU" in popup.visible_ops()
+    popup.search.setText("relu")
+    count = c.undo_stack.count()
+    popup.accept_current()
+    relu = [n.id for n in window.document.nodes() if n.op == "ReLU"]
+    assert relu and [(e.src, e.dst) for e in window.document.edges()] == [(x, relu[0])]
+    assert c.undo_stack.count() == count + 1
+    c.undo_stack.undo()
+    assert [n.id for n in window.document.nodes()] == [x]
+
+
+def test_delete_removes_selection_with_wires(window, qtbot):
+    _x, d1, _d2 = chain(window)
+    window.scene.select_nodes([d1])
+    window.view.setFocus()
+    window.actions["delete"].trigger()
+    assert not window.document.has_node(d1)
+    assert window.document.edges() == [] and not window.scene.edges
+    assert d1 not in window.scene.nodes
+    window.controller.undo_stack.undo()
+    assert window.document.has_node(d1) and len(window.scene.edges) == 2
+
+
+def test_moving_two_nodes_is_one_undo_step(window, qtbot):
+    c = window.controller
+    a = c.add_node("Input", (0.0, 0.0))
+    b = c.add_node("Dense", (0.0, 150.0))
+    window.scene.select_nodes([a, b])
+    grab = window.scene.nodes[a].mapToScene(QPointF(NODE_WIDTH / 2, HEADER_HEIGHT / 2))
+    count = c.undo_stack.count()
+    drag(qtbot, window, grab, grab + QPointF(80, 40))
+    assert c.undo_stack.count() == count + 1
+    (ax, ay), (bx, by) = c.document.position(a), c.document.position(b)
+    assert (ax, ay) == pytest.approx((80, 40), abs=2)
+    assert (bx, by) == pytest.approx((80, 190), abs=2)
+    c.undo_stack.undo()
+    assert c.document.position(a) == (0.0, 0.0) and c.document.position(b) == (0.0, 150.0)
+    assert window.scene.nodes[b].pos() == QPointF(0, 150)
+
+
+def test_wires_follow_moving_nodes(window, qtbot):
+    x, d1, _d2 = chain(window)
+    edge = next(e for e in window.scene.edges if e.dst == d1)
+    item = window.scene.edges[edge]
+    before = item.path().elementAt(0)
+    window.controller.move_nodes({x: ((0.0, 0.0), (0.0, 100.0))})
+    after = item.path().elementAt(0)
+    assert after.y - before.y == pytest.approx(100)
+
+
+def test_double_click_title_renames_inline(window, qtbot):
+    c = window.controller
+    d = c.add_node("Dense", (0.0, 0.0))
+    title = window.scene.nodes[d].mapToScene(QPointF(30, HEADER_HEIGHT / 2))
+    QTest.mouseDClick(window.view.viewport(), Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier, view_point(window, title))
+    editor = window.view.rename_editor
+    assert editor is not None and editor.text() == d
+    editor.setText("hidden")
+    QTest.keyClick(editor, Qt.Key.Key_Return)
+    assert window.document.has_node("hidden") and "hidden" in window.scene.nodes
+
+
+def test_diagnostics_badge_nodes(window):
+    c = window.controller
+    d = c.add_node("Dense", (0.0, 0.0))
+    item = window.scene.nodes[d]
+    assert item.badge.isVisible() and "not connected" in item.badge.toolTip()
+    x = c.add_node("Input", (-250.0, 0.0))
+    c.connect(x, d, "in")
+    assert not item.badge.isVisible() and item.shape_text == "(batch, 8)"
+
+
+def test_zoom_keys_and_fit(window):
+    view = window.view
+    chain(window)
+    z = view.zoom()
+    view.zoom_in()
+    assert view.zoom() > z
+    view.zoom_out()
+    assert view.zoom() == pytest.approx(z)
+    view.fit_all()
+    for item in window.scene.nodes.values():
+        assert view.viewport().rect().contains(view.mapFromScene(item.sceneBoundingRect().center()))
