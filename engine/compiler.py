@@ -242,5 +242,6 @@ def _check_loss_reachable(spec: GraphSpec, ops: dict[str, OpDef],
     if not any(n in upstream for n in learnable):
         diags.append(Diagnostic(
             "No loss is reachable from any learnable node (Dense, Conv2D, Parameter, …), so "
-            "training cannot change anything. Wire a learnable node's output towards a loss.",
+            "training cannot change anything. Wire a learnable node's output towards "
+            f"'{losses[0]}'.",
             node=losses[0]))
