@@ -66,7 +66,7 @@ class TrainingReport:
     running: bool
     first_step: int = 0
     losses: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    epochs: list[EpochReport] = field(default_factory=list)
+    epochs: list[tuple[int, EpochReport]] = field(default_factory=list)  # (step, report)
     edges: list[EdgeSpec] = field(default_factory=list)
     values: list[Summary | None] = field(default_factory=list)
     grads: list[Summary | None] = field(default_factory=list)
@@ -117,7 +117,7 @@ class TrainingWorker(QObject):
         self._epoch_base = 0
         self._target_epoch = 0
         self._pending_losses: list[float] = []
-        self._pending_epochs: list[EpochReport] = []
+        self._pending_epochs: list[tuple[int, EpochReport]] = []
         self._first_pending = 1
         self._last_report = 0.0
         self._rate_mark: tuple[float, int] = (time.perf_counter(), 0)
@@ -291,9 +291,9 @@ class TrainingWorker(QObject):
         self._pending_losses.append(rep.loss)
         if rep.epoch_done is not None:
             done = rep.epoch_done
-            self._pending_epochs.append(EpochReport(
+            self._pending_epochs.append((self.step_count, EpochReport(
                 self._epoch_base + done.epoch, done.loss, done.val_loss, done.accuracy,
-                done.val_accuracy))
+                done.val_accuracy)))
         self._last_step_report = rep
         return True
 

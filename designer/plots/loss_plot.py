@@ -1,0 +1,250 @@
+"""The loss plot: training loss per step (raw and smoothed), validation loss and accuracy.
+
+Step losses go into preallocated arrays (`SeriesBuffer`): appending never reallocates, and
+`setData` receives views, with clip-to-view and automatic downsampling, so the plot stays
+smooth past 100,000 steps. Accuracy (classification only) has its own small plot below,
+sharing the step axis.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from designer import theme
+
+SMOOTHING = 0.05  # weight of the newest point in the exponential moving average
+CAPACITY = 1 << 18  # points kept before the oldest half is dropped
+RAW = "#9bb7dc"
+SMOOTH = "#1f5fae"
+VAL = "#d95f02"
+ACC = "#1b9e77"
+VAL_ACC = "#7570b3"
+
+
+class SeriesBuffer:
+    """x/y points in preallocated arrays; `view()` returns the filled part without copying.
+
+    When full, the older half is dropped (one copy per `capacity / 2` appends).
+    """
+
+    def __init__(self, capacity: int = CAPACITY):
+        self.x = np.zeros(capacity, dtype=np.float64)
+        self.y = np.zeros(capacity, dtype=np.float64)
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def clear(self) -> None:
+        self.n = 0
+
+    def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
+        """Append points (arrays of equal length)."""
+        xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+        cap = len(self.x)
+        if len(xs) > cap // 2:
+            xs, ys = xs[-(cap // 2):], ys[-(cap // 2):]
+        if self.n + len(xs) > cap:
+            keep = cap // 2
+            self.x[:keep] = self.x[self.n - keep:self.n]
+            self.y[:keep] = self.y[self.n - keep:self.n]
+            self.n = keep
+        self.x[self.n:self.n + len(xs)] = xs
+        self.y[self.n:self.n + len(ys)] = ys
+        self.n += len(xs)
+
+    def view(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.x[:self.n], self.y[:self.n]
+
+
+class LossPlot(QWidget):
+    """Loss and accuracy curves of one training session.
+
+    Attributes:
+        raw, smooth: SeriesBuffers of the step losses and their moving average.
+        epochs: list of (step, EpochReport) in order.
+        ask_path: callable(title, filter) -> path or None (tests replace it).
+    """
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.raw = SeriesBuffer()
+        self.smooth = SeriesBuffer()
+        self.epochs: list[tuple[int, object]] = []
+        self._ema = math.nan
+        self.ask_path: Callable[[str, str], str | None] = self._ask_path
+
+        pg.setConfigOptions(antialias=True)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground(theme.color("background"))
+        self.loss_item = self.graphics.addPlot(row=0, col=0)
+        self.loss_item.setLabel("left", "loss")
+        self.loss_item.getAxis("left").enableAutoSIPrefix(False)
+        self.loss_item.showGrid(x=True, y=True, alpha=0.25)
+        self.loss_item.setClipToView(True)
+        self.loss_item.setDownsampling(auto=True, mode="peak")
+        self.loss_item.addLegend(offset=(-8, 6), labelTextSize="8pt")
+        self.raw_curve = self.loss_item.plot(pen=pg.mkPen(RAW, width=1), name="loss (step)")
+        self.smooth_curve = self.loss_item.plot(pen=pg.mkPen(SMOOTH, width=2.5),
+                                                name="smoothed")
+        self.val_curve = self.loss_item.plot(pen=pg.mkPen(VAL, width=2), symbol="o",
+                                             symbolSize=5, symbolBrush=VAL, symbolPen=None,
+                                             name="validation")
+        self.acc_item = self.graphics.addPlot(row=1, col=0)
+        self.acc_item.setLabel("left", "accuracy")
+        self.acc_item.setLabel("bottom", "step")
+        self.acc_item.showGrid(x=True, y=True, alpha=0.25)
+        self.acc_item.setYRange(0, 1.02, padding=0)
+        self.acc_item.setXLink(self.loss_item)
+        self.acc_item.addLegend(offset=(-8, 6), labelTextSize="8pt")
+        self.acc_curve = self.acc_item.plot(pen=pg.mkPen(ACC, width=2), name="train")
+        self.val_acc_curve = self.acc_item.plot(pen=pg.mkPen(VAL_ACC, width=2),
+                                                name="validation")
+        self.graphics.ci.layout.setRowStretchFactor(0, 3)
+        self.graphics.ci.layout.setRowStretchFactor(1, 1)
+        self.set_accuracy_visible(False)
+
+        self.log_box = QCheckBox("Log scale")
+        self.log_box.toggled.connect(self.set_log)
+        png = QPushButton("PNG…")
+        png.setToolTip("Save the plot as an image")
+        png.clicked.connect(lambda: self._export("png"))
+        csv_button = QPushButton("CSV…")
+        csv_button.setToolTip("Save the loss and accuracy series as CSV")
+        csv_button.clicked.connect(lambda: self._export("csv"))
+        self.summary = QLabel("")
+        self.summary.setFont(theme.mono_font(8.5))
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 0, 4, 0)
+        bar.addWidget(self.summary, 1)
+        bar.addWidget(self.log_box)
+        bar.addWidget(png)
+        bar.addWidget(csv_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.graphics, 1)
+        layout.addLayout(bar)
+
+    # -- data ----------------------------------------------------------------------------
+    def add_report(self, report) -> None:
+        """Append a TrainingReport's step losses and epoch metrics, then redraw."""
+        n = len(report.losses)
+        if n:
+            xs = np.arange(report.first_step, report.first_step + n, dtype=np.float64)
+            self.raw.extend(xs, report.losses)
+            self.smooth.extend(xs, self._smoothed(report.losses))
+        for step, epoch in report.epochs:
+            self.epochs.append((step, epoch))
+            if epoch.accuracy is not None and not self.acc_item.isVisible():
+                self.set_accuracy_visible(True)
+        self.redraw()
+
+    def _smoothed(self, losses: np.ndarray) -> np.ndarray:
+        out = np.empty(len(losses))
+        ema = self._ema
+        for i, v in enumerate(losses.tolist()):
+            if math.isfinite(v):
+                ema = v if not math.isfinite(ema) else ema + SMOOTHING * (v - ema)
+            out[i] = ema
+        self._ema = ema
+        return out
+
+    def clear(self) -> None:
+        """Forget every point (weights were reset or another file was opened)."""
+        self.raw.clear()
+        self.smooth.clear()
+        self.epochs = []
+        self._ema = math.nan
+        self.set_accuracy_visible(False)
+        self.redraw()
+
+    def redraw(self) -> None:
+        x, y = self.raw.view()
+        self.raw_curve.setData(x, y)
+        self.smooth_curve.setData(*self.smooth.view())
+        val = [(s, e.val_loss) for s, e in self.epochs if e.val_loss is not None]
+        self.val_curve.setData([s for s, _ in val], [v for _, v in val])
+        acc = [(s, e.accuracy) for s, e in self.epochs if e.accuracy is not None]
+        self.acc_curve.setData([s for s, _ in acc], [v for _, v in acc])
+        vacc = [(s, e.val_accuracy) for s, e in self.epochs if e.val_accuracy is not None]
+        self.val_acc_curve.setData([s for s, _ in vacc], [v for _, v in vacc])
+        text = ""
+        if len(self.smooth):
+            text = f"smoothed loss {self.smooth.view()[1][-1]:.4g}"
+            if val:
+                text += f" · val {val[-1][1]:.4g}"
+            if acc:
+                text += f" · acc {acc[-1][1]:.1%}"
+            if vacc:
+                text += f" · val acc {vacc[-1][1]:.1%}"
+        self.summary.setText(text)
+
+    def set_accuracy_visible(self, on: bool) -> None:
+        self.acc_item.setVisible(on)
+        self.loss_item.setLabel("bottom", None if on else "step")
+        self.loss_item.getAxis("bottom").setStyle(showValues=not on)
+
+    def set_log(self, on: bool) -> None:
+        """Logarithmic loss axis (losses spanning decades)."""
+        self.loss_item.setLogMode(y=on)
+
+    # -- export --------------------------------------------------------------------------
+    def export_png(self, path: str | Path) -> None:
+        """Save both plots as a PNG image."""
+        from pyqtgraph.exporters import ImageExporter
+
+        exporter = ImageExporter(self.graphics.ci)
+        exporter.parameters()["width"] = max(800, self.graphics.width())
+        exporter.export(str(path))
+
+    def export_csv(self, path: str | Path) -> None:
+        """Save step losses (raw and smoothed) and epoch metrics as one CSV table."""
+        x, raw = self.raw.view()
+        _, smooth = self.smooth.view()
+        by_step = {int(s): e for s, e in self.epochs}
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["step", "loss", "smoothed_loss", "epoch", "epoch_loss", "val_loss",
+                        "accuracy", "val_accuracy"])
+            for s, r, sm in zip(x.tolist(), raw.tolist(), smooth.tolist()):
+                e = by_step.get(int(s))
+                extra = ["", "", "", "", ""] if e is None else [
+                    e.epoch, e.loss, _blank(e.val_loss), _blank(e.accuracy),
+                    _blank(e.val_accuracy)]
+                w.writerow([int(s), repr(r), repr(sm), *extra])
+
+    def _export(self, kind: str) -> None:
+        flt = "PNG images (*.png)" if kind == "png" else "CSV files (*.csv)"
+        path = self.ask_path(f"Export the loss plot as {kind.upper()}", flt)
+        if not path:
+            return
+        if kind == "png":
+            self.export_png(path)
+        else:
+            self.export_csv(path)
+
+    def _ask_path(self, title: str, flt: str) -> str | None:
+        path, _ = QFileDialog.getSaveFileName(self, title, "", flt)
+        return path or None
+
+
+def _blank(v) -> str:
+    return "" if v is None else repr(float(v))
+
+
