@@ -309,6 +309,22 @@ class Trainer:
         return summarize_many(values), summarize_many(list(p.edge_grads))
 
     def state(self) -> dict[str, Any]:
-        """Counters and RNG state, so training can resume exactly (with optimizer state)."""
+        """Counters, RNG state and the position inside the current epoch, so training can
+        resume exactly (together with the optimizer state and `epoch_batches()`)."""
         return {"step": self.step_count, "epoch": self.epoch,
-                "rng": self.rng.bit_generator.state}
+                "rng": self.rng.bit_generator.state, "batch_pos": self._batch_pos,
+                "epoch_losses": [float(v) for v in self._epoch_losses]}
+
+    def epoch_batches(self) -> list[np.ndarray]:
+        """Copies of the index arrays of the current epoch's batches, in order."""
+        return [b.copy() for b in self._batches]
+
+    def load_state(self, state: dict[str, Any], batches: list[np.ndarray]) -> None:
+        """Restore what `state()` and `epoch_batches()` returned (after loading weights)."""
+        self.step_count = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self.rng.bit_generator.state = state["rng"]
+        self._batches = [np.asarray(b, dtype=np.int64) for b in batches]
+        self._batch_pos = int(state.get("batch_pos", len(self._batches)))
+        self._epoch_losses = [float(v) for v in state.get("epoch_losses", [])]
+        np.copyto(self._last_good, self.program.theta)
