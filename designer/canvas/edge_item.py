@@ -56,6 +56,11 @@ class EdgeItem(QGraphicsPathItem):
         self.label.setVisible(False)
         self._label_wanted = False
         self._ends = (QPointF(), QPointF())
+        # Training overlay (designer.overlays): pen colour/width and a number label.
+        self.overlay: tuple[QColor, float] | None = None
+        self.value_label = WireLabel(self)
+        self.value_label.setFont(theme.mono_font(7.5))
+        self.value_label.setVisible(False)
         self.restyle()
 
     def set_ends(self, a: QPointF, b: QPointF) -> None:
@@ -80,12 +85,26 @@ class EdgeItem(QGraphicsPathItem):
             self.setToolTip(message or "")
             self.restyle()
 
+    def set_overlay(self, color: QColor | None, width: float = 2.2, text: str = "") -> None:
+        """Training overlay: wire colour and width and a number label; None clears it."""
+        self.overlay = None if color is None else (QColor(color), width)
+        self.value_label.setText(text if color is not None else "")
+        self.value_label.setBrush(theme.color("text"))
+        self.value_label.setVisible(color is not None and bool(text))
+        self.restyle()
+        self._place_label()
+
     def _place_label(self) -> None:
         r = self.label.boundingRect()
         a, b = self._ends
         # Only where the wire has room for it: a label must not sit on a node.
         room = abs(b.x() - a.x()) >= r.width() + 24 or abs(b.y() - a.y()) >= r.height() + 40
         self.label.setVisible(self._label_wanted and bool(self.label.text()) and room)
+        if self.value_label.isVisible():  # the overlay's number, under the shape
+            mid = self.path().pointAtPercent(0.5)
+            v = self.value_label.boundingRect()
+            dy = r.height() / 2 + 3 if self.label.isVisible() else -v.height() / 2
+            self.value_label.setPos(mid.x() - v.width() / 2, mid.y() + dy)
         if not self.label.isVisible():
             return
         mid = self.path().pointAtPercent(0.5)
@@ -97,6 +116,9 @@ class EdgeItem(QGraphicsPathItem):
             p = theme.pen("wire_selected", 3.0)
         elif self.problem:
             p = theme.pen("wire_bad", 2.5)
+        elif self.overlay is not None:
+            p = QPen(self.overlay[0], self.overlay[1] + (0.8 if self._hover else 0.0))
+            p.setCapStyle(Qt.PenCapStyle.RoundCap)
         else:
             p = theme.pen("wire", 3.0 if self._hover else 2.2)
         self.setPen(p)
