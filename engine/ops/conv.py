@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from engine.errors import ShapeError
 from engine.ops.base import Kernel, OpDef, Param, fmt_shape
@@ -32,21 +31,11 @@ def same_padding(size: int, k: int, stride: int) -> tuple[int, int, int]:
     return out, total // 2, total - total // 2
 
 
-def _windows(x: np.ndarray, k: int, s: int) -> np.ndarray:
-    """View (N, C, Ho, Wo, k, k) of every k×k window at stride s (no copy)."""
-    w = sliding_window_view(x, (k, k), axis=(2, 3))
-    return w[:, :, ::s, ::s] if s > 1 else w
-
-
-def _scatter_windows(dwin: np.ndarray, shape: tuple[int, ...], s: int) -> np.ndarray:
-    """Adjoint of _windows: add each window's gradient (N, C, Ho, Wo, k, k) back into an
-    array of `shape` (N, C, H, W). One vectorised slice-add per kernel offset."""
-    dx = np.zeros(shape, dtype=dwin.dtype)
-    ho, wo, kh, kw = dwin.shape[2:]
-    for i in range(kh):
-        for j in range(kw):
-            dx[:, :, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s] += dwin[:, :, :, :, i, j]
-    return dx
+def _offset_slices(k: int, s: int, ho: int, wo: int):
+    """(i·k + j, slice of the rows, slice of the columns) of each window offset (i, j)."""
+    for i in range(k):
+        for j in range(k):
+            yield i * k + j, slice(i, i + s * (ho - 1) + 1, s), slice(j, j + s * (wo - 1) + 1, s)
 
 
 class Conv2DKernel(Kernel):
@@ -54,37 +43,43 @@ class Conv2DKernel(Kernel):
         self.k, self.stride, self.pads, self.bias = k, stride, pads, bias
 
     def forward(self, x):
-        n = x.shape[0]
         top, bottom, left, right = self.pads
         if top or bottom or left or right:
             x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-        self.xp_shape = x.shape
-        win = _windows(x, self.k, self.stride)  # (N, C, Ho, Wo, k, k)
-        ho, wo = win.shape[2:4]
-        # im2col: one row per output position, C·k·k columns
-        self.cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, -1)
+        n, c, hp, wp = self.xp_shape = x.shape
+        k, s = self.k, self.stride
+        ho, wo = (hp - k) // s + 1, (wp - k) // s + 1
+        # im2col, laid out (C, k, k, N, Ho, Wo): one contiguous block copy per kernel offset
+        xt = x.transpose(1, 0, 2, 3)
+        cols = np.empty((c, k, k, n, ho, wo), dtype=x.dtype)
+        for o, rows, cs in _offset_slices(k, s, ho, wo):
+            cols[:, o // k, o % k] = xt[:, :, rows, cs]
+        self.cols = cols.reshape(c * k * k, n * ho * wo)
         weight = self.w["weight"]
-        y = self.cols @ weight.reshape(weight.shape[0], -1).T  # (N·Ho·Wo, F)
+        f = weight.shape[0]
+        y = weight.reshape(f, -1) @ self.cols  # (F, N·Ho·Wo)
         if self.bias:
-            y += self.w["bias"]
-        return np.ascontiguousarray(y.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2))
+            y += self.w["bias"][:, None]
+        return np.ascontiguousarray(y.reshape(f, n, ho, wo).transpose(1, 0, 2, 3))
 
-    # dW = Σ dy ⋆ x (dyᵀ·cols),  db = Σ dy,  dx = col2im(dy·W) (full correlation with W)
+    # dW = dy·colsᵀ,  db = Σ dy,  dx = col2im(Wᵀ·dy) (the full correlation with W)
     def backward(self, gy):
         n, f, ho, wo = gy.shape
-        gmat = gy.transpose(0, 2, 3, 1).reshape(-1, f)  # (N·Ho·Wo, F)
-        np.matmul(gmat.T, self.cols, out=self.g["weight"].reshape(f, -1))
+        gmat = gy.transpose(1, 0, 2, 3).reshape(f, -1)  # (F, N·Ho·Wo)
+        np.matmul(gmat, self.cols.T, out=self.g["weight"].reshape(f, -1))
         if self.bias:
-            gmat.sum(axis=0, out=self.g["bias"])
+            gmat.sum(axis=1, out=self.g["bias"])
         if not self.needs_input_grad[0]:
             return (None,)
         weight = self.w["weight"]
         c, k = weight.shape[1], self.k
-        dcols = (gmat @ weight.reshape(f, -1)).reshape(n, ho, wo, c, k, k)
-        dxp = _scatter_windows(dcols.transpose(0, 3, 1, 2, 4, 5), self.xp_shape, self.stride)
-        top, bottom, left, right = self.pads
+        dcols = (weight.reshape(f, -1).T @ gmat).reshape(c, k, k, n, ho, wo)
         hp, wp = self.xp_shape[2:]
-        return (dxp[:, :, top:hp - bottom, left:wp - right],)
+        dxt = np.zeros((c, n, hp, wp), dtype=gy.dtype)
+        for o, rows, cs in _offset_slices(k, self.stride, ho, wo):
+            dxt[:, :, rows, cs] += dcols[:, o // k, o % k]
+        top, bottom, left, right = self.pads
+        return (dxt.transpose(1, 0, 2, 3)[:, :, top:hp - bottom, left:wp - right],)
 
 
 @register
@@ -189,23 +184,26 @@ class MaxPoolKernel(Kernel):
         self.k, self.s = k, s
 
     def forward(self, x):
-        self.shape = x.shape
-        win = _windows(x, self.k, self.s)
-        n, c, ho, wo = win.shape[:4]
-        flat = win.reshape(n, c, ho, wo, self.k * self.k)
-        self.arg = flat.argmax(axis=-1)  # first maximum on ties, like PyTorch
-        return np.take_along_axis(flat, self.arg[..., None], axis=-1)[..., 0]
-
-    # dx = dy routed to the position of each window's maximum
-    def backward(self, gy):
+        self.x = x
         k, s = self.k, self.s
-        dx = np.zeros(self.shape, dtype=gy.dtype)
-        ho, wo = gy.shape[2:]
-        for i in range(k):
-            for j in range(k):
-                hit = self.arg == i * k + j
-                if hit.any():
-                    dx[:, :, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s] += gy * hit
+        ho, wo = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
+        slices = [x[:, :, rows, cols] for _, rows, cols in _offset_slices(k, s, ho, wo)]
+        y = slices[0].copy()
+        for xs in slices[1:]:  # one vectorised maximum per window offset
+            np.maximum(y, xs, out=y)
+        self.y = y
+        return y
+
+    # dx = dy routed to the first position (row-major, like PyTorch) of each window's maximum
+    def backward(self, gy):
+        x, y = self.x, self.y
+        dx = np.zeros(x.shape, dtype=gy.dtype)
+        taken = np.zeros(y.shape, dtype=bool)
+        for _, rows, cols in _offset_slices(self.k, self.s, *y.shape[2:]):
+            hit = x[:, :, rows, cols] == y
+            hit &= ~taken
+            taken |= hit
+            dx[:, :, rows, cols] += gy * hit
         return (dx,)
 
 
@@ -226,7 +224,14 @@ class AvgPoolKernel(Kernel):
 
     def forward(self, x):
         self.shape = x.shape
-        return _windows(x, self.k, self.s).mean(axis=(-2, -1))
+        k, s = self.k, self.s
+        ho, wo = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
+        slices = [x[:, :, rows, cols] for _, rows, cols in _offset_slices(k, s, ho, wo)]
+        y = slices[0].copy()
+        for xs in slices[1:]:  # one vectorised add per window offset
+            y += xs
+        y *= 1.0 / (k * k)
+        return y
 
     # dx = dy / k² spread over each window
     def backward(self, gy):
@@ -237,10 +242,8 @@ class AvgPoolKernel(Kernel):
             dx = np.broadcast_to(g[:, :, :, None, :, None], (n, c, ho, k, wo, k))
             return (dx.reshape(self.shape),)
         dx = np.zeros(self.shape, dtype=gy.dtype)
-        ho, wo = gy.shape[2:]
-        for i in range(k):
-            for j in range(k):
-                dx[:, :, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s] += g
+        for _, rows, cols in _offset_slices(k, s, *gy.shape[2:]):
+            dx[:, :, rows, cols] += g
         return (dx,)
 
 
