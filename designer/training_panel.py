@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -104,9 +105,9 @@ class TrainingPanel(QWidget):
         scroll.setWidget(body)
         row = QHBoxLayout(body)
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self._build_data_box(), 3)
-        row.addWidget(self._build_optimizer_box(), 2)
-        row.addWidget(self._build_run_box(), 2)
+        row.addWidget(self._build_data_box(), 1)
+        row.addWidget(self._build_optimizer_box(), 1)
+        row.addWidget(self._build_run_box(), 1)
         outer.addWidget(scroll, 1)
 
         session.state_changed.connect(self._on_state)
@@ -117,6 +118,9 @@ class TrainingPanel(QWidget):
         self.document.reset.connect(self.load_settings)
         self.load_settings()
         self._on_state(session.state)
+        for w in body.findChildren(QWidget):
+            if isinstance(w, (QAbstractSpinBox, QComboBox)):
+                w.setMinimumWidth(56)  # let the three columns share a narrow dock
 
     # -- building ------------------------------------------------------------------------
     def _build_controls(self) -> QHBoxLayout:
@@ -139,13 +143,12 @@ class TrainingPanel(QWidget):
         self.loss_label.setFont(theme.mono_font(9))
         self.state_label = QLabel("")
         self.state_label.setStyleSheet("font-weight: 600;")
+        for label in (self.counter_label, self.loss_label, self.rate_label):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         row.addSpacing(8)
-        row.addWidget(self.counter_label)
-        row.addSpacing(8)
-        row.addWidget(self.loss_label)
-        row.addSpacing(8)
-        row.addWidget(self.rate_label)
-        row.addStretch(1)
+        row.addWidget(self.counter_label, 3)
+        row.addWidget(self.loss_label, 2)
+        row.addWidget(self.rate_label, 2)
         row.addWidget(self.state_label)
         return row
 
@@ -355,6 +358,7 @@ class TrainingPanel(QWidget):
             value = values.get(p.name, p.default)
             editors[p.name] = param_editor(
                 p, value, lambda v, name=p.name: self._set_param(key, name, v))
+            editors[p.name].setMinimumWidth(56)
             form.addRow(p.name.replace("_", " "), editors[p.name])
         self._param_forms[key] = (schema, editors)
 

@@ -59,7 +59,7 @@ class EdgeItem(QGraphicsPathItem):
         # Training overlay (designer.overlays): pen colour/width and a number label.
         self.overlay: tuple[QColor, float] | None = None
         self.value_label = WireLabel(self)
-        self.value_label.setFont(theme.mono_font(7.5))
+        self.value_label.setFont(theme.mono_font(7))
         self.value_label.setVisible(False)
         self.restyle()
 
@@ -100,11 +100,14 @@ class EdgeItem(QGraphicsPathItem):
         # Only where the wire has room for it: a label must not sit on a node.
         room = abs(b.x() - a.x()) >= r.width() + 24 or abs(b.y() - a.y()) >= r.height() + 40
         self.label.setVisible(self._label_wanted and bool(self.label.text()) and room)
-        if self.value_label.isVisible():  # the overlay's number, under the shape
+        v = self.value_label.boundingRect()
+        self.value_label.setVisible(self.overlay is not None and bool(self.value_label.text())
+                                    and (abs(b.x() - a.x()) >= v.width() + 4
+                                         or abs(b.y() - a.y()) >= v.height() + 40))
+        if self.value_label.isVisible():  # the overlay's number, just above the wire
             mid = self.path().pointAtPercent(0.5)
-            v = self.value_label.boundingRect()
-            dy = r.height() / 2 + 3 if self.label.isVisible() else -v.height() / 2
-            self.value_label.setPos(mid.x() - v.width() / 2, mid.y() + dy)
+            dy = r.height() / 2 if self.label.isVisible() else 3
+            self.value_label.setPos(mid.x() - v.width() / 2, mid.y() - dy - v.height() - 2)
         if not self.label.isVisible():
             return
         mid = self.path().pointAtPercent(0.5)
