@@ -195,7 +195,7 @@ class LoadedModel:
         `data` is the full Dataset (split again with the saved settings); by default it is
         loaded as the saved settings say (a built-in data set or the CSV file).
         """
-        from engine.train import EpochReport, Trainer, TrainConfig, load_data
+        from engine.train import EpochReport, TrainConfig, Trainer, load_data
 
         if self.config is None or self.trainer_state is None or self.optimizer_state is None:
             raise FileFormatError(f"{self.source} holds no training state to resume from; "

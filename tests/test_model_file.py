@@ -14,7 +14,7 @@ from engine.compiler import compile_graph
 from engine.data import make_dataset
 from engine.errors import FileFormatError
 from engine.spec import GraphSpec
-from engine.train import Trainer, TrainConfig
+from engine.train import TrainConfig, Trainer
 
 GRAPH = {
     "format": "gradscape-graph", "version": 1,
@@ -214,10 +214,11 @@ def test_too_many_members_and_duplicates(saved):
     extra = {f"x{i}.json": b"{}" for i in range(40)}
     _refused(_zip({**members, **extra}), "at most")
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf, pytest.warns(UserWarning):
+    with zipfile.ZipFile(buf, "w") as zf:
         for n, d in members.items():
             zf.writestr(n, d)
-        zf.writestr("graph.json", members["graph.json"])
+        with pytest.warns(UserWarning):
+            zf.writestr("graph.json", members["graph.json"])
     _refused(buf.getvalue(), "twice")
 
 
@@ -259,8 +260,8 @@ def test_damaged_json_members(saved):
                           b'{"format": "gradscape-model", "version": 99}',
                           b'{"format": "gradscape-model", "version": 1, "dtype": "int8"}',
                           b"[" * 50_000],
-        "graph.json": [b"\xff\xfe", b'{"format": "gradscape-graph", "version": 1, '
-                       b'"nodes": [{"id": "x", "op": "Nope"}]}'],
+        "graph.json": [b"\xff\xfe", (b'{"format": "gradscape-graph", "version": 1, '
+                                    b'"nodes": [{"id": "x", "op": "Nope"}]}')],
         "trainer.json": [b'{"step": -1}', b"{}", json.dumps({
             **json.loads(members["trainer.json"]), "rng": {"bit_generator": "PCG64"}}).encode()],
         "metrics.json": [b'{"history": 5}', b'{"a": NaN}'],

@@ -8,6 +8,7 @@ predict: no Target, no loss. Ops an exporter does not know are refused by node n
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,7 +126,7 @@ def python_names(ids: list[str], reserved: set[str]) -> dict[str, str]:
 def fmt_float(v: float) -> str:
     """A float literal that reads back exactly."""
     v = float(v)
-    if v != v or v in (float("inf"), float("-inf")):
+    if not math.isfinite(v):
         return f"float('{v}')"
     return repr(v)
 

@@ -211,7 +211,7 @@ def build_onnx(program: Program, opset: int = DEFAULT_OPSET, metadata: dict[str,
     helper.set_model_props(model, meta)
     try:
         onnx.checker.check_model(model, full_check=True)
-    except Exception as exc:  # the checker raises several types
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ExportError(f"The exported ONNX model does not pass onnx's checker: {exc}") from None
     return model
 
