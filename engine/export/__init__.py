@@ -63,6 +63,8 @@ def export(model_or_graph: Any, fmt: str, out: str | os.PathLike[str], **options
         from engine.export.onnx_export import DEFAULT_OPSET, export_onnx
 
         meta = {"gradscape.class_names": json.dumps(class_names)} if class_names else {}
+        if info.get("preprocessing"):
+            meta["gradscape.preprocessing"] = json.dumps(info["preprocessing"])
         export_onnx(program, out, int(options.get("opset", DEFAULT_OPSET)), meta)
         return [Path(out)]
     if fmt == "torch":
