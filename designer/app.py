@@ -16,34 +16,48 @@ FIRST_EXAMPLE = ("examples", "xor_mlp.json")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options (without the program name)."""
     parser = argparse.ArgumentParser(prog="gradscape", description="Gradscape network designer")
     parser.add_argument("file", nargs="?", help="a graph file (.json) to open")
     parser.add_argument("--theme", choices=("light", "dark"), help="force a colour scheme")
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Start the editor; opens FILE, or the XOR example so a first-time user sees a network."""
-    argv = list(sys.argv if argv is None else argv)
-    args = parse_args(argv[1:])
+def setup_application(argv: list[str]) -> QApplication:
+    """The QApplication, with the names QSettings and the recovery folder use."""
     app = QApplication.instance() or QApplication(argv[:1])
     app.setApplicationName("Gradscape")
     app.setOrganizationName("Gradscape")
     app.setOrganizationDomain("gradscape.org")
     app.setApplicationDisplayName("Gradscape")
-    if args.theme:
-        theme.set_scheme(args.theme)
-        theme.apply_app_palette(app)
+    return app
 
-    window = MainWindow()
-    if args.file:
-        window.open_path(args.file, ask=False)
+
+def open_initial(window: MainWindow, file: str | None) -> None:
+    """Open FILE, or with none the XOR example so a first-time user sees a network.
+
+    A FILE that cannot be read is reported by the window and leaves an empty graph.
+    """
+    if file:
+        window.open_path(file, ask=False)
     else:
         first = resource_path(*FIRST_EXAMPLE)
         if first.exists():
             window.open_path(first, ask=False)
-    window.show()
     window.view.fit_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the editor until its window closes; returns the exit code."""
+    argv = list(sys.argv if argv is None else argv)
+    args = parse_args(argv[1:])
+    app = setup_application(argv)
+    if args.theme:
+        theme.set_scheme(args.theme)
+        theme.apply_app_palette(app)
+    window = MainWindow()
+    window.show()
+    open_initial(window, args.file)
     window.controller.start_autosave()
     QTimer.singleShot(0, window.offer_recovery)
     return app.exec()

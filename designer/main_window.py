@@ -37,6 +37,7 @@ from designer.graph_stats import parameter_count
 from designer.inspector import Inspector
 from designer.palette import PaletteWidget
 from designer.resources import resource_path
+from designer.training_ui import install_training
 from engine.errors import FileFormatError
 
 GRAPH_MIME = "application/x-gradscape-graph"
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._update_title()
         self._on_document_changed()
+        self.training = install_training(self)  # live training: dock, menu, overlay
 
     # -- layout -------------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget,
@@ -219,6 +221,8 @@ class MainWindow(QMainWindow):
         a("shortcuts", "&Keyboard Shortcuts", self.show_shortcuts,
           QKeySequence(sk.HelpContents))
         a("about", "&About Gradscape", self.show_about)
+        self.view.node_menu_actions = [self.actions[k] for k in
+                                       ("cut", "copy", "duplicate", "delete")]
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -661,3 +665,4 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.controller.discard_recovery()
         event.accept()
+        self.training.shutdown()  # no training thread outlives the window

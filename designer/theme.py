@@ -160,7 +160,7 @@ def ui_font(point_size: float = 9.0, bold: bool = False) -> QFont:
 
 def title_font() -> QFont:
     """Node titles."""
-    return ui_font(9.5, bold=True)
+    return ui_font(9.0, bold=True)
 
 
 def small_font() -> QFont:

@@ -211,3 +211,34 @@ def test_zoom_keys_and_fit(window):
     view.fit_all()
     for item in window.scene.nodes.values():
         assert view.viewport().rect().contains(view.mapFromScene(item.sceneBoundingRect().center()))
+
+
+def test_tab_opens_quick_add_and_enter_adds(window, qtbot):
+    window.view.setFocus()
+    QTest.keyClick(window.view, Qt.Key.Key_Tab)
+    popup = window.view.quick_add
+    assert popup.isVisible() and "Input" in popup.visible_ops()
+    popup.search.setText("dense")
+    QTest.keyClick(popup.search, Qt.Key.Key_Return)
+    assert [n.op for n in window.document.nodes()] == ["Dense"]
+    assert not popup.isVisible()
+
+
+def test_middle_drag_pans(window, qtbot):
+    vp = window.view.viewport()
+    before = window.view.mapToScene(QPoint(100, 100))
+    QTest.mousePress(vp, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier,
+                     QPoint(300, 300))
+    QTest.mouseMove(vp, QPoint(340, 320))
+    QTest.mouseRelease(vp, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier,
+                       QPoint(340, 320))
+    after = window.view.mapToScene(QPoint(100, 100))
+    assert (before - after).x() == pytest.approx(40, abs=1)
+    assert (before - after).y() == pytest.approx(20, abs=1)
+
+
+def test_snap_to_grid_on_drop(window):
+    window.actions["snap"].setChecked(True)
+    node_id = window.view.add_op_at("ReLU", QPointF(333, 127))
+    x, y = window.document.position(node_id)
+    assert x % 20 == 0 and y % 20 == 0

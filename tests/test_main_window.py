@@ -242,3 +242,15 @@ def test_recovery_is_offered(qtbot, tmp_path):
     win.ask_recover = lambda files: offered.append(files) or "restore"
     win.offer_recovery()
     assert offered and win.document.has_node("x") and win.isWindowModified()
+
+
+def test_app_opens_first_example_or_file(qtbot, tmp_path):
+    from designer.app import open_initial, parse_args
+
+    win = make_window(qtbot, tmp_path, "app")
+    open_initial(win, parse_args([]).file)
+    if resource_path("examples", "xor_mlp.json").exists():
+        assert win.document.nodes() and win.controller.path.name == "xor_mlp.json"
+    other = make_window(qtbot, tmp_path, "app2")
+    open_initial(other, parse_args([str(tmp_path / "nope.json")]).file)
+    assert other.errors and not other.document.nodes()

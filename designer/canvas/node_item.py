@@ -15,7 +15,7 @@ from designer.canvas.port_item import PortItem
 from engine import registry
 from engine.ops.base import OpDef
 
-NODE_WIDTH = 144.0
+NODE_WIDTH = 152.0
 HEADER_HEIGHT = 26.0
 ROW_HEIGHT = 20.0
 BODY_PAD = 6.0
@@ -182,7 +182,8 @@ class NodeItem(QGraphicsItem):
         painter.setFont(tfont)
         tm = QFontMetricsF(tfont)
         room = NODE_WIDTH - 2 * pad - (12 if self.problems else 0)
-        title = tm.elidedText(self.title, Qt.TextElideMode.ElideRight, room * 0.62)
+        # The summary comes first; the id takes what is left (elided in the middle).
+        title = tm.elidedText(self.title, Qt.TextElideMode.ElideRight, room - 30)
         title_w = tm.horizontalAdvance(title)
         painter.setPen(QColor("#ffffff"))
         text_rect = QRectF(pad, 0, room, HEADER_HEIGHT)

@@ -6,7 +6,7 @@ import math
 
 from PySide6.QtCore import QEvent, QLineF, QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPen
-from PySide6.QtWidgets import QFrame, QGraphicsView, QLabel, QLineEdit
+from PySide6.QtWidgets import QFrame, QGraphicsView, QLabel, QLineEdit, QMenu
 
 from designer import theme
 from designer.canvas.node_item import GRID_SIZE, HEADER_HEIGHT, NODE_WIDTH, NodeItem
@@ -66,6 +66,7 @@ class CanvasView(QGraphicsView):
         self._quick_add_pending = None
 
         self.rename_editor: QLineEdit | None = None
+        self.node_menu_actions: list = []  # the window's Cut/Copy/Duplicate/Delete actions
 
         scene.feedback.connect(self.show_feedback)
         scene.quick_add_requested.connect(self.open_quick_add)
@@ -205,8 +206,20 @@ class CanvasView(QGraphicsView):
 
     def contextMenuEvent(self, event) -> None:
         pos = self.mapToScene(event.pos())
-        if self.canvas.node_at(pos) is None and not self.itemAt(event.pos()):
+        node = self.canvas.node_at(pos)
+        if node is None and not self.itemAt(event.pos()):
             self.open_quick_add(pos, None)
+            event.accept()
+            return
+        if node is not None:
+            if not node.isSelected():
+                self.canvas.select_nodes([node.node_id])
+            menu = QMenu(self)
+            menu.addAction("Rename…").triggered.connect(
+                lambda: self.start_rename(node.node_id))
+            menu.addSeparator()
+            menu.addActions(self.node_menu_actions)
+            menu.exec(event.globalPos())
             event.accept()
             return
         super().contextMenuEvent(event)
