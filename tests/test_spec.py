@@ -91,3 +91,9 @@ def test_failed_write_leaves_old_file(tmp_path, monkeypatch):
         save_graph(GraphSpec(), path)
     assert path.read_bytes() == before
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_op_reference_is_current():
+    from engine.op_docs import DOC, render
+
+    assert DOC.read_text(encoding="utf-8") == render(), "run: python -m engine.op_docs"
