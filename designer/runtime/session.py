@@ -9,7 +9,10 @@ never show numbers of a graph that no longer exists.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
+import weakref
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
@@ -22,6 +25,27 @@ JOIN_TIMEOUT_MS = 3000
 EMPTY, INVALID, COMPILING, READY, RUNNING, PAUSED, FINISHED, DIVERGED, FAILED = (
     "empty", "invalid", "compiling", "ready", "running", "paused", "finished", "diverged",
     "failed")
+
+
+_LIVE: weakref.WeakSet = weakref.WeakSet()
+
+
+def _stop_thread(thread: QThread, worker: TrainingWorker, *_args) -> None:
+    """Quit and join a worker thread (also used when its session is deleted unannounced)."""
+    worker.pause()
+    if thread.isRunning():
+        thread.quit()
+        thread.wait(JOIN_TIMEOUT_MS)
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    """Join every training thread before the interpreter tears Qt down."""
+    for session in list(_LIVE):
+        try:
+            session.shutdown()
+        except RuntimeError:  # its C++ side is already gone
+            pass
 
 
 class TrainingSession(QObject):
@@ -77,6 +101,9 @@ class TrainingSession(QObject):
         self.worker.was_reset.connect(self._on_was_reset)
         self.worker.detail.connect(self._on_detail)
         self.thread.start()
+        _LIVE.add(self)
+        # Deleted without shutdown() (window destroyed unannounced): still join the thread.
+        self.destroyed.connect(functools.partial(_stop_thread, self.thread, self.worker))
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -149,6 +176,7 @@ class TrainingSession(QObject):
             return True
         self.thread.quit()
         ok = self.thread.wait(JOIN_TIMEOUT_MS)
+        _LIVE.discard(self)
         if self.state == RUNNING:
             self._set_state(PAUSED)
         return ok
