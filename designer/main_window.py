@@ -221,6 +221,8 @@ class MainWindow(QMainWindow):
         a("shortcuts", "&Keyboard Shortcuts", self.show_shortcuts,
           QKeySequence(sk.HelpContents))
         a("about", "&About Gradscape", self.show_about)
+        self.view.node_menu_actions = [self.actions[k] for k in
+                                       ("cut", "copy", "duplicate", "delete")]
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
