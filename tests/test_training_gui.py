@@ -1,0 +1,161 @@
+"""Live training from the GUI: Play/Pause/Step, the loss plot, wire labels, divergence, close."""
+
+import math
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+
+from designer.controller import Controller
+from designer.main_window import MainWindow
+from designer.overlays.gradient_overlay import format_magnitude, format_number
+from designer.resources import resource_path
+from designer.runtime import session as states
+from engine.stats import summarize
+
+EXAMPLES = resource_path("examples")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(Controller(recovery_dir=tmp_path / "recovery"), settings)
+    win.ask_save_changes = lambda: "discard"
+    win.show_error = lambda title, text: None
+    qtbot.addWidget(win)
+    win.resize(1300, 850)
+    win.show()
+    yield win
+    win.training.shutdown()
+
+
+def open_example(qtbot, win, name, **training):
+    win.open_path(EXAMPLES / name, ask=False)
+    if training:
+        block = win.document.training()
+        block.update(training)
+        win.controller.set_training(block)
+        win.training.session.compile_now()
+    session = win.training.session
+    qtbot.waitUntil(lambda: session.state in (states.READY, states.PAUSED), timeout=5000)
+    return session
+
+
+def test_xor_trains_from_the_gui(qtbot, window):
+    session = open_example(qtbot, window, "xor_mlp.json")
+    window.training.panel.play_action.trigger()
+    assert session.state == states.RUNNING
+    qtbot.waitUntil(lambda: session.state == states.FINISHED, timeout=20000)
+    plot = window.training.plot
+    report = session.last_report
+    assert report.step == 1500 and report.epoch == 150
+    assert len(plot.raw) == report.step  # every step loss is on the plot
+    x, _ = plot.raw.view()
+    assert x[0] == 1 and x[-1] == report.step
+    assert plot.smooth.view()[1][-1] < 0.05
+    assert plot.epochs[-1][1].loss < 0.05
+    assert plot.epochs[-1][1].accuracy > 0.95
+    assert "Finished" in window.training.state_label.text()
+    # Every wire that carries a gradient is coloured and labelled.
+    labelled = [item for item in window.scene.edges.values() if item.overlay is not None]
+    assert len(labelled) >= 5
+    window.training.panel.reset_action.trigger()
+    qtbot.waitUntil(lambda: len(plot.raw) == 0, timeout=3000)
+
+
+def test_pause_stops_within_100_ms_and_step_is_one_step(qtbot, window):
+    session = open_example(qtbot, window, "spirals_classifier.json", epochs=0)
+    session.play()
+    qtbot.waitUntil(lambda: session.last_report is not None and session.last_report.step > 50,
+                    timeout=5000)
+    with qtbot.waitSignal(session.report, timeout=2000,
+                          check_params_cb=lambda r: not r.running) as blocker:
+        t0 = time.perf_counter()
+        session.pause()
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 0.1, f"pause took {elapsed * 1000:.0f} ms"
+    stopped_at = blocker.args[0].step
+    qtbot.wait(150)
+    assert session.worker.step_count == stopped_at  # nothing ran after the pause
+    with qtbot.waitSignal(session.report, timeout=2000):
+        window.training.panel.step_action.trigger()
+    assert session.last_report.step == stopped_at + 1
+
+
+def test_close_while_training_leaves_no_thread(qtbot, window):
+    session = open_example(qtbot, window, "spirals_classifier.json", epochs=0)
+    session.play()
+    qtbot.waitUntil(lambda: session.last_report is not None, timeout=5000)
+    assert session.thread.isRunning()
+    window.close()
+    assert not session.thread.isRunning()
+
+
+def test_wire_label_is_the_engine_trace_value(qtbot, window):
+    session = open_example(qtbot, window, "chain_rule.json")
+    overlay = window.training.overlay
+    with qtbot.waitSignal(session.report, timeout=3000):
+        session.step()
+    program = session.worker.program
+    assert program.dtype == np.float64
+    # Gradients (the default): every wire shows dL/dwire, exactly for one number.
+    checked = 0
+    for k, edge in enumerate(program.edges):
+        grad = program.edge_grads[k]
+        if grad is None:
+            continue
+        item = window.scene.edges[edge]
+        want = (format_number(float(grad.reshape(-1)[0])) if grad.size == 1
+                else format_magnitude(summarize(grad).mean_abs))
+        assert item.value_label.text().endswith(want), (edge.key, item.value_label.text())
+        checked += 1
+    assert checked >= 8
+    # Forward values: the scalar wire x -> f.a shows the sample fed in.
+    window.training.legend.mode_combo.setCurrentIndex(1)
+    assert overlay.mode == "value"
+    k = next(k for k, e in enumerate(program.edges) if e.key == "x.out->f.a")
+    value = float(program.edge_value(k).reshape(-1)[0])
+    assert window.scene.edges[program.edges[k]].value_label.text() == format_number(value)
+
+
+def test_divergence_shows_the_message_and_keeps_good_weights(qtbot, window):
+    session = open_example(qtbot, window, "sine_regression.json", optimizer="sgd", lr=1e6)
+    messages = []
+    session.diverged.connect(lambda text, node: messages.append((text, node)))
+    session.play()
+    qtbot.waitUntil(lambda: session.state == states.DIVERGED, timeout=10000)
+    text, _node = messages[0]
+    assert "diverged" in text and "last good weights" in text
+    panel = window.training.panel
+    assert panel.problem_label.isVisibleTo(panel) and "diverged" in panel.problem_label.text()
+    theta = session.worker.program.theta
+    assert theta.size and np.isfinite(theta).all()
+    assert math.isfinite(session.worker.trainer.evaluate(session.worker.trainer.train_set)[0])
+
+
+def test_invalid_graph_says_why(qtbot, window):
+    window.controller.new()
+    window.controller.add_node("Input", (0.0, 0.0))
+    session = window.training.session
+    session.compile_now()
+    problems = []
+    session.problem.connect(problems.append)
+    session.play()
+    assert session.state == states.INVALID
+    assert problems and "cannot be trained" in problems[-1]
+
+
+def test_settings_edits_go_through_undo(qtbot, window):
+    open_example(qtbot, window, "xor_mlp.json")
+    panel = window.training.panel
+    panel.lr_spin.stepBy(1)  # 0.05 -> 0.1 on the 1-2-5 ladder
+    assert window.document.training()["lr"] == pytest.approx(0.1)
+    panel.batch_combo.setCurrentIndex(0)
+    panel.batch_combo.activated.emit(0)
+    assert window.document.training()["batch_size"] == 0
+    window.controller.undo_stack.undo()
+    window.controller.undo_stack.undo()
+    assert window.document.training()["lr"] == pytest.approx(0.05)
+    assert panel.lr_spin.value() == pytest.approx(0.05)
+    assert panel.batch_combo.currentIndex() == 2
