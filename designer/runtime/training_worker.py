@@ -124,6 +124,7 @@ class TrainingWorker(QObject):
         self._rate = 0.0
         self._last_step_report: Any = None
         self._timer: QTimer | None = None
+        self.stopped_at = 0.0  # perf_counter() when the loop last saw a pause request
 
     # -- counters ------------------------------------------------------------------------
     @property
@@ -262,6 +263,8 @@ class TrainingWorker(QObject):
             if time.perf_counter() >= end:
                 break
         now = time.perf_counter()
+        if not self.running:
+            self.stopped_at = now
         t0, s0 = self._rate_mark
         if now - t0 >= 0.25:
             self._rate = (self.step_count - s0) / (now - t0)
