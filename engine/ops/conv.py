@@ -198,12 +198,18 @@ class MaxPoolKernel(Kernel):
     def backward(self, gy):
         x, y = self.x, self.y
         dx = np.zeros(x.shape, dtype=gy.dtype)
-        taken = np.zeros(y.shape, dtype=bool)
-        for _, rows, cols in _offset_slices(self.k, self.s, *y.shape[2:]):
+        free = np.ones(y.shape, dtype=bool)  # windows whose maximum is not yet routed
+        offsets = list(_offset_slices(self.k, self.s, *y.shape[2:]))
+        overlapping = self.s < self.k
+        for n, (_, rows, cols) in enumerate(offsets):
             hit = x[:, :, rows, cols] == y
-            hit &= ~taken
-            taken |= hit
-            dx[:, :, rows, cols] += gy * hit
+            hit &= free
+            if n + 1 < len(offsets):
+                free ^= hit
+            if overlapping:
+                dx[:, :, rows, cols] += gy * hit
+            else:  # each input pixel belongs to one window: write, don't accumulate
+                np.multiply(gy, hit, out=dx[:, :, rows, cols])
         return (dx,)
 
 
