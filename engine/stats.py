@@ -44,15 +44,21 @@ def summarize_many(arrays: list[np.ndarray | None]) -> list[Summary | None]:
     pairwise summation, accurate to about 1e-6 relative, plenty for display.
     """
     out: list[Summary | None] = []
-    for a in arrays:
-        if a is None or a.size == 0:
-            out.append(None)
-            continue
-        f = a.reshape(-1)
-        n = f.size
-        out.append(Summary(float(f.sum()) / n, float(np.abs(f).sum()) / n,
-                           float(np.dot(f, f)) ** 0.5, float(f.min()), float(f.max()), n))
+    # Exploding values overflow the float32 sums to inf: that is the honest summary.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for a in arrays:
+            _append_summary(out, a)
     return out
+
+
+def _append_summary(out: list[Summary | None], a: np.ndarray | None) -> None:
+    if a is None or a.size == 0:
+        out.append(None)
+        return
+    f = a.reshape(-1)
+    n = f.size
+    out.append(Summary(float(f.sum()) / n, float(np.abs(f).sum()) / n,
+                       float(np.dot(f, f)) ** 0.5, float(f.min()), float(f.max()), n))
 
 
 def histogram(a: np.ndarray, bins: int = 16) -> tuple[list[int], list[float]]:
