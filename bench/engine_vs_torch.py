@@ -46,7 +46,8 @@ def cnn() -> GraphSpec:
     layers = [("x", "Input", {"shape": [1, 28, 28]}),
               ("c1", "Conv2D", {"filters": 8, "kernel": 3, "padding": "valid"}), ("r1", "ReLU", {}),
               ("p1", "MaxPool2D", {"size": 2}),
-              ("c2", "Conv2D", {"filters": 16, "kernel": 3, "padding": "valid"}), ("r2", "ReLU", {}),
+              ("c2", "Conv2D", {"filters": 16, "kernel": 3, "padding": "valid"}),
+              ("r2", "ReLU", {}),
               ("p2", "MaxPool2D", {"size": 2}), ("f", "Flatten", {}),
               ("d", "Dense", {"units": 10})]
     return chain(layers, "CrossEntropyLoss", 1)

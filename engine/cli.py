@@ -14,7 +14,7 @@ import numpy as np
 from engine.compiler import compile_graph
 from engine.errors import CompileError, GradscapeError, TrainingDiverged
 from engine.spec import load_graph
-from engine.train import Trainer, TrainConfig, load_data
+from engine.train import TrainConfig, Trainer, load_data
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -99,7 +99,8 @@ class Progress:
 
 def cmd_train(args: argparse.Namespace) -> int:
     spec, cfg, program, data = _prepare(args)
-    train, val = data.split(cfg.validation_split, cfg.seed) if cfg.validation_split else (data, None)
+    train, val = (data.split(cfg.validation_split, cfg.seed) if cfg.validation_split
+                  else (data, None))
     trainer = Trainer(program, train, cfg, val)
     progress = Progress(cfg.epochs)
     status = 0

@@ -158,7 +158,8 @@ class Program:
             rng = np.random.default_rng([seed, zlib.crc32(node_id.encode("utf-8"))])
             op = self.ops[i]
             for name, arr in list(k.w.items()) + list(k.buf.items()):
-                arr[...] = op.init_param(name, arr.shape, self.params[node_id], self._ins_of[i], rng)
+                arr[...] = op.init_param(name, arr.shape, self.params[node_id],
+                                         self._ins_of[i], rng)
 
     @property
     def num_parameters(self) -> int:

@@ -27,7 +27,13 @@ def register(cls: type[OpDef]) -> type[OpDef]:
 def _load() -> None:
     # Importing the modules runs their @register decorators.
     from engine.ops import (  # noqa: F401
-        activations, conv, elementwise, layers, losses, norm, sources,
+        activations,
+        conv,
+        elementwise,
+        layers,
+        losses,
+        norm,
+        sources,
     )
 
 

@@ -134,7 +134,8 @@ def _build(data: dict[str, Any], source: str) -> GraphSpec:
         if "." in node_id or "->" in node_id:
             raise FileFormatError(f"In {source}, node id {node_id!r} may not contain '.' or '->'.")
         if node_id in seen:
-            raise FileFormatError(f"In {source}, two nodes share the id {node_id!r}; ids must be unique.")
+            raise FileFormatError(
+                f"In {source}, two nodes share the id {node_id!r}; ids must be unique.")
         seen.add(node_id)
         if not isinstance(raw.get("op"), str):
             raise FileFormatError(f"In {source}, node {node_id!r} needs a string 'op'.")
@@ -145,7 +146,8 @@ def _build(data: dict[str, Any], source: str) -> GraphSpec:
     edges: list[EdgeSpec] = []
     for i, raw in enumerate(edges_raw):
         if not isinstance(raw, dict):
-            raise FileFormatError(f"In {source}, edge #{i + 1} must be an object with 'from' and 'to'.")
+            raise FileFormatError(
+                f"In {source}, edge #{i + 1} must be an object with 'from' and 'to'.")
         src, src_port = parse_port_ref(raw.get("from"), source, "from")
         dst, dst_port = parse_port_ref(raw.get("to"), source, "to")
         edges.append(EdgeSpec(src, src_port, dst, dst_port))

@@ -17,7 +17,8 @@ def test_no_engine_module_imports_qt():
 
 def test_importing_the_engine_loads_no_qt():
     code = ("import sys, engine.cli, engine.train, engine.registry; engine.registry.all_ops();"
-            "bad=[m for m in sys.modules if m.split('.')[0] in ('PySide6','pyqtgraph','shiboken6')];"
+            "qt=('PySide6','pyqtgraph','shiboken6');"
+            "bad=[m for m in sys.modules if m.split('.')[0] in qt];"
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ENGINE.parent)

@@ -10,7 +10,7 @@ from engine.compiler import compile_graph
 from engine.data import make_dataset
 from engine.errors import DataError, TrainingDiverged
 from engine.spec import GraphSpec, load_graph
-from engine.train import Trainer, TrainConfig
+from engine.train import TrainConfig, Trainer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 

@@ -46,7 +46,8 @@ def resolve_model(model_or_graph: Any) -> tuple[Any, dict[str, Any]]:
                       "file, a LoadedModel, a Program or a GraphSpec.")
 
 
-def export(model_or_graph: Any, fmt: str, out: str | os.PathLike[str], **options: Any) -> list[Path]:
+def export(model_or_graph: Any, fmt: str, out: str | os.PathLike[str],
+           **options: Any) -> list[Path]:
     """Write `model_or_graph` in format `fmt` to `out`; returns the files written.
 
     onnx and safetensors write one file; torch and numpy write a folder holding

@@ -160,7 +160,8 @@ def _erf_source() -> str:
     """The engine's vectorised erf (Cody's rational approximations), as plain source."""
     src = inspect.getsource(_special)
     body = src.split("import numpy as np\n", 1)[1]
-    return "\n\n# erf: W. J. Cody, Math. Comp. 23 (1969), as in Gradscape's engine." + body.rstrip() + "\n"
+    header = "\n\n# erf: W. J. Cody, Math. Comp. 23 (1969), as in Gradscape's engine."
+    return header + body.rstrip() + "\n"
 
 
 class _Gen:
@@ -274,7 +275,8 @@ class _Gen:
 
 def generate_numpy(program: Program, weights_name: str = "weights.npz",
                    class_names: list[str] | None = None,
-                   preprocessing: dict[str, Any] | None = None) -> tuple[str, dict[str, np.ndarray]]:
+                   preprocessing: dict[str, Any] | None = None,
+                   ) -> tuple[str, dict[str, np.ndarray]]:
     """(script source, weights dict keyed ``node.name``, float32)."""
     graph = inference_graph(program, "NumPy", SUPPORTED)
     gen = _Gen(graph)

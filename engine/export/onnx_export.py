@@ -178,7 +178,8 @@ def _value_info(helper: Any, name: str, shape: tuple, elem: int) -> Any:
     return helper.make_tensor_value_info(name, elem, dims)
 
 
-def build_onnx(program: Program, opset: int = DEFAULT_OPSET, metadata: dict[str, str] | None = None):
+def build_onnx(program: Program, opset: int = DEFAULT_OPSET,
+               metadata: dict[str, str] | None = None):
     """The checked onnx.ModelProto of the program's inference graph."""
     try:
         import onnx

@@ -113,7 +113,8 @@ class Parameter(OpDef):
     learnable = True
     params = (
         Param("shape", "shape", [], "Shape of the tensor; empty for a single number."),
-        Param("value", "floats", 0.5, "Initial value: one number for all entries, or one per entry."),
+        Param("value", "floats", 0.5,
+              "Initial value: one number for all entries, or one per entry."),
     )
 
     @classmethod

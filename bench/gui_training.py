@@ -1,0 +1,137 @@
+"""GUI training throughput and responsiveness.
+
+With the spirals example training in the main window (gradient overlay, loss plot and wire
+labels all on), compare steps per second with a headless Trainer on the same graph and
+settings (target: ratio >= 0.85), and measure the longest stall of the GUI thread with a
+5 ms heartbeat QTimer (target: <= 50 ms). Writes its table into docs/benchmarks.md.
+
+Run: ``QT_QPA_PLATFORM=offscreen python -m bench.gui_training [seconds]``
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import designer  # noqa: E402,F401  (PySide6 work-arounds before Qt is used)
+from bench.common import machine_line, write_section  # noqa: E402
+from engine.compiler import compile_graph  # noqa: E402
+from engine.spec import load_graph  # noqa: E402
+from engine.train import TrainConfig, Trainer, load_data  # noqa: E402
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "resources" / "examples" / "spirals_classifier.json"
+HEARTBEAT_MS = 5
+
+
+def headless_rate(seconds: float) -> float:
+    """Steps per second of a plain Trainer on the example (no Qt at all)."""
+    spec = load_graph(EXAMPLE)
+    cfg = TrainConfig.from_block(spec.training)
+    program = compile_graph(spec, dtype=cfg.dtype, seed=cfg.seed, input_grads=True)
+    data = load_data(cfg)
+    val = None
+    if cfg.validation_split:
+        data, val = data.split(float(cfg.validation_split), cfg.seed)
+    trainer = Trainer(program, data, cfg, val)
+    for _ in range(50):
+        trainer.step()
+    start, n = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        trainer.step()
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+def gui_rate(seconds: float) -> tuple[float, float, int]:
+    """(steps per second, longest heartbeat gap in ms, reports received) in the window."""
+    from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from designer.controller import Controller
+    from designer.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    tmp = Path(tempfile.mkdtemp())
+    settings = QSettings(str(tmp / "bench.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(Controller(recovery_dir=tmp / "recovery"), settings)
+    win.resize(1500, 950)
+    win.show()
+    win.open_path(EXAMPLE, ask=False)
+    block = win.document.training()
+    block["epochs"] = 0  # train until paused
+    win.controller.set_training(block)
+    session = win.training.session
+    session.compile_now()
+    deadline = time.perf_counter() + 10
+    while session.state not in ("ready", "paused") and time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.005)
+
+    reports = []
+    session.report.connect(reports.append)
+    clock = QElapsedTimer()
+    gaps: list[float] = []
+    last = [0.0]
+
+    def beat() -> None:
+        now = clock.nsecsElapsed() / 1e6
+        if last[0]:
+            gaps.append(now - last[0])
+        last[0] = now
+
+    heartbeat = QTimer()
+    heartbeat.setInterval(HEARTBEAT_MS)
+    heartbeat.timeout.connect(beat)
+    session.play()
+    # Warm up, then measure between two reports' step counters.
+    end_warm = time.perf_counter() + 0.5
+    while time.perf_counter() < end_warm:
+        app.processEvents()
+    clock.start()
+    heartbeat.start()
+    step0, t0 = session.worker.step_count, time.perf_counter()
+    stop = t0 + seconds
+    while time.perf_counter() < stop:
+        app.processEvents()
+        time.sleep(0.001)
+    step1, t1 = session.worker.step_count, time.perf_counter()
+    heartbeat.stop()
+    session.pause()
+    win.close()
+    win.training.shutdown()
+    return (step1 - step0) / (t1 - t0), max(gaps) if gaps else float("nan"), len(reports)
+
+
+def main(argv: list[str]) -> int:
+    seconds = float(argv[1]) if len(argv) > 1 else 5.0
+    headless = headless_rate(seconds)
+    gui, stall, reports = gui_rate(seconds)
+    ratio = gui / headless
+    ok_ratio = "yes" if ratio >= 0.85 else "NO"
+    ok_stall = "yes" if stall <= 50 else "NO"
+    text = "\n".join([
+        "## GUI training (spirals example, overlay + loss plot on)",
+        "",
+        f"Machine: {machine_line()}. {seconds:g} s per measurement; "
+        f"{reports} reports received ({reports / seconds:.0f}/s).",
+        "",
+        "| measure | value | target | met |",
+        "|---|---|---|---|",
+        f"| headless Trainer | {headless:,.0f} steps/s | | |",
+        f"| GUI (worker thread) | {gui:,.0f} steps/s | | |",
+        f"| GUI / headless | {ratio:.2f} | ≥ 0.85 | {ok_ratio} |",
+        f"| longest GUI-thread stall ({HEARTBEAT_MS} ms heartbeat) | {stall:.1f} ms | ≤ 50 ms "
+        f"| {ok_stall} |",
+    ])
+    print(text)
+    write_section("gui_training", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
