@@ -7,19 +7,7 @@ import pytest
 
 from engine.compiler import analyze, compile_graph
 from engine.errors import CompileError, DataError
-from engine.spec import GraphSpec
-
-
-def make_spec(nodes, edges) -> GraphSpec:
-    """nodes: (id, op, params); edges: "src>dst.port" (port defaults to "in")."""
-    def edge(text):
-        src, dst = text.split(">")
-        return {"from": f"{src}.out", "to": dst if "." in dst else f"{dst}.in"}
-    return GraphSpec.from_dict({
-        "format": "gradscape-graph", "version": 1,
-        "nodes": [{"id": i, "op": op, "params": p} for i, op, p in nodes],
-        "edges": [edge(e) for e in edges],
-    })
+from tests.graphs import make_spec
 
 
 def mlp(hidden=("h1", "Dense", {"units": 4}), features=2, extra_nodes=(), extra_edges=()):

@@ -12,21 +12,11 @@ import pytest
 from engine.compiler import analyze, compile_graph
 from engine.gradcheck import gradcheck
 from engine.registry import all_ops
-from engine.spec import GraphSpec
+from tests.graphs import make_spec
 
 BATCH = 3
 
 
-def make_spec(nodes, edges) -> GraphSpec:
-    """nodes: (id, op, params); edges: "src>dst.port" (port defaults to "in")."""
-    def edge(text):
-        src, dst = text.split(">")
-        return {"from": f"{src}.out", "to": dst if "." in dst else f"{dst}.in"}
-    return GraphSpec.from_dict({
-        "format": "gradscape-graph", "version": 1,
-        "nodes": [{"id": i, "op": op, "params": p} for i, op, p in nodes],
-        "edges": [edge(e) for e in edges],
-    })
 
 
 def case(x_shape, nodes, edges, out="out", *, loss="MSELoss", loss_params=None, y=None,

@@ -9,22 +9,12 @@ import torch.nn.functional as F
 
 from engine.compiler import compile_graph
 from engine.ops.conv import same_padding
-from engine.spec import GraphSpec
+from tests.graphs import make_spec
 
 TOL = {"float64": {"rtol": 1e-9, "atol": 1e-10}, "float32": {"rtol": 1e-4, "atol": 1e-5}}
 DTYPES = ("float64", "float32")
 
 
-def make_spec(nodes, edges) -> GraphSpec:
-    """nodes: (id, op, params); edges: "src>dst.port" (port defaults to "in")."""
-    def edge(text):
-        src, dst = text.split(">")
-        return {"from": f"{src}.out", "to": dst if "." in dst else f"{dst}.in"}
-    return GraphSpec.from_dict({
-        "format": "gradscape-graph", "version": 1,
-        "nodes": [{"id": i, "op": op, "params": p} for i, op, p in nodes],
-        "edges": [edge(e) for e in edges],
-    })
 
 
 def run_both(spec, x, y, torch_loss, dtype, y_long=False, seed=0):

@@ -57,7 +57,16 @@ class InferenceGraph:
         raise KeyError(node_id)
 
 
-def inference_graph(program: Program, fmt: str, supported: set[str]) -> InferenceGraph:
+# Ops every exporter (ONNX, PyTorch, NumPy) can write; losses and Targets never are.
+INFERENCE_OPS = frozenset({
+    "Input", "Parameter", "Constant", "Dense", "Flatten", "Reshape", "Dropout", "Conv2D",
+    "MaxPool2D", "AvgPool2D", "BatchNorm", "Tanh", "ReLU", "Sigmoid", "LeakyReLU", "ELU",
+    "GELU", "SiLU", "Softmax", "Softplus", "Identity", "Add", "Subtract", "Multiply",
+    "Divide", "Power", "Square", "Exp", "Log", "Concat", "Sum", "Mean",
+})
+
+
+def inference_graph(program: Program, fmt: str, supported: frozenset[str]) -> InferenceGraph:
     """The nodes needed to predict, or ExportError naming the first node that cannot go."""
     order = program.order
     needed: set[int] = set()

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from engine.export._graph import (
+    INFERENCE_OPS,
     ExportError,
     InferenceGraph,
     batched,
@@ -30,12 +31,6 @@ from engine.ops.sources import _value_array
 from engine.program import Program
 from engine.spec import atomic_write_bytes
 
-SUPPORTED = {
-    "Input", "Parameter", "Constant", "Dense", "Flatten", "Reshape", "Dropout", "Conv2D",
-    "MaxPool2D", "AvgPool2D", "BatchNorm", "Tanh", "ReLU", "Sigmoid", "LeakyReLU", "ELU",
-    "GELU", "SiLU", "Softmax", "Softplus", "Identity", "Add", "Subtract", "Multiply",
-    "Divide", "Power", "Square", "Exp", "Log", "Concat", "Sum", "Mean",
-}
 RESERVED = {"np", "w", "os", "sys", "json", "math", "predict", "preprocess", "load_weights",
             "main", "weights", "WEIGHTS", "PREPROCESSING", "INPUT_SHAPE", "CLASS_NAMES"}
 
@@ -269,7 +264,7 @@ class _Gen:
             axes = _reduce_axis(p, n.in_shapes[0])
             self.line(k, f"np.asarray({a[0]}.{op.lower()}(axis={axes!r}, "
                          f"keepdims={bool(p['keepdims'])}))")
-        else:  # pragma: no cover - SUPPORTED and this chain must agree
+        else:  # pragma: no cover - INFERENCE_OPS and this chain must agree
             raise ExportError(f"Node '{n.id}' ({op}) cannot be exported to NumPy.")
 
 
@@ -278,7 +273,7 @@ def generate_numpy(program: Program, weights_name: str = "weights.npz",
                    preprocessing: dict[str, Any] | None = None,
                    ) -> tuple[str, dict[str, np.ndarray]]:
     """(script source, weights dict keyed ``node.name``, float32)."""
-    graph = inference_graph(program, "NumPy", SUPPORTED)
+    graph = inference_graph(program, "NumPy", INFERENCE_OPS)
     gen = _Gen(graph)
     first = gen.names[graph.inputs[0]]
     for n in graph.nodes:

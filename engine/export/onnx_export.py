@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from engine.export._graph import ExportError, InferenceGraph, INode, batched, inference_graph
+from engine.export._graph import (
+    INFERENCE_OPS,
+    ExportError,
+    InferenceGraph,
+    INode,
+    batched,
+    inference_graph,
+)
 from engine.ops.sources import _value_array
 from engine.program import Program
 from engine.spec import atomic_write_bytes
@@ -25,12 +32,6 @@ DEFAULT_OPSET = 17
 IR_FOR_OPSET = {13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10}
 INPUT_NAME = "input"
 
-SUPPORTED = {
-    "Input", "Parameter", "Constant", "Dense", "Flatten", "Reshape", "Dropout", "Conv2D",
-    "MaxPool2D", "AvgPool2D", "BatchNorm", "Tanh", "ReLU", "Sigmoid", "LeakyReLU", "ELU",
-    "GELU", "SiLU", "Softmax", "Softplus", "Identity", "Add", "Subtract", "Multiply",
-    "Divide", "Power", "Square", "Exp", "Log", "Concat", "Sum", "Mean",
-}
 
 
 def output_names(graph: InferenceGraph) -> list[str]:
@@ -139,7 +140,7 @@ class _Builder:
             self.add("Concat", ins, out, axis=int(p["axis"]) % len(n.shape))
         elif op in ("Sum", "Mean"):
             self._reduce(n, ins[0], out, c)
-        else:  # pragma: no cover - SUPPORTED and this chain must agree
+        else:  # pragma: no cover - INFERENCE_OPS and this chain must agree
             raise ExportError(f"Node '{n.id}' ({op}) cannot be exported to ONNX.")
         self.names[n.id] = out
 
@@ -189,7 +190,7 @@ def build_onnx(program: Program, opset: int = DEFAULT_OPSET,
     if opset not in IR_FOR_OPSET:
         raise ExportError(f"Opset {opset} is not supported; choose one of "
                           f"{min(IR_FOR_OPSET)}–{max(IR_FOR_OPSET)} (default {DEFAULT_OPSET}).")
-    graph = inference_graph(program, "ONNX", SUPPORTED)
+    graph = inference_graph(program, "ONNX", INFERENCE_OPS)
     b = _Builder(graph, opset)
     for n in graph.nodes:
         b.emit(n)

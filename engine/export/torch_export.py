@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from engine.export._graph import (
+    INFERENCE_OPS,
     ExportError,
     InferenceGraph,
     batched,
@@ -26,13 +27,6 @@ from engine.export._graph import (
 from engine.ops.sources import _value_array
 from engine.program import Program
 from engine.spec import atomic_write_bytes
-
-SUPPORTED = {
-    "Input", "Parameter", "Constant", "Dense", "Flatten", "Reshape", "Dropout", "Conv2D",
-    "MaxPool2D", "AvgPool2D", "BatchNorm", "Tanh", "ReLU", "Sigmoid", "LeakyReLU", "ELU",
-    "GELU", "SiLU", "Softmax", "Softplus", "Identity", "Add", "Subtract", "Multiply",
-    "Divide", "Power", "Square", "Exp", "Log", "Concat", "Sum", "Mean",
-}
 
 # Attribute names nn.Module already uses, and names the generated code needs.
 RESERVED = {
@@ -249,7 +243,7 @@ class _Gen:
                 self.line(n.id, f"{a[0]}.{fn}()")
             else:
                 self.line(n.id, f"{a[0]}.{fn}(dim={axes!r}, keepdim={bool(p['keepdims'])})")
-        else:  # pragma: no cover - SUPPORTED and this chain must agree
+        else:  # pragma: no cover - INFERENCE_OPS and this chain must agree
             raise ExportError(f"Node '{n.id}' ({op}) cannot be exported to PyTorch.")
 
 
@@ -288,7 +282,7 @@ def _loss_code(program: Program, graph: InferenceGraph) -> str:
 def generate_torch(program: Program, weights_name: str = "weights.safetensors",
                    class_names: list[str] | None = None) -> tuple[str, dict[str, np.ndarray]]:
     """(model.py source, state dict with the generated module's keys, float32)."""
-    graph = inference_graph(program, "PyTorch", SUPPORTED)
+    graph = inference_graph(program, "PyTorch", INFERENCE_OPS)
     gen = _Gen(graph)
     first = gen.names[graph.inputs[0]]
     for n in graph.nodes:
