@@ -194,7 +194,9 @@ class LandscapeScan:
         self.landscape.center_loss = self._loss_at(0.0, 0.0)
 
     @staticmethod
-    def _directions(program: Program, directions, center: np.ndarray, seed: int,
+    def _directions(program: Program,
+                    directions: str | Sequence[ParamRef] | Sequence[np.ndarray],
+                    center: np.ndarray, seed: int,
                     bias_mode: str) -> tuple[np.ndarray, np.ndarray, tuple[str, str]]:
         if isinstance(directions, str):
             if directions != "random":

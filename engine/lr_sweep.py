@@ -87,7 +87,8 @@ def lr_sweep(spec: GraphSpec, data: Any, config: TrainConfig,
         blew_up = False
         for _ in range(steps):
             try:
-                loss = trainer.step().loss
+                with np.errstate(over="ignore", invalid="ignore"):  # large lrs may blow up
+                    loss = trainer.step().loss
             except TrainingDiverged:
                 blew_up = True
                 break
@@ -100,7 +101,8 @@ def lr_sweep(spec: GraphSpec, data: Any, config: TrainConfig,
                 break
         if cancelled:
             break
-        final = float("inf") if blew_up else float(trainer.evaluate(data)[0])
+        with np.errstate(over="ignore", invalid="ignore"):
+            final = float("inf") if blew_up else float(trainer.evaluate(data)[0])
         if not math.isfinite(final):
             final, blew_up = float("inf"), True
         finals[k] = final

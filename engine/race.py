@@ -142,7 +142,8 @@ class OptimizerRace:
     def _step(self, c: Contender) -> float | None:
         t = c.trainer
         try:
-            report = t.step()
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is expected here
+                report = t.step()
         except TrainingDiverged as exc:
             c.diverged, c.message = True, str(exc)
             return None
