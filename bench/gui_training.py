@@ -49,7 +49,7 @@ def headless_rate(seconds: float) -> float:
 
 def gui_rate(seconds: float) -> tuple[float, float, int]:
     """(steps per second, longest heartbeat gap in ms, reports received) in the window."""
-    from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from designer.controller import Controller
@@ -59,6 +59,7 @@ def gui_rate(seconds: float) -> tuple[float, float, int]:
     tmp = Path(tempfile.mkdtemp())
     settings = QSettings(str(tmp / "bench.ini"), QSettings.Format.IniFormat)
     win = MainWindow(Controller(recovery_dir=tmp / "recovery"), settings)
+    win.ask_save_changes = lambda: "discard"
     win.resize(1500, 950)
     win.show()
     win.open_path(EXAMPLE, ask=False)
@@ -87,18 +88,18 @@ def gui_rate(seconds: float) -> tuple[float, float, int]:
     heartbeat = QTimer()
     heartbeat.setInterval(HEARTBEAT_MS)
     heartbeat.timeout.connect(beat)
+    def run_event_loop(ms: int) -> None:
+        """Let Qt's own event loop run, as in the application (no busy polling)."""
+        loop = QEventLoop()
+        QTimer.singleShot(ms, loop.quit)
+        loop.exec()
+
     session.play()
-    # Warm up, then measure between two reports' step counters.
-    end_warm = time.perf_counter() + 0.5
-    while time.perf_counter() < end_warm:
-        app.processEvents()
+    run_event_loop(500)  # warm up
     clock.start()
     heartbeat.start()
     step0, t0 = session.worker.step_count, time.perf_counter()
-    stop = t0 + seconds
-    while time.perf_counter() < stop:
-        app.processEvents()
-        time.sleep(0.001)
+    run_event_loop(int(seconds * 1000))
     step1, t1 = session.worker.step_count, time.perf_counter()
     heartbeat.stop()
     session.pause()

@@ -12,14 +12,21 @@ from __future__ import annotations
 import atexit
 import functools
 import json
+import sys
 import weakref
 
+import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
 from designer.runtime.training_worker import EdgeDetail, LoadJob, TrainingReport, TrainingWorker
 
 RECOMPILE_DELAY_MS = 300
 JOIN_TIMEOUT_MS = 3000
+DISPLAY_INTERVAL_MS = 100  # overlay and counters redraw at most 10 times a second
+# The worker is a pure-Python loop holding the GIL; PySide releases the GIL around every
+# Qt call, and with the default 5 ms switch interval each re-acquisition by the GUI thread
+# could wait up to 5 ms (a convoy). 1 ms keeps the GUI responsive at a small cost.
+GIL_SWITCH_INTERVAL = 0.001
 
 # Session states (shown in the status bar and the training panel).
 EMPTY, INVALID, COMPILING, READY, RUNNING, PAUSED, FINISHED, DIVERGED, FAILED = (
@@ -33,9 +40,12 @@ _LIVE: weakref.WeakSet = weakref.WeakSet()
 def _stop_thread(thread: QThread, worker: TrainingWorker, *_args) -> None:
     """Quit and join a worker thread (also used when its session is deleted unannounced)."""
     worker.pause()
-    if thread.isRunning():
-        thread.quit()
-        thread.wait(JOIN_TIMEOUT_MS)
+    try:
+        if thread.isRunning():
+            thread.quit()
+            thread.wait(JOIN_TIMEOUT_MS)
+    except RuntimeError:  # the thread's C++ object is already gone
+        pass
 
 
 @atexit.register
@@ -104,6 +114,13 @@ class TrainingSession(QObject):
         _LIVE.add(self)
         # Deleted without shutdown() (window destroyed unannounced): still join the thread.
         self.destroyed.connect(functools.partial(_stop_thread, self.thread, self.worker))
+
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
+        self._pending: list[TrainingReport] = []
+        self._display = QTimer(self)
+        self._display.setSingleShot(True)
+        self._display.setInterval(DISPLAY_INTERVAL_MS)
+        self._display.timeout.connect(self._flush_reports)
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -226,6 +243,7 @@ class TrainingSession(QObject):
 
     def _on_document_reset(self) -> None:
         self.pause()
+        self._pending = []
         self.last_report = None
         self.weights_reset.emit()
         self.compile_now(keep_weights=False)
@@ -249,8 +267,25 @@ class TrainingSession(QObject):
         self.problem.emit(message)
 
     def _on_report(self, report: TrainingReport) -> None:
+        """Collect reports; hand them on merged, at most every DISPLAY_INTERVAL_MS.
+
+        A backlog (the GUI was busy) collapses into one update instead of many redraws,
+        and the last report of a run (paused, finished) is shown at once.
+        """
         if not self._fresh(report.revision):
             return
+        self._pending.append(report)
+        if not report.running:
+            self._flush_reports()
+        elif not self._display.isActive():
+            self._display.start()
+
+    def _flush_reports(self) -> None:
+        self._display.stop()
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        report = _merge(pending)
         self.last_report = report
         if report.finished:
             self._set_state(FINISHED)
@@ -268,6 +303,7 @@ class TrainingSession(QObject):
     def _on_was_reset(self, revision: int) -> None:
         if not self._fresh(revision):
             return
+        self._pending = []
         self.last_report = None
         if self.state not in (FAILED, INVALID, EMPTY):
             self._set_state(READY)
@@ -281,3 +317,18 @@ class TrainingSession(QObject):
         if state != self.state:
             self.state = state
             self.state_changed.emit(state)
+
+
+def _merge(reports: list[TrainingReport]) -> TrainingReport:
+    """One report standing for several in a row: all their losses and epochs, the last state."""
+    if len(reports) == 1:
+        return reports[0]
+    last = reports[-1]
+    losses = [r.losses for r in reports if len(r.losses)]
+    first = next((r.first_step for r in reports if len(r.losses)), last.first_step)
+    merged = TrainingReport(**{**last.__dict__})
+    merged.first_step = first
+    merged.losses = np.concatenate(losses) if losses else last.losses
+    merged.epochs = [e for r in reports for e in r.epochs]
+    merged.finished = any(r.finished for r in reports)
+    return merged
