@@ -42,6 +42,7 @@ class CanvasScene(QGraphicsScene):
         self.document = controller.document
         self.nodes: dict[str, NodeItem] = {}
         self.edges: dict[EdgeSpec, EdgeItem] = {}
+        self._edges_of: dict[str, set[EdgeSpec]] = {}  # node id -> its wires (moves are hot)
         self.snap_to_grid = False
         self.show_wire_shapes = True
         self.user_moving = False
@@ -70,6 +71,7 @@ class CanvasScene(QGraphicsScene):
             self.removeItem(item)
         self.nodes.clear()
         self.edges.clear()
+        self._edges_of.clear()
         for node in self.document.nodes():
             self._on_node_added(node.id)
         for edge in self.document.edges():
@@ -111,12 +113,16 @@ class CanvasScene(QGraphicsScene):
         item = EdgeItem(edge)
         self.addItem(item)
         self.edges[edge] = item
+        for end in (edge.src, edge.dst):
+            self._edges_of.setdefault(end, set()).add(edge)
         self._place_edge(item)
 
     def _on_edge_removed(self, edge: EdgeSpec) -> None:
         item = self.edges.pop(edge, None)
         if item is not None:
             self.removeItem(item)
+        for end in (edge.src, edge.dst):
+            self._edges_of.get(end, set()).discard(edge)
 
     def _sync_edges(self) -> None:
         wanted = set(self.document.edges())
@@ -136,9 +142,8 @@ class CanvasScene(QGraphicsScene):
 
     def node_item_moved(self, item: NodeItem) -> None:
         """Called by a node item whenever it moves: its wires follow."""
-        for edge, edge_item in self.edges.items():
-            if edge.src == item.node_id or edge.dst == item.node_id:
-                self._place_edge(edge_item)
+        for edge in self._edges_of.get(item.node_id, ()):
+            self._place_edge(self.edges[edge])
 
     def refresh(self) -> None:
         """Repaint titles, shapes, badges and wire labels from the document's analysis."""
