@@ -44,7 +44,7 @@ def open_initial(window: MainWindow, file: str | None) -> None:
         first = resource_path(*FIRST_EXAMPLE)
         if first.exists():
             window.open_path(first, ask=False)
-    window.view.fit_all()
+    window.view.show_graph()
 
 
 def main(argv: list[str] | None = None) -> int:

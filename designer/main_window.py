@@ -157,7 +157,7 @@ class MainWindow(QMainWindow):
         self.training_label.setMinimumHeight(90)
         self.training_dock = self._dock("Training", "training_dock", self.training_label,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [210, 300],
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [196, 280],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.training_dock], [130], Qt.Orientation.Vertical)
 
@@ -360,7 +360,7 @@ class MainWindow(QMainWindow):
 
     def _on_reset(self) -> None:
         self.inspector.show_nodes([])
-        self.view.fit_all()
+        self.view.show_graph()
 
     def _set_snap(self, on: bool) -> None:
         self.scene.snap_to_grid = on

@@ -242,3 +242,14 @@ def test_snap_to_grid_on_drop(window):
     node_id = window.view.add_op_at("ReLU", QPointF(333, 127))
     x, y = window.document.position(node_id)
     assert x % 20 == 0 and y % 20 == 0
+
+
+def test_show_graph_stays_readable(window):
+    c = window.controller
+    for i in range(12):
+        c.add_node("ReLU", (i * 220.0, 0.0))
+    window.view.show_graph()
+    assert window.view.zoom() >= 0.65
+    first = window.scene.nodes[window.document.nodes()[0].id]
+    assert window.view.viewport().rect().contains(
+        window.view.mapFromScene(first.sceneBoundingRect().center()))

@@ -119,6 +119,28 @@ class CanvasView(QGraphicsView):
         """Fit every node into the view."""
         self.fit_rect(self._items_rect(self.canvas.nodes.values()))
 
+    def show_graph(self, min_zoom: float = 0.65) -> None:
+        """Frame a freshly opened graph: fit it, but stay readable.
+
+        When the graph is too wide to fit at `min_zoom`, its left end (the inputs) is shown.
+        """
+        rect = self._items_rect(self.canvas.nodes.values())
+        if rect.isEmpty():
+            self.reset_zoom()
+            self.centerOn(0, 0)
+            return
+        margin = rect.adjusted(-40, -40, 40, 40)
+        vp = self.viewport().rect()
+        factor = min(vp.width() / margin.width(), vp.height() / margin.height())
+        zoom = max(min_zoom, min(factor, 1.0))
+        self.set_zoom(zoom)
+        center = margin.center()
+        if margin.width() * zoom > vp.width():
+            center.setX(margin.left() + vp.width() / (2 * zoom))
+        if margin.height() * zoom > vp.height():
+            center.setY(margin.top() + vp.height() / (2 * zoom))
+        self.centerOn(center)
+
     def zoom_to_selection(self) -> None:
         """Fit the selected nodes (or everything, if nothing is selected)."""
         items = [self.canvas.nodes[i] for i in self.canvas.selected_node_ids()]
