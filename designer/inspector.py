@@ -147,9 +147,10 @@ class Inspector(QWidget):
         op = registry.get(node.op)
         pal = theme.current()
 
-        head = QLabel(f"<span style='color:{theme.category_color(op.category if op else '').name()}'>"
-                      f"■</span> <b>{node.op}</b> <span style='color:{pal.muted_text}'>"
-                      f"· {op.category if op else 'unknown op'}</span>")
+        chip = theme.category_color(op.category if op else "").name()
+        category = op.category if op else "unknown op"
+        head = QLabel(f"<span style='color:{chip}'>■</span> <b>{node.op}</b> "
+                      f"<span style='color:{pal.muted_text}'>· {category}</span>")
         head.setFont(theme.ui_font(11))
         box.addWidget(head)
 
