@@ -6,13 +6,16 @@ import argparse
 import sys
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from designer import theme
 from designer.main_window import MainWindow
 from designer.resources import resource_path
+from designer.screenshot import take_screenshot
 
 FIRST_EXAMPLE = ("examples", "xor_mlp.json")
+DESKTOP_ID = "org.gradscape.Gradscape"  # packaging/linux/org.gradscape.Gradscape.desktop
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -20,7 +23,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gradscape", description="Gradscape network designer")
     parser.add_argument("file", nargs="?", help="a graph file (.json) to open")
     parser.add_argument("--theme", choices=("light", "dark"), help="force a colour scheme")
+    parser.add_argument("--screenshot", metavar="PNG",
+                        help="save a picture of the window to PNG and quit")
+    # For smoke tests: close the window after MS milliseconds.
+    parser.add_argument("--quit-after", type=int, metavar="MS", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def application_icon() -> QIcon:
+    """The Gradscape icon in every rendered size (resources/icons, see packaging/)."""
+    icon = QIcon()
+    for png in sorted(resource_path("icons", "hicolor").glob("*/apps/gradscape.png")):
+        icon.addFile(str(png))
+    return icon
 
 
 def setup_application(argv: list[str]) -> QApplication:
@@ -30,6 +45,8 @@ def setup_application(argv: list[str]) -> QApplication:
     app.setOrganizationName("Gradscape")
     app.setOrganizationDomain("gradscape.org")
     app.setApplicationDisplayName("Gradscape")
+    app.setDesktopFileName(DESKTOP_ID)
+    app.setWindowIcon(application_icon())
     return app
 
 
@@ -58,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     window.show()
     open_initial(window, args.file)
+    if args.screenshot:
+        ok = take_screenshot(window, args.screenshot)
+        window.close()
+        return 0 if ok else 1
     window.controller.start_autosave()
-    QTimer.singleShot(0, window.offer_recovery)
+    if args.quit_after is not None:
+        QTimer.singleShot(args.quit_after, lambda: (window.close(), app.quit()))
+    else:
+        QTimer.singleShot(0, window.offer_recovery)
     return app.exec()
