@@ -7,9 +7,11 @@ tests replace them and no real dialog ever blocks.
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QPoint, QSettings, Qt
+import numpy
+from PySide6.QtCore import QMimeData, QPoint, QSettings, Qt, qVersion
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -29,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+import engine
 from designer import theme
 from designer.canvas.scene import CanvasScene
 from designer.canvas.view import CanvasView
@@ -76,6 +79,14 @@ def example_files() -> list[Path]:
     """Every JSON file in resources/examples/, sorted by name."""
     folder = resource_path("examples")
     return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def about_text() -> str:
+    """Help → About: name, version, what it is, licence."""
+    return (f"<h3>Gradscape {engine.__version__}</h3>"
+            "<p>Draw a neural network, train it, and watch the gradients flow.</p>"
+            f"<p>Python {platform.python_version()} · Qt {qVersion()} · NumPy {numpy.__version__}"
+            "</p><p>Released under the MIT licence.</p>")
 
 
 class MainWindow(QMainWindow):
@@ -632,10 +643,7 @@ class MainWindow(QMainWindow):
         self.shortcuts_dialog().show()
 
     def show_about(self) -> None:
-        QMessageBox.about(
-            self, "About Gradscape",
-            "<h3>Gradscape</h3><p>Draw a neural network, train it, and watch the gradients "
-            "flow.</p><p>A visual designer on a small pure-numpy engine.</p>")
+        QMessageBox.about(self, "About Gradscape", about_text())
 
     # -- settings -------------------------------------------------------------------------
     def _restore_settings(self) -> None:
