@@ -1,0 +1,124 @@
+"""Packaging: the wheel carries the code, the resources, the digits data and the command."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ICON_SIZES = (16, 32, 48, 64, 128, 256, 512)
+
+
+def source_packages() -> set[str]:
+    """Every package directory (with __init__.py) under engine/ and designer/."""
+    found = set()
+    for top in ("engine", "designer"):
+        for init in (ROOT / top).rglob("__init__.py"):
+            if "__pycache__" not in init.parts:
+                found.add(".".join(init.parent.relative_to(ROOT).parts))
+    return found
+
+
+def test_pyproject_lists_every_package():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    missing = source_packages() - listed
+    assert not missing, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(missing)}"
+    assert "gradscape_resources" in listed
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> zipfile.ZipFile:
+    """A wheel built from a copy of the sources (so no build/ or egg-info lands in the repo)."""
+    if importlib.util.find_spec("setuptools") is None:
+        pytest.skip("setuptools is not installed, so the wheel cannot be built offline")
+    src = tmp_path_factory.mktemp("src")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for name in ("engine", "designer", "resources"):
+        shutil.copytree(ROOT / name, src / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, src / name)
+    out = tmp_path_factory.mktemp("wheel")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
+         "--no-index", "-q", "-w", str(out)],
+        capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        pytest.fail(f"pip wheel failed:\n{result.stdout}\n{result.stderr}")
+    (path,) = out.glob("gradscape-*.whl")
+    with zipfile.ZipFile(path) as archive:
+        yield archive
+
+
+def test_wheel_has_code_and_data(wheel):
+    names = set(wheel.namelist())
+    for top in ("engine", "designer"):
+        for py in (ROOT / top).rglob("*.py"):
+            assert py.relative_to(ROOT).as_posix() in names
+    assert "engine/datasets_data/digits_8x8.npz" in names
+    assert "gradscape_resources/__init__.py" in names
+    examples = sorted((ROOT / "resources" / "examples").glob("*.json"))
+    assert examples
+    for example in examples:
+        assert f"gradscape_resources/examples/{example.name}" in names
+    assert "gradscape_resources/icons/gradscape.svg" in names
+    for size in ICON_SIZES:
+        assert f"gradscape_resources/icons/hicolor/{size}x{size}/apps/gradscape.png" in names
+
+
+def test_wheel_has_entry_point_and_licence(wheel):
+    names = wheel.namelist()
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    text = wheel.read(entry_points).decode()
+    assert "[console_scripts]" in text
+    assert "gradscape = designer.app:main" in text
+    (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+    import engine
+
+    assert f"Version: {engine.__version__}" in wheel.read(metadata).decode()
+    assert any(n.endswith("LICENSE") for n in names)
+
+
+def test_resource_path_finds_examples_and_icons():
+    from designer.resources import resource_path
+
+    assert resource_path("examples", "xor_mlp.json").is_file()
+    assert resource_path("icons", "gradscape.svg").is_file()
+
+
+def test_icon_pngs_have_their_sizes(qapp):
+    from PySide6.QtGui import QImage
+
+    for size in ICON_SIZES:
+        image = QImage(str(ROOT / "resources/icons/hicolor" / f"{size}x{size}/apps/gradscape.png"))
+        assert (image.width(), image.height()) == (size, size)
+
+
+def test_application_icon_and_about(qapp):
+    import engine
+    from designer.app import application_icon
+    from designer.main_window import about_text
+
+    assert 16 in [s.width() for s in application_icon().availableSizes()]
+    text = about_text()
+    assert engine.__version__ in text and "MIT" in text
+
+
+def test_take_screenshot(qtbot, tmp_path):
+    from PySide6.QtGui import QImage
+    from PySide6.QtWidgets import QLabel
+
+    from designer.screenshot import take_screenshot
+
+    label = QLabel("hello")
+    qtbot.addWidget(label)
+    out = tmp_path / "shots" / "label.png"
+    assert take_screenshot(label, out)
+    assert not QImage(str(out)).isNull()
