@@ -64,10 +64,11 @@ def test_wheel_has_code_and_data(wheel):
             assert py.relative_to(ROOT).as_posix() in names
     assert "engine/datasets_data/digits_8x8.npz" in names
     assert "gradscape_resources/__init__.py" in names
-    examples = sorted((ROOT / "resources" / "examples").glob("*.json"))
-    assert examples
-    for example in examples:
-        assert f"gradscape_resources/examples/{example.name}" in names
+    assert "gradscape_resources/examples/xor_mlp.json" in names
+    for path in (ROOT / "resources").rglob("*"):  # every resource file, in any folder
+        if path.is_file() and "__pycache__" not in path.parts:
+            relative = path.relative_to(ROOT / "resources").as_posix()
+            assert f"gradscape_resources/{relative}" in names
     assert "gradscape_resources/icons/gradscape.svg" in names
     for size in ICON_SIZES:
         assert f"gradscape_resources/icons/hicolor/{size}x{size}/apps/gradscape.png" in names
