@@ -73,12 +73,19 @@ def main(argv: list[str] | None = None) -> int:
         theme.set_scheme(args.theme)
         theme.apply_app_palette(app)
     window = MainWindow()
+    errors: list[str] = []
+    if args.screenshot or args.quit_after is not None:  # unattended: no modal error boxes
+        def report(title: str, text: str) -> None:
+            errors.append(text)
+            print(f"{title}: {text}", file=sys.stderr)
+
+        window.show_error = report
     window.show()
     open_initial(window, args.file)
     if args.screenshot:
         ok = take_screenshot(window, args.screenshot)
         window.close()
-        return 0 if ok else 1
+        return 0 if ok and not errors else 1
     window.controller.start_autosave()
     if args.quit_after is not None:
         QTimer.singleShot(args.quit_after, lambda: (window.close(), app.quit()))

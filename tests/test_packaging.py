@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -123,3 +124,18 @@ def test_take_screenshot(qtbot, tmp_path):
     out = tmp_path / "shots" / "label.png"
     assert take_screenshot(label, out)
     assert not QImage(str(out)).isNull()
+
+
+@pytest.mark.parametrize("file, code", [(None, 0), ("bad.json", 1)])
+def test_screenshot_option_exits(tmp_path, file, code):
+    """`python -m designer --screenshot` saves the window and exits; 1 if the file was bad."""
+    (tmp_path / "bad.json").write_text("{bad", encoding="utf-8")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data"),
+           "PYTHONPATH": str(ROOT)}
+    png = tmp_path / "shot.png"
+    args = [sys.executable, "-m", "designer", "--screenshot", str(png)]
+    result = subprocess.run(args + ([file] if file else []), cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == code, result.stderr
+    assert png.stat().st_size > 1000
