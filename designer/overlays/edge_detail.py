@@ -22,7 +22,7 @@ class EdgeDetailPanel(QFrame):
     """Floating panel in the bottom-right corner of the canvas view."""
 
     def __init__(self, session, scene, view):
-        super().__init__(view.viewport())
+        super().__init__(view)  # not the viewport: its children scroll with the scene
         self.session, self.scene, self.view = session, scene, view
         self.edge = None
         self._reports = 0
@@ -106,8 +106,8 @@ class EdgeDetailPanel(QFrame):
         self.raise_()
 
     def place(self) -> None:
-        vp = self.view.viewport()
-        self.move(vp.width() - self.width() - 10, 10)
+        vp = self.view.viewport().geometry()
+        self.move(vp.right() - self.width() - 10, vp.top() + 10)
 
     def eventFilter(self, obj, event) -> bool:
         if event.type() == QEvent.Type.Resize and self.isVisible():

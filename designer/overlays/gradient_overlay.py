@@ -307,19 +307,24 @@ class _ColorBar(QWidget):
 
 
 class LegendPlacer(QObject):
-    """Keeps a legend widget in the bottom-left corner of a view's viewport."""
+    """Keeps a legend widget in the bottom-left corner of a view's viewport.
+
+    The legend is a child of the view, not of the viewport: scrolling the canvas scrolls
+    the viewport's children along with the scene.
+    """
 
     def __init__(self, view, legend: QWidget):
         super().__init__(legend)
         self.view, self.legend = view, legend
-        legend.setParent(view.viewport())
+        legend.setParent(view)
         view.viewport().installEventFilter(self)
         self.place()
+        legend.show()
 
     def place(self) -> None:
         self.legend.adjustSize()
-        vp = self.view.viewport()
-        self.legend.move(10, vp.height() - self.legend.height() - 10)
+        vp = self.view.viewport().geometry()
+        self.legend.move(vp.left() + 10, vp.bottom() - self.legend.height() - 10)
         self.legend.raise_()
 
     def eventFilter(self, obj, event) -> bool:
