@@ -161,3 +161,24 @@ def test_settings_edits_go_through_undo(qtbot, window):
     assert window.document.training()["lr"] == pytest.approx(0.05)
     assert panel.lr_spin.value() == pytest.approx(0.05)
     assert panel.batch_combo.currentIndex() == 2
+
+
+def test_run_on_worker_reads_the_live_program(qtbot, tmp_path):
+    """Panels read the program through the worker thread; errors come back as text."""
+    from designer.runtime.session import TrainingSession
+    from designer.controller import Controller
+    from designer.resources import resource_path
+
+    controller = Controller(recovery_dir=tmp_path)
+    controller.open(resource_path("examples", "chain_rule.json"))
+    session = TrainingSession(controller)
+    try:
+        qtbot.waitUntil(lambda: session.num_parameters == 3, timeout=5000)
+        results, errors = [], []
+        session.run_on_worker(lambda program, trainer: program.num_parameters, results.append)
+        session.run_on_worker(lambda program, trainer: 1 / 0, results.append, errors.append)
+        qtbot.waitUntil(lambda: bool(results and errors), timeout=5000)
+        assert results == [3]
+        assert "ZeroDivisionError" in errors[0]
+    finally:
+        assert session.shutdown()

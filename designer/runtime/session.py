@@ -18,7 +18,13 @@ import weakref
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
-from designer.runtime.training_worker import EdgeDetail, LoadJob, TrainingReport, TrainingWorker
+from designer.runtime.training_worker import (
+    EdgeDetail,
+    LoadJob,
+    TrainingReport,
+    TrainingWorker,
+    WorkerJob,
+)
 
 RECOMPILE_DELAY_MS = 300
 JOIN_TIMEOUT_MS = 3000
@@ -82,6 +88,7 @@ class TrainingSession(QObject):
     _step = Signal()
     _reset = Signal()
     _detail = Signal(object)
+    _job = Signal(object)
 
     def __init__(self, controller, parent: QObject | None = None):
         super().__init__(parent)
@@ -104,6 +111,8 @@ class TrainingSession(QObject):
         self._step.connect(self.worker.step_once)
         self._reset.connect(self.worker.reset_weights)
         self._detail.connect(self.worker.request_detail)
+        self._job.connect(self.worker.run_job)
+        self.worker.job_done.connect(self._on_job_done)
         self.worker.loaded.connect(self._on_loaded)
         self.worker.failed.connect(self._on_failed)
         self.worker.report.connect(self._on_report)
@@ -184,6 +193,23 @@ class TrainingSession(QObject):
     def request_detail(self, edge) -> None:
         """Ask for shape, stats and histograms of one edge (answer: `detail`)."""
         self._detail.emit(edge)
+
+    def run_on_worker(self, fn, on_done, on_error=None) -> None:
+        """Run `fn(program, trainer)` on the training thread between two steps.
+
+        `on_done(result)` (or `on_error(message)`, by default the `problem` signal) is then
+        called on the GUI thread. This is how panels read the live program safely: the
+        worker owns it, so nothing on the GUI thread may touch it directly.
+        """
+        self._job.emit(WorkerJob(fn, on_done, on_error))
+
+    def _on_job_done(self, job) -> None:
+        if job.error is None:
+            job.on_done(job.result)
+        elif job.on_error is not None:
+            job.on_error(job.error)
+        else:
+            self.problem.emit(job.error)
 
     def shutdown(self) -> bool:
         """Stop training and the thread; True if the thread ended within the timeout."""

@@ -87,6 +87,24 @@ class EdgeDetail:
     grad_hist: tuple[list[int], list[float]] | None
 
 
+@dataclass
+class WorkerJob:
+    """A function to run on the training thread between two steps.
+
+    `fn(program, trainer)` may read anything (the program after the last step: values,
+    gradients, weights) and should return quickly with plain data or copies; long work
+    (a loss landscape, a race) belongs on a thread of its own, fed with those copies.
+    `program` and `trainer` are None when the graph does not compile.
+    """
+
+    fn: Any
+    on_done: Any
+    on_error: Any = None
+    result: Any = None
+    error: str | None = None
+    revision: int = -1
+
+
 class TrainingWorker(QObject):
     """Runs a Trainer on the thread it is moved to. Talk to it through queued signals.
 
@@ -97,6 +115,7 @@ class TrainingWorker(QObject):
         diverged(int revision, str message, object node): training stopped, weights kept.
         was_reset(int revision): weights were re-initialised; counters are back at zero.
         detail(EdgeDetail): the answer to `request_detail`.
+        job_done(WorkerJob): a `run_job` finished (result or error filled in).
     """
 
     loaded = Signal(int, int, str)
@@ -105,6 +124,7 @@ class TrainingWorker(QObject):
     diverged = Signal(int, str, object)
     was_reset = Signal(int)
     detail = Signal(object)
+    job_done = Signal(object)
 
     def __init__(self) -> None:
         super().__init__()
@@ -246,6 +266,19 @@ class TrainingWorker(QObject):
             summarize(grad) if grad is not None else None,
             histogram(value) if value is not None else None,
             histogram(grad) if grad is not None else None))
+
+    @Slot(object)
+    def run_job(self, job: WorkerJob) -> None:
+        """Run `job.fn(program, trainer)` here, between steps, and answer with job_done."""
+        job.revision = self.revision
+        try:
+            job.result = job.fn(self.program, self.trainer)
+        except GradscapeError as exc:
+            job.error = str(exc)
+        except Exception as exc:  # noqa: BLE001  (report, never kill the worker thread)
+            traceback.print_exc()
+            job.error = f"{type(exc).__name__}: {exc}"
+        self.job_done.emit(job)
 
     # -- the loop ------------------------------------------------------------------------
     @Slot()
