@@ -195,7 +195,7 @@ class LoadedModel:
         `data` is the full Dataset (split again with the saved settings); by default it is
         loaded as the saved settings say (a built-in data set or the CSV file).
         """
-        from engine.train import EpochReport, TrainConfig, Trainer, load_data
+        from engine.train import TrainConfig, Trainer, load_data
 
         if self.config is None or self.trainer_state is None or self.optimizer_state is None:
             raise FileFormatError(f"{self.source} holds no training state to resume from; "
@@ -210,6 +210,23 @@ class LoadedModel:
         else:
             train, val = data, None
         trainer = Trainer(program, train, cfg, val)
+        self.restore_training(trainer)
+        return trainer
+
+    def restore_training(self, trainer: Any) -> None:
+        """Put the saved optimizer state, counters, RNG states and history into `trainer`.
+
+        `trainer` is a fresh Trainer built with the saved settings on a program holding the
+        saved weights (what `build_trainer` makes; the designer's training worker builds its
+        own and restores into it).
+        """
+        from engine.train import EpochReport
+
+        if self.trainer_state is None or self.optimizer_state is None:
+            raise FileFormatError(f"{self.source} holds no training state to resume from; "
+                                  "it was saved without a trainer.")
+        program = trainer.program
+        train = trainer.train_set
         state = self.trainer_state
         batches = state["batches"]
         if any(len(b) and (b.min() < 0 or b.max() >= len(train)) for b in batches):
@@ -229,7 +246,6 @@ class LoadedModel:
                                           for k, v in h.items() if k in known})
                            for h in self.history]
         trainer.step_losses = list(self.step_losses)
-        return trainer
 
 
 def resume(model: str | os.PathLike[str] | LoadedModel, data: Any = None) -> tuple[Any, Any]:
