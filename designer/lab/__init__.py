@@ -1,0 +1,1 @@
+"""Learning lab: panels and dialogs that show how gradient descent and backprop work."""

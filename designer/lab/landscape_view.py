@@ -1,0 +1,658 @@
+"""Learn → Loss Landscape: the loss surface around the current weights, with the live path.
+
+The weights are copied from the training thread (`session.run_on_worker`), the grid is
+evaluated row by row on a `BackgroundJob` (never the GUI or training thread) and every row
+is drawn as it arrives. While training runs, the current weights are fetched a few times a
+second and projected on the plane, so the optimizer's path is drawn on the surface.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from designer import theme
+from designer.lab.background import BackgroundJob, start_job
+from engine.compiler import compile_graph
+from engine.errors import GradscapeError
+from engine.landscape import LandscapeScan, project
+
+PATH_FETCH_MS = 50  # the live path asks for the weights at most 20 times a second
+MAX_PARAM_CHOICES = 64  # numbers offered per tensor in the parameter lists
+PATH_COLORS = ["#ff5a36", "#ffffff", "#00e0ff", "#ffd23f", "#ff66cc", "#7dff7a", "#c9a0ff"]
+
+EXPLAIN = (
+    "<b>What am I looking at?</b> Each pixel is the loss the network would have if its "
+    "weights were moved to that point of a flat slice through weight space. The centre (★) "
+    "is the current weights; dark valleys are low loss. Gradient descent walks downhill on "
+    "the full, many-dimensional surface, so its path (the line, drawn live while training "
+    "runs) may cut across the contours of this 2-D slice. With <i>two parameters</i> the "
+    "axes are the real values of those two numbers and every other weight stays fixed; "
+    "with <i>random directions</i> every filter is moved in proportion to its own size "
+    "(filter-normalised, Li et al. 2018), so ±1 means \"by about its own size\".")
+
+
+def color_ticks(lo: float, hi: float, log: bool) -> list[list[tuple[float, str]]]:
+    """Colour-bar ticks labelled with losses; positions in log10 units when `log`."""
+    if not log:
+        vals = _nice(lo, hi)
+        return [[(v, f"{v:.3g}") for v in vals]]
+    if hi - lo >= 1.5:  # several decades: 1, 2, 5 × 10^k (only powers of ten if very wide)
+        mults = (1,) if hi - lo > 5 else (1, 2, 5)
+        vals = [m * 10.0 ** k for k in range(math.floor(lo) - 1, math.ceil(hi) + 1)
+                for m in mults]
+    else:
+        vals = _nice(10.0 ** lo, 10.0 ** hi)
+    major = [(math.log10(v), f"{v:.3g}") for v in vals
+             if v > 0 and lo - 1e-9 <= math.log10(v) <= hi + 1e-9]
+    return [major]
+
+
+def _nice(lo: float, hi: float, count: int = 6) -> list[float]:
+    """About `count` round numbers between lo and hi."""
+    span = hi - lo
+    if not span > 0:
+        return [lo]
+    raw = span / count
+    step = 10.0 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * step >= raw:
+            step *= m
+            break
+    first = math.ceil(lo / step) * step
+    return [first + k * step for k in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+@dataclass
+class LiveCopy:
+    """What a background job needs, copied from the training thread."""
+
+    spec: object
+    state: dict
+    dtype: str
+    seed: int
+    x: np.ndarray
+    y: np.ndarray
+    theta: np.ndarray
+
+
+def grab_live(program, trainer) -> LiveCopy:
+    """Run on the training thread: copies of the graph, weights and training data."""
+    if program is None or trainer is None:
+        raise GradscapeError("The graph cannot be trained yet, so there is no loss to map.")
+    if not program.loss_nodes:
+        raise GradscapeError("The graph has no loss node, so there is no landscape.")
+    return LiveCopy(program.spec, program.state_dict(), str(np.dtype(program.dtype)),
+                    program.seed, trainer.x.copy(), trainer.y.copy(), program.theta.copy())
+
+
+def param_choices(program, trainer) -> list[tuple[str, int, str]]:
+    """Run on the training thread: (key, index, label) of the numbers one can pick."""
+    if program is None:
+        return []
+    out = []
+    for e in program.entries:
+        for i in range(min(e.size, MAX_PARAM_CHOICES)):
+            name = e.node if e.size == 1 and e.name == "value" else e.key
+            label = name if e.size == 1 else f"{e.key}[{i}]"
+            out.append((e.key, i, label))
+    return out
+
+
+def rebuild_program(live: LiveCopy):
+    """A private program holding the copied weights (on the job's thread)."""
+    program = compile_graph(live.spec, dtype=live.dtype, seed=live.seed, require_loss=False)
+    program.load_state_dict(live.state)
+    return program
+
+
+@dataclass
+class Plane:
+    """The parts of a Landscape the GUI needs (sent once, before the rows)."""
+
+    alphas: np.ndarray
+    betas: np.ndarray
+    center: np.ndarray
+    d1: np.ndarray
+    d2: np.ndarray
+    center_loss: float
+    labels: tuple[str, str]
+    origin: tuple[float, float] = (0.0, 0.0)  # plot coordinates of α = β = 0
+
+    @classmethod
+    def of(cls, ls, origin=(0.0, 0.0)) -> Plane:
+        return cls(ls.alphas.copy(), ls.betas.copy(), ls.center.copy(), ls.d1.copy(),
+                   ls.d2.copy(), float(ls.center_loss), ls.labels, origin)
+
+    def project(self, thetas) -> tuple[np.ndarray, np.ndarray]:
+        a, b = project(thetas, self.center, self.d1, self.d2)
+        return a + self.origin[0], b + self.origin[1]
+
+
+def scan_rows(job: BackgroundJob, program, x, y, directions, span: float, resolution: int,
+              seed: int = 0, center=None, parameter_axes: bool = False,
+              labels: tuple[str, str] | None = None):
+    """Job body: emit ("plane", Plane) then ("row", i, losses) per row; return the losses."""
+    scan = LandscapeScan(program, x, y, directions, center=center, span=span,
+                         resolution=resolution, seed=seed)
+    ls = scan.landscape
+    origin = (0.0, 0.0)
+    if parameter_axes:  # unit vectors: the axes show the parameters' real values
+        origin = (float(ls.center @ ls.d1), float(ls.center @ ls.d2))
+    plane = Plane.of(ls, origin)
+    if labels is not None:
+        plane.labels = labels
+    elif not parameter_axes:
+        plane.labels = ("α  (random direction 1, filter-normalised)",
+                        "β  (random direction 2, filter-normalised)")
+    job.emit(("plane", plane))
+    for i in scan.rows():
+        job.emit(("row", i, ls.losses[i].copy()))
+        if job.cancelled:
+            break
+    return ls.losses.copy()
+
+
+class LandscapePlot(QWidget):
+    """A heatmap with contours and a colour bar, a ★ at the centre and paths on top."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.plane: Plane | None = None
+        self.losses: np.ndarray | None = None
+        self.log_colors = True
+        self._rect = QRectF(0, 0, 1, 1)
+        self.widget = pg.GraphicsLayoutWidget()
+        self.widget.setBackground(theme.color("background"))
+        self.plot = self.widget.addPlot(row=0, col=0)
+        self.plot.setAspectLocked(False)
+        self.plot.showGrid(x=False, y=False)
+        for side in ("left", "bottom"):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.cmap = pg.colormap.get("viridis")
+        self.bar = pg.ColorBarItem(colorMap=self.cmap, interactive=False, width=18)
+        self.bar.setImageItem(self.image)
+        self.bar.axis.enableAutoSIPrefix(False)
+        self.widget.addItem(self.bar, row=0, col=1)
+        self.contours: list[pg.IsocurveItem] = []
+        self.legend = self.plot.addLegend(offset=(-6, 6), labelTextSize="9pt",
+                                          brush=pg.mkBrush(255, 255, 255, 200),
+                                          labelTextColor="#1f2328")
+        self.center_marker = pg.ScatterPlotItem(symbol="star", size=18,
+                                                brush=pg.mkBrush("#ffffff"),
+                                                pen=pg.mkPen("#000000", width=1.2))
+        self.plot.addItem(self.center_marker)
+        self.center_marker.setZValue(20)
+        self.legend.addItem(self.center_marker, "start / current weights (centre)")
+        self.paths: dict[str, tuple[pg.PlotDataItem, pg.ScatterPlotItem]] = {}
+        self.hover = QLabel(" ")
+        self.hover.setFont(theme.mono_font(8.5))
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.widget, 1)
+        layout.addWidget(self.hover)
+
+    # -- the surface ---------------------------------------------------------------------
+    def set_plane(self, plane: Plane) -> None:
+        """A new grid (all rows unknown); paths are kept but re-projected by the owner."""
+        self.plane = plane
+        self.losses = np.full((len(plane.betas), len(plane.alphas)), np.nan)
+        a, b = plane.alphas + plane.origin[0], plane.betas + plane.origin[1]
+        da = (a[-1] - a[0]) / max(1, len(a) - 1)
+        db = (b[-1] - b[0]) / max(1, len(b) - 1)
+        self._rect = QRectF(a[0] - da / 2, b[0] - db / 2, a[-1] - a[0] + da,
+                            b[-1] - b[0] + db)
+        self.plot.setLabel("bottom", plane.labels[0])
+        self.plot.setLabel("left", plane.labels[1])
+        self.center_marker.setData([plane.origin[0]], [plane.origin[1]])
+        self.plot.setRange(xRange=(a[0] - da / 2, a[-1] + da / 2),
+                           yRange=(b[0] - db / 2, b[-1] + db / 2), padding=0)
+        self._clear_contours()
+        self.redraw()
+
+    def set_row(self, i: int, row: np.ndarray) -> None:
+        if self.losses is not None:
+            self.losses[i] = row
+
+    def set_losses(self, losses: np.ndarray) -> None:
+        self.losses = np.array(losses, dtype=np.float64)
+        self.redraw()
+
+    def set_log_colors(self, on: bool) -> None:
+        self.log_colors = on
+        self.redraw()
+
+    def _display(self) -> tuple[np.ndarray, float, float] | None:
+        """The image to show (log10 when asked) and its colour range; NaN stays unknown."""
+        if self.losses is None:
+            return None
+        z = np.array(self.losses, dtype=np.float64)
+        finite = np.isfinite(z)
+        if not finite.any():
+            return None
+        hi = float(np.max(z[finite]))
+        z[np.isinf(z)] = hi  # overflowed losses: the top colour
+        if self.log_colors:
+            floor = max(float(np.min(z[finite])), hi * 1e-12, 1e-300)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = np.log10(np.maximum(z, floor))
+        vals = z[np.isfinite(z)]
+        lo, hi = float(vals.min()), float(vals.max())
+        if hi <= lo:
+            hi = lo + 1e-9
+        return z, lo, hi
+
+    def redraw(self) -> None:
+        shown = self._display()
+        if shown is None:
+            self.image.clear()
+            return
+        z, lo, hi = shown
+        self.image.setImage(z, autoLevels=False, levels=(lo, hi))
+        self.image.setRect(self._rect)  # after setImage: the scale needs the pixel count
+        self.bar.setLevels((lo, hi))
+        self.bar.axis.setTicks(color_ticks(lo, hi, self.log_colors))
+        self.bar.axis.setLabel("loss (log scale)" if self.log_colors else "loss")
+        if self.plane is not None and np.isfinite(self.losses).all():
+            self._draw_contours(z, lo, hi)
+
+    def _clear_contours(self) -> None:
+        for c in self.contours:
+            if c.scene() is not None:
+                c.scene().removeItem(c)
+        self.contours = []
+
+    def _draw_contours(self, z: np.ndarray, lo: float, hi: float) -> None:
+        self._clear_contours()
+        pen = pg.mkPen(QColor(255, 255, 255, 110), width=1)
+        for level in np.linspace(lo, hi, 12)[1:-1]:
+            iso = pg.IsocurveItem(data=z, level=float(level), pen=pen, axisOrder="row-major")
+            iso.setParentItem(self.image)  # image pixel units: value k sits at k + ½
+            iso.setPos(0.5, 0.5)
+            iso.setZValue(5)
+            self.contours.append(iso)
+
+    # -- paths ---------------------------------------------------------------------------
+    def set_path(self, name: str, xs, ys, color: str, legend: bool = True) -> None:
+        """Draw (or replace) a path in plot coordinates; its last point gets a dot."""
+        if name not in self.paths:
+            line = pg.PlotDataItem(pen=pg.mkPen(color, width=2.2), antialias=True)
+            dot = pg.ScatterPlotItem(size=9, brush=pg.mkBrush(color),
+                                     pen=pg.mkPen("#000000", width=1))
+            line.setZValue(10)
+            dot.setZValue(11)
+            self.plot.addItem(line)
+            self.plot.addItem(dot)
+            if legend:
+                self.legend.addItem(line, name)
+            self.paths[name] = (line, dot)
+        line, dot = self.paths[name]
+        xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+        line.setData(xs, ys)
+        dot.setData(xs[-1:], ys[-1:])
+
+    def clear_paths(self) -> None:
+        for line, dot in self.paths.values():
+            self.legend.removeItem(line)
+            self.plot.removeItem(line)
+            self.plot.removeItem(dot)
+        self.paths = {}
+
+    def contains(self, x: float, y: float) -> bool:
+        """Is the plot point inside the computed grid?"""
+        return self._rect.contains(QPointF(x, y))
+
+    # -- hover ---------------------------------------------------------------------------
+    def _on_mouse(self, pos) -> None:
+        if self.plane is None or self.losses is None:
+            return
+        p = self.plot.vb.mapSceneToView(pos)
+        self.hover.setText(self.value_text(p))
+
+    def value_text(self, p: QPointF) -> str:
+        plane = self.plane
+        a, b = plane.alphas + plane.origin[0], plane.betas + plane.origin[1]
+        j = int(np.argmin(np.abs(a - p.x())))
+        i = int(np.argmin(np.abs(b - p.y())))
+        if not (a[0] - 1e-9 <= p.x() <= a[-1] + 1e-9 and b[0] - 1e-9 <= p.y() <= b[-1] + 1e-9):
+            return " "
+        v = self.losses[i, j]
+        text = "not computed" if math.isnan(v) else f"loss {v:.5g}"
+        return f"{plane.labels[0]} = {a[j]:.4g}, {plane.labels[1]} = {b[i]:.4g}: {text}"
+
+    def export_png(self, path) -> None:
+        from pyqtgraph.exporters import ImageExporter
+
+        ex = ImageExporter(self.widget.ci)
+        ex.parameters()["width"] = max(800, self.widget.width())
+        ex.export(str(path))
+
+
+class LandscapeView(QWidget):
+    """Controls, the plot and the live path for one TrainingSession."""
+
+    def __init__(self, session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.job: BackgroundJob | None = None
+        self.plane: Plane | None = None
+        self.path_thetas: list[np.ndarray] = []
+        self.path_xy: tuple[list[float], list[float]] = ([], [])
+        self._fetching = False
+
+        explain = QLabel(EXPLAIN)
+        explain.setWordWrap(True)
+        explain.setTextFormat(Qt.TextFormat.RichText)
+        explain.setStyleSheet(f"color: {theme.current().muted_text};")
+
+        self.mode = QComboBox()
+        self.mode.addItem("Two random directions (filter-normalised)", "random")
+        self.mode.addItem("Two parameters", "params")
+        self.param_x = QComboBox()
+        self.param_y = QComboBox()
+        for box in (self.param_x, self.param_y):
+            box.setMinimumContentsLength(10)
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.span = QDoubleSpinBox()
+        self.span.setRange(0.001, 1000.0)
+        self.span.setDecimals(3)
+        self.span.setValue(1.0)
+        self.span.setPrefix("± ")
+        self.span.setToolTip("How far the grid reaches from the centre along each axis")
+        self.resolution = QSpinBox()
+        self.resolution.setRange(5, 201)
+        self.resolution.setSingleStep(2)
+        self.resolution.setValue(41)
+        self.resolution.setSuffix(" × same")
+        self.resolution.setToolTip("Grid points per axis (odd: one point sits exactly on the "
+                                   "current weights)")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 99999)
+        self.seed.setToolTip("Seed of the random directions")
+        self.log_box = QCheckBox("Log colours")
+        self.log_box.setChecked(True)
+        self.follow = QCheckBox("Draw the training path")
+        self.follow.setChecked(True)
+        self.follow.setToolTip("While training runs, project the weights on this plane")
+        self.compute_button = QPushButton("Compute")
+        self.compute_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setTextVisible(True)
+        self.progress.setValue(0)
+        self.status = QLabel("Press Compute to map the loss around the current weights.")
+        self.status.setWordWrap(True)
+
+        row1 = QHBoxLayout()
+        row1.addWidget(QLabel("Plane:"))
+        row1.addWidget(self.mode)
+        self.x_label, self.y_label = QLabel("x:"), QLabel("y:")
+        row1.addWidget(self.x_label)
+        row1.addWidget(self.param_x)
+        row1.addWidget(self.y_label)
+        row1.addWidget(self.param_y)
+        self.seed_label = QLabel("seed:")
+        row1.addWidget(self.seed_label)
+        row1.addWidget(self.seed)
+        row1.addStretch(1)
+        row2 = QHBoxLayout()
+        row2.addWidget(QLabel("Range:"))
+        row2.addWidget(self.span)
+        row2.addWidget(QLabel("Resolution:"))
+        row2.addWidget(self.resolution)
+        row2.addWidget(self.log_box)
+        row2.addWidget(self.follow)
+        row2.addStretch(1)
+        row2.addWidget(self.progress)
+        row2.addWidget(self.compute_button)
+        row2.addWidget(self.cancel_button)
+
+        self.plot = LandscapePlot()
+        layout = QVBoxLayout(self)
+        layout.addWidget(explain)
+        layout.addLayout(row1)
+        layout.addLayout(row2)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.status)
+
+        self.mode.currentIndexChanged.connect(self._on_mode)
+        self.compute_button.clicked.connect(self.compute)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.log_box.toggled.connect(self.plot.set_log_colors)
+        self._fetch_timer = QTimer(self)
+        self._fetch_timer.setSingleShot(True)
+        self._fetch_timer.setInterval(PATH_FETCH_MS)
+        self._fetch_timer.timeout.connect(self._fetch_weights)
+        session.report.connect(self._on_report)
+        session.weights_reset.connect(self._on_weights_reset)
+        self._on_mode()
+        self.refresh_parameters()
+
+    # -- choices -------------------------------------------------------------------------
+    def refresh_parameters(self) -> None:
+        """Ask the training thread which numbers can be picked."""
+        self.session.run_on_worker(param_choices, self._set_choices, lambda _m: None)
+
+    def _set_choices(self, choices) -> None:
+        old = (self.param_x.currentData(), self.param_y.currentData())
+        for box in (self.param_x, self.param_y):
+            box.blockSignals(True)
+            box.clear()
+            for key, i, label in choices:
+                box.addItem(label, (key, i))
+            box.blockSignals(False)
+        self.select_parameters(*(old if None not in old else (None, None)))
+
+    def select_parameters(self, x, y) -> None:
+        """Pick the numbers by (key, index) or label; defaults: the first two."""
+        for box, want, fallback in ((self.param_x, x, 0), (self.param_y, y, 1)):
+            k = -1
+            if want is not None:
+                k = box.findData(want) if isinstance(want, tuple) else box.findText(want)
+            if k < 0:
+                k = min(fallback, box.count() - 1)
+            box.setCurrentIndex(k)
+
+    def _on_mode(self) -> None:
+        params = self.mode.currentData() == "params"
+        for w in (self.x_label, self.param_x, self.y_label, self.param_y):
+            w.setVisible(params)
+        self.seed_label.setVisible(not params)
+        self.seed.setVisible(not params)
+        self.span.setValue(2.0 if params else 1.0)
+
+    def set_mode(self, mode: str) -> None:
+        self.mode.setCurrentIndex(self.mode.findData(mode))
+
+    # -- computing -----------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self.job is not None and self.job.isRunning()
+
+    def compute(self) -> None:
+        """Copy the live weights and data, then scan the grid on a thread of its own."""
+        self.cancel()
+        params = self.mode.currentData() == "params"
+        if params:
+            dx, dy = self.param_x.currentData(), self.param_y.currentData()
+            if dx is None or dy is None:
+                self.status.setText("Pick two parameters first (the graph has none?).")
+                return
+            if dx == dy:
+                self.status.setText("Pick two different parameters.")
+                return
+            directions = (dx, dy)
+            labels = (self.param_x.currentText(), self.param_y.currentText())
+        else:
+            directions, labels = "random", None
+        res, span, seed = self.resolution.value(), self.span.value(), self.seed.value()
+        self.compute_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        self.status.setText("Copying the current weights…")
+
+        def start(live: LiveCopy) -> None:
+            def body(job):
+                program = rebuild_program(live)
+                return scan_rows(job, program, live.x, live.y, directions, span, res, seed,
+                                 parameter_axes=params, labels=labels)
+
+            self.progress.setRange(0, res)
+            self.progress.setValue(0)
+            self.status.setText(f"Computing {res} × {res} losses…")
+            self.job = start_job(body, self._on_chunk, self._on_done, self._on_failed,
+                                 name="gradscape-landscape")
+
+        self.session.run_on_worker(grab_live, start, self._on_failed)
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            if self.job.isRunning():
+                self.status.setText("Cancelled; the rows computed so far are shown.")
+        self.job = None
+        self._idle()
+
+    def _idle(self) -> None:
+        self.compute_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+
+    def _on_chunk(self, chunk) -> None:
+        if self.sender() is not self.job:
+            return  # a cancelled job's late chunk
+        if chunk[0] == "plane":
+            self.plane = chunk[1]
+            self.plot.set_plane(self.plane)
+            self.path_thetas = [self.plane.center]
+            self._reproject()
+        else:
+            _, i, row = chunk
+            self.plot.set_row(i, row)
+            self.progress.setValue(i + 1)
+            if i % 4 == 3 or i + 1 == len(self.plane.betas):
+                self.plot.redraw()
+
+    def _on_done(self, losses) -> None:
+        if self.sender() is not self.job:
+            return
+        self.job = None
+        self._idle()
+        self.plot.set_losses(losses)
+        self.status.setText(self.summary())
+
+    def _on_failed(self, message: str) -> None:
+        self.job = None
+        self._idle()
+        self.status.setText(message)
+
+    def summary(self) -> str:
+        plane, z = self.plane, self.plot.losses
+        if plane is None or z is None or not np.isfinite(z).any():
+            return ""
+        i, j = np.unravel_index(np.nanargmin(np.where(np.isfinite(z), z, np.nan)), z.shape)
+        x0, y0 = plane.origin
+        return (f"Loss at the centre (current weights): {plane.center_loss:.5g}  ·  lowest on "
+                f"this grid: {z[i, j]:.5g} at ({plane.alphas[j] + x0:.3g}, "
+                f"{plane.betas[i] + y0:.3g})  ·  evaluated on the whole training set in "
+                f"evaluation mode")
+
+    # -- the live path -------------------------------------------------------------------
+    def _on_report(self, _report) -> None:
+        if self.plane is not None and self.follow.isChecked() and self.isVisible() \
+                and not self._fetch_timer.isActive():
+            self._fetch_timer.start()
+
+    def _fetch_weights(self) -> None:
+        if self._fetching:
+            self._fetch_timer.start()
+            return
+        self._fetching = True
+        self.session.run_on_worker(lambda p, t: None if p is None else p.theta.copy(),
+                                   self._add_theta, self._fetch_failed)
+
+    def _fetch_failed(self, _message: str) -> None:
+        self._fetching = False
+
+    def _add_theta(self, theta) -> None:
+        self._fetching = False
+        if theta is None or self.plane is None or theta.shape != self.plane.center.shape:
+            return
+        if self.path_thetas and np.array_equal(theta, self.path_thetas[-1]):
+            return
+        self.path_thetas.append(theta)
+        a, b = self.plane.project(theta)
+        self.path_xy[0].append(float(a[0]))
+        self.path_xy[1].append(float(b[0]))
+        self._draw_path()
+        if not self.plot.contains(float(a[0]), float(b[0])) and not self.busy:
+            self.status.setText("The weights have left the mapped area: press Compute to map "
+                                "the surface around where they are now.")
+
+    def _reproject(self) -> None:
+        if self.plane is None:
+            return
+        a, b = self.plane.project(np.stack(self.path_thetas))
+        self.path_xy = (a.tolist(), b.tolist())
+        self._draw_path()
+
+    def _draw_path(self) -> None:
+        if len(self.path_xy[0]) >= 2:
+            self.plot.set_path("training path", *self.path_xy, PATH_COLORS[0])
+
+    def _on_weights_reset(self) -> None:
+        self.path_thetas = [self.plane.center] if self.plane is not None else []
+        self.path_xy = ([], [])
+        self.plot.clear_paths()
+
+    def shutdown(self) -> None:
+        if self.job is not None:
+            self.job.cancel(wait=True)
+        self.job = None
+
+
+class LandscapeDialog(QDialog):
+    """A non-modal window around a LandscapeView."""
+
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Loss Landscape")
+        self.setObjectName("lab_landscape_dialog")
+        self.view = LandscapeView(session, self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.view)
+        self.resize(1000, 760)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.view.refresh_parameters()
+
+    def closeEvent(self, event) -> None:
+        self.view.cancel()
+        super().closeEvent(event)
