@@ -174,7 +174,8 @@ def scan_rows(job: BackgroundJob, program, x, y, directions, span: float, resolu
 class LandscapePlot(QWidget):
     """A heatmap with contours and a colour bar, a ★ at the centre and paths on top."""
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None,
+                 center_label: str = "current weights when mapped (centre)"):
         super().__init__(parent)
         self.plane: Plane | None = None
         self.losses: np.ndarray | None = None
@@ -203,7 +204,7 @@ class LandscapePlot(QWidget):
                                                 pen=pg.mkPen("#000000", width=1.2))
         self.plot.addItem(self.center_marker)
         self.center_marker.setZValue(20)
-        self.legend.addItem(self.center_marker, "start / current weights (centre)")
+        self.legend.addItem(self.center_marker, center_label)
         self.paths: dict[str, tuple[pg.PlotDataItem, pg.ScatterPlotItem]] = {}
         self.hover = QLabel(" ")
         self.hover.setFont(theme.mono_font(8.5))
@@ -298,7 +299,8 @@ class LandscapePlot(QWidget):
     def set_path(self, name: str, xs, ys, color: str, legend: bool = True) -> None:
         """Draw (or replace) a path in plot coordinates; its last point gets a dot."""
         if name not in self.paths:
-            line = pg.PlotDataItem(pen=pg.mkPen(color, width=2.2), antialias=True)
+            line = pg.PlotDataItem(pen=pg.mkPen(color, width=2.2), antialias=True,
+                                   shadowPen=pg.mkPen("#000000", width=4.5))
             dot = pg.ScatterPlotItem(size=9, brush=pg.mkBrush(color),
                                      pen=pg.mkPen("#000000", width=1))
             line.setZValue(10)
