@@ -3,19 +3,83 @@
 from __future__ import annotations
 
 import argparse
+import ctypes.util
+import os
 import sys
+import tempfile
+from collections.abc import Callable, Mapping
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSettings, QSize, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from designer import theme
 from designer.main_window import MainWindow
 from designer.resources import resource_path
-from designer.screenshot import take_screenshot
+from designer.screenshot import (
+    ScreenshotError,
+    grab_after_action,
+    save_grab,
+    select_item,
+    settle,
+    take_screenshot,
+    train_steps,
+)
 
 FIRST_EXAMPLE = ("examples", "xor_mlp.json")
 DESKTOP_ID = "org.gradscape.Gradscape"  # packaging/linux/org.gradscape.Gradscape.desktop
+
+# Libraries Qt's xcb platform plugin (a window on X11) loads from the system, with the
+# Debian/Ubuntu package of each. The PySide6 wheels bundle Qt itself, not these.
+XCB_LIBRARIES = {
+    "xcb-cursor": "libxcb-cursor0", "xcb-icccm": "libxcb-icccm4",
+    "xcb-keysyms": "libxcb-keysyms1", "xcb-image": "libxcb-image0",
+    "xcb-render-util": "libxcb-render-util0", "xcb-randr": "libxcb-randr0",
+    "xcb-shape": "libxcb-shape0", "xcb-sync": "libxcb-sync1", "xcb-xfixes": "libxcb-xfixes0",
+    "xcb-xkb": "libxcb-xkb1", "xkbcommon-x11": "libxkbcommon-x11-0", "X11-xcb": "libx11-xcb1",
+}
+# The README's line; the packages left out come with the ones listed.
+APT_LINE = ("sudo apt-get install libegl1 libgl1 libfontconfig1 libglib2.0-0 libdbus-1-3 "
+            "libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-randr0 "
+            "libxcb-shape0 libxcb-sync1 libxcb-xfixes0 libx11-xcb1")
+
+
+def missing_xcb_packages(find_library: Callable[[str], str | None] = ctypes.util.find_library
+                         ) -> list[str]:
+    """Packages of the xcb-plugin libraries FIND_LIBRARY cannot find (empty if it finds
+    nothing at all, not even the C library: then it cannot tell)."""
+    if find_library("c") is None:
+        return []
+    return [pkg for lib, pkg in XCB_LIBRARIES.items() if find_library(lib) is None]
+
+
+def display_problem(environ: Mapping[str, str] | None = None, platform: str | None = None,
+                    find_library: Callable[[str], str | None] = ctypes.util.find_library
+                    ) -> str | None:
+    """Why Qt will fail to open a window on this Linux machine, as advice; None if no reason.
+
+    Only checked on Linux when QT_QPA_PLATFORM does not choose a platform: no display at all,
+    or an X11 display with the libraries of Qt's xcb plugin missing (Qt itself would only
+    abort with "could not load the Qt platform plugin xcb").
+    """
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    if not environ.get("DISPLAY") and not environ.get("WAYLAND_DISPLAY"):
+        return ("Gradscape needs a graphical display, but neither DISPLAY nor WAYLAND_DISPLAY "
+                "is set. Without a display, pictures still work: "
+                "QT_QPA_PLATFORM=offscreen gradscape --screenshot out.png")
+    if environ.get("WAYLAND_DISPLAY"):
+        return None  # Qt uses its Wayland plugin; the xcb libraries are not needed
+    missing = missing_xcb_packages(find_library)
+    if not missing:
+        return None
+    return ("Qt cannot open a window: system libraries it needs are not installed "
+            f"({', '.join(missing)}). On Debian or Ubuntu install them with\n"
+            f"    {APT_LINE}\n"
+            "(if they are installed where this check cannot see them, start Gradscape with "
+            "QT_QPA_PLATFORM=xcb to skip it).")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -24,10 +88,84 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("file", nargs="?", help="a graph file (.json) to open")
     parser.add_argument("--theme", choices=("light", "dark"), help="force a colour scheme")
     parser.add_argument("--screenshot", metavar="PNG",
-                        help="save a picture of the window to PNG and quit")
+                        help="save a picture of the window to PNG and quit (with default "
+                             "window settings, not the saved layout)")
+    parser.add_argument("--train", type=int, metavar="N",
+                        help="train N steps (as pressing Step N times) before the picture")
+    parser.add_argument("--select", metavar="ID",
+                        help="select a node (its id) or a wire (SRC->DST or SRC->DST.PORT)")
+    parser.add_argument("--size", type=_size, metavar="WxH",
+                        help="window size in pixels, e.g. 1500x950")
+    parser.add_argument("--zoom", type=_zoom, metavar="PERCENT",
+                        help="canvas zoom in percent, or 'fit' to fit the whole graph")
+    parser.add_argument("--hide", metavar="PANELS", type=lambda t: [p.strip().lower() for p in
+                                                                  t.split(",") if p.strip()],
+                        help="comma-separated panels to hide: palette, inspector, history, "
+                             "training, toolbar")
+    parser.add_argument("--action", metavar="NAME",
+                        help="with --screenshot: trigger a menu action (e.g. shortcuts) and "
+                             "save the dialog it opens instead of the window")
     # For smoke tests: close the window after MS milliseconds.
     parser.add_argument("--quit-after", type=int, metavar="MS", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def _size(text: str) -> QSize:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 1500x950") from None
+    if w < 200 or h < 150:
+        raise argparse.ArgumentTypeError(f"{text!r} is too small for the window")
+    return QSize(w, h)
+
+
+def _zoom(text: str) -> float:
+    """--zoom: a percentage (0 < p ≤ 400), or 0.0 for 'fit'."""
+    if text.strip().lower() == "fit":
+        return 0.0
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage or 'fit'") from None
+    if not 0 < value <= 400:
+        raise argparse.ArgumentTypeError("the zoom must be between 0 and 400 percent")
+    return value / 100
+
+
+def use_fresh_settings() -> tempfile.TemporaryDirectory:
+    """Point QSettings at an empty temporary folder (screenshots ignore the saved layout)."""
+    folder = tempfile.TemporaryDirectory(prefix="gradscape-settings-")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, folder.name)
+    return folder
+
+
+def prepare_view(window: MainWindow, args: argparse.Namespace) -> None:
+    """--hide, --zoom, --train and --select (raise ScreenshotError with a sentence when they
+    cannot)."""
+    panels = {"palette": window.palette_dock, "inspector": window.inspector_dock,
+              "history": window.history_dock, "training": window.training_dock,
+              "toolbar": window.training.toolbar}
+    for name in args.hide or []:
+        if name not in panels:
+            raise ScreenshotError(f"There is no panel called {name!r} "
+                                  f"(known: {', '.join(panels)}).")
+        panels[name].hide()
+    if args.hide:
+        settle(100)
+    if args.zoom is not None:
+        if args.zoom:
+            window.view.set_zoom(args.zoom)
+            window.view.centerOn(window.scene.itemsBoundingRect().center())
+        else:
+            window.view.fit_all()
+    if args.train:
+        train_steps(window, args.train)
+    if args.select:
+        select_item(window, args.select)
+        settle(400)  # the wire detail panel asks the training thread for its histograms
 
 
 def application_icon() -> QIcon:
@@ -68,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the editor until its window closes; returns the exit code."""
     argv = list(sys.argv if argv is None else argv)
     args = parse_args(argv[1:])
+    problem = display_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    settings_dir = use_fresh_settings() if args.screenshot else None  # noqa: F841 (kept alive)
     app = setup_application(argv)
     if args.theme:
         theme.set_scheme(args.theme)
@@ -80,12 +223,32 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{title}: {text}", file=sys.stderr)
 
         window.show_error = report
+    if args.size:
+        window.resize(args.size)
     window.show()
     open_initial(window, args.file)
     if args.screenshot:
-        ok = take_screenshot(window, args.screenshot)
+        ok = False
+        try:
+            if not errors:
+                settle()
+                prepare_view(window, args)
+            if args.action and not errors:
+                ok = grab_after_action(window, args.action, args.screenshot)
+            else:
+                ok = take_screenshot(window, args.screenshot)
+        except ScreenshotError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            errors.append(str(exc))
+            save_grab(window, args.screenshot)
+        if not ok and not errors:
+            print(f"error: cannot write {args.screenshot}", file=sys.stderr)
         window.close()
         return 0 if ok and not errors else 1
+    try:
+        prepare_view(window, args)
+    except ScreenshotError as exc:
+        window.show_error("Cannot prepare the view", str(exc))
     window.controller.start_autosave()
     if args.quit_after is not None:
         QTimer.singleShot(args.quit_after, lambda: (window.close(), app.quit()))
