@@ -38,6 +38,7 @@ from designer.canvas.view import CanvasView
 from designer.controller import Controller
 from designer.graph_stats import parameter_count
 from designer.inspector import Inspector
+from designer.lab_training import install_lab_training
 from designer.palette import PaletteWidget
 from designer.resources import resource_path
 from designer.training_ui import install_training
@@ -131,6 +132,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._on_document_changed()
         self.training = install_training(self)  # live training: dock, menu, overlay
+        self.lab_training = install_lab_training(self)  # predictions, weights, backprop
 
     # -- layout -------------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget,
