@@ -325,6 +325,22 @@ class Controller(QObject):
         self._replace(spec, path)
         self.message.emit(f"Opened {path.name}.")
 
+    def open_spec(self, spec: GraphSpec, path: str | Path) -> None:
+        """Open a graph read from another kind of file (a .gsmodel) as the document of `path`.
+
+        Raises:
+            FileFormatError: the graph cannot be edited; the document is untouched.
+        """
+        path = Path(path)
+        self._replace(check_editable(spec, path.name), path)
+        self.message.emit(f"Opened {path.name}.")
+
+    def mark_saved(self, path: str | Path) -> None:
+        """The document was written to `path` by someone else (a .gsmodel): remember it."""
+        self._set_path(Path(path))
+        self.undo_stack.setClean()
+        self.discard_recovery()
+
     def _replace(self, spec: GraphSpec, path: Path | None) -> None:
         missing = [n.id for n in spec.nodes if n.id not in spec.layout]
         if missing:
