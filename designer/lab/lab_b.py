@@ -1,0 +1,96 @@
+"""Learn menu: Loss Landscape, Optimizer Race and Learning-Rate Sweep windows.
+
+`install_optimization_lab(window)` (called once from main_window.py, after training is
+installed) adds the three actions to the shared "Learn" menu and opens each tool as a
+non-modal window, created on first use and kept for the session.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu
+
+from designer.lab.landscape_view import LandscapeDialog
+from designer.lab.lr_sweep_view import LRSweepDialog
+from designer.lab.race_view import RaceDialog
+
+LEARN_MENU = "learn_menu"
+
+
+def learn_menu(window) -> QMenu:
+    """The shared Learn menu (created before Help if nobody has made it yet)."""
+    bar = window.menuBar()
+    menu = bar.findChild(QMenu, LEARN_MENU)
+    if menu is not None:
+        return menu
+    menu = QMenu("&Learn", bar)
+    menu.setObjectName(LEARN_MENU)
+    help_action = next((a for a in bar.actions() if a.text() == "&Help"), None)
+    if help_action is not None:
+        bar.insertMenu(help_action, menu)
+    else:
+        bar.addMenu(menu)
+    return menu
+
+
+class OptimizationLab(QObject):
+    """The three optimization tools of a main window (kept as `window.optimization_lab`)."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.landscape: LandscapeDialog | None = None
+        self.race: RaceDialog | None = None
+        self.sweep: LRSweepDialog | None = None
+        menu = learn_menu(window)
+        if menu.actions():
+            menu.addSeparator()
+        self.actions = []
+        for name, text, slot, tip in (
+                ("learn_landscape", "Loss &Landscape…", self.show_landscape,
+                 "The loss surface around the current weights, with the training path"),
+                ("learn_race", "Optimizer &Race…", self.show_race,
+                 "Train copies of the graph with several optimizers from the same start"),
+                ("learn_lr_sweep", "Learning-Rate &Sweep…", self.show_sweep,
+                 "Short runs over a range of learning rates: which rates work?")):
+            action = QAction(text, window)
+            action.setStatusTip(tip)
+            action.triggered.connect(lambda _c=False, s=slot: s())
+            window.actions[name] = action
+            menu.addAction(action)
+            self.actions.append(action)
+        self.menu = menu
+
+    def show_landscape(self) -> LandscapeDialog:
+        if self.landscape is None:
+            self.landscape = LandscapeDialog(self.window.training.session, self.window)
+        return _raise(self.landscape)
+
+    def show_race(self) -> RaceDialog:
+        if self.race is None:
+            self.race = RaceDialog(self.window.controller, self.window)
+        return _raise(self.race)
+
+    def show_sweep(self) -> LRSweepDialog:
+        if self.sweep is None:
+            self.sweep = LRSweepDialog(self.window.controller, self.window)
+        return _raise(self.sweep)
+
+    def shutdown(self) -> None:
+        """Stop every running computation and join its thread."""
+        for dialog in (self.landscape, self.race, self.sweep):
+            if dialog is not None:
+                dialog.view.shutdown()
+
+
+def _raise(dialog):
+    dialog.show()
+    dialog.raise_()
+    dialog.activateWindow()
+    return dialog
+
+
+def install_optimization_lab(window) -> OptimizationLab:
+    """Add Loss Landscape, Optimizer Race and Learning-Rate Sweep to the Learn menu."""
+    return OptimizationLab(window)
