@@ -38,8 +38,10 @@ from designer.canvas.view import CanvasView
 from designer.controller import Controller
 from designer.graph_stats import parameter_count
 from designer.inspector import Inspector
+from designer.lab.lab_a import install_learning_lab_a
 from designer.lab.lab_b import install_optimization_lab
 from designer.lab_training import install_lab_training
+from designer.model_files import install_model_files, is_model_file
 from designer.palette import PaletteWidget
 from designer.resources import resource_path
 from designer.training_ui import install_training
@@ -47,6 +49,8 @@ from engine.errors import FileFormatError
 
 GRAPH_MIME = "application/x-gradscape-graph"
 FILE_FILTER = "Gradscape graphs (*.json);;All files (*)"
+OPEN_FILTER = ("Gradscape files (*.json *.gsmodel);;Gradscape graphs (*.json);;"
+               "Trained models (*.gsmodel);;All files (*)")
 MAX_RECENT = 8
 ACRONYMS = {"xor", "mlp", "cnn", "rnn", "mse", "bce", "relu", "gelu", "mnist", "lstm", "gan"}
 
@@ -134,7 +138,9 @@ class MainWindow(QMainWindow):
         self._on_document_changed()
         self.training = install_training(self)  # live training: dock, menu, overlay
         self.lab_training = install_lab_training(self)  # predictions, weights, backprop
+        self.lab_a = install_learning_lab_a(self)  # chain rule, neurons, gradcheck, optimizer
         self.optimization_lab = install_optimization_lab(self)  # landscape, race, lr sweep
+        self.models = install_model_files(self)  # .gsmodel open/save, File → Export Model…
 
     # -- layout -------------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget,
@@ -462,7 +468,10 @@ class MainWindow(QMainWindow):
             return False
         path = Path(path)
         try:
-            self.controller.open(path)
+            if is_model_file(path):
+                self.models.open(path)  # graph, then the trained weights and history
+            else:
+                self.controller.open(path)
         except FileFormatError as exc:
             self.show_error("Cannot open the file", str(exc))
             return False
@@ -495,6 +504,11 @@ class MainWindow(QMainWindow):
         return self._save_to(path)
 
     def _save_to(self, path: Path) -> bool:
+        if is_model_file(path):  # re-save the trained model: graph + live weights
+            if not self.models.save_document(path):
+                return False
+            self._add_recent(path)
+            return True
         try:
             self.controller.save_as(path)
         except OSError as exc:
@@ -507,6 +521,9 @@ class MainWindow(QMainWindow):
         if not self.controller.is_modified():
             return
         if not self.ask_revert():
+            return
+        if is_model_file(self.controller.path):
+            self.open_path(self.controller.path, ask=False)
             return
         try:
             self.controller.revert()
@@ -583,7 +600,7 @@ class MainWindow(QMainWindow):
         return str(Path(recent[0]).parent) if recent else str(Path.home())
 
     def _ask_open_path(self) -> str | None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open Graph", self._start_dir(), FILE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open Graph", self._start_dir(), OPEN_FILTER)
         return path or None
 
     def _ask_save_path(self) -> str | None:
