@@ -1,0 +1,359 @@
+"""Chain-rule inspector: how the gradient of the selected wire or node was made, in numbers.
+
+Select a wire after a training step: the panel shows the upstream gradient that arrived at
+the wire's consumer, the consumer's local derivative for that input, and their product (the
+gradient backprop stored on the wire). Select a node: its gradient as the sum of what its
+out-wires carry back (fan-out), and for a scalar Parameter the whole chain of local
+derivatives from the loss back to it.
+
+The numbers come from `engine.chain_rule` run on a private replay of the last step (see
+`designer.lab.replay`): the same batch and the weights that step used, so they match a hand
+calculation exactly. The replay is fetched with `session.run_on_worker` and cached until the
+next training report.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QLabel, QTextBrowser, QVBoxLayout, QWidget
+
+from designer import theme
+from designer.lab.formula_html import dfrac, equation, esc, lines, num, signed_sum, value_span
+from designer.lab.replay import Replay, replay_last_step
+from engine.chain_rule import (
+    EdgeExplanation,
+    ExplainError,
+    _in_node_names,  # the op's rule letters → this graph's names
+    explain_edge,
+    explain_node,
+    explain_parameter_path,
+)
+
+REFRESH_MS = 400  # at most this often while training runs
+MAX_LISTED = 8  # tensors up to this many numbers are listed in full
+
+INTRO = (
+    "<b>What am I looking at?</b> Backpropagation walks from the loss back through the graph. "
+    "At every node it multiplies the gradient that arrived from above (the "
+    "<i>upstream</i> gradient ∂L/∂node) by the node's own <i>local derivative</i> for the "
+    "input in question: that product is the gradient on the wire. Where a value feeds "
+    "several nodes (fan-out), the gradients coming back along its wires are added. "
+    "Select a wire or a node after a training step (Train → Step).")
+
+
+class ChainRulePanel(QWidget):
+    """Dock contents: a header and a rich-text view of the explanation."""
+
+    def __init__(self, session, scene, parent=None):
+        super().__init__(parent)
+        self.session, self.scene = session, scene
+        self.replay: Replay | None = None
+        self.target: tuple[str, object] | None = None  # ("edge", EdgeSpec) | ("node", id)
+        self.product_text = ""  # plain text of the main product (edge) — for tests/copying
+        self.sum_text = ""  # plain text of the fan-out sum (node)
+        self.path_text = ""  # plain text of the parameter's path product(s)
+        self.explanation = None  # the last engine explanation shown
+        self.path_explanation = None  # and the parameter's path explanation
+        self._pending = False
+        self._stale = True
+
+        self.header = QLabel()
+        self.header.setWordWrap(True)
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.view = QTextBrowser()
+        self.view.setObjectName("chain_rule_view")
+        self.view.setOpenLinks(False)
+        self.view.setFrameShape(QTextBrowser.Shape.NoFrame)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.addWidget(self.header)
+        layout.addWidget(self.view, 1)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.request)
+        scene.selectionChanged.connect(self._on_selection)
+        session.report.connect(self._on_report)
+        session.weights_reset.connect(self._on_reset)
+        self._show_intro()
+
+    # -- following the selection and the training ---------------------------------------
+    def _on_selection(self) -> None:
+        try:
+            edges = self.scene.selected_edges()
+            nodes = self.scene.selected_node_ids()
+        except RuntimeError:  # scene being destroyed
+            return
+        if len(edges) == 1 and not nodes:
+            self.target = ("edge", edges[0])
+        elif len(nodes) == 1 and not edges:
+            self.target = ("node", nodes[0])
+        else:
+            self.target = None
+        if self.replay is not None and not self._stale:
+            self.render()
+        else:
+            self.request()
+
+    def _on_report(self, _report) -> None:
+        self._stale = True
+        if self.target is not None and self.isVisible() and not self._timer.isActive():
+            self._timer.start()
+
+    def _on_reset(self) -> None:
+        self.replay = None
+        self._stale = True
+        self.request()
+
+    def request(self) -> None:
+        """Fetch a fresh replay of the last step from the worker (one request at a time)."""
+        if self.target is None:
+            self.render()
+            return
+        if self._pending:
+            return
+        self._pending = True
+        self._stale = False
+        self.session.run_on_worker(replay_last_step, self._on_replay, self._on_error)
+
+    def _on_replay(self, replay: Replay) -> None:
+        self._pending = False
+        self.replay = replay
+        self.render()
+
+    def _on_error(self, message: str) -> None:
+        self._pending = False
+        self.replay = None
+        self._message(message)
+
+    # -- rendering ----------------------------------------------------------------------
+    def _show_intro(self) -> None:
+        self.header.setText("<b>Chain rule</b>")
+        self.view.setHtml(_page(f"<p>{INTRO}</p>"))
+
+    def _message(self, text: str) -> None:
+        self.product_text = self.sum_text = self.path_text = ""
+        self.explanation = None
+        self.view.setHtml(_page(f"<p>{esc(text)}</p><hr/><p>{INTRO}</p>"))
+
+    def render(self) -> None:
+        """Explain the current target on the cached replay."""
+        self.product_text = self.sum_text = self.path_text = ""
+        self.explanation = self.path_explanation = None
+        if self.target is None:
+            self._show_intro()
+            return
+        r = self.replay
+        kind, what = self.target
+        label = (f"wire {what.src} → {what.dst}.{what.dst_port}" if kind == "edge"
+                 else f"node {what}")
+        self.header.setText(f"<b>Chain rule · {esc(label)}</b>")
+        if r is None:
+            self.view.setHtml(_page("<p>Fetching the last step…</p>"))
+            return
+        try:
+            body = self._edge_html(what) if kind == "edge" else self._node_html(what)
+        except ExplainError as exc:
+            self._message(str(exc))
+            return
+        n = len(r.x)
+        when = (f"training step {r.step}" if r.after_step
+                else "the first batch, before any step (weights as initialised)")
+        note = (f"<p style='color:{theme.current().muted_text}'>Numbers of {when}: a batch of "
+                f"{n} sample{'s' if n != 1 else ''}, the weights that step used, "
+                f"{r.program.dtype}.</p>")
+        self.view.setHtml(_page(body + note + f"<hr/><p>{INTRO}</p>"))
+
+    # edges -------------------------------------------------------------------------------
+    def _edge_index(self, edge) -> int:
+        p = self.replay.program
+        if edge not in p.edges:
+            raise ExplainError("This wire is not in the trained graph yet (train a step).")
+        return p.edges.index(edge)
+
+    def _edge_html(self, edge) -> str:
+        ex = explain_edge(self.replay.program, self._edge_index(edge))
+        self.explanation = ex
+        return _edge_block(ex, self.replay.program, self)
+
+    # nodes -------------------------------------------------------------------------------
+    def _node_html(self, node_id: str) -> str:
+        p = self.replay.program
+        if node_id not in p.index:
+            raise ExplainError(f"'{node_id}' is not in the trained graph yet.")
+        i = p.index[node_id]
+        if i in p.loss_nodes:
+            self.product_text = "1"
+            return (equation([dfrac("L", "L"), "=", "<b>1</b>"], 13)
+                    + "<p>The loss is where backpropagation starts: the gradient of the "
+                    "loss with respect to itself is 1.</p>")
+        ex = explain_node(p, node_id)
+        parts = []
+        entries = [e for e in p.entries if e.node == node_id]
+        scalar_param = len(entries) == 1 and entries[0].size == 1
+        if scalar_param:
+            parts.append(self._path_html(node_id))
+            parts.append("<h4>The last link: the wire out of it</h4>")
+        pal = theme.current()
+        if len(ex.shares) > 1:
+            parts.append("<h4>Fan-out: the gradients coming back are added</h4>")
+            if all(s.grad.scalar is not None for s in ex.shares):
+                vals = [s.grad.scalar for s in ex.shares]
+                self.sum_text = f"{signed_sum(vals)} = {num(ex.total.scalar)}"
+                via = []
+                for k, sh in enumerate(ex.shares):
+                    via += ([] if k == 0 else ["+"]) + [dfrac("L", node_id),
+                                                        f"<sub>via {esc(sh.dst)}</sub>"]
+                parts.append(lines([
+                    [dfrac("L", node_id), "="] + via,
+                    ["=", value_span(signed_sum(vals))],
+                    ["=", value_span(num(ex.total.scalar), pal.selection, True)]], 12))
+            else:
+                self.sum_text = (f"Σ of {len(ex.shares)} wire gradients, ‖·‖₂ = "
+                                 f"{num(ex.total.summary.l2)}")
+                parts.append(f"<p>{esc(self.sum_text)}</p>")
+            rows = "".join(
+                f"<tr><td>{esc(node_id)} → {esc(s.dst)}.{esc(s.port)}</td>"
+                f"<td align='right'>{_tensor_text(s.grad)}</td></tr>" for s in ex.shares)
+            parts.append("<table cellspacing='0' cellpadding='3' width='100%'>"
+                         "<tr><th align='left'>wire (in the order backward added them)</th>"
+                         f"<th align='right'>gradient</th></tr>{rows}</table>")
+        elif len(ex.shares) == 1:
+            share = ex.shares[0]
+            parts.append(f"<p>{esc(node_id)} feeds one node ({esc(share.dst)}), so its gradient "
+                         "is the gradient on that wire:</p>")
+            edge_ex = explain_edge(p, share.edge_index)
+            parts.append(_edge_block(edge_ex, p, self))
+        if entries and not scalar_param:
+            parts.append(self._param_note(node_id, entries))
+        self.explanation = ex
+        return "".join(parts)
+
+    def _path_html(self, node_id: str) -> str:
+        p = self.replay.program
+        pe = explain_parameter_path(p, node_id)
+        self.path_explanation = pe
+        pal = theme.current()
+        out = [f"<h4>The whole chain from the loss back to {esc(node_id)}</h4>"]
+        texts = []
+        for k, term in enumerate(pe.paths):
+            if len(pe.paths) > 1:
+                out.append(f"<p><b>path {k + 1}</b>: {esc(' → '.join(term.nodes))}</p>")
+            fr = []
+            for j, f in enumerate(term.factors):
+                top, bottom = f.label[1:].split("/∂", 1)
+                fr += ([] if j == 0 else ["·"]) + [dfrac(top, bottom)]
+            head = [dfrac("L", node_id), "="] if len(pe.paths) == 1 else ["="]
+            if all(f.value is not None for f in term.factors):
+                nums = " · ".join(num(f.value) for f in term.factors)
+                texts.append(f"{nums} = {num(term.product)}")
+                out.append(lines([head + fr, ["=", value_span(nums)],
+                                  ["=", value_span(num(term.product), pal.selection, True)]],
+                                 12))
+            else:
+                texts.append(num(term.product))
+                out.append(lines([head + fr, ["=", value_span(num(term.product))]], 12))
+        if len(pe.paths) > 1:
+            total = num(pe.total)
+            sums = signed_sum([t.product for t in pe.paths])
+            texts.append(f"{sums} = {total}")
+            out.append("<p>Both paths contribute; their products are added:</p>")
+            out.append(lines([[dfrac("L", node_id), "=", value_span(sums)],
+                              ["=", value_span(total, pal.selection, True)]], 12))
+        self.path_text = "\n".join(texts)
+        ok = "✓ equals" if pe.error <= 1e-12 * max(1.0, abs(pe.param_grad)) else "≠"
+        out.append(f"<p>{ok} the gradient backprop stored for {esc(node_id)}: "
+                   f"{num(pe.param_grad)}</p>")
+        return "".join(out)
+
+    def _param_note(self, node_id: str, entries) -> str:
+        p = self.replay.program
+        rows = "".join(
+            f"<tr><td>∂L/∂{esc(e.key)}</td><td>{'×'.join(map(str, e.shape))}</td>"
+            f"<td align='right'>‖·‖₂ {num(float((p.param_grad(e) ** 2).sum() ** 0.5))}</td></tr>"
+            for e in entries)
+        formula = p.ops[p.index[node_id]].formula
+        return (f"<h4>Its learnable tensors</h4><p>{esc(formula)}</p>"
+                f"<table cellspacing='0' cellpadding='3'>{rows}</table>"
+                "<p>Open the Optimizer State panel to follow one of them over time.</p>")
+
+
+def _edge_block(ex: EdgeExplanation, program, panel: ChainRulePanel | None) -> str:
+    pal = theme.current()
+    loss_single = len(program.loss_nodes) == 1 and program.index[ex.dst] in program.loss_nodes
+    dst = "L" if loss_single else ex.dst
+    via = f" (via {ex.dst})" if sum(1 for e in program.edges if e.src == ex.src) > 1 else ""
+    lhs = [dfrac("L", ex.src)] + ([f"<sub>{esc(via.strip(' ()'))}</sub>"] if via else [])
+    rule = ex.rule.split(": ", 1)[1] if ": " in ex.rule else ex.rule
+    if rule:  # the op's rule in this graph's names: ∂y/∂b = a  →  ∂f/∂a = x
+        lhs_rule, rhs_rule = rule.split(" = ", 1)
+        rule = (f"∂{ex.dst}/∂{ex.src} = "
+                f"{_in_node_names(rhs_rule.strip(), program, program.index[ex.dst])}")
+    sym = rule.split(" = ", 1)[1] if rule else ""
+    out = []
+    if ex.local_kind == "scalar":
+        u, loc, pr = num(ex.upstream.scalar), num(ex.local.scalar), num(ex.product.scalar)
+        product = f"{u} · {loc} = {pr}" if dst != "L" else pr
+        if panel is not None:
+            panel.product_text = product
+        if dst == "L":
+            rows = [lhs + ["=", dfrac("L", ex.src)], ["=", value_span(pr, pal.selection, True)]]
+        else:
+            rows = [lhs + ["=", dfrac("L", dst), "·", dfrac(dst, ex.src)]]
+            if sym and sym != loc:
+                rows.append(["=", value_span(f"{u} · ({sym})")])
+            rows += [["=", value_span(f"{u} · {loc}")],
+                    ["=", value_span(pr, pal.selection, True)]]
+        out.append(lines(rows, 12))
+        table = [("upstream gradient", "∂L/∂" + dst,
+                  "what arrived at " + ex.dst + " from the loss", u),
+                 ("local derivative", f"∂{dst}/∂{ex.src}",
+                  f"{ex.op}: {rule}" if rule else ex.op, loc),
+                 ("product", "", "upstream × local", pr),
+                 ("stored by backward", "", "the gradient on this wire",
+                  num(ex.edge_grad.scalar))]
+    else:
+        how = {"elementwise": "element by element: each number's upstream gradient times "
+                              "its own local derivative (⊙)",
+               "jacobian": "the local derivative is a Jacobian matrix "
+                           f"({'×'.join(map(str, ex.local.shape))}); product = Jᵀ · upstream",
+               "summed": "the Jacobian is too large to list; the product is Jᵀ · upstream"}
+        symbol = "⊙" if ex.local_kind == "elementwise" else "ᵀ·"
+        out.append(lines([lhs + ["=", dfrac("L", dst), symbol, dfrac(dst, ex.src)]], 12))
+        out.append(f"<p>{esc(how[ex.local_kind])}.</p>")
+        if panel is not None:
+            panel.product_text = _tensor_plain(ex.product)
+        table = [("upstream gradient", "∂L/∂" + dst, "", _tensor_plain(ex.upstream)),
+                 ("local derivative", f"∂{dst}/∂{ex.src}", rule or ex.op,
+                  _tensor_plain(ex.local)),
+                 ("product", "", "", _tensor_plain(ex.product)),
+                 ("stored by backward", "", "", _tensor_plain(ex.edge_grad))]
+    rows = "".join(
+        f"<tr><td><b>{esc(a)}</b></td><td>{esc(b)}</td>"
+        f"<td style='color:{pal.muted_text}'>{esc(c)}</td>"
+        f"<td align='right'>{esc(v)}</td></tr>" for a, b, c, v in table)
+    out.append(f"<table cellspacing='0' cellpadding='3' width='100%'>{rows}</table>")
+    big = max(1.0, abs(ex.edge_grad.summary.min), abs(ex.edge_grad.summary.max))
+    same = ex.error <= 1e-12 * big
+    out.append(f"<p>{'✓ the product is exactly what backprop stored' if same else '≠'}"
+               f"{'' if same else ' max difference ' + num(ex.error)}.</p>")
+    return "".join(out)
+
+
+def _tensor_plain(view) -> str:
+    if view.scalar is not None:
+        return num(view.scalar)
+    if view.values is not None and view.size <= MAX_LISTED:
+        return "[" + ", ".join(num(v, 4) for v in view.values) + "]"
+    shape = "×".join(map(str, view.shape))
+    return f"{shape}: mean {num(view.summary.mean, 4)}, ‖·‖₂ {num(view.summary.l2, 4)}"
+
+
+def _tensor_text(view) -> str:
+    return esc(_tensor_plain(view))
+
+
+def _page(body: str) -> str:
+    pal = theme.current()
+    return (f"<html><body style='color:{pal.text}; font-size: 10pt;'>{body}</body></html>")
