@@ -363,6 +363,7 @@ class LandscapeView(QWidget):
         self.path_thetas: list[np.ndarray] = []
         self.path_xy: tuple[list[float], list[float]] = ([], [])
         self._fetching = False
+        self._starting = False
 
         explain = QLabel(EXPLAIN)
         explain.setWordWrap(True)
@@ -493,7 +494,8 @@ class LandscapeView(QWidget):
     # -- computing -----------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self.job is not None and self.job.isRunning()
+        """Copying the weights or computing (until the last row has been drawn)."""
+        return self._starting or self.job is not None
 
     def compute(self) -> None:
         """Copy the live weights and data, then scan the grid on a thread of its own."""
@@ -516,8 +518,11 @@ class LandscapeView(QWidget):
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)
         self.status.setText("Copying the current weights…")
+        self._starting = True
 
         def start(live: LiveCopy) -> None:
+            if not self._starting:
+                return  # cancelled meanwhile
             def body(job):
                 program = rebuild_program(live)
                 return scan_rows(job, program, live.x, live.y, directions, span, res, seed,
@@ -526,12 +531,14 @@ class LandscapeView(QWidget):
             self.progress.setRange(0, res)
             self.progress.setValue(0)
             self.status.setText(f"Computing {res} × {res} losses…")
+            self._starting = False
             self.job = start_job(body, self._on_chunk, self._on_done, self._on_failed,
                                  name="gradscape-landscape")
 
         self.session.run_on_worker(grab_live, start, self._on_failed)
 
     def cancel(self) -> None:
+        self._starting = False
         if self.job is not None:
             self.job.cancel()
             if self.job.isRunning():
@@ -570,6 +577,7 @@ class LandscapeView(QWidget):
 
     def _on_failed(self, message: str) -> None:
         self.job = None
+        self._starting = False
         self._idle()
         self.status.setText(message)
 
