@@ -150,7 +150,8 @@ class ExportDialog(QDialog):
             return ("The network has not been trained yet: the export holds its freshly "
                     "initialised weights.")
         loss = f", loss {report.loss:.4g}" if math.isfinite(report.loss) else ""
-        return (f"The live weights are exported: trained for {report.step:,} steps "
+        steps = f"{report.step:,} step{'s' if report.step != 1 else ''}"
+        return (f"Exports the live weights, trained for {steps} "
                 f"(epoch {report.epoch}{loss}).")
 
     def format(self) -> str:

@@ -163,7 +163,7 @@ def test_export_dialog_defaults_and_explanations(qtbot, window):
     assert names == {"onnx": "xor_mlp.onnx", "torch": "xor_mlp_torch",
                      "safetensors": "xor_mlp.safetensors", "numpy": "xor_mlp_numpy",
                      "gsmodel": "xor_mlp.gsmodel"}
-    assert "trained for 1 steps" in dialog.state_label.text()
+    assert "trained for 1 step (epoch" in dialog.state_label.text()
     assert window.actions["export"].shortcut().toString() == "Ctrl+E"
     file_menu = window.menuBar().actions()[0].menu()
     assert window.actions["export"] in file_menu.actions()
