@@ -84,6 +84,8 @@ def diverging(value: float, scale: float) -> QColor:
 
 def _fmt(v: float) -> str:
     text = f"{v:.2f}" if abs(v) < 9.995 else f"{v:.0f}"
+    if text in ("-0.00", "0.00"):
+        return "0.00"
     return text.replace("-", "−")
 
 
