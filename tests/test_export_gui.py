@@ -280,3 +280,24 @@ def test_corrupt_or_hostile_model_leaves_the_document_untouched(qtbot, window, t
         assert str(bad.resolve()) not in window.recent_files()
     assert window.training.session.last_report.step == step_before
     assert not (tmp_path.parent / "evil.json").exists()
+
+
+def test_save_after_an_edit_keeps_the_total_step_count_and_history(qtbot, window, window2,
+                                                                   tmp_path):
+    session = train_xor(qtbot, window, 4)
+    block = window.document.training()
+    block["lr"] = 0.02  # a new Trainer on the kept weights: the worker keeps counting
+    window.controller.set_training(block)
+    session.compile_now()
+    qtbot.waitUntil(lambda: session.state == states.PAUSED, timeout=3000)
+    session.step()
+    qtbot.waitUntil(lambda: session.last_report.step == 5, timeout=3000)
+    path = tmp_path / "edited.gsmodel"
+    with qtbot.waitSignal(window.models.saved, timeout=5000):
+        window.models.save_model(path)
+    assert load_model(path).trainer_state["step"] == 5
+    with qtbot.waitSignal(window2.models.restored, timeout=5000):
+        assert window2.open_path(path, ask=False)
+    plot = window2.training.plot
+    np.testing.assert_array_equal(plot.raw.view()[0], np.arange(1, 6))
+    np.testing.assert_array_equal(plot.raw.view()[1], window.training.plot.raw.view()[1])
