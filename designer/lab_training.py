@@ -8,7 +8,7 @@ its Train-menu actions F7/F8/F9). Call it after `install_training(window)`.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget
 
 from designer.backprop_animation import BackpropPanel, BackpropStepper
@@ -48,17 +48,41 @@ class LabTraining(QObject):
         right = Qt.DockWidgetArea.RightDockWidgetArea
         docks = (self.predictions_dock, self.weights_dock, self.backprop_dock)
         restored = [w.restoreDockWidget(d) for d in docks]  # a layout saved earlier
+        self._tabs_pending = False
         if all(restored):
             return
         # Below the inspector's tab group (splitDockWidget would join that group as a tab).
         w.addDockWidget(right, self.predictions_dock, Qt.Orientation.Vertical)
+        for d in (self.weights_dock, self.backprop_dock):
+            w.addDockWidget(right, d, Qt.Orientation.Vertical)
+            d.hide()
         anchor = getattr(w, "inspector_dock", None)
-        w.tabifyDockWidget(self.predictions_dock, self.weights_dock)
-        w.tabifyDockWidget(self.weights_dock, self.backprop_dock)
-        self.predictions_dock.raise_()
         w.resizeDocks([self.predictions_dock], [RIGHT_WIDTH], Qt.Orientation.Horizontal)
         if anchor is not None:
             w.resizeDocks([anchor, self.predictions_dock], [300, 480], Qt.Orientation.Vertical)
+        # Tabifying into a second group before the window is laid out leaves a stale extra
+        # tab bar on screen (Qt 6.11), so the tabs are made once the window is showing.
+        self._tabs_pending = True
+        w.installEventFilter(self)
+        if w.isVisible():
+            QTimer.singleShot(0, self.make_tabs)
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.window and event.type() == QEvent.Type.Show and self._tabs_pending:
+            QTimer.singleShot(0, self.make_tabs)
+        return False
+
+    def make_tabs(self) -> None:
+        """Put Weights and Backprop in tabs next to Predictions (once, after showing)."""
+        if not self._tabs_pending:
+            return
+        self._tabs_pending = False
+        self.window.removeEventFilter(self)
+        w = self.window
+        for d in (self.weights_dock, self.backprop_dock):
+            w.tabifyDockWidget(self.predictions_dock, d)
+            d.show()
+        self.predictions_dock.raise_()
 
     def _add_actions(self) -> None:
         w = self.window

@@ -29,7 +29,7 @@ from designer.runtime import session as states
 
 GRID = 80
 CURVE_POINTS = 200
-SAMPLES = 24
+SAMPLES = 18
 UPDATE_INTERVAL_MS = 300
 CHUNK = 4096
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
@@ -63,6 +63,7 @@ class Prediction:
     image_pred: np.ndarray | None = None
     confusion: np.ndarray | None = None  # rows: true class, columns: predicted
     confusion_set: str = ""
+    has_validation: bool = False
     accuracy: float | None = None
 
 
@@ -97,13 +98,18 @@ def confusion_matrix(true: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
     return m
 
 
-def evaluate(program, trainer, use_validation: bool = True) -> Prediction:
-    """Everything the view shows, computed with `program` (a copy holding live weights)."""
+def evaluate(program, trainer, use_validation: bool = True, aspect: float = 1.0) -> Prediction:
+    """Everything the view shows, computed with `program` (a copy holding live weights).
+
+    `aspect` (plot width / height in pixels) widens the decision-region grid so that it
+    fills the plot with square data units.
+    """
     train, val = trainer.train_set, trainer.val_set
     task = train.task
     x, y = np.asarray(train.x), np.asarray(train.y)
     names = list(train.class_names) or [str(i) for i in range(max(train.num_classes, 2))]
     res = Prediction("none", task, trainer.step_count, names)
+    res.has_validation = val is not None
     flat_features = x.ndim == 2
     if task == "classification":
         k = max(train.num_classes, 2)
@@ -115,6 +121,16 @@ def evaluate(program, trainer, use_validation: bool = True) -> Prediction:
             pts = x if val is None else np.concatenate([x, val.x])
             lo, hi = pts.min(axis=0), pts.max(axis=0)
             pad = 0.08 * np.maximum(hi - lo, 1e-6)
+            lo, hi = lo - pad, hi + pad
+            span = hi - lo
+            if aspect > 0 and math.isfinite(aspect):  # fill the plot, keep units square
+                if span[0] / span[1] < aspect:
+                    extra = (span[1] * aspect - span[0]) / 2
+                    lo[0], hi[0] = lo[0] - extra, hi[0] + extra
+                else:
+                    extra = (span[0] / aspect - span[1]) / 2
+                    lo[1], hi[1] = lo[1] - extra, hi[1] + extra
+            pad = np.zeros(2)
             res.grid_x = np.linspace(lo[0] - pad[0], hi[0] + pad[0], GRID)
             res.grid_y = np.linspace(lo[1] - pad[1], hi[1] + pad[1], GRID)
             gx, gy = np.meshgrid(res.grid_x, res.grid_y)
@@ -132,10 +148,13 @@ def evaluate(program, trainer, use_validation: bool = True) -> Prediction:
         res.confusion = confusion_matrix(sy, guess, k)
         res.accuracy = float(np.mean(guess == sy)) if len(sy) else None
         if res.kind == "images":
-            n = min(SAMPLES, len(sx))
-            res.images = sx[:n].reshape(n, *sx.shape[-2:]) if sx.shape[1] == 1 \
-                else sx[:n].mean(axis=1)
-            res.image_true, res.image_pred = sy[:n], guess[:n]
+            # The mistakes first (they teach the most), then correct ones.
+            wrong = np.flatnonzero(guess != sy)[:SAMPLES // 2]
+            right = np.flatnonzero(guess == sy)[:SAMPLES - len(wrong)]
+            pick = np.concatenate([wrong, right]).astype(np.int64)
+            imgs = sx[pick]
+            res.images = imgs[:, 0] if imgs.shape[1] == 1 else imgs.mean(axis=1)
+            res.image_true, res.image_pred = sy[pick], guess[pick]
     elif flat_features and x.shape[1] == 1 and y.shape[1] == 1:
         res.kind = "curve"
         res.train_x, res.train_y = x[:, 0], y[:, 0]
@@ -207,7 +226,7 @@ class ConfusionWidget(QWidget):
         p.setPen(QColor(pal.muted_text))
         p.drawText(QRectF(x0, 0, side, 13), Qt.AlignmentFlag.AlignCenter, "predicted →")
         p.save()
-        p.translate(9, y0 + side / 2)
+        p.translate(x0 - 24, y0 + side / 2)
         p.rotate(-90)
         p.drawText(QRectF(-side / 2, -7, side, 14), Qt.AlignmentFlag.AlignCenter, "true →")
         p.restore()
@@ -221,7 +240,7 @@ class ConfusionWidget(QWidget):
             p.setPen(QColor(pal.text))
             p.drawText(QRectF(x0 + i * cell, 14, cell, 13), Qt.AlignmentFlag.AlignCenter,
                        label[:4])
-            p.drawText(QRectF(14, y0 + i * cell, 14, cell), Qt.AlignmentFlag.AlignCenter,
+            p.drawText(QRectF(x0 - 16, y0 + i * cell, 14, cell), Qt.AlignmentFlag.AlignCenter,
                        label[:2])
             for j in range(k):
                 f = float(frac[i, j])
@@ -342,7 +361,7 @@ class PredictionView(QWidget):
 
         self.body = QBoxLayout(QBoxLayout.Direction.TopToBottom)
         self.body.addWidget(self.plot, 3)
-        self.body.addWidget(self.samples, 3)
+        self.body.addWidget(self.samples, 2)
         self.body.addWidget(self.cm_panel, 2)
         self.empty = QLabel()
         self.empty.setWordWrap(True)
@@ -395,11 +414,14 @@ class PredictionView(QWidget):
         self._cooldown.start()
         use_val = bool(self.source.currentData())
         evaluator = self._evaluator
+        vb = self.plot.getPlotItem().getViewBox()
+        size = vb.size() if vb is not None else None
+        aspect = size.width() / size.height() if size and size.height() > 20 else 1.0
 
         def job(program, trainer):
             if program is None or trainer is None:
                 return None
-            return evaluate(evaluator.copy_of(program), trainer, use_val)
+            return evaluate(evaluator.copy_of(program), trainer, use_val, aspect)
 
         self.session.run_on_worker(job, self._on_result, self._on_error)
 
@@ -432,10 +454,14 @@ class PredictionView(QWidget):
             self._show_kind(None)
             return
         self._show_kind(res.kind)
-        has_val = res.val_x is not None or res.confusion_set == "validation"
+        has_val = res.has_validation
         self.source.setVisible(res.confusion is not None or res.kind == "scatter")
-        self.source.setEnabled(has_val or self.source.currentIndex() == 0)
-        acc = f" · accuracy {res.accuracy:.1%}" if res.accuracy is not None else ""
+        if not has_val and self.source.currentIndex() == 0:
+            self.source.blockSignals(True)
+            self.source.setCurrentIndex(1)  # there is no validation set: say so
+            self.source.blockSignals(False)
+        self.source.setEnabled(has_val)
+        acc = f" · acc. {res.accuracy:.1%}" if res.accuracy is not None else ""
         titles = {"regions": "Decision regions", "curve": "Fitted curve",
                   "images": "Samples: predicted (true)", "scatter": "Predicted vs true",
                   "none": ""}

@@ -205,9 +205,11 @@ class WeightsView(QWidget):
         op = ""
         if self.window.document.has_node(node):
             op = self.window.document.node(node).op
+        how = ("value over training steps" if all(v.size == 1 for _n, v, _g in params) else
+               "value left, gradient ∂L/∂θ right, white = 0"
+               + (" · rows: outputs, columns: inputs" if op == "Dense" else ""))
         self.info.setText(f"<b>{node}</b> <span style='color:{theme.current().muted_text}'>"
-                          f"({op}) · value left, gradient ∂L/∂θ right · colour 0 = white"
-                          "</span>")
+                          f"({op}) · {how}</span>")
         self.graphics.setVisible(True)
         key = tuple((name, v.shape) for name, v, _g in params)
         if key != self._layout_key:
@@ -233,6 +235,8 @@ class WeightsView(QWidget):
                 self.curves[name] = plot.plot(pen=pg.mkPen(pal.shape_text, width=2))
                 self._titles[name] = (plot, None)
                 continue
+            flat = v.ndim <= 1
+            g.ci.layout.setRowStretchFactor(row, 1 if flat else 3)
             pair = []
             plots = []
             for col, what in enumerate(("value", "grad")):
@@ -243,6 +247,8 @@ class WeightsView(QWidget):
                 plot.setAspectLocked(True)
                 plot.setMouseEnabled(x=False, y=False)
                 plot.hideButtons()
+                if flat:
+                    plot.setMaximumHeight(120)
                 img = pg.ImageItem(axisOrder="row-major")
                 plot.addItem(img)
                 bar = pg.ColorBarItem(values=(-1, 1), colorMap=self._cmap, interactive=False,

@@ -1,0 +1,183 @@
+"""Step-by-step backprop, the Weights dock and the Predictions dock."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+
+from designer.backprop_animation import BACKWARD_DONE, FORWARD_DONE, UPDATED
+from designer.controller import Controller
+from designer.main_window import MainWindow
+from designer.resources import resource_path
+from designer.runtime import session as states
+from engine import stepper
+from engine.cli import trace_dict
+from engine.compiler import compile_graph
+from engine.spec import load_graph
+from engine.train import TrainConfig, Trainer, load_data
+
+EXAMPLES = resource_path("examples")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(Controller(recovery_dir=tmp_path / "recovery"), settings)
+    win.ask_save_changes = lambda: "discard"
+    win.show_error = lambda title, text: None
+    qtbot.addWidget(win)
+    win.resize(1500, 900)
+    win.show()
+    qtbot.waitUntil(lambda: not win.lab_training._tabs_pending, timeout=2000)
+    yield win
+    win.training.shutdown()
+
+
+def open_example(qtbot, win, name):
+    win.open_path(EXAMPLES / name, ask=False)
+    session = win.training.session
+    qtbot.waitUntil(lambda: session.state in (states.READY, states.PAUSED), timeout=5000)
+    return session
+
+
+def on_worker(qtbot, session, fn):
+    out = []
+    session.run_on_worker(fn, out.append)
+    qtbot.waitUntil(lambda: bool(out), timeout=5000)
+    return out[0]
+
+
+# -- engine helper -------------------------------------------------------------------------
+def _chain_trainer():
+    spec = load_graph(EXAMPLES / "chain_rule.json")
+    cfg = TrainConfig.from_block(spec.training)
+    program = compile_graph(spec, dtype=cfg.dtype, seed=cfg.seed, input_grads=True)
+    return program, Trainer(program, load_data(cfg), cfg)
+
+
+def test_preview_matches_the_next_real_step_and_keeps_the_batch_order():
+    program, trainer = _chain_trainer()
+    twin_p, twin = _chain_trainer()
+    for _ in range(12):  # crosses an epoch boundary (10 samples, batch 1)
+        preview = stepper.preview_step(program, trainer)
+        idx = stepper.next_batch(trainer)
+        np.testing.assert_array_equal(preview.batch, idx)
+        before = stepper.snapshot(program)
+        report = trainer.step()
+        twin.step()  # normal training, no previews
+        assert report.loss == preview.loss
+        np.testing.assert_array_equal(program.theta, twin_p.theta)
+        update = stepper.describe_update(program, trainer, before, report.loss)
+        for u in update.params:
+            e = next(e for e in program.entries if e.key == u.key)
+            old = before[1][e.offset:e.offset + e.size]
+            assert u.delta.scalar == float(program.param_value(e).reshape(-1)[0] - old[0])
+    assert update.plain_sgd
+
+
+# -- step by step in the GUI ---------------------------------------------------------------
+def test_step_forward_backward_update_on_chain_rule(qtbot, window):
+    session = open_example(qtbot, window, "chain_rule.json")
+    st = window.lab_training.stepper
+    st.set_delay(0)
+    st.forward_action.trigger()
+    qtbot.waitUntil(lambda: st.phase == FORWARD_DONE, timeout=5000)
+    assert window.lab_training.backprop_dock.isVisible()
+    order = on_worker(qtbot, session, lambda p, t: p.topological_edges())
+    assert st.visited == order
+    st.backward_action.trigger()
+    qtbot.waitUntil(lambda: st.phase == BACKWARD_DONE, timeout=5000)
+    assert st.visited == list(reversed(order))
+
+    # The numbers shown equal the engine's trace of the same batch (float64, exact).
+    def trace(p, t):
+        idx = stepper.next_batch(t)
+        return trace_dict(p, t.x[idx], t.y[idx])
+
+    expected = on_worker(qtbot, session, trace)
+    preview = st.preview
+    assert preview.loss == expected["loss"]
+    by_key = {f"{e['from']}->{e['to']}": e for e in expected["edges"]}
+    for stage in preview.forward:
+        assert stage.data.scalar == np.ravel(by_key[stage.edge.key]["value"]["values"])[0]
+    for stage in preview.backward:
+        grad = by_key[stage.edge.key]["grad"]
+        if grad is None:
+            assert stage.data is None
+        else:
+            assert stage.data.scalar == np.ravel(grad["values"])[0]
+    labels = {e: window.scene.edges[e].value_label.text() for e in window.scene.edges}
+    h_to_loss = next(e for e in labels if e.key == "h.out->loss.prediction")
+    assert labels[h_to_loss] == st.shown[preview.backward[0].index]
+
+    before = on_worker(qtbot, session, lambda p, t: p.theta.copy())
+    st.apply_action.trigger()
+    qtbot.waitUntil(lambda: st.phase == UPDATED, timeout=5000)
+    after = on_worker(qtbot, session, lambda p, t: (p.theta.copy(), list(p.entries)))
+    theta, entries = after
+    for u in st.update.params:
+        e = next(e for e in entries if e.key == u.key)
+        assert u.delta.scalar == float(theta[e.offset] - before[e.offset])
+        assert u.new.scalar == float(theta[e.offset])
+        assert u.old.scalar == float(before[e.offset])
+        grad = next(g for g in preview.params if g.key == u.key).grad.scalar
+        assert u.grad.scalar == grad
+        assert u.new.scalar == pytest.approx(u.old.scalar - st.update.lr * grad, abs=1e-15)
+    assert session.last_report.step == st.update.step
+    table = window.lab_training.backprop.table
+    assert table.rowCount() == 3 and table.item(0, 0).text() == "a.value"
+    names = [a.text() for a in window.training.menu.actions()]
+    assert {"Step &Forward", "Step &Backward", "&Apply Update"} <= set(names)
+    rows = dict(window.shortcut_rows())
+    assert rows["Step Forward"] == "F7" and rows["Apply Update"] == "F9"
+
+
+# -- weights -------------------------------------------------------------------------------
+def test_weights_heatmap_holds_the_selected_dense_weights(qtbot, window):
+    session = open_example(qtbot, window, "xor_mlp.json")
+    lab = window.lab_training
+    lab.weights_dock.raise_()
+    window.scene.select_nodes(["h1"])
+    view = lab.weights
+    session.step()
+    qtbot.waitUntil(lambda: "weight" in view.images and view.node == "h1", timeout=5000)
+    n = view.fetches
+    qtbot.waitUntil(lambda: view.fetches > n or not view._wanted, timeout=3000)
+    weight, grad = on_worker(qtbot, session, lambda p, t: next(
+        (p.param_value(e).copy(), p.param_grad(e).copy())
+        for e in p.entries if e.key == "h1.weight"))
+    np.testing.assert_array_equal(view.images["weight"][0].image, weight)
+    np.testing.assert_array_equal(view.images["weight"][1].image, grad)
+    assert view.images["weight"][0].image.shape == (8, 2)
+
+
+# -- predictions ---------------------------------------------------------------------------
+def test_decision_regions_and_confusion_matrix(qtbot, window):
+    session = open_example(qtbot, window, "xor_mlp.json")
+    view = window.lab_training.predictions
+    window.lab_training.predictions_dock.raise_()
+    for _ in range(5):
+        session.step()
+    qtbot.waitUntil(lambda: view.last is not None and view.last.step == 5, timeout=5000)
+    res = view.last
+    assert res.kind == "regions"
+    assert res.probs.shape[:2] == (80, 80)
+    assert res.confusion.sum() == len(res.train_x)  # xor has no validation set
+    pts = [(0, 0), (17, 63), (79, 79), (40, 5)]
+    xy = np.array([[res.grid_x[c], res.grid_y[r]] for r, c in pts])
+    pred = on_worker(qtbot, session, lambda p, t: np.array(p.predict(xy), dtype=float))
+    want = (pred[:, 0] > 0.5).astype(int)
+    got = [int(res.probs[r, c].argmax()) for r, c in pts]
+    assert got == list(want)
+
+
+def test_digits_samples_and_confusion_matrix(qtbot, window):
+    session = open_example(qtbot, window, "digits_cnn.json")
+    view = window.lab_training.predictions
+    window.lab_training.predictions_dock.raise_()
+    session.step()
+    qtbot.waitUntil(lambda: view.last is not None and view.last.step == 1, timeout=5000)
+    res = view.last
+    assert res.kind == "images" and res.confusion.shape == (10, 10)
+    val = on_worker(qtbot, session, lambda p, t: len(t.val_set))
+    assert res.confusion_set == "validation" and res.confusion.sum() == val
+    assert res.images.shape[1:] == (8, 8) and len(res.images) == len(res.image_pred)
