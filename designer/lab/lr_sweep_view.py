@@ -311,7 +311,7 @@ class LRSweepView(QWidget):
         ys = np.array([r.final_losses[k] for k in ok])
         self.curve.setData(xs, ys)
         top = max([*ys.tolist(), r.initial_loss]) if len(ys) else r.initial_loss
-        top_y = top * 3 if log_y else top * 1.15
+        top_y = top * 1.5 if log_y else top * 1.15
         blown = [r.lrs[k] for k in done if not math.isfinite(r.final_losses[k])]
         self.blown.setData(np.log10(blown) if blown else [], [_y(top_y, log_y)] * len(blown))
         self.start_line.setValue(_y(r.initial_loss, log_y))

@@ -36,7 +36,7 @@ from designer import theme
 from designer.lab.background import BackgroundJob, start_job
 from designer.lab.landscape_view import LandscapePlot, scan_rows
 from engine.errors import GradscapeError
-from engine.landscape import LandscapeScan
+from engine.landscape import LandscapeScan, project
 from engine.optim import OPTIMIZERS
 from engine.race import OptimizerRace, RaceEntry
 from engine.train import TrainConfig, load_data
@@ -111,43 +111,50 @@ def race_body(job: BackgroundJob, spec, entries: list[RaceEntry], epochs: int,
 
 
 def path_plane(race: OptimizerRace, kind: str, seed: int = 0):
-    """Directions and span of a plane through the shared start weights for the paths."""
-    start = race.contenders[0].snapshots[0]
+    """Directions, span and axis labels of a plane through the shared start weights.
+
+    "random": two filter-normalised random directions. "ends": towards the end point of
+    the contender that moved farthest, and towards the next one that went another way
+    (orthogonalised). The span is chosen so that every projected path fits.
+    """
+    c0 = race.contenders[0]
+    start = c0.snapshots[0]
     ok = [c for c in race.contenders if c.snapshots and not c.diverged] or race.contenders
+    d1 = d2 = None
+    labels = ("α  (random direction 1, filter-normalised)",
+              "β  (random direction 2, filter-normalised)")
     if kind == "ends":
-        ends = [c.snapshots[-1] - start for c in ok]
-        ends = [e for e in ends if np.linalg.norm(e) > 0]
-        if ends:
-            d1 = ends[0].astype(np.float64)
-            d2 = None
-            for e in ends[1:]:
+        moves = sorted(((np.asarray(c.snapshots[-1] - start, np.float64), c.label) for c in ok
+                        if c.snapshots), key=lambda m: -float(np.linalg.norm(m[0])))
+        moves = [m for m in moves if np.linalg.norm(m[0]) > 0]
+        if moves:
+            d1, first = moves[0]
+            second = "a random direction"
+            for e, label in moves[1:]:
                 r = e - (e @ d1) / (d1 @ d1) * d1
-                if np.linalg.norm(r) > 1e-6 * np.linalg.norm(e):
-                    d2 = r * (np.linalg.norm(d1) / np.linalg.norm(r))
+                if np.linalg.norm(r) > 0.05 * np.linalg.norm(e):
+                    d2, second = r * (np.linalg.norm(d1) / np.linalg.norm(r)), label
                     break
-            if d2 is None:  # one end point only: a random second direction, orthogonalised
+            if d2 is None:
                 r = np.random.default_rng(seed).standard_normal(d1.size)
                 r -= (r @ d1) / (d1 @ d1) * d1
                 d2 = r * (np.linalg.norm(d1) / np.linalg.norm(r))
-            dtype = start.dtype
-            return (d1.astype(dtype), d2.astype(dtype)), 1.4, ("α  (towards the first "
-                    "contender's end point)", "β  (towards another contender's end point)")
-    program = race.contenders[0].program
-    probe = LandscapeScan(program, race.contenders[0].trainer.x[:1],
-                          race.contenders[0].trainer.y[:1], "random", center=start,
-                          span=1.0, resolution=2, seed=seed)
-    d1, d2 = probe.landscape.d1, probe.landscape.d2
+            d1, d2 = d1.astype(start.dtype), d2.astype(start.dtype)
+            labels = (f"α  (1 = where {first} ended)", f"β  (towards {second})")
+    if d1 is None:
+        probe = LandscapeScan(c0.program, c0.trainer.x[:1], c0.trainer.y[:1], "random",
+                              center=start, span=1.0, resolution=2, seed=seed)
+        d1, d2 = probe.landscape.d1, probe.landscape.d2
     reach = 0.0
     for c in ok:
         if c.snapshots:
-            a, b = probe.landscape.project(np.stack(c.snapshots))
+            a, b = project(np.stack(c.snapshots), start, d1, d2)
             finite = np.isfinite(a) & np.isfinite(b)
             if finite.any():
                 reach = max(reach, float(np.max(np.abs(a[finite]))),
                             float(np.max(np.abs(b[finite]))))
-    span = max(0.25, 1.25 * reach) if reach > 0 else 1.0
-    return (d1, d2), span, ("α  (random direction 1, filter-normalised)",
-                            "β  (random direction 2, filter-normalised)")
+    span = max(0.25, 1.2 * reach) if reach > 0 else 1.0
+    return (d1, d2), span, labels
 
 
 class RaceView(QWidget):
@@ -218,7 +225,7 @@ class RaceView(QWidget):
         self.plot.setLabel("left", "loss (batch)")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.getAxis("left").enableAutoSIPrefix(False)
-        self.legend = self.plot.addLegend(offset=(-8, 8), labelTextSize="9pt",
+        self.legend = self.plot.addLegend(offset=(8, -8), labelTextSize="9pt",
                                           brush=pg.mkBrush(255, 255, 255, 210),
                                           labelTextColor="#1f2328")
         self.landscape = LandscapePlot(center_label="shared start weights")
