@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import QSettings, QSize, QTimer
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QDockWidget, QToolBar
 
 from designer import theme
 from designer.main_window import MainWindow
@@ -84,7 +84,15 @@ def display_problem(environ: Mapping[str, str] | None = None, platform: str | No
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options (without the program name)."""
-    parser = argparse.ArgumentParser(prog="gradscape", description="Gradscape network designer")
+    return build_parser().parse_args(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of `gradscape` / `python -m designer` (docs/cli.md is generated from it)."""
+    parser = argparse.ArgumentParser(
+        prog="gradscape", description="Gradscape: draw a neural network, train it and watch "
+        "the gradients flow. The options from --train on prepare what the window shows, for "
+        "pictures (--screenshot) and demonstrations.")
     parser.add_argument("file", nargs="?", help="a graph file (.json) to open")
     parser.add_argument("--theme", choices=("light", "dark"), help="force a colour scheme")
     parser.add_argument("--screenshot", metavar="PNG",
@@ -100,14 +108,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="canvas zoom in percent, or 'fit' to fit the whole graph")
     parser.add_argument("--hide", metavar="PANELS", type=lambda t: [p.strip().lower() for p in
                                                                   t.split(",") if p.strip()],
-                        help="comma-separated panels to hide: palette, inspector, history, "
-                             "training, toolbar")
+                        help="comma-separated panels (docks or tool bars, by title) to hide, "
+                             "e.g. palette,inspector,history")
     parser.add_argument("--action", metavar="NAME",
                         help="with --screenshot: trigger a menu action (e.g. shortcuts) and "
                              "save the dialog it opens instead of the window")
+    parser.add_argument("--click", metavar="TEXT",
+                        help="with --action: press the dialog's button labelled TEXT first")
+    parser.add_argument("--wait", type=int, default=800, metavar="MS",
+                        help="with --action: wait MS milliseconds before the picture "
+                             "(default 800)")
     # For smoke tests: close the window after MS milliseconds.
     parser.add_argument("--quit-after", type=int, metavar="MS", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    return parser
 
 
 def _size(text: str) -> QSize:
@@ -145,14 +158,17 @@ def use_fresh_settings() -> tempfile.TemporaryDirectory:
 def prepare_view(window: MainWindow, args: argparse.Namespace) -> None:
     """--hide, --zoom, --train and --select (raise ScreenshotError with a sentence when they
     cannot)."""
-    panels = {"palette": window.palette_dock, "inspector": window.inspector_dock,
-              "history": window.history_dock, "training": window.training_dock,
-              "toolbar": window.training.toolbar}
+    panels = {}
+    for panel in window.findChildren(QDockWidget) + window.findChildren(QToolBar):
+        for key in (panel.windowTitle().replace("&", "").lower(),
+                    panel.objectName().removesuffix("_dock").lower()):
+            panels.setdefault(key, panel)  # docks first: "training" is the dock
     for name in args.hide or []:
-        if name not in panels:
-            raise ScreenshotError(f"There is no panel called {name!r} "
-                                  f"(known: {', '.join(panels)}).")
-        panels[name].hide()
+        if name in panels:
+            panels[name].hide()
+        else:  # a panel of a feature this build lacks: the picture is still useful
+            print(f"note: there is no panel called {name!r} to hide "
+                  f"(known: {', '.join(sorted(panels))}).", file=sys.stderr)
     if args.hide:
         settle(100)
     if args.zoom is not None:
@@ -234,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                 settle()
                 prepare_view(window, args)
             if args.action and not errors:
-                ok = grab_after_action(window, args.action, args.screenshot)
+                ok = grab_after_action(window, args.action, args.screenshot, args.wait,
+                                       args.click)
             else:
                 ok = take_screenshot(window, args.screenshot)
         except ScreenshotError as exc:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEventLoop, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QAbstractButton, QApplication, QWidget
 
 STEPS_PER_BATCH = 25  # Step requests queued at once; reports are drawn between batches
 
@@ -147,13 +147,16 @@ def newest_dialog(window) -> QWidget | None:
     return others[-1] if others else None
 
 
-def grab_after_action(window, name: str, path: str | Path, wait_ms: int = 800) -> bool:
+def grab_after_action(window, name: str, path: str | Path, wait_ms: int = 800,
+                      click: str | None = None) -> bool:
     """Trigger action NAME, then save the dialog it opened (or the window) to PATH and close it.
 
-    Works for dialogs shown with show() and with exec(): the picture is taken from a timer,
-    which also runs inside a dialog's own event loop.
+    With CLICK, the dialog's button with that text (e.g. "Compute") is pressed first and the
+    picture taken WAIT_MS later. Works for dialogs shown with show() and with exec(): the
+    picture is taken from a timer, which also runs inside a dialog's own event loop.
     """
     result: list[bool] = []
+    failure: list[str] = []
 
     def grab() -> None:
         dialog = newest_dialog(window)
@@ -161,9 +164,27 @@ def grab_after_action(window, name: str, path: str | Path, wait_ms: int = 800) -
         if dialog is not None:
             dialog.close()
 
+    def press() -> None:
+        dialog = newest_dialog(window)
+        buttons = [b for b in (dialog or window).findChildren(QAbstractButton)
+                   if b.text().replace("&", "") == click and b.isVisible()]
+        if not buttons:
+            failure.append(f"There is no button {click!r} to press after {name!r}.")
+            result.append(False)
+            if dialog is not None:
+                dialog.close()
+            return
+        buttons[0].click()
+        QTimer.singleShot(wait_ms, grab)
+
     trigger_action(window, name)
-    QTimer.singleShot(wait_ms, grab)
-    if not wait_until(lambda: bool(result), wait_ms + 30_000):
+    if click:
+        QTimer.singleShot(600, press)
+    else:
+        QTimer.singleShot(wait_ms, grab)
+    if not wait_until(lambda: bool(result), wait_ms + 60_000):
         raise ScreenshotError(f"The action {name!r} did not leave time for a picture.")
+    if failure:
+        raise ScreenshotError(failure[0])
     settle(100)
     return result[0]
