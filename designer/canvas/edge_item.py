@@ -60,6 +60,7 @@ class EdgeItem(QGraphicsPathItem):
         self.overlay: tuple[QColor, float] | None = None
         self.value_label = WireLabel(self)
         self.value_label.setFont(theme.mono_font(7))
+        self.value_label.setBrush(theme.color("text"))
         self.value_label.setVisible(False)
         self.restyle()
 
@@ -86,13 +87,19 @@ class EdgeItem(QGraphicsPathItem):
             self.restyle()
 
     def set_overlay(self, color: QColor | None, width: float = 2.2, text: str = "") -> None:
-        """Training overlay: wire colour and width and a number label; None clears it."""
-        self.overlay = None if color is None else (QColor(color), width)
-        self.value_label.setText(text if color is not None else "")
-        self.value_label.setBrush(theme.color("text"))
-        self.value_label.setVisible(color is not None and bool(text))
-        self.restyle()
-        self._place_label()
+        """Training overlay: wire colour and width and a number label; None clears it.
+
+        Called for every wire about ten times a second while training: only what changed
+        is touched (a new pen, a new label text), so unchanged wires cost no repaint.
+        """
+        overlay = None if color is None else (QColor(color), round(width, 1))
+        text = text if color is not None else ""
+        if overlay != self.overlay:
+            self.overlay = overlay
+            self.restyle()
+        if text != self.value_label.text():
+            self.value_label.setText(text)
+            self._place_label()
 
     def _place_label(self) -> None:
         r = self.label.boundingRect()
@@ -124,8 +131,12 @@ class EdgeItem(QGraphicsPathItem):
             p.setCapStyle(Qt.PenCapStyle.RoundCap)
         else:
             p = theme.pen("wire", 3.0 if self._hover else 2.2)
-        self.setPen(p)
-        self.label.setBrush(theme.color("shape_text"))
+        if p != self.pen():
+            self.setPen(p)
+        for label, role in ((self.label, "shape_text"), (self.value_label, "text")):
+            brush = theme.color(role)
+            if label.brush() != brush:
+                label.setBrush(brush)
 
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()

@@ -65,6 +65,10 @@ class NodeItem(QGraphicsItem):
         )
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
+        # Painted once into a pixmap and blitted afterwards: wires restyled by the training
+        # overlay repaint the area around nodes ten times a second, and a Python paint()
+        # there would take the GIL from the training thread. update() refreshes the pixmap.
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         n_in = len(self.op.inputs) if self.op else 0
         self._body_height = max(1, n_in) * ROW_HEIGHT + 2 * BODY_PAD
         self._build_ports()

@@ -28,6 +28,7 @@ class PortItem(QGraphicsItem):
         self.setAcceptHoverEvents(True)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setZValue(2)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # see NodeItem
         kind = "output" if is_output else ("optional input" if optional else "input")
         tip = f"<b>{name}</b> <i>({kind})</i>"
         if help_text:

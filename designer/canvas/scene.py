@@ -185,6 +185,8 @@ class CanvasScene(QGraphicsScene):
         """Re-pick every pen after a theme change."""
         for item in self.edges.values():
             item.restyle()
+        for item in self.items():  # cached items (nodes, ports) repaint their pixmaps
+            item.update()
         self.update()
 
     # -- selection -----------------------------------------------------------------------
