@@ -52,7 +52,8 @@ SHOTS = [
           "--hide", "training,backprop,predictions,weights"],
          "user guide: palette, canvas, inspector with a Dense layer selected"),
     Shot("training", "xor_mlp.json",
-         ["--train", "300", "--select", "h1->a1", "--hide", "backprop,predictions,weights"],
+         ["--train", "300", "--select", "h1->a1", "--zoom", "fit", "--size", "1700x1000",
+          "--hide", "backprop,predictions,weights"],
          "user guide: training dock, loss plot, overlay legend, wire detail panel"),
     Shot("chain-rule", "chain_rule.json",
          ["--train", "1", "--zoom", "fit", "--size", "1300x640",
@@ -60,7 +61,9 @@ SHOTS = [
           "predictions,weights"],
          "concepts: the pen-and-paper chain with every wire's gradient"),
     Shot("xor-start", "xor_mlp.json",
-         ["--train", "1", "--hide", "backprop,predictions,weights"],
+         ["--train", "1", "--zoom", "fit", "--size", "1300x560",
+          "--hide", "palette,inspector,history,chain rule,optimizer state,training,backprop,"
+          "predictions,weights"],
          "concepts: XOR after one step (gradients large near the loss)"),
     # Shots of dialogs and panels opened by a menu action (skipped while the action is missing).
     Shot("export-dialog", "xor_mlp.json", ["--train", "300", "--action", "export"],
