@@ -161,6 +161,15 @@ class LossPlot(QWidget):
                                             antialias=True)
         self.val_acc_curve = self.acc_item.plot(pen=pg.mkPen(VAL_ACC, width=2),
                                                 name="validation", antialias=True)
+        # An invisible two-point item spanning the data's bounds rounded outward: the
+        # auto-range follows it, so the axes (and their tick pictures) change only now and
+        # then instead of at every redraw, and the axes are cached as pixmaps in between.
+        # (Visible with a transparent pen: hidden or pen-less items are left out of the range.)
+        self.anchor = self.loss_item.plot(pen=pg.mkPen(0, 0, 0, 0))
+        for plot in (self.loss_item, self.acc_item):
+            for name in ("left", "bottom"):
+                plot.getAxis(name).setCacheMode(
+                    pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
         self.graphics.ci.layout.setRowStretchFactor(1, 1)
         self.set_accuracy_visible(False)
@@ -245,6 +254,7 @@ class LossPlot(QWidget):
             for curve, buf in ((self.val_curve, self.val), (self.acc_curve, self.acc),
                                (self.val_acc_curve, self.val_acc)):
                 curve.setData(*decimate(*_visible(*buf.view(), window), bins // 2, peak=False))
+        self._set_anchor()
         # Auto-range and axis ticks now, not inside the coming paint (which would then ask
         # for a second full repaint).
         self.graphics.scene().prepareForPaint()
@@ -268,6 +278,28 @@ class LossPlot(QWidget):
             return bins, None
         x0, x1 = vb.viewRange()[0]
         return bins, (x0, x1)
+
+    def _set_anchor(self) -> None:
+        """Span the auto-range over the data's bounds rounded outward (see `anchor`)."""
+        x, y = self.raw.view()
+        ys = [v for v in (y, self.val.view()[1]) if len(v)]
+        if not len(x) or not ys:
+            self.anchor.setData([], [])
+            return
+        lo = min(float(np.nanmin(v)) for v in ys)
+        hi = max(float(np.nanmax(v)) for v in ys)
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return
+        if self.log_box.isChecked() and lo > 0:
+            lo, hi = 10.0 ** math.floor(math.log10(lo)), 10.0 ** math.ceil(math.log10(hi))
+        else:
+            lo, hi = _round_out(lo, hi)
+        last = float(x[-1])
+        unit = 10.0 ** math.floor(math.log10(max(last, 1.0)))
+        x_hi = math.ceil(last / unit * 2) * unit / 2 if last >= 10 else max(last, 10.0)
+        ax, ay = self.anchor.getData()
+        if ay is None or len(ax) != 2 or (ax[1], ay[0], ay[1]) != (x_hi, lo, hi):
+            self.anchor.setData([float(x[0]), x_hi], [lo, hi])
 
     def _on_x_range(self, *_args) -> None:
         if not self.loss_item.getViewBox().autoRangeEnabled()[0] and len(self.raw):
@@ -321,6 +353,15 @@ class LossPlot(QWidget):
     def _ask_path(self, title: str, flt: str) -> str | None:
         path, _ = QFileDialog.getSaveFileName(self, title, "", flt)
         return path or None
+
+
+def _round_out(lo: float, hi: float) -> tuple[float, float]:
+    """(lo, hi) widened to multiples of a round step, a twentieth to half of their span."""
+    span = hi - lo
+    if span <= 0:
+        span = abs(hi) or 1.0
+    step = 10.0 ** math.floor(math.log10(span)) / 2
+    return math.floor(lo / step) * step, math.ceil(hi / step) * step
 
 
 def _visible(x: np.ndarray, y: np.ndarray, window: tuple[float, float] | None
