@@ -15,6 +15,7 @@ forward state are never disturbed. At most a few updates per second.
 from __future__ import annotations
 
 import math
+import time
 import weakref
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ GRID = 80
 CURVE_POINTS = 200
 SAMPLES = 18
 UPDATE_INTERVAL_MS = 300
+COST_FACTOR = 30  # updates cost at most ~3% of training time
 CHUNK = 4096
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                 "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -420,8 +422,10 @@ class PredictionView(QWidget):
 
         def job(program, trainer):
             if program is None or trainer is None:
-                return None
-            return evaluate(evaluator.copy_of(program), trainer, use_val, aspect)
+                return None, 0.0
+            t0 = time.perf_counter()
+            res = evaluate(evaluator.copy_of(program), trainer, use_val, aspect)
+            return res, time.perf_counter() - t0
 
         self.session.run_on_worker(job, self._on_result, self._on_error)
 
@@ -429,11 +433,17 @@ class PredictionView(QWidget):
         self._in_flight = False
         self.empty.setText(f"Cannot show predictions: {message}")
 
-    def _on_result(self, res: Prediction | None) -> None:
+    def _on_result(self, answer: tuple[Prediction | None, float]) -> None:
+        res, job_seconds = answer
         self._in_flight = False
         self.updates += 1
         self.last = res
+        t0 = time.perf_counter()
         self.show_prediction(res)
+        # The grid is evaluated on the training thread and painted holding the GIL: space
+        # updates so that together they take at most 1/COST_FACTOR of the training time.
+        cost = job_seconds + time.perf_counter() - t0
+        self._cooldown.setInterval(max(UPDATE_INTERVAL_MS, int(COST_FACTOR * cost * 1000)))
         if self._wanted:
             self._cooldown.start()
 

@@ -50,6 +50,7 @@ class TrainingUI(QObject):
         s.weights_reset.connect(self.plot.clear)
         s.weights_reset.connect(self.overlay.forget)
         s.state_changed.connect(self._on_state)
+        s.report.connect(lambda _report: self._on_state(s.state))  # keep epoch/loss current
         s.diverged.connect(self._on_diverged)
         s.problem.connect(lambda text: text and window.show_message(text.splitlines()[0]))
 

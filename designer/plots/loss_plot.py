@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from designer import theme
 
-REDRAW_MS = 250  # pyqtgraph repaints cost ~20 ms: 4 a second keep training fast
+REDRAW_MS = 400  # a repaint costs ~20 ms holding the GIL: 2.5 a second keep training fast
 SMOOTHING = 0.05  # weight of the newest point in the exponential moving average
 CAPACITY = 1 << 18  # points kept before the oldest half is dropped
 RAW = "#9bb7dc"
