@@ -142,7 +142,7 @@ class BackpropStepper(QObject):
         """Pause training and preview the next step (forward + backward, no update)."""
         s = self.session
         s.pause()
-        if s._needs_compile():
+        if s.needs_compile():
             s.compile_now()
         if s.state in NOT_TRAINABLE:
             self._say(s._why_not() or "The graph cannot be trained yet.")

@@ -475,11 +475,11 @@ class MainWindow(QMainWindow):
         except FileFormatError as exc:
             self.show_error("Cannot open the file", str(exc))
             return False
-        if not self._is_example(path):
-            self._add_recent(path)
+        if not self.is_example(path):
+            self.add_recent(path)
         return True
 
-    def _is_example(self, path: Path | None) -> bool:
+    def is_example(self, path: Path | None) -> bool:
         if path is None:
             return False
         try:
@@ -490,7 +490,7 @@ class MainWindow(QMainWindow):
     def file_save(self) -> bool:
         """Save (Save As for untitled documents and for the bundled examples)."""
         path = self.controller.path
-        if path is None or self._is_example(path):
+        if path is None or self.is_example(path):
             return self.file_save_as()
         return self._save_to(path)
 
@@ -507,14 +507,14 @@ class MainWindow(QMainWindow):
         if is_model_file(path):  # re-save the trained model: graph + live weights
             if not self.models.save_document(path):
                 return False
-            self._add_recent(path)
+            self.add_recent(path)
             return True
         try:
             self.controller.save_as(path)
         except OSError as exc:
             self.show_error("Cannot save the file", f"{path.name}: {exc.strerror or exc}")
             return False
-        self._add_recent(path)
+        self.add_recent(path)
         return True
 
     def file_revert(self) -> None:
@@ -536,7 +536,7 @@ class MainWindow(QMainWindow):
             value = [value]
         return [str(v) for v in (value or [])]
 
-    def _add_recent(self, path: Path) -> None:
+    def add_recent(self, path: Path) -> None:
         entry = str(path.resolve())
         files = [entry] + [f for f in self.recent_files() if f != entry]
         self.settings.setValue("recent_files", files[:MAX_RECENT])
@@ -594,7 +594,7 @@ class MainWindow(QMainWindow):
 
     def _start_dir(self) -> str:
         path = self.controller.path
-        if path is not None and not self._is_example(path):
+        if path is not None and not self.is_example(path):
             return str(path.parent)
         recent = self.recent_files()
         return str(Path(recent[0]).parent) if recent else str(Path.home())

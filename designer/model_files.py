@@ -226,7 +226,7 @@ class ModelFiles(QObject):
     def default_folder(self) -> Path:
         """The document's folder (unless it is a bundled example), else the last one used."""
         path = self.window.controller.path
-        if path is not None and not self.window._is_example(path):
+        if path is not None and not self.window.is_example(path):
             return path.parent
         recent = self.window.recent_files()
         return Path(recent[0]).parent if recent else Path.home()
@@ -283,7 +283,7 @@ class ModelFiles(QObject):
     def _fresh_program(self) -> None:
         """Make the worker's program match the document before reading it."""
         session = self.session
-        if session._needs_compile():
+        if session.needs_compile():
             session.compile_now()
 
     def _save_job(self, path: Path):
@@ -380,7 +380,7 @@ class ModelFiles(QObject):
 
     def _after_menu_save(self, result: ExportResult | None) -> None:
         if result is not None:
-            self.window._add_recent(result.out)
+            self.window.add_recent(result.out)
             self.show_info("Model saved", result.message)
 
     def ask_model_path(self, start: str) -> str | None:

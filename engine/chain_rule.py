@@ -425,7 +425,7 @@ def _rule(op_formula: str, port: str) -> str:
     return ""
 
 
-def _in_node_names(expr: str, p: Program, node: int) -> str:
+def rule_in_node_names(expr: str, p: Program, node: int) -> str:
     """Rewrite an op rule's letters in the graph's node names (y → the node, a → its
     a-input, …); other letters (N, p of Power, …) stay."""
     names = {"y": p.order[node]}
@@ -448,7 +448,7 @@ def _edge_formula(p: Program, src: str, dst: str, kind: str, rule: str,
     up, local, product, _ = views
     d_name = "L" if p.index[dst] in p.loss_nodes and len(p.loss_nodes) == 1 else dst
     lhs = f"∂L/∂{src}" + (f" (via {dst})" if fan_out else "")
-    sym = _in_node_names(rule.split(" = ", 1)[1].strip(), p, p.index[dst]) if rule else ""
+    sym = rule_in_node_names(rule.split(" = ", 1)[1].strip(), p, p.index[dst]) if rule else ""
     if kind == "scalar" and d_name == "L":  # the loss itself: ∂L/∂L = 1
         parts = [lhs] + ([sym] if sym else []) + [_num(product.scalar, digits)]  # type: ignore
         return " = ".join(parts)

@@ -100,6 +100,11 @@ class Optimizer:
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         pass
 
+    @property
+    def last_update(self) -> np.ndarray:
+        """Δθ applied by the last step (a reused buffer: copy it to keep it)."""
+        return self._delta
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume exactly: JSON-able scalars plus array copies.
 

@@ -38,7 +38,7 @@ def _optimizer_and_delta(source: Trainer | Optimizer) -> tuple[Optimizer, np.nda
     if isinstance(source, Trainer):
         return source.optimizer, source.last_update
     if isinstance(source, Optimizer):
-        return source, (source._delta if source.t > 0 else None)
+        return source, (source.last_update if source.t > 0 else None)
     raise GradscapeError("parameter_state needs a Trainer or an Optimizer.")
 
 

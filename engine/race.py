@@ -149,7 +149,7 @@ class OptimizerRace:
             return None
         loss = report.loss
         c.losses.append(loss)
-        batch = t._batches[t._batch_pos - 1]
+        batch = t.last_batch
         c.samples_seen.append((c.samples_seen[-1] if c.samples_seen else 0) + len(batch))
         if report.epoch_done is not None:
             c.epoch_losses.append(report.epoch_done.loss)

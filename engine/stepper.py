@@ -125,11 +125,7 @@ class UpdateResult:
 def next_batch(trainer) -> np.ndarray:
     """The index array the trainer's next `step()` uses (starts an epoch if it must, as
     `step()` would, but does not consume the batch)."""
-    if trainer._batch_pos >= len(trainer._batches):
-        trainer._start_epoch()
-        if not trainer._batches:
-            raise DataError("The training set is empty.")
-    return trainer._batches[trainer._batch_pos]
+    return trainer.peek_next_batch()
 
 
 def _random_states(program: Program) -> list[tuple[object, dict]]:

@@ -198,6 +198,24 @@ class Trainer:
         self._batch_pos += 1
         return self._batches[self._batch_pos - 1]
 
+    @property
+    def weights_before_step(self) -> np.ndarray:
+        """The weights the last step started from (its forward and backward used them)."""
+        return self._last_good
+
+    @property
+    def last_batch(self) -> np.ndarray | None:
+        """Sample indices of the batch the last step used (None before the first step)."""
+        return self._batches[self._batch_pos - 1] if self._batch_pos else None
+
+    def peek_next_batch(self) -> np.ndarray:
+        """Sample indices of the batch the next step will use (starts a new epoch if due)."""
+        if self._batch_pos >= len(self._batches):
+            self._start_epoch()
+            if not self._batches:
+                raise DataError("The training set is empty.")
+        return self._batches[self._batch_pos]
+
     def _start_epoch(self) -> None:
         from engine.data import batches
 

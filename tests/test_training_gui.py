@@ -165,9 +165,9 @@ def test_settings_edits_go_through_undo(qtbot, window):
 
 def test_run_on_worker_reads_the_live_program(qtbot, tmp_path):
     """Panels read the program through the worker thread; errors come back as text."""
-    from designer.runtime.session import TrainingSession
     from designer.controller import Controller
     from designer.resources import resource_path
+    from designer.runtime.session import TrainingSession
 
     controller = Controller(recovery_dir=tmp_path)
     controller.open(resource_path("examples", "chain_rule.json"))

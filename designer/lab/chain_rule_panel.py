@@ -23,10 +23,10 @@ from designer.lab.replay import Replay, replay_last_step
 from engine.chain_rule import (
     EdgeExplanation,
     ExplainError,
-    _in_node_names,  # the op's rule letters → this graph's names
     explain_edge,
     explain_node,
     explain_parameter_path,
+    rule_in_node_names,  # the op's rule letters → this graph's names
 )
 
 REFRESH_MS = 400  # at most this often while training runs
@@ -289,7 +289,7 @@ def _edge_block(ex: EdgeExplanation, program, panel: ChainRulePanel | None) -> s
     if rule:  # the op's rule in this graph's names: ∂y/∂b = a  →  ∂f/∂a = x
         lhs_rule, rhs_rule = rule.split(" = ", 1)
         rule = (f"∂{ex.dst}/∂{ex.src} = "
-                f"{_in_node_names(rhs_rule.strip(), program, program.index[ex.dst])}")
+                f"{rule_in_node_names(rhs_rule.strip(), program, program.index[ex.dst])}")
     sym = rule.split(" = ", 1)[1] if rule else ""
     out = []
     if ex.local_kind == "scalar":

@@ -5,7 +5,7 @@ hold the forward state of the step (some of it as views into the weights). Expla
 gradient on the live program would therefore mix the old batch with the new weights. These
 helpers run ON THE TRAINING THREAD (inside `session.run_on_worker`) and return a fresh
 Program that repeats exactly the last step's forward and backward pass: the weights the
-step used (`trainer._last_good`, copied just before backward), the same batch, the same
+step used (`trainer.weights_before_step`, copied just before backward), the same batch, the same
 dtype. The copy belongs to the caller; the live program is never touched.
 """
 
@@ -32,16 +32,11 @@ class Replay:
 
 
 def last_batch(trainer) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(x, y, used) of the batch the last step used, or of the first batch if none ran."""
-    batches = getattr(trainer, "_batches", None) or []
-    pos = int(getattr(trainer, "_batch_pos", 0))
-    if trainer.step_count > 0 and 0 < pos <= len(batches):
-        idx = batches[pos - 1]
-        used = True
-    else:
-        bs = trainer.config.batch_size or len(trainer.x)
-        idx = np.arange(min(int(bs), len(trainer.x)))
-        used = False
+    """(x, y, used) of the batch the last step used, or of the next one if none ran."""
+    idx = trainer.last_batch if trainer.step_count > 0 else None
+    used = idx is not None
+    if idx is None:
+        idx = trainer.peek_next_batch()
     return trainer.x[idx].copy(), trainer.y[idx].copy(), used
 
 
@@ -62,7 +57,7 @@ def replay_last_step(program: Program | None, trainer) -> Replay:
     if program is None or trainer is None:
         raise GradscapeError("The graph cannot be trained yet, so there is no gradient.")
     x, y, used = last_batch(trainer)
-    theta = trainer._last_good if used else program.theta
+    theta = trainer.weights_before_step if used else program.theta
     copy = copy_program(program, theta)
     for k in copy.kernels:  # the same dropout masks for every replay of this step
         if hasattr(k, "reseed"):
@@ -78,6 +73,6 @@ def current_batch_copy(program: Program | None, trainer) -> tuple:
     if program is None or trainer is None:
         raise GradscapeError("The graph cannot be trained yet: fix the problems first.")
     x, y, used = last_batch(trainer)
-    theta = trainer._last_good if used else program.theta
+    theta = trainer.weights_before_step if used else program.theta
     return (program.spec, theta.copy(), {k: v.copy() for k, v in program.buffers.items()},
             x, y, int(trainer.step_count), used)

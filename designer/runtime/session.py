@@ -151,7 +151,7 @@ class TrainingSession(QObject):
         """Start (or continue) training; says why if the graph cannot be trained."""
         if self.running or not self.thread.isRunning():
             return
-        if self._needs_compile():
+        if self.needs_compile():
             self.compile_now()
         if self.state in (EMPTY, INVALID, FAILED):
             self.problem.emit(self._why_not())
@@ -176,7 +176,7 @@ class TrainingSession(QObject):
     def step(self) -> None:
         """One optimizer step."""
         self.pause()
-        if self._needs_compile():
+        if self.needs_compile():
             self.compile_now()
         if self.state in (EMPTY, INVALID, FAILED):
             self.problem.emit(self._why_not())
@@ -186,7 +186,7 @@ class TrainingSession(QObject):
     def reset_weights(self) -> None:
         """Re-initialise the weights from the seed; the loss plot starts again."""
         self.pause()
-        if self._needs_compile():
+        if self.needs_compile():
             self.compile_now()
         self._reset.emit()
 
@@ -231,7 +231,7 @@ class TrainingSession(QObject):
                            "edges": [e.to_dict() for e in spec.edges],
                            "training": spec.training}, sort_keys=True, default=str)
 
-    def _needs_compile(self) -> bool:
+    def needs_compile(self) -> bool:
         return self._timer.isActive() or self._structure_key() != self._job_key
 
     def _why_not(self) -> str:
