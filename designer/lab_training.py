@@ -15,7 +15,8 @@ from designer.backprop_animation import BackpropPanel, BackpropStepper
 from designer.prediction_view import PredictionView
 from designer.weights_view import WeightsView
 
-RIGHT_WIDTH = 400
+RIGHT_WIDTH = 360
+TRAINING_HEIGHT = 300
 
 
 class LabTraining(QObject):
@@ -59,7 +60,7 @@ class LabTraining(QObject):
         anchor = getattr(w, "inspector_dock", None)
         w.resizeDocks([self.predictions_dock], [RIGHT_WIDTH], Qt.Orientation.Horizontal)
         if anchor is not None:
-            w.resizeDocks([anchor, self.predictions_dock], [300, 480], Qt.Orientation.Vertical)
+            w.resizeDocks([anchor, self.predictions_dock], [260, 420], Qt.Orientation.Vertical)
         # Tabifying into a second group before the window is laid out leaves a stale extra
         # tab bar on screen (Qt 6.11), so the tabs are made once the window is showing.
         self._tabs_pending = True
@@ -83,6 +84,8 @@ class LabTraining(QObject):
             w.tabifyDockWidget(self.predictions_dock, d)
             d.show()
         self.predictions_dock.raise_()
+        # Laid out now that the window has its real size: the training dock gets its height.
+        w.resizeDocks([w.training_dock], [TRAINING_HEIGHT], Qt.Orientation.Vertical)
 
     def _add_actions(self) -> None:
         w = self.window

@@ -156,8 +156,10 @@ class MainWindow(QMainWindow):
 
     def _build_docks(self) -> None:
         self.setDockNestingEnabled(True)
-        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        # The training dock spans the whole width: its settings and plot need the room more
+        # than the palette and the side panels need the height.
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.palette_widget = PaletteWidget()
         self.palette_widget.op_activated.connect(
             lambda op: self.view.add_op_at(op, self.view.center_scene_pos()))
@@ -180,7 +182,7 @@ class MainWindow(QMainWindow):
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
         self.resizeDocks([self.palette_dock, self.inspector_dock], [196, 280],
                          Qt.Orientation.Horizontal)
-        self.resizeDocks([self.training_dock], [130], Qt.Orientation.Vertical)
+        self.resizeDocks([self.training_dock], [290], Qt.Orientation.Vertical)
 
     def _action(self, name: str, text: str, slot, shortcut=None, checkable: bool = False,
                 checked: bool = False, tip: str = "") -> QAction:
