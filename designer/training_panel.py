@@ -470,7 +470,7 @@ class TrainingPanel(QWidget):
             self.rate_label.setText("")
 
     def _on_report(self, report) -> None:
-        target = self.config().epochs
+        target = report.target_epoch or self.config().epochs
         epochs = f"epoch {report.epoch}" + (f" / {target}" if target else "")
         self.counter_label.setText(f"{epochs} · step {report.step:,}")
         loss = report.loss

@@ -64,6 +64,17 @@ def test_xor_trains_from_the_gui(qtbot, window):
     qtbot.waitUntil(lambda: len(plot.raw) == 0, timeout=3000)
 
 
+def test_play_after_finish_counts_to_the_new_target(qtbot, window):
+    session = open_example(qtbot, window, "xor_mlp.json", epochs=3)
+    window.training.panel.play_action.trigger()
+    qtbot.waitUntil(lambda: session.state == states.FINISHED, timeout=10000)
+    assert "epoch 3 / 3" in window.training.panel.counter_label.text()
+    window.training.panel.play_action.trigger()  # Play again: three more epochs
+    qtbot.waitUntil(lambda: session.state == states.FINISHED
+                    and session.last_report.epoch == 6, timeout=10000)
+    assert "epoch 6 / 6" in window.training.panel.counter_label.text()
+
+
 def test_pause_stops_within_100_ms_and_step_is_one_step(qtbot, window):
     session = open_example(qtbot, window, "spirals_classifier.json", epochs=0)
     session.play()

@@ -72,6 +72,7 @@ class TrainingReport:
     grads: list[Summary | None] = field(default_factory=list)
     flags: dict[int, float] = field(default_factory=dict)
     finished: bool = False
+    target_epoch: int = 0  # the epoch this run stops at (grows when Play continues a run)
 
 
 @dataclass
@@ -349,7 +350,8 @@ class TrainingWorker(QObject):
             running=self.running, first_step=self._first_pending,
             losses=np.asarray(self._pending_losses, dtype=np.float64),
             epochs=list(self._pending_epochs), edges=list(p.edges), values=values,
-            grads=grads, flags=_health_fractions(p), finished=finished)
+            grads=grads, flags=_health_fractions(p), finished=finished,
+            target_epoch=self._target_epoch if self.config.epochs else 0)
         self._pending_losses = []
         self._pending_epochs = []
         self._last_report = time.perf_counter()
