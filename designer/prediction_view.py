@@ -436,6 +436,8 @@ class PredictionView(QWidget):
     def _on_result(self, answer: tuple[Prediction | None, float]) -> None:
         res, job_seconds = answer
         self._in_flight = False
+        if self.session.state in (states.EMPTY, states.INVALID, states.FAILED):
+            res = None  # asked before the graph was replaced: the worker's program is stale
         self.updates += 1
         self.last = res
         t0 = time.perf_counter()

@@ -170,6 +170,19 @@ def test_decision_regions_and_confusion_matrix(qtbot, window):
     assert got == list(want)
 
 
+def test_new_graph_clears_the_predictions(qtbot, window):
+    session = open_example(qtbot, window, "xor_mlp.json")
+    view = window.lab_training.predictions
+    window.lab_training.predictions_dock.raise_()
+    session.step()
+    qtbot.waitUntil(lambda: view.last is not None and view.last.step == 1, timeout=5000)
+    window.controller.new()
+    qtbot.waitUntil(lambda: not view._in_flight, timeout=5000)
+    qtbot.wait(200)
+    assert session.state == states.EMPTY
+    assert view.last is None and not view.plot.isVisible()
+
+
 def test_digits_samples_and_confusion_matrix(qtbot, window):
     session = open_example(qtbot, window, "digits_cnn.json")
     view = window.lab_training.predictions
