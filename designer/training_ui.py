@@ -19,6 +19,18 @@ from designer.runtime.session import TrainingSession
 from designer.training_panel import STATE_TEXT, TrainingPanel
 
 
+def headline(text: str) -> str:
+    """One status-bar line of a (possibly multi-line) problem: a first line that only
+    introduces a list ("… cannot be trained yet:") is joined with the list's first item."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    first = lines[0]
+    if first.endswith(":") and len(lines) > 1:
+        more = f" (+{len(lines) - 2} more)" if len(lines) > 2 else ""
+        first = f"{first} {lines[1].lstrip('•').strip()}{more}"
+    return first
+
 class TrainingUI(QObject):
     """Everything training adds to a main window (kept as `window.training`)."""
 
@@ -52,7 +64,7 @@ class TrainingUI(QObject):
         s.state_changed.connect(self._on_state)
         s.report.connect(lambda _report: self._on_state(s.state))  # keep epoch/loss current
         s.diverged.connect(self._on_diverged)
-        s.problem.connect(lambda text: text and window.show_message(text.splitlines()[0]))
+        s.problem.connect(lambda text: text and window.show_message(headline(text)))
 
         self._build_menu_and_toolbar()
         self.state_label = QLabel()

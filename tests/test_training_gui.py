@@ -12,6 +12,7 @@ from designer.main_window import MainWindow
 from designer.overlays.gradient_overlay import format_magnitude, format_number
 from designer.resources import resource_path
 from designer.runtime import session as states
+from designer.training_ui import headline
 from engine.stats import summarize
 
 EXAMPLES = resource_path("examples")
@@ -157,6 +158,11 @@ def test_invalid_graph_says_why(qtbot, window):
     session.play()
     assert session.state == states.INVALID
     assert problems and "cannot be trained" in problems[-1]
+    # The status bar names the first problem, not just the sentence introducing the list.
+    status = window.statusBar().currentMessage()
+    assert status.startswith("The graph cannot be trained yet: ") and not status.endswith(":")
+    assert headline("Why:\n• one\n• two\n• three") == "Why: one (+2 more)"
+    assert headline("Plain message.\nDetails") == "Plain message."
 
 
 def test_settings_edits_go_through_undo(qtbot, window):
