@@ -149,3 +149,20 @@ def test_fan_out_gradients_sum_on_node_and_split_on_edges():
     assert grads["a.out->s.b"] == pytest.approx(16.0)
     assert float(p.node_grad("a")) == pytest.approx(48.0)
     assert float(p.grad[0]) == pytest.approx(48.0)
+
+
+def test_trace_keeps_the_parameter_value_the_step_used():
+    # The optimizer updates theta in place; the edge leaving a Parameter must still carry
+    # the value the forward pass used, or the trace no longer adds up (y ≠ a·x).
+    t = trainer_for("chain_rule.json", optimizer="sgd", lr=0.1)
+    p = t.program
+    t.step()
+    before = t.weights_before_step
+    for k, edge in enumerate(p.edges):
+        if p.op_ids[p.index[edge.src]] != "Parameter":
+            continue
+        entry = next(e for e in p.entries if e.node == edge.src)
+        used = before[entry.offset:entry.offset + entry.size].reshape(entry.shape)
+        assert np.array_equal(p.edge_value(k), used), edge.key
+        assert not np.array_equal(p.param_value(entry), used), "the step changed nothing"
+

@@ -95,7 +95,9 @@ def _value_array(params: dict[str, Any], shape: tuple[int, ...]) -> np.ndarray:
 class ParameterKernel(Kernel):
     # dL/dθ = sum of the gradients arriving on the out-edges (already reduced to θ's shape)
     def forward(self) -> np.ndarray:
-        return self.w["value"]
+        # A copy, not the view into theta: the optimizer updates theta in place, and the
+        # trace (and the inputs consumers saved for backward) must keep this step's value.
+        return self.w["value"].copy()
 
     def backward(self, gy: np.ndarray) -> tuple[np.ndarray | None, ...]:
         self.g["value"][...] = gy
