@@ -99,7 +99,7 @@ def gradcheck(program_or_spec, x, y, eps: float = 1e-6, inputs: bool = False, *,
     y = None if y is None else np.asarray(y, dtype=dtype)
     random_kernels = [k for k in program.kernels if hasattr(k, "reseed")]
     saved_buffers = {k: v.copy() for k, v in program.buffers.items()}
-    was_training = program._training
+    was_training = program.training
     program.set_training(training)
 
     def loss(xv: np.ndarray) -> float:

@@ -8,6 +8,8 @@ a handful of numpy calls whatever the number of layers.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,6 +209,11 @@ class Program:
         return loaded
 
     # -- running -----------------------------------------------------------------------
+    @property
+    def training(self) -> bool:
+        """True in training mode (Dropout active, BatchNorm batch statistics)."""
+        return self._training
+
     def set_training(self, training: bool) -> None:
         """Training mode (Dropout active, BatchNorm batch stats) or evaluation mode."""
         if training != self._training:
@@ -283,8 +290,35 @@ class Program:
                 # Never add in place: the same array may also be stored on another edge.
                 grads[s] = g if prev is None else prev + g
 
+    @contextmanager
+    def keep_trace(self) -> Iterator[None]:
+        """Run extra forward passes (evaluation, prediction) without losing the trace.
+
+        On exit the per-edge values, gradients, the loss, the mode and every kernel's saved
+        forward state are those from before, so the trace still describes the last
+        training step and a later `backward()` or Jacobian probe matches its forward.
+        Kernels rebind their saved arrays on each forward rather than writing into them,
+        so keeping references is enough.
+        """
+        values, node_grads = list(self.values), list(self.node_grads)
+        edge_grads, loss, was = list(self.edge_grads), self.loss_value, self._training
+        kernel_states = [dict(vars(k)) for k in self.kernels]
+        try:
+            yield
+        finally:
+            self.set_training(was)
+            for k, state in zip(self.kernels, kernel_states):
+                vars(k).clear()
+                vars(k).update(state)
+            self.values[:], self.node_grads[:], self.edge_grads[:] = values, node_grads, edge_grads
+            self.loss_value = loss
+
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """The first output for a batch, in evaluation mode (restores the previous mode)."""
+        """The first output for a batch, in evaluation mode (restores the previous mode).
+
+        The values of every node (other outputs included) are then those of `x`; wrap the
+        call in `keep_trace()` to keep the last training step's trace instead.
+        """
         was = self._training
         self.set_training(False)
         try:

@@ -305,19 +305,20 @@ class Trainer:
         return reports
 
     def evaluate(self, dataset: Any) -> tuple[float, float | None]:
-        """Loss and accuracy (None for regression) on a whole dataset, evaluation mode."""
+        """Loss and accuracy (None for regression) on a whole dataset, evaluation mode.
+
+        The program's trace (values, gradients, kernel state) still describes the last
+        step afterwards.
+        """
         p = self.program
-        was = p._training
-        p.set_training(False)
-        try:
+        with p.keep_trace():  # the trace keeps describing the last training step
+            p.set_training(False)
             x = np.asarray(dataset.x, dtype=p.dtype)
             y = np.asarray(dataset.y, dtype=p.dtype)
             loss = p.forward(x, y)
             acc = None
             if self._accuracy_rule is not None:
                 acc = self._accuracy_rule(p.values[p.output_nodes[0]], y)
-        finally:
-            p.set_training(was)
         return loss, acc
 
     # -- inspection --------------------------------------------------------------------

@@ -166,3 +166,24 @@ def test_trace_keeps_the_parameter_value_the_step_used():
         assert np.array_equal(p.edge_value(k), used), edge.key
         assert not np.array_equal(p.param_value(entry), used), "the step changed nothing"
 
+
+def test_epoch_end_evaluation_keeps_the_trace_of_the_training_step():
+    # Full batch: every step ends an epoch and evaluates on the validation set, which must
+    # not replace the step's values (gradients come from the training batch).
+    spec = load_graph(EXAMPLES / "xor_mlp.json")
+    cfg = TrainConfig.from_block(spec.training, batch_size=0, validation_split=0.25)
+    program = compile_graph(spec, dtype=cfg.dtype, seed=cfg.seed)
+    data = make_dataset(cfg.dataset, seed=cfg.seed, **cfg.dataset_params)
+    train, val = data.split(cfg.validation_split, cfg.seed)
+    t = Trainer(program, train, cfg, val)
+    report = t.step()
+    assert report.epoch_done is not None and report.epoch_done.val_loss is not None
+    assert program.loss_value == pytest.approx(report.loss)
+    assert program.training
+    for k in range(len(program.edges)):
+        value, grad = program.edge_value(k), program.edge_grads[k]
+        if grad is not None:
+            assert value.shape == grad.shape
+    x = program.node_value(program.order[program.input_nodes[0]])
+    assert len(x) == len(train)
+
