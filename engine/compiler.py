@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from engine import registry
 from engine.errors import CompileError, Diagnostic, ShapeError
 from engine.ops.base import OpDef, Shape, fmt_shape, numel
 from engine.spec import EdgeSpec, GraphSpec, NodeSpec
+
+if TYPE_CHECKING:
+    from engine.program import Program
 
 # Refuse graphs that would exhaust memory before anything is allocated.
 MAX_TENSOR_NUMBERS = 50_000_000  # one learnable tensor (200 MB as float32)
@@ -67,6 +70,7 @@ def analyze(spec: GraphSpec, require_loss: bool = True) -> Analysis:
 
     bad_nodes = {d.node for d in diags if d.node}
     shapes: dict[str, Shape] = {}
+    total_params = 0
     for node_id in order:
         op = ops.get(node_id)
         if op is None or node_id in bad_nodes:
@@ -91,7 +95,11 @@ def analyze(spec: GraphSpec, require_loss: bool = True) -> Analysis:
                 node=node_id))
             continue
         shapes[node_id] = shape
-        _check_size(node_id, op, params[node_id], ins, shape, diags)
+        total_params += _check_size(node_id, op, params[node_id], ins, shape, diags)
+    if total_params > MAX_TOTAL_PARAMS:
+        diags.append(Diagnostic(
+            f"The graph would have {total_params:,} learnable numbers in all, more than the "
+            f"{MAX_TOTAL_PARAMS:,} Gradscape can hold in memory; make its layers smaller."))
 
     if require_loss and not [d for d in diags if "unknown op" in d.message]:
         _check_loss_reachable(spec, ops, inputs, diags)
@@ -99,7 +107,7 @@ def analyze(spec: GraphSpec, require_loss: bool = True) -> Analysis:
 
 
 def compile_graph(spec: GraphSpec, dtype: str | np.dtype = "float32", seed: int = 0,
-                  require_loss: bool = True, input_grads: bool = False):
+                  require_loss: bool = True, input_grads: bool = False) -> Program:
     """Compile to a Program, or raise CompileError with every diagnostic.
 
     Args:
@@ -204,7 +212,8 @@ def _kahn_order(spec: GraphSpec) -> tuple[list[str], list[str]]:
 
 
 def _check_size(node_id: str, op: OpDef, params: dict[str, Any], ins: dict[str, Shape],
-                shape: Shape, diags: list[Diagnostic]) -> None:
+                shape: Shape, diags: list[Diagnostic]) -> int:
+    """Diagnose tensors too large to allocate; return the node's learnable numbers."""
     try:
         tensors = op.param_shapes(params, ins)
     except (ShapeError, ValueError, KeyError):
@@ -219,6 +228,7 @@ def _check_size(node_id: str, op: OpDef, params: dict[str, Any], ins: dict[str, 
         diags.append(Diagnostic(
             f"Node '{node_id}' ({op.id}) would output {numel(shape):,} numbers per sample "
             f"{fmt_shape(shape)}, too many to fit in memory; make it smaller.", node=node_id))
+    return sum(numel(t) for t in tensors.values())
 
 
 def _check_loss_reachable(spec: GraphSpec, ops: dict[str, OpDef],

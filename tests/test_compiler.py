@@ -191,6 +191,24 @@ def test_layer_too_big_for_memory():
     single(spec, "h1", "weight", "GiB")
 
 
+def test_graph_too_big_in_total_is_refused_before_allocating():
+    # Five layers of 40M weights each: every tensor is under the per-tensor cap, the sum is
+    # above the total cap, so compiling must refuse rather than allocate 800 MB.
+    nodes = [("x", "Input", {"features": 4_000})]
+    edges = []
+    prev = "x"
+    for i in range(5):
+        nodes.append((f"h{i}", "Dense", {"units": 10_000 if i % 2 == 0 else 4_000}))
+        edges.append(f"{prev}>h{i}")
+        prev = f"h{i}"
+    nodes += [("out", "Dense", {"units": 1}), ("y", "Target", {"features": 1}),
+              ("loss", "MSELoss", {})]
+    edges += [f"{prev}>out", "out>loss.prediction", "y>loss.target"]
+    messages = errors(make_spec(nodes, edges))
+    assert any("learnable numbers in all" in m for m in messages), messages
+    assert not any("GiB" in m for m in messages), messages
+
+
 def test_5000_node_chain_compiles_and_runs():
     n = 5000
     nodes = [("x", "Input", {"features": 3}), ("th", "Parameter", {"value": 0.5}),
