@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import model_cli
 from engine.compiler import compile_graph
 from engine.errors import CompileError, GradscapeError, TrainingDiverged
 from engine.spec import load_graph
@@ -259,17 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="absolute error accepted where a gradient is ~0 (default 1e-8)")
     p.set_defaults(func=cmd_gradcheck)
 
-    _add_model_commands(sub)
+    model_cli.add_commands(sub)
     return parser
 
 
-def _add_model_commands(sub) -> None:
-    """export / predict, when the model-file module is present."""
-    try:
-        from engine import model_cli
-    except ImportError:
-        return
-    model_cli.add_commands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # e.g. piped into `head`
         return 0
+    except OSError as exc:  # a file the command writes (--out) or reads outside the loaders
+        where = f" {exc.filename}" if exc.filename else " a file"
+        print(f"error: cannot access{where}: {exc.strerror or exc}.", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

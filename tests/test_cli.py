@@ -84,3 +84,15 @@ def test_python_dash_m_engine_help():
     result = subprocess.run([sys.executable, "-m", "engine", "train", "--help"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0 and "--batch-size" in result.stdout
+
+
+@pytest.mark.parametrize("command", [
+    ["train", str(EXAMPLES / "xor_mlp.json"), "--epochs", "1", "--out"],
+    ["export", str(EXAMPLES / "xor_mlp.json"), "--format", "onnx", "--out"],
+])
+def test_unwritable_output_gives_a_clear_error(command, tmp_path, capsys):
+    target = tmp_path / "missing-folder" / "model.out"
+    assert main([*command, str(target)]) == 2
+    err = capsys.readouterr()[1]
+    assert "Traceback" not in err
+    assert f"error: cannot access {target}: No such file or directory." in err
