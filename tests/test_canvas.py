@@ -115,6 +115,15 @@ def test_cycle_is_refused_and_reason_shown(window, qtbot):
     assert "loop" in window.statusBar().currentMessage()
 
 
+def test_output_to_output_is_refused_with_a_reason(window, qtbot):
+    _x, d1, d2 = chain(window)
+    before = window.document.edges()
+    drag(qtbot, window, out_pos(window, d1), out_pos(window, d2))
+    assert window.document.edges() == before
+    label = window.view.feedback_label
+    assert label.isVisible() and "two outputs" in label.text()
+
+
 def test_dragging_a_wire_off_an_input_removes_it(window, qtbot):
     x, d1, d2 = chain(window)
     drag(qtbot, window, in_pos(window, d2), in_pos(window, d2) + QPointF(0, 200))

@@ -359,8 +359,16 @@ class CanvasScene(QGraphicsScene):
         detached = drag["detached"]
         self.cancel_drag()
         if target is None:
+            port = self.port_at(pos)
             if detached is not None:
                 self.controller.disconnect(detached)
+            elif port is not None and port.is_output == drag["from_output"] and not (
+                    port.node_id == drag["node"] and port.name == drag["port"]):
+                self.feedback.emit(
+                    "A wire runs from an output (right side of a node) to an input (left "
+                    "side); two outputs cannot be joined." if port.is_output else
+                    "A wire runs from an output (right side of a node) to an input (left "
+                    "side); two inputs cannot be joined.", pos)
             elif self.node_at(pos) is None:
                 pending = (("from", drag["node"]) if drag["from_output"]
                            else ("into", drag["node"], drag["port"]))
