@@ -58,7 +58,12 @@ class TrainConfig:
         return {k: v for k, v in asdict(self).items() if v != getattr(defaults, k)}
 
     def validate(self) -> None:
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+        """Raise GradscapeError with a sentence for the first setting that cannot work.
+
+        A graph file's training block may hold anything, so every type is checked here
+        rather than failing later inside numpy with a traceback.
+        """
+        if not (_is_number(self.lr) and self.lr > 0 and math.isfinite(self.lr)):
             raise GradscapeError(f"The learning rate must be a positive number, not {self.lr!r}.")
         if self.batch_size is not None and (not isinstance(self.batch_size, int)
                                             or self.batch_size < 0):
@@ -67,8 +72,32 @@ class TrainConfig:
                 f"not {self.batch_size!r}.")
         if not isinstance(self.epochs, int) or self.epochs < 0:
             raise GradscapeError(f"Epochs must be a whole number ≥ 0, not {self.epochs!r}.")
-        if not 0.0 <= float(self.validation_split) < 1.0:
-            raise GradscapeError("The validation split must be between 0 and 1 (e.g. 0.2).")
+        if not (_is_number(self.validation_split) and 0.0 <= self.validation_split < 1.0):
+            raise GradscapeError("The validation split must be between 0 and 1 (e.g. 0.2), "
+                                 f"not {self.validation_split!r}.")
+        if type(self.seed) is not int or self.seed < 0:
+            raise GradscapeError(f"The seed must be a whole number ≥ 0, not {self.seed!r}.")
+        if self.dtype not in ("float32", "float64"):
+            raise GradscapeError(
+                f"The number type (dtype) must be 'float32' or 'float64', not {self.dtype!r}.")
+        for label, value in (("gradient clipping norm", self.clip_norm),
+                             ("L1 strength", self.l1), ("L2 strength", self.l2)):
+            if not (_is_number(value) and value >= 0 and math.isfinite(value)):
+                raise GradscapeError(f"The {label} must be a number ≥ 0, not {value!r}.")
+        for label, value in (("optimizer", self.optimizer), ("schedule", self.schedule),
+                             ("dataset", self.dataset)):
+            if not isinstance(value, str):
+                raise GradscapeError(f"The {label} must be given by name, not {value!r}.")
+        for label, value in (("optimizer_params", self.optimizer_params),
+                             ("schedule_params", self.schedule_params),
+                             ("dataset_params", self.dataset_params)):
+            if not isinstance(value, dict):
+                raise GradscapeError(
+                    f"The training setting '{label}' must map names to values, not {value!r}.")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pytest
 
 from engine.compiler import compile_graph
 from engine.data import make_dataset
-from engine.errors import DataError, TrainingDiverged
+from engine.errors import DataError, GradscapeError, TrainingDiverged
 from engine.spec import GraphSpec, load_graph
 from engine.train import TrainConfig, Trainer
 
@@ -93,6 +93,24 @@ def test_dataset_that_does_not_fit_the_input_is_refused():
     cfg = TrainConfig.from_block(spec.training)
     with pytest.raises(DataError, match="node 'x' expects 2"):
         Trainer(compile_graph(spec), make_dataset("sine"), cfg)
+
+
+@pytest.mark.parametrize("block, words", [
+    ({"dtype": "float16"}, "dtype"),
+    ({"validation_split": "x"}, "validation split"),
+    ({"seed": "abc"}, "seed"),
+    ({"seed": -1}, "seed"),
+    ({"clip_norm": -1}, "clipping"),
+    ({"l2": float("nan")}, "L2"),
+    ({"optimizer": 3}, "optimizer"),
+    ({"optimizer_params": [1]}, "optimizer_params"),
+    ({"lr": True}, "learning rate"),
+])
+def test_bad_training_block_gives_a_sentence(block, words):
+    # A graph file's training block may hold anything; each must be refused up front with
+    # a GradscapeError, not fail later inside numpy with a TypeError or ValueError.
+    with pytest.raises(GradscapeError, match=words):
+        TrainConfig.from_block(block)
 
 
 def test_config_round_trips_through_training_block():
