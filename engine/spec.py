@@ -187,6 +187,16 @@ def load_graph(path: str | os.PathLike[str]) -> GraphSpec:
     return GraphSpec.from_json(text, p.name)
 
 
+def _new_file_mode(p: Path) -> int:
+    """The permissions a plain open() would give: the old file's, else 0666 minus umask."""
+    try:
+        return p.stat().st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename over the target."""
     p = Path(path)
@@ -199,6 +209,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _new_file_mode(p))  # mkstemp makes it private (0600)
         os.replace(tmp, p)
     except BaseException:
         try:

@@ -1,6 +1,7 @@
 """The graph file format: round trips, header checks, clear errors, atomic writes."""
 
 import json
+import os
 
 import pytest
 
@@ -91,6 +92,21 @@ def test_failed_write_leaves_old_file(tmp_path, monkeypatch):
         save_graph(GraphSpec(), path)
     assert path.read_bytes() == before
     assert not list(tmp_path.glob(".*tmp"))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_saved_files_are_not_private(tmp_path):
+    """An atomic save gets the permissions a plain write would (mkstemp makes 0600)."""
+    path = tmp_path / "g.json"
+    old = os.umask(0o022)
+    try:
+        save_graph(GraphSpec.from_dict(EXAMPLE), path)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    path.chmod(0o664)  # overwriting keeps the file's own permissions
+    save_graph(GraphSpec.from_dict(EXAMPLE), path)
+    assert path.stat().st_mode & 0o777 == 0o664
 
 
 def test_op_reference_is_current():
