@@ -1,4 +1,5 @@
-"""Special functions numpy lacks: a vectorised erf accurate to about 1e-15 relative error.
+"""Special functions numpy lacks: the logistic sigmoid without overflow, and a vectorised
+erf accurate to about 1e-15 relative error.
 
 W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23
 (1969); the coefficients are those of his CALERF routine (netlib specfun).
@@ -69,3 +70,9 @@ def erf(x: np.ndarray) -> np.ndarray:
     ab = np.minimum(ax[big], 30.0)  # erfc underflows to 0 long before 30
     out[big] = np.copysign(1.0 - _erfc_scaled_tail(ab), x64[big])
     return out.astype(dtype, copy=False)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic sigmoid 1 / (1 + e^(−x)) in x's dtype; split by sign so exp never overflows."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ShapeError
-from engine.ops._special import erf
+from engine.ops._special import erf, sigmoid
 from engine.ops.base import Kernel, OpDef, Param, fmt_shape
 from engine.registry import register
 
@@ -62,9 +62,7 @@ class ReLU(_Activation):
 
 class SigmoidKernel(Kernel):
     def forward(self, x):
-        # Split by sign so exp never overflows.
-        e = np.exp(-np.abs(x))
-        self.y = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+        self.y = sigmoid(x)
         return self.y
 
     # dx = dy · y · (1 − y)
@@ -80,12 +78,6 @@ class Sigmoid(_Activation):
 
     def make_kernel(self, params, ins, out, dtype):
         return SigmoidKernel()
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic sigmoid without overflow, in x's dtype."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
 class LeakyReLUKernel(Kernel):
@@ -197,7 +189,7 @@ class GELU(_Activation):
 class SiLUKernel(Kernel):
     def forward(self, x):
         self.x = x
-        self.s = _sigmoid(x)
+        self.s = sigmoid(x)
         return x * self.s
 
     # dx = dy · σ(x)·(1 + x·(1 − σ(x)))
@@ -261,7 +253,7 @@ class SoftplusKernel(Kernel):
 
     # dx = dy · σ(βx)  (dy where βx > threshold, the linear part)
     def backward(self, gy):
-        return (np.where(self.linear, gy, gy * _sigmoid(self.bx)),)
+        return (np.where(self.linear, gy, gy * sigmoid(self.bx)),)
 
 
 @register

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import DataError, ShapeError
+from engine.ops._special import sigmoid
 from engine.ops.base import Kernel, OpDef, Param, Port, fmt_shape
 from engine.registry import register
 
@@ -156,10 +157,8 @@ class BCELogitsKernel(Kernel):
     # dz = dL · (σ(z) − t)/N,  dt = −dL · z/N
     def backward(self, gy):
         z = self.z
-        e = np.exp(-np.abs(z))
-        sig = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
         s = self.scale * gy
-        gz = (sig - self.t) * s
+        gz = (sigmoid(z) - self.t) * s
         return (gz, -z * s if self.needs_input_grad[1] else None)
 
 
