@@ -29,9 +29,8 @@ import numpy as np
 
 from engine.errors import GradscapeError
 from engine.program import Program
-from engine.stats import Summary, summarize
+from engine.stats import TensorView, tensor_view
 
-MAX_VALUES = 64  # tensors up to this many numbers carry their values
 MAX_JACOBIAN_ROWS = 256  # outputs probed one by one (one backward call each)
 MAX_JACOBIAN_NUMBERS = 65_536
 MAX_PATHS = 64
@@ -39,21 +38,6 @@ MAX_PATHS = 64
 
 class ExplainError(GradscapeError):
     """The requested gradient cannot be explained (no gradient flows there, too big, …)."""
-
-
-@dataclass(frozen=True)
-class TensorView:
-    """A tensor reduced for display: shape, summary and, when small, its values (flat)."""
-
-    shape: tuple[int, ...]
-    size: int
-    summary: Summary
-    values: tuple[float, ...] | None
-
-    @property
-    def scalar(self) -> float | None:
-        """The number itself when the tensor holds exactly one."""
-        return self.values[0] if self.size == 1 and self.values else None
 
 
 @dataclass(frozen=True)
@@ -191,7 +175,7 @@ def explain_edge(program: Program, edge_index: int, digits: int = 6) -> EdgeExpl
     rule = _rule(p.ops[i].formula, edge.dst_port)
     rule = f"{p.op_ids[i]}: {rule}" if rule else ""
     fan_out = sum(1 for e in p.edges if e.src == edge.src) > 1
-    views = [_view(a) for a in (up, local, product, g_arr)]
+    views = [tensor_view(a) for a in (up, local, product, g_arr)]
     formula = _edge_formula(p, edge.src, edge.dst, kind, rule, views, fan_out, digits)
     return EdgeExplanation(edge_index, edge.key, edge.src, edge.dst, edge.dst_port,
                            p.op_ids[i], views[0], views[1], kind, views[2], views[3], err,
@@ -219,12 +203,12 @@ def explain_node(program: Program, node_id: str, digits: int = 6) -> NodeExplana
             g = p.edge_grads[e]
             if src != s or g is None:
                 continue
-            shares.append(EdgeShare(e, p.edges[e].key, p.order[i], port, _view(g)))
+            shares.append(EdgeShare(e, p.edges[e].key, p.order[i], port, tensor_view(g)))
             total = g if total is None else total + g
     total_arr = np.asarray(total)
     grad = np.asarray(grad)
     err = float(np.max(np.abs(total_arr - grad))) if grad.size else 0.0
-    tv, gv = _view(total_arr), _view(grad)
+    tv, gv = tensor_view(total_arr), tensor_view(grad)
     if all(sh.grad.scalar is not None for sh in shares):
         terms = [_num(sh.grad.scalar, digits) for sh in shares]  # type: ignore[arg-type]
         body = terms[0] + "".join(
@@ -284,7 +268,7 @@ def explain_parameter_path(program: Program, param_node: str,
                 prod_scalar = prod_scalar * jac.reshape(())
             chain = chain @ jac
             factors.append(PathFactor(e, p.order[i], src, f"∂{name[i]}/∂{name[p.srcs[i][j]]}",
-                                      _view(jac), value))
+                                      tensor_view(jac), value))
         product = float(prod_scalar) if all_scalar else float(chain.reshape(()))
         nodes = (param_node,) + tuple(p.order[i] for _, i, _ in path)
         labels = " · ".join(f.label for f in factors)
@@ -399,12 +383,6 @@ def _sum_in_dtype(values: list[float], dtype: np.dtype) -> float:
     for v in values:
         total = total + np.asarray(v, dtype=dtype)
     return float(total)
-
-
-def _view(a: np.ndarray) -> TensorView:
-    arr = np.asarray(a)
-    vals = tuple(float(v) for v in arr.reshape(-1)) if arr.size <= MAX_VALUES else None
-    return TensorView(tuple(int(d) for d in arr.shape), int(arr.size), summarize(arr), vals)
 
 
 _RULE = re.compile(r"∂([A-Za-z])/∂([A-Za-z])ᵢ?\s*=\s*([^,;]+)")

@@ -37,6 +37,31 @@ def summarize(a: np.ndarray) -> Summary:
     return Summary(total / n, abs_total / n, sq ** 0.5, float(flat.min()), float(flat.max()), n)
 
 
+MAX_VIEW_VALUES = 64  # a TensorView of a tensor up to this size carries its values
+
+
+@dataclass(frozen=True)
+class TensorView:
+    """A tensor reduced for display: shape, summary and, when small, its values (flat)."""
+
+    shape: tuple[int, ...]
+    size: int
+    summary: Summary
+    values: tuple[float, ...] | None
+
+    @property
+    def scalar(self) -> float | None:
+        """The number itself when the tensor holds exactly one."""
+        return self.values[0] if self.size == 1 and self.values else None
+
+
+def tensor_view(a: np.ndarray) -> TensorView:
+    """`TensorView` of an array; values as exact Python floats up to MAX_VIEW_VALUES."""
+    arr = np.asarray(a)
+    vals = tuple(float(v) for v in arr.reshape(-1)) if arr.size <= MAX_VIEW_VALUES else None
+    return TensorView(tuple(int(d) for d in arr.shape), int(arr.size), summarize(arr), vals)
+
+
 def summarize_many(arrays: list[np.ndarray | None]) -> list[Summary | None]:
     """Summaries of many tensors (None stays None), computed in the tensors' own dtype.
 

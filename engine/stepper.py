@@ -23,36 +23,14 @@ import numpy as np
 from engine.errors import DataError
 from engine.program import Program
 from engine.spec import EdgeSpec
-from engine.stats import Summary, summarize
+from engine.stats import TensorView, tensor_view
 
-SMALL = 64  # tensors up to this many numbers carry their values
-
-
-@dataclass(frozen=True)
-class Tensor:
-    """A tensor reduced for display: shape, summary and, when small, its values (flat)."""
-
-    shape: tuple[int, ...]
-    summary: Summary
-    values: tuple[float, ...] | None
-
-    @property
-    def size(self) -> int:
-        return self.summary.size
-
-    @property
-    def scalar(self) -> float | None:
-        """The number itself when the tensor holds exactly one."""
-        return self.values[0] if self.size == 1 and self.values else None
+Tensor = TensorView  # the name the designer's backprop views use
 
 
 def tensor(a: np.ndarray | None) -> Tensor | None:
-    """`Tensor` of an array (values as exact Python floats when small), None for None."""
-    if a is None:
-        return None
-    a = np.asarray(a)
-    values = tuple(float(v) for v in a.reshape(-1)) if a.size <= SMALL else None
-    return Tensor(tuple(a.shape), summarize(a), values)
+    """`TensorView` of an array (values as exact Python floats when small), None for None."""
+    return None if a is None else tensor_view(a)
 
 
 @dataclass(frozen=True)
