@@ -10,7 +10,7 @@ what it means.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QDialog,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from designer import theme
+from designer.lab.background import BackgroundJob, start_job
 from designer.lab.formula_html import esc
 from designer.lab.replay import current_batch_copy
 from engine.compiler import compile_graph
@@ -36,23 +37,6 @@ INTRO = (
     "(L(θ+ε) − L(θ−ε)) / 2ε. The table compares the two for every learnable tensor "
     "(in float64, on a copy with the current weights and batch; big tensors on 200 random "
     "entries). The relative error is ‖backprop − measured‖ / (‖backprop‖ + ‖measured‖).")
-
-
-class _Job(QThread):
-    """compile a float64 copy, load the weights, run gradcheck — off the GUI thread."""
-
-    finished_report = Signal(object)
-    failed = Signal(str)
-
-    def __init__(self, payload, parent=None):
-        super().__init__(parent)
-        self.payload = payload
-
-    def run(self) -> None:
-        try:
-            self.finished_report.emit(run_check(self.payload))
-        except Exception as exc:  # noqa: BLE001  (tell the user, never die silently)
-            self.failed.emit(f"{type(exc).__name__}: {exc}")
 
 
 def run_check(payload) -> tuple[GradcheckReport, int, bool, int]:
@@ -88,7 +72,7 @@ class GradcheckDialog(QDialog):
         super().__init__(parent)
         self.session = session
         self.report: GradcheckReport | None = None
-        self._job: _Job | None = None
+        self._job: BackgroundJob | None = None
         self.setWindowTitle("Gradient Check")
         intro = QLabel(INTRO)
         intro.setWordWrap(True)
@@ -135,11 +119,8 @@ class GradcheckDialog(QDialog):
 
     def _start(self, payload) -> None:
         self.status.setText("Measuring every derivative (two forward passes per number)…")
-        job = _Job(payload, self)
-        job.finished_report.connect(self._done)
-        job.failed.connect(self._failed)
-        self._job = job
-        job.start()
+        self._job = start_job(lambda _job: run_check(payload), on_done=self._done,
+                              on_failed=self._failed, parent=self, name="gradcheck")
 
     def _failed(self, message: str) -> None:
         self.run_button.setEnabled(True)
