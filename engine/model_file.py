@@ -370,7 +370,7 @@ class _Reader:
         if "metrics.json" in self.infos:
             model.metrics = self.json("metrics.json", dict)
             hist = model.metrics.get("history", [])
-            if not isinstance(hist, list) or not all(isinstance(h, dict) for h in hist):
+            if not isinstance(hist, list) or not all(_is_epoch_entry(h) for h in hist):
                 raise self.fail("metrics.json has a damaged 'history'.")
             model.history = hist
         if "trainer.json" in self.infos:
@@ -480,6 +480,14 @@ class _Reader:
         model.trainer_state = state
         model.config = config
         model.step_losses = arrays["step_losses"].tolist()
+
+
+def _is_epoch_entry(entry: Any) -> bool:
+    """An entry of the loss history: what EpochReport.to_dict wrote (NaN saved as null)."""
+    if not isinstance(entry, dict) or type(entry.get("epoch")) is not int:
+        return False
+    return all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+               for k, v in entry.items() if k != "epoch")
 
 
 def _check_rng(state: Any, fail: Any, what: str) -> None:

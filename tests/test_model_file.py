@@ -264,7 +264,8 @@ def test_damaged_json_members(saved):
                                     b'"nodes": [{"id": "x", "op": "Nope"}]}')],
         "trainer.json": [b'{"step": -1}', b"{}", json.dumps({
             **json.loads(members["trainer.json"]), "rng": {"bit_generator": "PCG64"}}).encode()],
-        "metrics.json": [b'{"history": 5}', b'{"a": NaN}'],
+        "metrics.json": [b'{"history": 5}', b'{"a": NaN}', b'{"history": [{"loss": 1.0}]}',
+                         b'{"history": [{"epoch": 1, "loss": "low"}]}'],
         "optimizer.json": [b"5"],
     }
     for name, variants in cases.items():
