@@ -240,12 +240,17 @@ class MainWindow(QMainWindow):
         a("snap", "S&nap to Grid", self._set_snap, checkable=True, checked=False)
         a("wire_shapes", "Show Shapes on &Wires", self.scene.set_show_wire_shapes,
           checkable=True, checked=True)
-        a("auto_layout", "Auto &Layout", self.controller.auto_layout, QKeySequence("Ctrl+L"))
+        a("auto_layout", "Auto &Layout", self.auto_layout, QKeySequence("Ctrl+L"))
         a("shortcuts", "&Keyboard Shortcuts", self.show_shortcuts,
           QKeySequence(sk.HelpContents))
         a("about", "&About Gradscape", self.show_about)
         self.view.node_menu_actions = [self.actions[k] for k in
                                        ("cut", "copy", "duplicate", "delete")]
+
+    def auto_layout(self) -> None:
+        """Lay the graph out and frame it (the layout may move it anywhere)."""
+        self.controller.auto_layout()
+        self.view.show_graph()
 
     def _build_menus(self) -> None:
         bar = self.menuBar()

@@ -197,6 +197,20 @@ def test_cut_and_duplicate(window):
     assert len(window.edit_paste()) == 2
 
 
+def test_auto_layout_brings_the_graph_into_view(window):
+    c = window.controller
+    ids = [c.add_node(op, (3000.0 + 300 * i, 2000.0)) for i, op in
+           enumerate(("Input", "Dense", "Tanh"))]
+    for a, b in zip(ids, ids[1:]):
+        assert c.connect(a, b, "in") is None
+    window.view.show_graph()
+    window.actions["auto_layout"].trigger()
+    assert window.document.position(ids[0]) != (3000.0, 2000.0)  # the layout moved them
+    visible = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
+    for node_id in ids:
+        assert visible.intersects(window.scene.nodes[node_id].sceneBoundingRect())
+
+
 def test_shortcuts_dialog_lists_actions(window):
     dialog = window.shortcuts_dialog()
     table = dialog.findChild(QTableWidget, "shortcuts_table")
