@@ -14,6 +14,7 @@ import numpy as np
 from engine import model_cli
 from engine.compiler import compile_graph
 from engine.errors import CompileError, GradscapeError, TrainingDiverged
+from engine.program import Program
 from engine.spec import load_graph
 from engine.train import TrainConfig, Trainer, load_data
 
@@ -99,6 +100,7 @@ class Progress:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """`train`: epochs with a progress bar (JSON lines with --json); exit 1 if it diverged."""
     spec, cfg, program, data = _prepare(args)
     train, val = (data.split(cfg.validation_split, cfg.seed) if cfg.validation_split
                   else (data, None))
@@ -152,7 +154,7 @@ def _tensor_json(a: np.ndarray | None) -> dict[str, Any] | None:
     return out
 
 
-def trace_dict(program, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+def trace_dict(program: Program, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """One forward and backward pass on one batch, every edge and parameter described."""
     program.set_training(True)
     loss = program.forward(x, y)
@@ -186,6 +188,7 @@ def _first_batch(cfg: TrainConfig, data) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    """`trace`: one forward and backward pass on the first batch, every edge printed."""
     spec, cfg, program, data = _prepare(args, input_grads=True)
     x, y = _first_batch(cfg, data)
     result = trace_dict(program, x, y)
@@ -202,6 +205,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
+    """`gradcheck`: backprop against finite differences in float64; exit 1 on a mismatch."""
     from engine.gradcheck import gradcheck
 
     args.dtype = "float64"
@@ -222,6 +226,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `python -m engine` parser with every sub-command (docs/cli.md is built from it)."""
     parser = argparse.ArgumentParser(
         prog="python -m engine",
         description="Gradscape engine: train, inspect and check neural-network graphs.")
@@ -267,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; errors are one sentence on stderr with exit code 2, never a traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

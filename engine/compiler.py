@@ -42,6 +42,7 @@ class Analysis:
 
     @property
     def ok(self) -> bool:
+        """True when nothing is wrong: the graph compiles."""
         return not self.diagnostics
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.program import Program
 from engine.spec import GraphSpec
 
 TINY = 1e-300
@@ -71,8 +72,9 @@ def _relative(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return max_abs, float(np.linalg.norm(diff)) / denom
 
 
-def gradcheck(program_or_spec, x, y, eps: float = 1e-6, inputs: bool = False, *,
-              seed: int = 0, max_entries: int = 200, rtol: float = 1e-5, atol: float = 1e-8,
+def gradcheck(program_or_spec: Program | GraphSpec, x: np.ndarray, y: np.ndarray | None,
+              eps: float = 1e-6, inputs: bool = False, *, seed: int = 0,
+              max_entries: int = 200, rtol: float = 1e-5, atol: float = 1e-8,
               training: bool = True) -> GradcheckReport:
     """Compare backprop with central differences for every parameter tensor.
 

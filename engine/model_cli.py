@@ -35,6 +35,7 @@ def add_commands(sub: Any) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """`export`: write a model or graph in another format; lists the files written."""
     from engine.export import export
 
     files = export(args.model, args.format, args.out, opset=args.opset)
@@ -106,6 +107,7 @@ def prediction_table(program: Any, model: Any, x: np.ndarray) -> tuple[list[str]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """`predict`: prepare new CSV rows like the training data and write the predictions."""
     from engine.csv_import import apply_preprocessing
     from engine.spec import atomic_write_bytes
 

@@ -165,6 +165,7 @@ class Program:
 
     @property
     def num_parameters(self) -> int:
+        """Learnable numbers in all (the length of `theta`)."""
         return int(self.theta.size)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -333,6 +334,7 @@ class Program:
         return self.values[self.index[self.edges[k].src]]
 
     def node_value(self, node_id: str) -> np.ndarray | None:
+        """Output of a node in the last forward pass (None if it did not run)."""
         return self.values[self.index[node_id]]
 
     def node_grad(self, node_id: str) -> np.ndarray | None:
@@ -340,9 +342,11 @@ class Program:
         return self.node_grads[self.index[node_id]]
 
     def param_value(self, e: ParamEntry) -> np.ndarray:
+        """The live tensor of `e`: a view into `theta` (copy it to keep a value)."""
         return self.theta[e.offset:e.offset + e.size].reshape(e.shape)
 
     def param_grad(self, e: ParamEntry) -> np.ndarray:
+        """The gradient of `e` from the last backward: a view into `grad`."""
         return self.grad[e.offset:e.offset + e.size].reshape(e.shape)
 
     def first_nonfinite_node(self) -> str | None:

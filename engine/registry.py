@@ -45,6 +45,7 @@ def get(op_id: str) -> OpDef | None:
 
 
 def canonical_id(op_id: str) -> str:
+    """The current id of an op, following `replaces` aliases of renamed ops."""
     _load()
     return _ALIASES.get(op_id, op_id)
 

@@ -24,6 +24,7 @@ from engine.errors import DataError
 from engine.program import Program
 from engine.spec import EdgeSpec
 from engine.stats import TensorView, tensor_view
+from engine.train import Trainer
 
 Tensor = TensorView  # the name the designer's backprop views use
 
@@ -100,7 +101,7 @@ class UpdateResult:
     params: list[ParamUpdate] = field(default_factory=list)
 
 
-def next_batch(trainer) -> np.ndarray:
+def next_batch(trainer: Trainer) -> np.ndarray:
     """The index array the trainer's next `step()` uses (starts an epoch if it must, as
     `step()` would, but does not consume the batch)."""
     return trainer.peek_next_batch()
@@ -115,7 +116,7 @@ def _random_states(program: Program) -> list[tuple[object, dict]]:
     return out
 
 
-def preview_step(program: Program, trainer) -> StepPreview:
+def preview_step(program: Program, trainer: Trainer) -> StepPreview:
     """Forward and backward on the trainer's next batch; nothing is updated.
 
     Returns:
@@ -159,7 +160,7 @@ def snapshot(program: Program) -> tuple[int, np.ndarray]:
     return id(program), program.theta.copy()
 
 
-def describe_update(program: Program, trainer, before: tuple[int, np.ndarray],
+def describe_update(program: Program, trainer: Trainer, before: tuple[int, np.ndarray],
                     loss: float = float("nan")) -> UpdateResult:
     """Each parameter's change between `before` (from `snapshot`) and now.
 

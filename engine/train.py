@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.data import Dataset
 from engine.errors import DataError, GradscapeError, TrainingDiverged
 from engine.optim import clip_grad_norm, make_optimizer, make_schedule, regularization
 from engine.program import Program
@@ -132,7 +133,7 @@ class EpochReport:
         return out
 
 
-def load_data(cfg: TrainConfig):
+def load_data(cfg: TrainConfig) -> Dataset:
     """The training data named by the config: a built-in dataset or a CSV file."""
     from engine.data import load_csv, make_dataset
 

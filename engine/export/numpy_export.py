@@ -27,7 +27,7 @@ from engine.export._graph import (
     python_names,
 )
 from engine.ops import _special
-from engine.ops.sources import _value_array
+from engine.ops.sources import value_array
 from engine.program import Program
 from engine.spec import atomic_write_bytes
 
@@ -184,7 +184,7 @@ class _Gen:
             self.line(k, wk("value"))
         elif op == "Constant":
             shape = tuple(int(d) for d in (p.get("shape") or []))
-            arr = _value_array(p, shape)
+            arr = value_array(p, shape)
             if arr.ndim == 0:
                 self.line(k, f"np.float32({fmt_float(arr)})")
             else:
@@ -259,9 +259,9 @@ class _Gen:
             axis = int(p["axis"]) % len(n.shape)
             self.line(k, f"np.concatenate([{', '.join(a)}], axis={axis})")
         elif op in ("Sum", "Mean"):
-            from engine.ops.elementwise import _reduce_axis
+            from engine.ops.elementwise import reduce_axis
 
-            axes = _reduce_axis(p, n.in_shapes[0])
+            axes = reduce_axis(p, n.in_shapes[0])
             self.line(k, f"np.asarray({a[0]}.{op.lower()}(axis={axes!r}, "
                          f"keepdims={bool(p['keepdims'])}))")
         else:  # pragma: no cover - INFERENCE_OPS and this chain must agree

@@ -23,7 +23,7 @@ from engine.export._graph import (
     batched,
     inference_graph,
 )
-from engine.ops.sources import _value_array
+from engine.ops.sources import value_array
 from engine.program import Program
 from engine.spec import atomic_write_bytes
 
@@ -72,7 +72,7 @@ class _Builder:
             return
         if op == "Constant":
             shape = tuple(int(d) for d in (p.get("shape") or []))
-            self.names[n.id] = self.const(f"{n.id}.value", _value_array(p, shape))
+            self.names[n.id] = self.const(f"{n.id}.value", value_array(p, shape))
             return
         if op == "Dense":
             args = [ins[0], self.const(f"{n.id}.weight", w[f"{n.id}.weight"])]
@@ -161,9 +161,9 @@ class _Builder:
         self.add("Mul", [x, cdf], out)
 
     def _reduce(self, n: INode, x: str, out: str, c: str) -> None:
-        from engine.ops.elementwise import _reduce_axis
+        from engine.ops.elementwise import reduce_axis
 
-        axes = list(_reduce_axis(n.params, n.in_shapes[0]))
+        axes = list(reduce_axis(n.params, n.in_shapes[0]))
         keep = int(bool(n.params["keepdims"]))
         op = "ReduceSum" if n.op == "Sum" else "ReduceMean"
         if not axes:  # reducing a scalar: nothing to do
@@ -180,7 +180,7 @@ def _value_info(helper: Any, name: str, shape: tuple, elem: int) -> Any:
 
 
 def build_onnx(program: Program, opset: int = DEFAULT_OPSET,
-               metadata: dict[str, str] | None = None):
+               metadata: dict[str, str] | None = None) -> Any:
     """The checked onnx.ModelProto of the program's inference graph."""
     try:
         import onnx

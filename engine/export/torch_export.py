@@ -24,7 +24,7 @@ from engine.export._graph import (
     inference_graph,
     python_names,
 )
-from engine.ops.sources import _value_array
+from engine.ops.sources import value_array
 from engine.program import Program
 from engine.spec import atomic_write_bytes
 
@@ -156,12 +156,12 @@ class _Gen:
         elif op == "Parameter":
             self.uses_tensor = True
             shape = tuple(int(d) for d in (p.get("shape") or []))
-            self.attr(n.id, f"Tensor({_literal(_value_array(p, shape))})")
+            self.attr(n.id, f"Tensor({_literal(value_array(p, shape))})")
             self.keys(n.id, ["value"])
             self.line(n.id, f"self.{nm}()")
         elif op == "Constant":
             shape = tuple(int(d) for d in (p.get("shape") or []))
-            value = _literal(_value_array(p, shape))
+            value = _literal(value_array(p, shape))
             self.init.append(f"        self.register_buffer({nm!r}, torch.tensor({value}), "
                              "persistent=False)")
             self.line(n.id, f"self.{nm}")
@@ -233,9 +233,9 @@ class _Gen:
             axis = int(p["axis"]) % len(n.shape)
             self.line(n.id, f"torch.cat([{', '.join(a)}], dim={axis})")
         elif op in ("Sum", "Mean"):
-            from engine.ops.elementwise import _reduce_axis
+            from engine.ops.elementwise import reduce_axis
 
-            axes = _reduce_axis(p, n.in_shapes[0])
+            axes = reduce_axis(p, n.in_shapes[0])
             fn = op.lower()
             if not axes:
                 self.line(n.id, a[0])

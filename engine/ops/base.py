@@ -205,6 +205,7 @@ def fmt_shape(shape: Shape) -> str:
 
 
 def numel(shape: Shape) -> int:
+    """Number of values in one sample of `shape` (the batch axis, None, counts as 1)."""
     n = 1
     for d in shape:
         n *= 1 if d is None else int(d)

@@ -290,8 +290,8 @@ class Concat(OpDef):
 AXES = ("all", "features", "batch")
 
 
-def _reduce_axis(params: dict[str, Any], x: Shape) -> tuple[int, ...]:
-    """The numpy axes a Sum/Mean reduces over, or a ShapeError."""
+def reduce_axis(params: dict[str, Any], x: Shape) -> tuple[int, ...]:
+    """The numpy axes a Sum/Mean reduces over (also used by the exporters), or ShapeError."""
     which = params["axis"]
     if which == "all":
         return tuple(range(len(x)))
@@ -322,7 +322,7 @@ class _Reduce(OpDef):
 
     def infer_shape(self, params, ins):
         x = ins["in"]
-        axes = _reduce_axis(params, x)
+        axes = reduce_axis(params, x)
         if params["keepdims"]:
             return tuple(1 if i in axes else d for i, d in enumerate(x))
         return tuple(d for i, d in enumerate(x) if i not in axes)
@@ -357,7 +357,7 @@ class Sum(_Reduce):
     formula = "y = Σᵢ xᵢ;  ∂y/∂xᵢ = 1"
 
     def make_kernel(self, params, ins, out, dtype):
-        return ReduceKernel(_reduce_axis(params, ins["in"]), bool(params["keepdims"]), False)
+        return ReduceKernel(reduce_axis(params, ins["in"]), bool(params["keepdims"]), False)
 
 
 @register
@@ -367,4 +367,4 @@ class Mean(_Reduce):
     formula = "y = (1/n) Σᵢ xᵢ;  ∂y/∂xᵢ = 1/n"
 
     def make_kernel(self, params, ins, out, dtype):
-        return ReduceKernel(_reduce_axis(params, ins["in"]), bool(params["keepdims"]), True)
+        return ReduceKernel(reduce_axis(params, ins["in"]), bool(params["keepdims"]), True)

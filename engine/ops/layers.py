@@ -196,7 +196,7 @@ class DropoutKernel(Kernel):
         self.mask: np.ndarray | None = None
         self.reseed(0)
 
-    def reseed(self, seed) -> None:
+    def reseed(self, seed: int | list[int]) -> None:
         """Restart the random masks from `seed` (the program seeds each Dropout node)."""
         self.rng = np.random.default_rng(seed)
 

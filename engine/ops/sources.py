@@ -78,7 +78,8 @@ class Target(OpDef):
         return FedKernel()
 
 
-def _value_array(params: dict[str, Any], shape: tuple[int, ...]) -> np.ndarray:
+def value_array(params: dict[str, Any], shape: tuple[int, ...]) -> np.ndarray:
+    """The float64 tensor a Parameter or Constant's 'value' param describes for `shape`."""
     value = params.get("value", 0.0)
     if isinstance(value, (list, tuple)):
         arr = np.asarray(value, dtype=np.float64)
@@ -129,14 +130,14 @@ class Parameter(OpDef):
 
     def infer_shape(self, params, ins):
         shape = tuple(int(d) for d in (params.get("shape") or []))
-        _value_array(params, shape)  # raises ShapeError on a mismatch
+        value_array(params, shape)  # raises ShapeError on a mismatch
         return shape
 
     def param_shapes(self, params, ins):
         return {"value": self.infer_shape(params, ins)}
 
     def init_param(self, name, shape, params, ins, rng):
-        return _value_array(params, tuple(shape))
+        return value_array(params, tuple(shape))
 
     def make_kernel(self, params, ins, out, dtype):
         return ParameterKernel()
@@ -175,9 +176,9 @@ class Constant(OpDef):
 
     def infer_shape(self, params, ins):
         shape = tuple(int(d) for d in (params.get("shape") or []))
-        _value_array(params, shape)
+        value_array(params, shape)
         return shape
 
     def make_kernel(self, params, ins, out, dtype):
         shape = tuple(int(d) for d in (params.get("shape") or []))
-        return ConstantKernel(_value_array(params, shape).astype(dtype))
+        return ConstantKernel(value_array(params, shape).astype(dtype))
