@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                                   t.split(",") if p.strip()],
                         help="comma-separated panels (docks or tool bars, by title) to hide, "
                              "e.g. palette,inspector,history")
+    parser.add_argument("--open", metavar="NAMES", type=lambda t: t.split(","),
+                        help="with --screenshot: trigger these menu actions (comma-separated, "
+                             "e.g. learn_optimizer) before training, to show panels that record "
+                             "while training runs")
     parser.add_argument("--action", metavar="NAME",
                         help="with --screenshot: trigger a menu action (e.g. shortcuts) and "
                              "save the dialog it opens instead of the window")
@@ -177,6 +181,15 @@ def prepare_view(window: MainWindow, args: argparse.Namespace) -> None:
             window.view.centerOn(window.scene.itemsBoundingRect().center())
         else:
             window.view.fit_all()
+    if args.open and args.select:  # panels that record follow the selection from step 0
+        select_item(window, args.select)
+    for name in args.open or []:
+        action = window.actions.get(name)
+        if action is None:
+            raise ScreenshotError(f"There is no action called {name!r} "
+                                  f"(known: {', '.join(sorted(window.actions))}).")
+        action.trigger()
+        settle(200)
     if args.train:
         train_steps(window, args.train)
     if args.select:

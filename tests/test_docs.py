@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ["README.md", "docs/user-guide.md", "docs/concepts.md", "docs/cli.md"]
+DOCS = ["README.md", "docs/user-guide.md", "docs/concepts.md", "docs/cli.md",
+        "docs/learning-lab.md", "docs/export.md"]
 
 
 def load(name: str):
