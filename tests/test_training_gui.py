@@ -76,6 +76,17 @@ def test_play_after_finish_counts_to_the_new_target(qtbot, window):
     assert "epoch 6 / 6" in window.training.panel.counter_label.text()
 
 
+def test_loss_summary_is_not_cut_off(qtbot, window):
+    session = open_example(qtbot, window, "xor_mlp.json", epochs=2, validation_split=0.2)
+    window.training.panel.play_action.trigger()
+    qtbot.waitUntil(lambda: session.state == states.FINISHED, timeout=10000)
+    label = window.training.plot.summary
+    qtbot.waitUntil(lambda: "val acc" in label.text(), timeout=3000)
+    width = label.fontMetrics().horizontalAdvance(label.text())
+    margins = label.contentsMargins()
+    assert label.width() - margins.left() - margins.right() >= width
+
+
 def test_pause_stops_within_100_ms_and_step_is_one_step(qtbot, window):
     session = open_example(qtbot, window, "spirals_classifier.json", epochs=0)
     session.play()

@@ -187,7 +187,7 @@ class LossPlot(QWidget):
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 0, 4, 0)
-        bar.addWidget(self.summary, 1)
+        bar.addStretch(1)
         bar.addWidget(self.log_box)
         bar.addWidget(png)
         bar.addWidget(csv_button)
@@ -195,6 +195,9 @@ class LossPlot(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addWidget(self.graphics, 1)
+        # Its own row: beside the buttons a summary with validation and accuracy was cut off.
+        self.summary.setContentsMargins(6, 0, 4, 0)
+        layout.addWidget(self.summary)
         layout.addLayout(bar)
 
     # -- data ----------------------------------------------------------------------------
@@ -268,6 +271,7 @@ class LossPlot(QWidget):
             if len(self.val_acc):
                 text += f" · val acc {self.val_acc.view()[1][-1]:.1%}"
         self.summary.setText(text)
+        self.summary.setToolTip(text)
 
     def _bins(self) -> tuple[int, tuple[float, float] | None]:
         """Decimation bins (the plot's width in pixels) and the visible step range when the
