@@ -333,7 +333,8 @@ class PredictionView(QWidget):
         self.source.addItem("validation set", True)
         self.source.addItem("training set", False)
         self.source.setToolTip("Which examples the confusion matrix and samples use")
-        self.source.currentIndexChanged.connect(lambda _i: self.request(now=True))
+        self.source.currentIndexChanged.connect(self._on_source_chosen)
+        self._forced_training_set = False  # switched because there was no validation set
         head = QHBoxLayout()
         head.addWidget(self.title, 1)
         head.addWidget(self.source)
@@ -382,6 +383,10 @@ class PredictionView(QWidget):
         self.session.report.connect(lambda _r: self.request())
         self.session.weights_reset.connect(lambda: self.request(now=True))
         self.session.state_changed.connect(self._on_state)
+
+    def _on_source_chosen(self, _index: int) -> None:
+        self._forced_training_set = False  # the user's own choice from now on
+        self.request(now=True)
 
     def set_dock(self, dock) -> None:
         dock.visibilityChanged.connect(lambda visible: visible and self.request(now=True))
@@ -472,6 +477,10 @@ class PredictionView(QWidget):
             self.source.blockSignals(True)
             self.source.setCurrentIndex(1)  # there is no validation set: say so
             self.source.blockSignals(False)
+            self._forced_training_set = True
+        elif has_val and self._forced_training_set:
+            self._forced_training_set = False  # a graph with a validation set again: use it
+            self.source.setCurrentIndex(0)  # asks for the validation set's prediction
         self.source.setEnabled(has_val)
         acc = f" · acc. {res.accuracy:.1%}" if res.accuracy is not None else ""
         titles = {"regions": "Decision regions", "curve": "Fitted curve",

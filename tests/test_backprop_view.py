@@ -183,6 +183,20 @@ def test_new_graph_clears_the_predictions(qtbot, window):
     assert view.last is None and not view.plot.isVisible()
 
 
+def test_validation_set_is_used_again_after_a_graph_without_one(qtbot, window):
+    session = open_example(qtbot, window, "xor_mlp.json")  # no validation set
+    view = window.lab_training.predictions
+    window.lab_training.predictions_dock.raise_()
+    session.step()
+    qtbot.waitUntil(lambda: view.last is not None and view.last.step == 1, timeout=5000)
+    assert view.last.confusion_set == "training"
+    session = open_example(qtbot, window, "spirals_classifier.json")
+    session.step()
+    qtbot.waitUntil(lambda: view.last is not None and view.last.step == 1
+                    and view.last.confusion_set == "validation", timeout=5000)
+    assert view.source.currentIndex() == 0
+
+
 def test_digits_samples_and_confusion_matrix(qtbot, window):
     session = open_example(qtbot, window, "digits_cnn.json")
     view = window.lab_training.predictions
