@@ -150,12 +150,15 @@ def test_divergence_shows_the_message_and_keeps_good_weights(qtbot, window):
     session.diverged.connect(lambda text, node: messages.append((text, node)))
     session.play()
     qtbot.waitUntil(lambda: session.state == states.DIVERGED, timeout=10000)
-    text, _node = messages[0]
-    assert "diverged" in text and "last good weights" in text
+    text, node = messages[0]
+    assert "diverged" in text and "last good weights" in text and "lower learning rate" in text
+    assert node in {n.id for n in window.document.nodes()} and f"'{node}'" in text
     panel = window.training.panel
     assert panel.problem_label.isVisibleTo(panel) and "diverged" in panel.problem_label.text()
     theta = session.worker.program.theta
     assert theta.size and np.isfinite(theta).all()
+    # The kept weights are exactly those the last finite step started from.
+    assert np.array_equal(theta, session.worker.trainer.weights_before_step)
     assert math.isfinite(session.worker.trainer.evaluate(session.worker.trainer.train_set)[0])
 
 
@@ -210,3 +213,33 @@ def test_run_on_worker_reads_the_live_program(qtbot, tmp_path):
         assert "ZeroDivisionError" in errors[0]
     finally:
         assert session.shutdown()
+
+
+def test_structural_edit_keeps_the_weights_of_unchanged_nodes(qtbot, window):
+    session = open_example(qtbot, window, "xor_mlp.json")
+    for _ in range(5):
+        session.step()
+    qtbot.waitUntil(lambda: session.last_report is not None and session.last_report.step == 5,
+                    timeout=5000)
+
+    def weights():
+        got = []
+        session.run_on_worker(lambda program, trainer: program.state_dict(), got.append)
+        qtbot.waitUntil(lambda: bool(got), timeout=5000)
+        return got[0]
+
+    before = weights()
+    revision = window.document.revision
+    window.controller.add_node("Constant", (0.0, 300.0))  # a structural edit: recompiles
+    window.controller.set_param("out", "units", 1)  # unchanged value: no edit
+    session.compile_now()
+    qtbot.waitUntil(lambda: session.worker.revision >= revision + 1, timeout=5000)
+    after = weights()
+    assert set(after) == set(before)
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    # A changed node starts afresh: other shapes, new weights.
+    window.controller.set_param("h1", "units", 4)
+    session.compile_now()
+    qtbot.waitUntil(lambda: weights()["h1.weight"].shape == (4, 2), timeout=5000)
+    np.testing.assert_array_equal(weights()["out.bias"], before["out.bias"])  # shape still fits
