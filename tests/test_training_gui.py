@@ -134,6 +134,8 @@ def test_wire_label_is_the_engine_trace_value(qtbot, window):
         want = (format_number(float(grad.reshape(-1)[0])) if grad.size == 1
                 else format_magnitude(summarize(grad).mean_abs))
         assert item.value_label.text().endswith(want), (edge.key, item.value_label.text())
+        if grad.size == 1:  # hovering shows the exact number, all digits
+            assert f"∂L/∂wire: {float(grad.reshape(-1)[0])!r}" in item.toolTip(), edge.key
         checked += 1
     assert checked >= 8
     # Forward values: the scalar wire x -> f.a shows the sample fed in.

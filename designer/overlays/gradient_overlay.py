@@ -214,6 +214,9 @@ class GradientOverlay(QObject):
             if s is None:
                 rows.append(f"{name}: —")
                 continue
+            if s.size == 1:  # one number: show it exactly (the wire's label rounds it)
+                rows.append(f"{name}: {s.mean!r}")
+                continue
             rows.append(f"{name}: mean {s.mean:.4g}, mean|·| {s.mean_abs:.4g}, "
                         f"L2 {s.l2:.4g}, min {s.min:.4g}, max {s.max:.4g} ({s.size} numbers)")
         if flag:
