@@ -245,3 +245,19 @@ def test_structural_edit_keeps_the_weights_of_unchanged_nodes(qtbot, window):
     session.compile_now()
     qtbot.waitUntil(lambda: weights()["h1.weight"].shape == (4, 2), timeout=5000)
     np.testing.assert_array_equal(weights()["out.bias"], before["out.bias"])  # shape still fits
+
+
+def test_pause_then_play_at_once_keeps_training(qtbot, window):
+    """The last report of a paused run must not pause the run started right after it."""
+    session = open_example(qtbot, window, "spirals_classifier.json", epochs=0)
+    session.play()
+    qtbot.waitUntil(lambda: session.last_report is not None and session.last_report.running,
+                    timeout=5000)
+    session.pause()
+    session.play()  # within the same event-loop turn
+    qtbot.wait(300)
+    assert session.state == states.RUNNING
+    step = session.last_report.step
+    qtbot.waitUntil(lambda: session.last_report.step > step + 10, timeout=5000)
+    assert session.worker.running
+    session.pause()

@@ -84,7 +84,7 @@ class TrainingSession(QObject):
     diverged = Signal(str, object)
 
     _load = Signal(object)
-    _play = Signal()
+    _play = Signal(int)
     _step = Signal()
     _reset = Signal()
     _detail = Signal(object)
@@ -99,6 +99,7 @@ class TrainingSession(QObject):
         self.num_parameters = 0
         self.task = ""
         self._job_revision = -1
+        self._run = 0  # numbers each Play (see TrainingReport.run)
         self._job_key: str | None = None
         self._failure = ""
 
@@ -158,7 +159,8 @@ class TrainingSession(QObject):
             return
         self.problem.emit("")
         self._set_state(RUNNING)
-        self._play.emit()
+        self._run += 1
+        self._play.emit(self._run)
 
     def pause(self) -> None:
         """Stop after the current step (the worker checks a flag between steps)."""
@@ -315,7 +317,10 @@ class TrainingSession(QObject):
         self.last_report = report
         if report.finished:
             self._set_state(FINISHED)
-        elif not report.running and self.state in (RUNNING, READY):
+        elif not report.running and self.state in (RUNNING, READY) and (
+                report.run == self._run or self.state == READY):
+            # A "stopped" report of a Play that was paused and played again at once must not
+            # pause the new run: only this run's own stop counts.
             self._set_state(PAUSED)
         self.report.emit(report)
 

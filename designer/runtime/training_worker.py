@@ -73,6 +73,7 @@ class TrainingReport:
     flags: dict[int, float] = field(default_factory=dict)
     finished: bool = False
     target_epoch: int = 0  # the epoch this run stops at (grows when Play continues a run)
+    run: int = 0  # the Play that produced it (stale "stopped" reports of an earlier Play)
 
 
 @dataclass
@@ -133,6 +134,7 @@ class TrainingWorker(QObject):
         self.trainer: Trainer | None = None
         self.config: TrainConfig | None = None
         self.revision = -1
+        self.run_id = 0
         self.running = False  # set from any thread; read between steps
         self._step_base = 0  # steps done by previous trainers (kept across recompiles)
         self._epoch_base = 0
@@ -201,9 +203,14 @@ class TrainingWorker(QObject):
             data, val = data.split(float(config.validation_split), config.seed)
         return Trainer(program, data, config, val)
 
-    @Slot()
-    def play(self) -> None:
-        """Train until paused, diverged or the configured number of epochs is done."""
+    @Slot(int)
+    def play(self, run: int = 0) -> None:
+        """Train until paused, diverged or the configured number of epochs is done.
+
+        `run` numbers the Play; reports carry it so the session can tell a report of this run
+        from the last report of a run it already paused.
+        """
+        self.run_id = run
         if self.trainer is None or self.running:
             return
         if self.config.epochs and self.epoch_count >= self._target_epoch:
@@ -351,7 +358,7 @@ class TrainingWorker(QObject):
             losses=np.asarray(self._pending_losses, dtype=np.float64),
             epochs=list(self._pending_epochs), edges=list(p.edges), values=values,
             grads=grads, flags=_health_fractions(p), finished=finished,
-            target_epoch=self._target_epoch if self.config.epochs else 0)
+            target_epoch=self._target_epoch if self.config.epochs else 0, run=self.run_id)
         self._pending_losses = []
         self._pending_epochs = []
         self._last_report = time.perf_counter()
