@@ -141,14 +141,17 @@ def _clean(obj: Any) -> Any:
 
 
 FULL_VALUES_LIMIT = 64
+HISTOGRAM_BINS = 16
 
 
 def _tensor_json(a: np.ndarray | None) -> dict[str, Any] | None:
-    from engine.stats import summarize
+    from engine.stats import histogram, summarize
 
     if a is None:
         return None
     out: dict[str, Any] = summarize(a).to_dict()
+    counts, edges = histogram(a, bins=HISTOGRAM_BINS)
+    out["histogram"] = {"counts": counts, "edges": edges}
     if a.size <= FULL_VALUES_LIMIT:
         out["values"] = np.asarray(a, dtype=np.float64).tolist()
     return out

@@ -46,6 +46,9 @@ def test_trace_lists_every_edge_and_parameter(capsys):
     # Scalar edges carry their full gradient values.
     edge = next(e for e in data["edges"] if e["from"] == "a.out")
     assert edge["grad"]["values"] is not None
+    # Every tensor also comes with a small histogram of its values.
+    hist = edge["value"]["histogram"]
+    assert sum(hist["counts"]) == 1 and len(hist["edges"]) == len(hist["counts"]) + 1
     assert data["dtype"] == "float64"
 
 
