@@ -217,6 +217,7 @@ class ModelFiles(QObject):
         if training is not None and getattr(training, "menu", None) is not None:
             training.menu.addSeparator()
             training.menu.addAction(self.save_model_action)
+            training.panel.add_button(self.save_model_action, "Save Model…")
 
     # -- paths -------------------------------------------------------------------------
     def default_stem(self) -> str:

@@ -135,6 +135,7 @@ class TrainingPanel(QWidget):
         self.reset_button.setDefaultAction(self.reset_action)
         for b in (self.play_button, self.step_button, self.reset_button):
             row.addWidget(b)
+        self._button_row, self._buttons_end = row, 3
         self.counter_label = QLabel("epoch 0 · step 0")
         self.counter_label.setFont(theme.mono_font(9))
         self.rate_label = QLabel("")
@@ -151,6 +152,16 @@ class TrainingPanel(QWidget):
         row.addWidget(self.rate_label, 2)
         row.addWidget(self.state_label)
         return row
+
+    def add_button(self, action, text: str | None = None) -> QToolButton:
+        """Put `action` on a button after Play/Step/Reset (e.g. Save Model from the File side)."""
+        button = QToolButton()
+        button.setDefaultAction(action)
+        if text:
+            button.setText(text)
+        self._button_row.insertWidget(self._buttons_end, button)
+        self._buttons_end += 1
+        return button
 
     def _build_data_box(self) -> QGroupBox:
         box = QGroupBox("Data")

@@ -301,3 +301,12 @@ def test_save_after_an_edit_keeps_the_total_step_count_and_history(qtbot, window
     plot = window2.training.plot
     np.testing.assert_array_equal(plot.raw.view()[0], np.arange(1, 6))
     np.testing.assert_array_equal(plot.raw.view()[1], window.training.plot.raw.view()[1])
+
+
+def test_training_panel_has_a_save_model_button(window):
+    from PySide6.QtWidgets import QToolButton
+
+    action = window.actions["save_trained_model"]
+    buttons = [b for b in window.training.panel.findChildren(QToolButton)
+               if b.defaultAction() is action]
+    assert len(buttons) == 1 and buttons[0].text() == "Save Model…"
