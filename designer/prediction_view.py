@@ -456,10 +456,14 @@ class PredictionView(QWidget):
 
     # -- drawing ---------------------------------------------------------------------------
     def _show_kind(self, kind: str | None) -> None:
-        self.plot.setVisible(kind in ("regions", "curve", "scatter"))
-        self.samples.setVisible(kind == "images")
-        self.cm_panel.setVisible(self.last is not None and self.last.confusion is not None)
-        self.empty.setVisible(kind in (None, "none"))
+        wanted = {self.plot: kind in ("regions", "curve", "scatter"),
+                  self.samples: kind == "images",
+                  self.cm_panel: self.last is not None and self.last.confusion is not None,
+                  self.empty: kind in (None, "none")}
+        # Hide before showing: for a moment the plot, the samples and the matrix side by
+        # side would need more width, and the dock would grow (and stay wide) to give it.
+        for widget, visible in sorted(wanted.items(), key=lambda item: item[1]):
+            widget.setVisible(visible)
         if kind is None:
             pal = theme.current()
             self.title.setText("")

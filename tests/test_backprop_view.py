@@ -197,6 +197,22 @@ def test_validation_set_is_used_again_after_a_graph_without_one(qtbot, window):
     assert view.source.currentIndex() == 0
 
 
+def test_switching_prediction_kinds_does_not_widen_the_dock(qtbot, window):
+    dock = window.lab_training.predictions_dock
+    view = window.lab_training.predictions
+    dock.raise_()
+    session = open_example(qtbot, window, "digits_cnn.json")  # sample images
+    session.step()
+    qtbot.waitUntil(lambda: view.last is not None and view.last.kind == "images", timeout=5000)
+    qtbot.wait(100)
+    before = dock.width()
+    session = open_example(qtbot, window, "residual_block.json")  # decision regions
+    session.step()
+    qtbot.waitUntil(lambda: view.last is not None and view.last.kind == "regions", timeout=5000)
+    qtbot.wait(100)
+    assert dock.width() <= max(before, dock.minimumSizeHint().width())
+
+
 def test_digits_samples_and_confusion_matrix(qtbot, window):
     session = open_example(qtbot, window, "digits_cnn.json")
     view = window.lab_training.predictions
