@@ -108,6 +108,14 @@ class _Chip(QGraphicsSimpleTextItem):
         event.accept()
 
 
+EXPLANATION = (
+    "<b>What am I looking at?</b> The layer taken apart: each dot on the left is one input "
+    "number, each dot on the right one neuron (its output, after the activation that follows "
+    "when there is one). Every line is one weight W[i, j]: orange for positive, blue for "
+    "negative, thicker when larger. Switch the lines to ∂L/∂W to see which weights the last "
+    "step pushed hardest, and the dots to the first sample to follow one example through.")
+
+
 class NeuronCard(QGraphicsObject):
     """The expanded view of one Dense layer (a child of its NodeItem)."""
 
@@ -134,6 +142,11 @@ class NeuronCard(QGraphicsObject):
         self.close_chip.setFont(theme.ui_font(10, bold=True))
         self.close_chip.setBrush(QColor(pal.muted_text))
         self.close_chip.setPos(CARD_WIDTH - 20, 4)
+        self.help_chip = _Chip("?", lambda: None, self)
+        self.help_chip.setFont(theme.ui_font(10, bold=True))
+        self.help_chip.setBrush(QColor(pal.muted_text))
+        self.help_chip.setPos(CARD_WIDTH - 38, 4)
+        self.help_chip.setToolTip(EXPLANATION)
         self.mode_chip = _Chip("", self.toggle_mode, self)
         self.mode_chip.setPos(10, 25)
         self.sample_chip = _Chip("", self.toggle_sample, self)
