@@ -145,7 +145,7 @@ class NeuronCard(QGraphicsObject):
         self.help_chip = _Chip("?", lambda: None, self)
         self.help_chip.setFont(theme.ui_font(10, bold=True))
         self.help_chip.setBrush(QColor(pal.muted_text))
-        self.help_chip.setPos(CARD_WIDTH - 38, 4)
+        self.help_chip.setPos(CARD_WIDTH - 18, 26)
         self.help_chip.setToolTip(EXPLANATION)
         self.mode_chip = _Chip("", self.toggle_mode, self)
         self.mode_chip.setPos(10, 25)
