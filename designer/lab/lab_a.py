@@ -10,31 +10,15 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDockWidget, QMenu
+from PySide6.QtWidgets import QDockWidget
 
 from designer.lab.chain_rule_panel import ChainRulePanel
 from designer.lab.gradcheck_dialog import GradcheckDialog
+from designer.lab.menu import learn_menu
 from designer.lab.neuron_view import NeuronViews
 from designer.lab.optimizer_state_panel import OptimizerStatePanel
 
-LEARN_MENU = "learn_menu"
 RIGHT_WIDTH = 430
-
-
-def learn_menu(window) -> QMenu:
-    """The shared Learn menu (created before Help if nobody has made it yet)."""
-    bar = window.menuBar()
-    menu = bar.findChild(QMenu, LEARN_MENU)
-    if menu is not None:
-        return menu
-    menu = QMenu("&Learn", bar)
-    menu.setObjectName(LEARN_MENU)
-    help_action = next((a for a in bar.actions() if a.text() == "&Help"), None)
-    if help_action is not None:
-        bar.insertMenu(help_action, menu)
-    else:
-        bar.addMenu(menu)
-    return menu
 
 
 class LearningLabA(QObject):

@@ -9,29 +9,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu
 
 from designer.lab.landscape_view import LandscapeDialog
 from designer.lab.lr_sweep_view import LRSweepDialog
+from designer.lab.menu import learn_menu
 from designer.lab.race_view import RaceDialog
-
-LEARN_MENU = "learn_menu"
-
-
-def learn_menu(window) -> QMenu:
-    """The shared Learn menu (created before Help if nobody has made it yet)."""
-    bar = window.menuBar()
-    menu = bar.findChild(QMenu, LEARN_MENU)
-    if menu is not None:
-        return menu
-    menu = QMenu("&Learn", bar)
-    menu.setObjectName(LEARN_MENU)
-    help_action = next((a for a in bar.actions() if a.text() == "&Help"), None)
-    if help_action is not None:
-        bar.insertMenu(help_action, menu)
-    else:
-        bar.addMenu(menu)
-    return menu
 
 
 class OptimizationLab(QObject):
