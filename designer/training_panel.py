@@ -146,6 +146,11 @@ class TrainingPanel(QWidget):
         self.state_label.setStyleSheet("font-weight: 600;")
         for label in (self.counter_label, self.loss_label, self.rate_label):
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # Room for typical texts, so a long run's counter is not cut off by the loss beside it
+        # (the policy stays Ignored: the texts change on every report without a relayout).
+        for label, sample in ((self.counter_label, "epoch 1500 / 1500 · step 150,000"),
+                              (self.loss_label, "loss 1.234e-05")):
+            label.setMinimumWidth(label.fontMetrics().horizontalAdvance(sample) + 8)
         row.addSpacing(8)
         row.addWidget(self.counter_label, 3)
         row.addWidget(self.loss_label, 2)

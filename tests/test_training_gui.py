@@ -58,6 +58,8 @@ def test_xor_trains_from_the_gui(qtbot, window):
     assert plot.epochs[-1][1].loss < 0.05
     assert plot.epochs[-1][1].accuracy > 0.95
     assert "Finished" in window.training.state_label.text()
+    counter = window.training.panel.counter_label  # not cut off by the loss beside it
+    assert counter.width() >= counter.fontMetrics().horizontalAdvance(counter.text())
     # Every wire that carries a gradient is coloured and labelled.
     labelled = [item for item in window.scene.edges.values() if item.overlay is not None]
     assert len(labelled) >= 5
