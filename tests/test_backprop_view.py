@@ -2,11 +2,8 @@
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 
 from designer.backprop_animation import BACKWARD_DONE, FORWARD_DONE, UPDATED
-from designer.controller import Controller
-from designer.main_window import MainWindow
 from designer.resources import resource_path
 from designer.runtime import session as states
 from engine import stepper
@@ -14,36 +11,21 @@ from engine.cli import trace_dict
 from engine.compiler import compile_graph
 from engine.spec import load_graph
 from engine.train import TrainConfig, Trainer, load_data
+from tests.gui import make_window, on_worker, open_example
 
 EXAMPLES = resource_path("examples")
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(Controller(recovery_dir=tmp_path / "recovery"), settings)
-    win.ask_save_changes = lambda: "discard"
-    win.show_error = lambda title, text: None
-    qtbot.addWidget(win)
-    win.resize(1500, 900)
-    win.show()
+    win = make_window(qtbot, tmp_path, size=(1500, 900))
     qtbot.waitUntil(lambda: not win.lab_training._tabs_pending, timeout=2000)
     yield win
     win.training.shutdown()
 
 
-def open_example(qtbot, win, name):
-    win.open_path(EXAMPLES / name, ask=False)
-    session = win.training.session
-    qtbot.waitUntil(lambda: session.state in (states.READY, states.PAUSED), timeout=5000)
-    return session
 
 
-def on_worker(qtbot, session, fn):
-    out = []
-    session.run_on_worker(fn, out.append)
-    qtbot.waitUntil(lambda: bool(out), timeout=5000)
-    return out[0]
 
 
 # -- engine helper -------------------------------------------------------------------------

@@ -8,32 +8,18 @@ import zipfile
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 
-from designer.controller import Controller
 from designer.export_dialog import FORMAT_IDS, ExportDialog
-from designer.main_window import MainWindow
 from designer.resources import resource_path
 from designer.runtime import session as states
 from engine.compiler import compile_graph
 from engine.model_file import load_model
 from engine.safetensors_io import load_file as load_safetensors
+from tests.gui import make_window
 
 EXAMPLES = resource_path("examples")
 
 
-def make_window(qtbot, tmp_path, name):
-    settings = QSettings(str(tmp_path / f"{name}.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(Controller(recovery_dir=tmp_path / f"recovery-{name}"), settings)
-    win.ask_save_changes = lambda: "discard"
-    win.errors = []
-    win.show_error = lambda title, text: win.errors.append((title, text))
-    win.infos = []
-    win.models.show_info = lambda title, text: win.infos.append((title, text))
-    qtbot.addWidget(win)
-    win.resize(1300, 850)
-    win.show()
-    return win
 
 
 @pytest.fixture

@@ -2,21 +2,18 @@
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 
-from designer.controller import Controller
 from designer.lab.formula_html import num
 from designer.lab.gradcheck_dialog import run_check
 from designer.lab.neuron_view import diverging
 from designer.lab.replay import current_batch_copy
-from designer.main_window import MainWindow
 from designer.resources import resource_path
-from designer.runtime import session as states
 from engine.chain_rule import explain_edge, explain_node, explain_parameter_path
 from engine.compiler import compile_graph
 from engine.optimizer_state import parameter_state
 from engine.spec import load_graph
 from engine.train import TrainConfig, Trainer, load_data
+from tests.gui import make_window, open_example
 
 EXAMPLES = resource_path("examples")
 A, B, C = 0.5, -1.0, 2.0  # the chain example's initial parameters
@@ -24,28 +21,12 @@ A, B, C = 0.5, -1.0, 2.0  # the chain example's initial parameters
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(Controller(recovery_dir=tmp_path / "recovery"), settings)
-    win.ask_save_changes = lambda: "discard"
-    win.show_error = lambda title, text: None
-    qtbot.addWidget(win)
-    win.resize(1500, 900)
-    win.show()
+    win = make_window(qtbot, tmp_path, size=(1500, 900))
     qtbot.waitExposed(win)
     yield win
     win.training.shutdown()
 
 
-def open_example(qtbot, win, name, **training):
-    win.open_path(EXAMPLES / name, ask=False)
-    if training:
-        block = win.document.training()
-        block.update(training)
-        win.controller.set_training(block)
-        win.training.session.compile_now()
-    session = win.training.session
-    qtbot.waitUntil(lambda: session.state in (states.READY, states.PAUSED), timeout=5000)
-    return session
 
 
 def step(qtbot, session, n=1):

@@ -5,47 +5,29 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMenu
 
-from designer.controller import Controller
 from designer.lab.background import running_jobs
 from designer.lab.lr_sweep_view import region_bands
-from designer.main_window import MainWindow
 from designer.resources import resource_path
-from designer.runtime import session as states
 from engine.lr_sweep import lr_sweep
 from engine.train import TrainConfig, load_data
+from tests.gui import make_window, on_worker, open_example
 
 EXAMPLES = resource_path("examples")
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(Controller(recovery_dir=tmp_path / "recovery"), settings)
-    win.ask_save_changes = lambda: "discard"
-    win.show_error = lambda title, text: None
-    qtbot.addWidget(win)
-    win.resize(1300, 850)
-    win.show()
+    win = make_window(qtbot, tmp_path, size=(1300, 850))
     yield win
     win.optimization_lab.shutdown()
     win.training.shutdown()
 
 
-def open_example(qtbot, win, name):
-    win.open_path(EXAMPLES / name, ask=False)
-    session = win.training.session
-    qtbot.waitUntil(lambda: session.state in (states.READY, states.PAUSED), timeout=5000)
-    return session
 
 
-def worker_result(qtbot, session, fn):
-    box = []
-    session.run_on_worker(fn, box.append)
-    qtbot.waitUntil(lambda: bool(box), timeout=3000)
-    return box[0]
 
 
 def eval_loss(program, trainer):
@@ -85,8 +67,8 @@ def test_landscape_centre_is_the_current_loss(qtbot, window):
     view.select_parameters("a", "c")
     view.resolution.setValue(5)
     compute(qtbot, view)
-    expected = worker_result(qtbot, session, eval_loss)
-    theta = worker_result(qtbot, session, lambda p, t: p.theta.copy())
+    expected = on_worker(qtbot, session, eval_loss)
+    theta = on_worker(qtbot, session, lambda p, t: p.theta.copy())
     z = view.plot.losses
     assert z.shape == (5, 5) and np.isfinite(z).all()
     assert z[2, 2] == pytest.approx(expected, rel=1e-9)

@@ -5,42 +5,25 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 
 from designer.controller import Controller
-from designer.main_window import MainWindow
 from designer.overlays.gradient_overlay import format_magnitude, format_number
 from designer.resources import resource_path
 from designer.runtime import session as states
 from designer.training_ui import headline
 from engine.stats import summarize
+from tests.gui import make_window, open_example
 
 EXAMPLES = resource_path("examples")
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(Controller(recovery_dir=tmp_path / "recovery"), settings)
-    win.ask_save_changes = lambda: "discard"
-    win.show_error = lambda title, text: None
-    qtbot.addWidget(win)
-    win.resize(1300, 850)
-    win.show()
+    win = make_window(qtbot, tmp_path, size=(1300, 850))
     yield win
     win.training.shutdown()
 
 
-def open_example(qtbot, win, name, **training):
-    win.open_path(EXAMPLES / name, ask=False)
-    if training:
-        block = win.document.training()
-        block.update(training)
-        win.controller.set_training(block)
-        win.training.session.compile_now()
-    session = win.training.session
-    qtbot.waitUntil(lambda: session.state in (states.READY, states.PAUSED), timeout=5000)
-    return session
 
 
 def test_xor_trains_from_the_gui(qtbot, window):
@@ -200,7 +183,6 @@ def test_settings_edits_go_through_undo(qtbot, window):
 
 def test_run_on_worker_reads_the_live_program(qtbot, tmp_path):
     """Panels read the program through the worker thread; errors come back as text."""
-    from designer.controller import Controller
     from designer.resources import resource_path
     from designer.runtime.session import TrainingSession
 

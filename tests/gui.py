@@ -1,0 +1,49 @@
+"""Helpers shared by the GUI tests: a main window with private settings, examples, worker calls."""
+
+from PySide6.QtCore import QSettings
+
+from designer.controller import Controller
+from designer.main_window import MainWindow
+from designer.resources import resource_path
+from designer.runtime import session as states
+
+EXAMPLES = resource_path("examples")
+
+
+def make_window(qtbot, tmp_path, name: str = "w", size: tuple[int, int] = (1300, 850)):
+    """A shown MainWindow with its own settings and recovery folder; prompts never block.
+
+    Error and information boxes are collected in `win.errors` / `win.infos` instead.
+    """
+    settings = QSettings(str(tmp_path / f"{name}.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(Controller(recovery_dir=tmp_path / f"recovery-{name}"), settings)
+    win.ask_save_changes = lambda: "discard"
+    win.errors = []
+    win.show_error = lambda title, text: win.errors.append((title, text))
+    win.infos = []
+    win.models.show_info = lambda title, text: win.infos.append((title, text))
+    qtbot.addWidget(win)
+    win.resize(*size)
+    win.show()
+    return win
+
+
+def open_example(qtbot, win, name: str, **training):
+    """Open an example (optionally overriding its training settings) and wait until compiled."""
+    win.open_path(EXAMPLES / name, ask=False)
+    if training:
+        block = win.document.training()
+        block.update(training)
+        win.controller.set_training(block)
+        win.training.session.compile_now()
+    session = win.training.session
+    qtbot.waitUntil(lambda: session.state in (states.READY, states.PAUSED), timeout=5000)
+    return session
+
+
+def on_worker(qtbot, session, fn, timeout: int = 5000):
+    """The result of `fn(program, trainer)` run on the training thread."""
+    out = []
+    session.run_on_worker(fn, out.append)
+    qtbot.waitUntil(lambda: bool(out), timeout=timeout)
+    return out[0]
