@@ -28,7 +28,7 @@ from designer.runtime.training_worker import (
 
 RECOMPILE_DELAY_MS = 300
 JOIN_TIMEOUT_MS = 3000
-DISPLAY_INTERVAL_MS = 100  # overlay and counters redraw at most 10 times a second
+DISPLAY_INTERVAL_MS = 200  # overlay and counters redraw at most 5 times a second: readable numbers
 # The worker is a pure-Python loop holding the GIL; PySide releases the GIL around every
 # Qt call, and with the default 5 ms switch interval each re-acquisition by the GUI thread
 # could wait up to 5 ms (a convoy). 1 ms keeps the GUI responsive at a small cost.
