@@ -11,7 +11,6 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from designer import theme
 from designer.graph_stats import node_parameter_count, parameter_count
+from designer.param_widgets import param_editor
 from engine import registry
 from engine.ops.base import Param, fmt_shape
 
@@ -232,40 +232,13 @@ class Inspector(QWidget):
     # -- editors --------------------------------------------------------------------------
     def _editor(self, param: Param, value: Any) -> QWidget:
         name = param.name
-        if param.kind == "int":
-            w = QSpinBox()
-            w.setRange(int(param.min) if param.min is not None else -BIG,
-                       int(param.max) if param.max is not None else BIG)
-            w.setSingleStep(int(param.step or 1))
-            w.setKeyboardTracking(False)
-            w.setValue(int(value))
-            w.valueChanged.connect(lambda v, n=name: self.commit(n, int(v)))
-        elif param.kind == "float":
-            w = QDoubleSpinBox()
-            w.setDecimals(6)
-            w.setRange(float(param.min) if param.min is not None else -1e9,
-                       float(param.max) if param.max is not None else 1e9)
-            w.setSingleStep(float(param.step or 0.1))
-            w.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType
-                          if param.step is None else QAbstractSpinBox.StepType.DefaultStepType)
-            w.setKeyboardTracking(False)
-            w.setValue(float(value))
-            w.valueChanged.connect(lambda v, n=name: self.commit(n, float(v)))
-        elif param.kind == "bool":
-            w = QCheckBox()
-            w.setChecked(bool(value))
-            w.toggled.connect(lambda v, n=name: self.commit(n, bool(v)))
-        elif param.kind == "choice":
-            w = QComboBox()
-            w.addItems(list(param.choices))
-            w.setCurrentText(str(value))
-            w.currentTextChanged.connect(lambda v, n=name: self.commit(n, v))
-        else:  # shape, floats
+        if param.kind in ("shape", "floats"):  # lists: typed as text, parsed on Enter
             w = QLineEdit(format_list(value))
             w.setPlaceholderText("e.g. 2, 3" if param.kind == "shape" else "e.g. 0.5 or 1, 2")
             w.editingFinished.connect(
                 lambda n=name, e=w, k=param.kind: self.commit(n, parse_list(e.text(), k)))
-        return w
+            return w
+        return param_editor(param, value, lambda v, n=name: self.commit(n, v))
 
     def commit(self, name: str, value: Any) -> str | None:
         """Send one param edit to the controller; show the reason if it is refused."""
