@@ -18,7 +18,6 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from designer import theme
 from designer.lab.background import BackgroundJob, start_job
+from designer.lab.menu import ToolDialog
 from engine.compiler import compile_graph
 from engine.errors import GradscapeError
 from engine.landscape import LandscapeScan, project
@@ -646,23 +646,18 @@ class LandscapeView(QWidget):
         self.job = None
 
 
-class LandscapeDialog(QDialog):
+class LandscapeDialog(ToolDialog):
     """A non-modal window around a LandscapeView."""
 
+    TITLE, NAME, SIZE = "Loss Landscape", "lab_landscape_dialog", (1000, 760)
+
     def __init__(self, session, parent=None):
+        self.session = session
         super().__init__(parent)
-        self.setWindowTitle("Loss Landscape")
-        self.setObjectName("lab_landscape_dialog")
-        self.view = LandscapeView(session, self)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 8)
-        layout.addWidget(self.view)
-        self.resize(1000, 760)
+
+    def make_view(self, parent):
+        return LandscapeView(self.session, parent)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self.view.refresh_parameters()
-
-    def closeEvent(self, event) -> None:
-        self.view.cancel()
-        super().closeEvent(event)

@@ -16,7 +16,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from designer import theme
 from designer.lab.background import BackgroundJob, start_job
+from designer.lab.menu import ToolDialog
 from engine.errors import GradscapeError
 from engine.lr_sweep import GOOD, NOT_RUN, TOO_LARGE, TOO_SMALL, SweepResult, lr_sweep
 from engine.optim import OPTIMIZERS
@@ -381,19 +381,14 @@ def _log_spin(value: float) -> QDoubleSpinBox:
     return spin
 
 
-class LRSweepDialog(QDialog):
+class LRSweepDialog(ToolDialog):
     """A non-modal window around an LRSweepView."""
 
-    def __init__(self, controller, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle("Learning-Rate Sweep")
-        self.setObjectName("lab_lr_sweep_dialog")
-        self.view = LRSweepView(controller, self)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 8)
-        layout.addWidget(self.view)
-        self.resize(1000, 720)
+    TITLE, NAME, SIZE = "Learning-Rate Sweep", "lab_lr_sweep_dialog", (1000, 720)
 
-    def closeEvent(self, event) -> None:
-        self.view.cancel()
-        super().closeEvent(event)
+    def __init__(self, controller, parent=None):
+        self.controller = controller
+        super().__init__(parent)
+
+    def make_view(self, parent):
+        return LRSweepView(self.controller, parent)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QDialog, QMenu, QVBoxLayout
 
 LEARN_MENU = "learn_menu"
 
@@ -21,3 +21,33 @@ def learn_menu(window) -> QMenu:
     else:
         bar.addMenu(menu)
     return menu
+
+
+class ToolDialog(QDialog):
+    """A non-modal window around one learning-lab view; closing it stops the view's work.
+
+    Subclasses set TITLE, NAME and SIZE and build `self.view` with `make_view(parent)`;
+    the view must have the method named by STOP (it cancels a background computation).
+    """
+
+    TITLE = ""
+    NAME = ""
+    SIZE = (1000, 720)
+    STOP = "cancel"
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(self.TITLE)
+        self.setObjectName(self.NAME)
+        self.view = self.make_view(self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.view)
+        self.resize(*self.SIZE)
+
+    def make_view(self, parent):
+        raise NotImplementedError
+
+    def closeEvent(self, event) -> None:
+        getattr(self.view, self.STOP)()
+        super().closeEvent(event)

@@ -18,7 +18,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 from designer import theme
 from designer.lab.background import BackgroundJob, start_job
 from designer.lab.landscape_view import LandscapePlot, scan_rows
+from designer.lab.menu import ToolDialog
 from engine.errors import GradscapeError
 from engine.landscape import LandscapeScan, project
 from engine.optim import OPTIMIZERS
@@ -526,19 +526,14 @@ def _ema(y: np.ndarray, w: float) -> np.ndarray:
     return out
 
 
-class RaceDialog(QDialog):
+class RaceDialog(ToolDialog):
     """A non-modal window around a RaceView."""
 
-    def __init__(self, controller, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle("Optimizer Race")
-        self.setObjectName("lab_race_dialog")
-        self.view = RaceView(controller, self)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 8)
-        layout.addWidget(self.view)
-        self.resize(1200, 820)
+    TITLE, NAME, SIZE, STOP = "Optimizer Race", "lab_race_dialog", (1200, 820), "stop"
 
-    def closeEvent(self, event) -> None:
-        self.view.stop()
-        super().closeEvent(event)
+    def __init__(self, controller, parent=None):
+        self.controller = controller
+        super().__init__(parent)
+
+    def make_view(self, parent):
+        return RaceView(self.controller, parent)
