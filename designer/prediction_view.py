@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QBoxLayout, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from designer import theme
 from designer.runtime import session as states
+from designer.runtime.throttle import ThrottledFetch
 
 GRID = 80
 CURVE_POINTS = 200
@@ -323,8 +324,6 @@ class PredictionView(QWidget):
         self.last: Prediction | None = None
         self.updates = 0
         self._evaluator = _Evaluator()
-        self._in_flight = False
-        self._wanted = False
         pal = theme.current()
 
         self.title = QLabel()
@@ -376,10 +375,8 @@ class PredictionView(QWidget):
         layout.addLayout(self.body, 1)
         self._show_kind(None)
 
-        self._cooldown = QTimer(self)
-        self._cooldown.setSingleShot(True)
-        self._cooldown.setInterval(UPDATE_INTERVAL_MS)
-        self._cooldown.timeout.connect(self._maybe_fetch)
+        self.fetch = ThrottledFetch(self.session, UPDATE_INTERVAL_MS, self._job, self._on_result,
+                                    self._on_error, self.isVisible, self)
         self.session.report.connect(lambda _r: self.request())
         self.session.weights_reset.connect(lambda: self.request(now=True))
         self.session.state_changed.connect(self._on_state)
@@ -406,19 +403,10 @@ class PredictionView(QWidget):
 
     # -- fetching --------------------------------------------------------------------------
     def request(self, now: bool = False) -> None:
-        self._wanted = True
-        if now:
-            self._cooldown.stop()
-        self._maybe_fetch()
+        """Predict again soon (at most every UPDATE_INTERVAL_MS or so, see `_on_result`)."""
+        self.fetch.request(now)
 
-    def _maybe_fetch(self) -> None:
-        if not self._wanted or self._in_flight or self._cooldown.isActive():
-            return
-        if not self.isVisible():
-            return
-        self._wanted = False
-        self._in_flight = True
-        self._cooldown.start()
+    def _job(self):
         use_val = bool(self.source.currentData())
         evaluator = self._evaluator
         vb = self.plot.getPlotItem().getViewBox()
@@ -432,15 +420,13 @@ class PredictionView(QWidget):
             res = evaluate(evaluator.copy_of(program), trainer, use_val, aspect)
             return res, time.perf_counter() - t0
 
-        self.session.run_on_worker(job, self._on_result, self._on_error)
+        return job
 
     def _on_error(self, message: str) -> None:
-        self._in_flight = False
         self.empty.setText(f"Cannot show predictions: {message}")
 
     def _on_result(self, answer: tuple[Prediction | None, float]) -> None:
         res, job_seconds = answer
-        self._in_flight = False
         if self.session.state in (states.EMPTY, states.INVALID, states.FAILED):
             res = None  # asked before the graph was replaced: the worker's program is stale
         self.updates += 1
@@ -450,9 +436,7 @@ class PredictionView(QWidget):
         # The grid is evaluated on the training thread and painted holding the GIL: space
         # updates so that together they take at most 1/COST_FACTOR of the training time.
         cost = job_seconds + time.perf_counter() - t0
-        self._cooldown.setInterval(max(UPDATE_INTERVAL_MS, int(COST_FACTOR * cost * 1000)))
-        if self._wanted:
-            self._cooldown.start()
+        self.fetch.set_interval(max(UPDATE_INTERVAL_MS, int(COST_FACTOR * cost * 1000)))
 
     # -- drawing ---------------------------------------------------------------------------
     def _show_kind(self, kind: str | None) -> None:

@@ -13,10 +13,11 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from designer import theme
+from designer.runtime.throttle import ThrottledFetch
 
 FETCH_INTERVAL_MS = 250
 HISTORY = 2000  # samples kept per scalar parameter
@@ -78,8 +79,6 @@ class WeightsView(QWidget):
         self._bars: dict[str, tuple[pg.ColorBarItem, pg.ColorBarItem]] = {}
         self._titles: dict[str, tuple[pg.PlotItem, pg.PlotItem | None]] = {}
         self._layout_key: tuple | None = None
-        self._in_flight = False
-        self._wanted = False
         self._dock = None
         self._cmap = pg.colormap.get(COLORMAP)
 
@@ -93,10 +92,8 @@ class WeightsView(QWidget):
         layout.addWidget(self.info)
         layout.addWidget(self.graphics, 1)
 
-        self._cooldown = QTimer(self)
-        self._cooldown.setSingleShot(True)
-        self._cooldown.setInterval(FETCH_INTERVAL_MS)
-        self._cooldown.timeout.connect(self._maybe_fetch)
+        self.fetch = ThrottledFetch(self.session, FETCH_INTERVAL_MS, self._job, self._on_fetched,
+                                    self._on_error, self._visible, self)
         self.scene.selectionChanged.connect(self._on_selection)
         self.session.report.connect(lambda _r: self.request())
         self.session.weights_reset.connect(self._on_reset)
@@ -127,19 +124,9 @@ class WeightsView(QWidget):
 
     def request(self, now: bool = False) -> None:
         """Fetch soon (at once when `now` and nothing is in flight)."""
-        self._wanted = True
-        if now:
-            self._cooldown.stop()
-        self._maybe_fetch()
+        self.fetch.request(now)
 
-    def _maybe_fetch(self) -> None:
-        if not self._wanted or self._in_flight or self._cooldown.isActive():
-            return
-        if not self._visible():
-            return
-        self._wanted = False
-        self._in_flight = True
-        self._cooldown.start()
+    def _job(self):
         node = self.node
 
         def job(program, trainer):
@@ -152,13 +139,12 @@ class WeightsView(QWidget):
             step = trainer.step_count if trainer is not None else 0
             return node, step, params, scalars
 
-        self.session.run_on_worker(job, self._on_fetched, self._on_error)
+        return job
 
     def _on_error(self, _message: str) -> None:
-        self._in_flight = False
+        pass  # the next report asks again; the session shows training problems itself
 
     def _on_fetched(self, result) -> None:
-        self._in_flight = False
         self.fetches += 1
         if result is None:
             self.arrays = {}
@@ -179,8 +165,6 @@ class WeightsView(QWidget):
             return
         self.arrays = {name: (v, g) for name, v, g in params}
         self._render(node, params)
-        if self._wanted:
-            self._cooldown.start()
 
     # -- drawing ---------------------------------------------------------------------------
     def _show_empty(self, text: str = "") -> None:

@@ -123,7 +123,7 @@ def test_weights_heatmap_holds_the_selected_dense_weights(qtbot, window):
     session.step()
     qtbot.waitUntil(lambda: "weight" in view.images and view.node == "h1", timeout=5000)
     n = view.fetches
-    qtbot.waitUntil(lambda: view.fetches > n or not view._wanted, timeout=3000)
+    qtbot.waitUntil(lambda: view.fetches > n or not view.fetch.wanted, timeout=3000)
     weight, grad = on_worker(qtbot, session, lambda p, t: next(
         (p.param_value(e).copy(), p.param_grad(e).copy())
         for e in p.entries if e.key == "h1.weight"))
@@ -159,7 +159,7 @@ def test_new_graph_clears_the_predictions(qtbot, window):
     session.step()
     qtbot.waitUntil(lambda: view.last is not None and view.last.step == 1, timeout=5000)
     window.controller.new()
-    qtbot.waitUntil(lambda: not view._in_flight, timeout=5000)
+    qtbot.waitUntil(lambda: not view.fetch.in_flight, timeout=5000)
     qtbot.wait(200)
     assert session.state == states.EMPTY
     assert view.last is None and not view.plot.isVisible()
