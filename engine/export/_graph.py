@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import keyword
 import math
+import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -142,3 +144,19 @@ def fmt_float(v: float) -> str:
 
 def batched(shape: Shape) -> bool:
     return len(shape) > 0 and shape[0] is None
+
+
+def code_export_paths(out: str | os.PathLike[str], weights_name: str) -> tuple[Path, Path]:
+    """(script, weights file) for OUT: a folder gets model.py + WEIGHTS_NAME, a path ending
+    in .py gets the weights beside it with WEIGHTS_NAME's suffix. Creates the folder."""
+    path = Path(out)
+    if path.suffix == ".py":
+        suffix = Path(weights_name).suffix
+        folder, script, weights = path.parent, path, path.with_suffix(suffix)
+    else:
+        folder, script, weights = path, path / "model.py", path / weights_name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"Cannot create the folder {folder}: {exc.strerror}.") from None
+    return script, weights

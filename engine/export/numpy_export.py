@@ -22,6 +22,7 @@ from engine.export._graph import (
     ExportError,
     InferenceGraph,
     batched,
+    code_export_paths,
     fmt_float,
     inference_graph,
     python_names,
@@ -310,15 +311,7 @@ def export_numpy(program: Program, out: str | os.PathLike[str],
                  class_names: list[str] | None = None,
                  preprocessing: dict[str, Any] | None = None) -> list[Path]:
     """Write model.py and weights.npz into the folder `out` (or next to `out.py`)."""
-    path = Path(out)
-    if path.suffix == ".py":
-        folder, script, wfile = path.parent, path, path.with_suffix(".npz")
-    else:
-        folder, script, wfile = path, path / "model.py", path / "weights.npz"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"Cannot create the folder {folder}: {exc.strerror}.") from None
+    script, wfile = code_export_paths(out, "weights.npz")
     src, weights = generate_numpy(program, wfile.name, class_names, preprocessing)
     buf = io.BytesIO()
     np.savez(buf, **weights)

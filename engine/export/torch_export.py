@@ -20,6 +20,7 @@ from engine.export._graph import (
     ExportError,
     InferenceGraph,
     batched,
+    code_export_paths,
     fmt_float,
     inference_graph,
     python_names,
@@ -331,16 +332,7 @@ def export_torch(program: Program, out: str | os.PathLike[str],
     """Write model.py and weights.safetensors into the folder `out` (or next to `out.py`)."""
     from engine.safetensors_io import save_file
 
-    path = Path(out)
-    if path.suffix == ".py":
-        folder, script, weights = path.parent, path, path.with_suffix(".safetensors")
-    else:
-        folder = path
-        script, weights = path / "model.py", path / "weights.safetensors"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"Cannot create the folder {folder}: {exc.strerror}.") from None
+    script, weights = code_export_paths(out, "weights.safetensors")
     src, state = generate_torch(program, weights.name, class_names)
     save_file(weights, state, {"format": "pt", **(metadata or {})})
     atomic_write_bytes(script, src.encode("utf-8"))

@@ -36,19 +36,27 @@ class _Loss(OpDef):
         return ()
 
 
-class MSEKernel(Kernel):
+class _PointwiseLossKernel(Kernel):
+    """L = reduce(f(p − t)) over every element: forward keeps f′(p − t) as `local`."""
+
     def __init__(self, reduction: str):
         self.reduction = reduction
 
-    def forward(self, p, t):
-        self.diff = p - t
-        self.scale = 1.0 / self.diff.size if self.reduction == "mean" else 1.0
-        return np.asarray(np.vdot(self.diff, self.diff) * self.scale, dtype=p.dtype)
+    def _reduce(self, losses_total, n: int, dtype) -> np.ndarray:
+        self.scale = 1.0 / n if self.reduction == "mean" else 1.0
+        return np.asarray(losses_total * self.scale, dtype=dtype)
 
-    # dp = dL · 2(p − t)/N,  dt = −dp
+    # dp = dL · f′(p − t) · scale,  dt = −dp
     def backward(self, gy):
-        gp = self.diff * (2.0 * self.scale * gy)
+        gp = self.local * (self.scale * gy)
         return (gp, -gp if self.needs_input_grad[1] else None)
+
+
+class MSEKernel(_PointwiseLossKernel):
+    def forward(self, p, t):
+        diff = p - t
+        self.local = 2.0 * diff  # f(d) = d², f′(d) = 2d
+        return self._reduce(np.vdot(diff, diff), diff.size, p.dtype)
 
 
 @register
@@ -61,20 +69,11 @@ class MSELoss(_Loss):
         return MSEKernel(params["reduction"])
 
 
-class MAEKernel(Kernel):
-    def __init__(self, reduction: str):
-        self.reduction = reduction
-
+class MAEKernel(_PointwiseLossKernel):
     def forward(self, p, t):
         diff = p - t
-        self.sign = np.sign(diff)
-        self.scale = 1.0 / diff.size if self.reduction == "mean" else 1.0
-        return np.asarray(np.abs(diff).sum() * self.scale, dtype=p.dtype)
-
-    # dp = dL · sign(p − t)/N,  dt = −dp
-    def backward(self, gy):
-        gp = self.sign * (self.scale * gy)
-        return (gp, -gp if self.needs_input_grad[1] else None)
+        self.local = np.sign(diff)  # f(d) = |d|, f′(d) = sign(d)
+        return self._reduce(np.abs(diff).sum(), diff.size, p.dtype)
 
 
 @register
@@ -87,23 +86,17 @@ class MAELoss(_Loss):
         return MAEKernel(params["reduction"])
 
 
-class HuberKernel(Kernel):
+class HuberKernel(_PointwiseLossKernel):
     def __init__(self, reduction: str, delta: float):
-        self.reduction = reduction
+        super().__init__(reduction)
         self.delta = float(delta)
 
     def forward(self, p, t):
         d = p - t
         a = np.abs(d)
-        self.clipped = np.clip(d, -self.delta, self.delta)
+        self.local = np.clip(d, -self.delta, self.delta)  # f′(d) = clip(d, −δ, δ)
         losses = np.where(a < self.delta, 0.5 * d * d, self.delta * (a - 0.5 * self.delta))
-        self.scale = 1.0 / d.size if self.reduction == "mean" else 1.0
-        return np.asarray(losses.sum() * self.scale, dtype=p.dtype)
-
-    # dp = dL · clip(p − t, −δ, δ)/N,  dt = −dp
-    def backward(self, gy):
-        gp = self.clipped * (self.scale * gy)
-        return (gp, -gp if self.needs_input_grad[1] else None)
+        return self._reduce(losses.sum(), d.size, p.dtype)
 
 
 @register
