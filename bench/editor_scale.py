@@ -22,7 +22,7 @@ from PySide6.QtGui import QImage, QPainter  # noqa: E402
 from PySide6.QtWidgets import QApplication, QDockWidget  # noqa: E402
 
 from bench.common import machine_line, write_section  # noqa: E402
-from engine.spec import GraphSpec, save_graph  # noqa: E402
+from engine.core.spec import GraphSpec, save_graph  # noqa: E402
 
 NODES, WIRES = 500, 600
 

@@ -16,10 +16,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine_line, median_time, write_section  # noqa: E402
-from engine.compiler import compile_graph  # noqa: E402
-from engine.optim import make_optimizer  # noqa: E402
-from engine.spec import GraphSpec  # noqa: E402
-from engine.stats import summarize_many  # noqa: E402
+from engine.core.compiler import compile_graph  # noqa: E402
+from engine.core.spec import GraphSpec  # noqa: E402
+from engine.core.stats import summarize_many  # noqa: E402
+from engine.training.optim import make_optimizer  # noqa: E402
 
 
 def chain(layers: list[tuple[str, str, dict]], loss: str, target_features: int) -> GraphSpec:

@@ -20,9 +20,9 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from bench.common import machine_line, write_section  # noqa: E402
-from engine.compiler import compile_graph  # noqa: E402
-from engine.spec import load_graph  # noqa: E402
-from engine.train import TrainConfig, Trainer, load_data  # noqa: E402
+from engine.core.compiler import compile_graph  # noqa: E402
+from engine.core.spec import load_graph  # noqa: E402
+from engine.training.trainer import TrainConfig, Trainer, load_data  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "resources" / "examples" / "spirals_classifier.json"
 HEARTBEAT_MS = 5

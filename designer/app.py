@@ -14,9 +14,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QDockWidget, QToolBar
 
 from designer import theme
-from designer.main_window import MainWindow
-from designer.resources import resource_path
-from designer.screenshot import (
+from designer.headless.screenshot import (
     ScreenshotError,
     grab_after_action,
     save_grab,
@@ -25,6 +23,8 @@ from designer.screenshot import (
     take_screenshot,
     train_steps,
 )
+from designer.main_window import MainWindow
+from designer.resources import resource_path
 
 FIRST_EXAMPLE = ("examples", "xor_mlp.json")
 DESKTOP_ID = "org.gradscape.Gradscape"  # packaging/linux/org.gradscape.Gradscape.desktop

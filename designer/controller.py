@@ -23,10 +23,10 @@ from designer.document import commands as cmd
 from designer.document.graph_document import GraphDocument, Pos
 from designer.document.layout import layered_layout
 from designer.document.serialize import check_editable, load_file, save_file, to_json
-from engine import registry
-from engine.compiler import analyze
+from engine.core import registry
+from engine.core.compiler import analyze
+from engine.core.spec import EdgeSpec, GraphSpec, NodeSpec, atomic_write_bytes
 from engine.errors import FileFormatError
-from engine.spec import EdgeSpec, GraphSpec, NodeSpec, atomic_write_bytes
 
 PASTE_OFFSET = 30.0
 AUTOSAVE_INTERVAL_MS = 60_000

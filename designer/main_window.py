@@ -36,15 +36,15 @@ from designer import theme
 from designer.canvas.scene import CanvasScene
 from designer.canvas.view import CanvasView
 from designer.controller import Controller
-from designer.graph_stats import parameter_count
-from designer.inspector import Inspector
-from designer.lab.lab_a import install_learning_lab_a
-from designer.lab.lab_b import install_optimization_lab
-from designer.lab_training import install_lab_training
-from designer.model_files import install_model_files, is_model_file
-from designer.palette import PaletteWidget
+from designer.editing.graph_stats import parameter_count
+from designer.editing.inspector import Inspector
+from designer.editing.palette import PaletteWidget
+from designer.files.model_files import install_model_files, is_model_file
+from designer.lab.gradient_tools import install_learning_lab_a
+from designer.lab.live_views import install_lab_training
+from designer.lab.optimization_tools import install_optimization_lab
 from designer.resources import resource_path
-from designer.training_ui import install_training
+from designer.training.setup import install_training
 from engine.errors import FileFormatError
 
 GRAPH_MIME = "application/x-gradscape-graph"

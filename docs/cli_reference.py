@@ -36,7 +36,7 @@ def reference() -> str:
     os.environ["COLUMNS"] = WIDTH  # argparse wraps to the terminal width
     sys.path.insert(0, str(ROOT))
     from designer.app import build_parser as designer_parser
-    from engine.cli import build_parser as engine_parser
+    from engine.cli.main import build_parser as engine_parser
 
     parts = ["## Reference (every option)", ""]
     sections = [("gradscape / python -m designer", designer_parser())]

@@ -16,7 +16,7 @@ fi
 [[ -x "$APP" ]] || { echo "FAIL: $APP missing; run packaging/build.sh" >&2; exit 1; }
 
 INTERNAL="$ROOT/dist/gradscape/_internal"
-for f in engine/datasets_data/digits_8x8.npz gradscape_resources/examples/xor_mlp.json \
+for f in engine/data/files/digits_8x8.npz gradscape_resources/examples/xor_mlp.json \
          gradscape_resources/icons/hicolor/256x256/apps/gradscape.png; do
     [[ -f "$INTERNAL/$f" ]] || { echo "FAIL: $f is not in the bundle" >&2; exit 1; }
 done

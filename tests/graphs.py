@@ -1,6 +1,6 @@
 """Small builders shared by the tests."""
 
-from engine.spec import GraphSpec
+from engine.core.spec import GraphSpec
 
 
 def make_spec(nodes, edges) -> GraphSpec:

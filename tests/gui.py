@@ -5,7 +5,7 @@ from PySide6.QtCore import QSettings
 from designer.controller import Controller
 from designer.main_window import MainWindow
 from designer.resources import resource_path
-from designer.runtime import session as states
+from designer.training import session as states
 
 EXAMPLES = resource_path("examples")
 

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from designer.backprop_animation import BACKWARD_DONE, FORWARD_DONE, UPDATED
+from designer.lab.backprop_stepper import BACKWARD_DONE, FORWARD_DONE, UPDATED
 from designer.resources import resource_path
-from designer.runtime import session as states
-from engine import stepper
-from engine.cli import trace_dict
-from engine.compiler import compile_graph
-from engine.spec import load_graph
-from engine.train import TrainConfig, Trainer, load_data
+from designer.training import session as states
+from engine.cli.main import trace_dict
+from engine.core.compiler import compile_graph
+from engine.core.spec import load_graph
+from engine.lab import stepper
+from engine.training.trainer import TrainConfig, Trainer, load_data
 from tests.gui import make_window, on_worker, open_example
 
 EXAMPLES = resource_path("examples")

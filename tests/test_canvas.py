@@ -7,8 +7,8 @@ from PySide6.QtTest import QTest
 
 from designer.canvas.node_item import HEADER_HEIGHT, NODE_WIDTH
 from designer.controller import Controller
+from designer.editing.palette import OP_MIME
 from designer.main_window import MainWindow
-from designer.palette import OP_MIME
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_palette_drop_creates_node_at_drop_point(window, qtbot):
 
 
 def test_palette_lists_every_op_and_filters(window):
-    from engine import registry
+    from engine.core import registry
 
     palette = window.palette_widget
     assert palette.visible_ops() == [op.id for op in registry.all_ops()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.compiler import analyze, compile_graph
+from engine.core.compiler import analyze, compile_graph
 from engine.errors import CompileError, DataError
 from tests.graphs import make_spec
 

@@ -13,9 +13,9 @@ import pytest
 
 from designer.controller import PASTE_OFFSET, Controller
 from designer.document.graph_document import GraphDocument
-from engine import registry
+from engine.core import registry
+from engine.core.spec import EdgeSpec
 from engine.errors import FileFormatError
-from engine.spec import EdgeSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Tests of engine.data: built-in datasets, splitting, batching and CSV import."""
+"""Tests of engine.data.dataset: built-in datasets, splitting, batching and CSV import."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import csv_import
 from engine.data import (
     DATASETS,
     Dataset,
     DatasetInfo,
     apply_preprocessing,
     batches,
+    csv_import,
     csv_preview,
     load_csv,
     make_dataset,
@@ -167,7 +167,7 @@ def test_digits() -> None:
     counts = np.bincount(ds.y[:, 0].astype(int))
     assert counts.min() > 170
     # The bundled file is plain arrays and is part of a package (so it gets installed).
-    data_dir = Path(csv_import.__file__).parent / "datasets_data"
+    data_dir = Path(csv_import.__file__).parent / "files"
     with np.load(data_dir / "digits_8x8.npz", allow_pickle=False) as f:
         assert f["images"].dtype == np.uint8 and f["labels"].dtype == np.uint8
         assert f["images"].max() == 16
@@ -186,7 +186,7 @@ def test_digits_apply_preprocessing_scales_and_reshapes() -> None:
 
 def test_import_order_and_no_qt() -> None:
     code = (
-        "import sys; import engine.datasets; import engine.csv_import; import engine.data; "
+        "import sys; import engine.data.generated, engine.data.csv_import, engine.data.dataset; "
         "assert not any(m.startswith(('PySide', 'PyQt', 'pyqtgraph')) for m in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

@@ -11,8 +11,8 @@ from designer.document import commands as cmd
 from designer.document.graph_document import GraphDocument
 from designer.document.layout import X_SPACING, Y_SPACING, layered_layout
 from designer.document.serialize import load_file, save_file, to_json
+from engine.core.spec import EdgeSpec, GraphSpec, NodeSpec
 from engine.errors import FileFormatError
-from engine.spec import EdgeSpec, GraphSpec, NodeSpec
 
 
 def wire(src: str, dst: str, port: str = "in") -> EdgeSpec:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from designer.controller import Controller
-from engine.spec import load_graph, save_graph
+from engine.core.spec import load_graph, save_graph
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "resources" / "examples").glob("*.json"))
 
@@ -28,4 +28,4 @@ def test_example_files_are_written_deterministically(path, tmp_path):
     out = tmp_path / path.name
     save_graph(load_graph(path), out)
     assert json.loads(out.read_text()) == json.loads(path.read_text())
-    assert out.read_text() == path.read_text(), "re-save the example with engine.spec"
+    assert out.read_text() == path.read_text(), "re-save the example with engine.core.spec"

@@ -10,11 +10,11 @@ import uuid
 import numpy as np
 import pytest
 
-from engine import safetensors_io as st
-from engine.cli import main
-from engine.compiler import compile_graph
+from engine.cli.main import main
+from engine.core.compiler import compile_graph
+from engine.core.spec import GraphSpec
 from engine.export import ExportError, export, onnx_export
-from engine.spec import GraphSpec
+from engine.files import safetensors_io as st
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -9,12 +9,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from designer.export_dialog import FORMAT_IDS, ExportDialog
+from designer.files.export_dialog import FORMAT_IDS, ExportDialog
 from designer.resources import resource_path
-from designer.runtime import session as states
-from engine.compiler import compile_graph
-from engine.model_file import load_model
-from engine.safetensors_io import load_file as load_safetensors
+from designer.training import session as states
+from engine.core.compiler import compile_graph
+from engine.files.model_file import load_model
+from engine.files.safetensors_io import load_file as load_safetensors
 from tests.gui import make_window
 
 EXAMPLES = resource_path("examples")

@@ -5,15 +5,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.chain_rule import (
+from engine.core.compiler import compile_graph
+from engine.core.spec import load_graph
+from engine.lab.chain_rule import (
     ExplainError,
     explain_edge,
     explain_node,
     explain_parameter_path,
     local_jacobian,
 )
-from engine.compiler import compile_graph
-from engine.spec import load_graph
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 X, T = 1.5, 0.3

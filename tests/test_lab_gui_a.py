@@ -8,11 +8,11 @@ from designer.lab.gradcheck_dialog import run_check
 from designer.lab.neuron_view import diverging
 from designer.lab.replay import current_batch_copy
 from designer.resources import resource_path
-from engine.chain_rule import explain_edge, explain_node, explain_parameter_path
-from engine.compiler import compile_graph
-from engine.optimizer_state import parameter_state
-from engine.spec import load_graph
-from engine.train import TrainConfig, Trainer, load_data
+from engine.core.compiler import compile_graph
+from engine.core.spec import load_graph
+from engine.lab.chain_rule import explain_edge, explain_node, explain_parameter_path
+from engine.lab.optimizer_state import parameter_state
+from engine.training.trainer import TrainConfig, Trainer, load_data
 from tests.gui import make_window, open_example
 
 EXAMPLES = resource_path("examples")

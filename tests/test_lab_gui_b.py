@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QMenu
 from designer.lab.background import running_jobs
 from designer.lab.lr_sweep_view import region_bands
 from designer.resources import resource_path
-from engine.lr_sweep import lr_sweep
-from engine.train import TrainConfig, load_data
+from engine.lab.lr_sweep import lr_sweep
+from engine.training.trainer import TrainConfig, load_data
 from tests.gui import make_window, on_worker, open_example
 
 EXAMPLES = resource_path("examples")

@@ -5,17 +5,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.compiler import compile_graph
+from engine.core.compiler import compile_graph
+from engine.core.spec import load_graph
 from engine.data import make_dataset
-from engine.landscape import (
+from engine.lab.landscape import (
     LandscapeError,
     LandscapeScan,
     loss_landscape,
     project,
     random_directions,
 )
-from engine.spec import load_graph
-from engine.train import TrainConfig, Trainer
+from engine.training.trainer import TrainConfig, Trainer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 

@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.core.spec import load_graph
 from engine.data import make_dataset
 from engine.errors import GradscapeError
-from engine.lr_sweep import GOOD, NOT_RUN, TOO_LARGE, TOO_SMALL, classify, lr_sweep
-from engine.spec import load_graph
-from engine.train import TrainConfig
+from engine.lab.lr_sweep import GOOD, NOT_RUN, TOO_LARGE, TOO_SMALL, classify, lr_sweep
+from engine.training.trainer import TrainConfig
 
 SPEC = load_graph(Path(__file__).resolve().parents[1] / "resources" / "examples" / "xor_mlp.json")
 DATA = make_dataset("xor", seed=0)

@@ -5,13 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.compiler import compile_graph
+from engine.core.compiler import compile_graph
+from engine.core.spec import load_graph
 from engine.data import make_dataset
 from engine.errors import GradscapeError
-from engine.optim import make_optimizer
-from engine.optimizer_state import StateRecorder, parameter_state
-from engine.spec import load_graph
-from engine.train import TrainConfig, Trainer
+from engine.lab.optimizer_state import StateRecorder, parameter_state
+from engine.training.optim import make_optimizer
+from engine.training.trainer import TrainConfig, Trainer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 

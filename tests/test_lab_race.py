@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.core.spec import GraphSpec, load_graph
 from engine.data import make_dataset
-from engine.race import OptimizerRace, RaceEntry
-from engine.spec import GraphSpec, load_graph
+from engine.lab.race import OptimizerRace, RaceEntry
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 XOR = load_graph(EXAMPLES / "xor_mlp.json")

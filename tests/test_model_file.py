@@ -7,14 +7,14 @@ import zipfile
 import numpy as np
 import pytest
 
-from engine import model_file as mf
-from engine import safetensors_io as st
-from engine.cli import main
-from engine.compiler import compile_graph
+from engine.cli.main import main
+from engine.core.compiler import compile_graph
+from engine.core.spec import GraphSpec
 from engine.data import make_dataset
 from engine.errors import FileFormatError
-from engine.spec import GraphSpec
-from engine.train import TrainConfig, Trainer
+from engine.files import model_file as mf
+from engine.files import safetensors_io as st
+from engine.training.trainer import TrainConfig, Trainer
 
 GRAPH = {
     "format": "gradscape-graph", "version": 1,

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.compiler import analyze, compile_graph
-from engine.gradcheck import gradcheck
-from engine.registry import all_ops
+from engine.core.compiler import analyze, compile_graph
+from engine.core.registry import all_ops
+from engine.lab.gradcheck import gradcheck
 from tests.graphs import make_spec
 
 BATCH = 3

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from engine.errors import GradscapeError
-from engine.optim import (
+from engine.training.optim import (
     OPTIMIZERS,
     SCHEDULES,
     SGD,

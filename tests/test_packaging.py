@@ -63,7 +63,7 @@ def test_wheel_has_code_and_data(wheel):
     for top in ("engine", "designer"):
         for py in (ROOT / top).rglob("*.py"):
             assert py.relative_to(ROOT).as_posix() in names
-    assert "engine/datasets_data/digits_8x8.npz" in names
+    assert "engine/data/files/digits_8x8.npz" in names
     assert "gradscape_resources/__init__.py" in names
     assert "gradscape_resources/examples/xor_mlp.json" in names
     for path in (ROOT / "resources").rglob("*"):  # every resource file, in any folder
@@ -117,7 +117,7 @@ def test_take_screenshot(qtbot, tmp_path):
     from PySide6.QtGui import QImage
     from PySide6.QtWidgets import QLabel
 
-    from designer.screenshot import take_screenshot
+    from designer.headless.screenshot import take_screenshot
 
     label = QLabel("hello")
     qtbot.addWidget(label)

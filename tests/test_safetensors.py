@@ -6,8 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-from engine import safetensors_io as st
 from engine.errors import FileFormatError
+from engine.files import safetensors_io as st
 
 
 def _raw(header: dict, body: bytes = b"", header_bytes: bytes | None = None) -> bytes:

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
+from engine.core.spec import GraphSpec, load_graph, save_graph
 from engine.errors import FileFormatError
-from engine.spec import GraphSpec, load_graph, save_graph
 
 EXAMPLE = {
     "format": "gradscape-graph", "version": 1,
@@ -87,7 +87,7 @@ def test_failed_write_leaves_old_file(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("engine.spec.os.replace", boom)
+    monkeypatch.setattr("engine.core.spec.os.replace", boom)
     with pytest.raises(OSError):
         save_graph(GraphSpec(), path)
     assert path.read_bytes() == before
@@ -110,6 +110,6 @@ def test_saved_files_are_not_private(tmp_path):
 
 
 def test_op_reference_is_current():
-    from engine.op_docs import DOC, render
+    from engine.ops.reference import DOC, render
 
-    assert DOC.read_text(encoding="utf-8") == render(), "run: python -m engine.op_docs"
+    assert DOC.read_text(encoding="utf-8") == render(), "run: python -m engine.ops.reference"

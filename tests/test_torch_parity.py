@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.compiler import compile_graph
+from engine.core.compiler import compile_graph
 from engine.ops.conv import same_padding
 from tests.graphs import make_spec
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.compiler import compile_graph
+from engine.core.compiler import compile_graph
+from engine.core.spec import GraphSpec, load_graph
 from engine.data import make_dataset
 from engine.errors import DataError, GradscapeError, TrainingDiverged
-from engine.spec import GraphSpec, load_graph
-from engine.train import TrainConfig, Trainer
+from engine.training.trainer import TrainConfig, Trainer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 

@@ -9,9 +9,9 @@ import pytest
 from designer.controller import Controller
 from designer.overlays.gradient_overlay import format_magnitude, format_number
 from designer.resources import resource_path
-from designer.runtime import session as states
-from designer.training_ui import headline
-from engine.stats import summarize
+from designer.training import session as states
+from designer.training.setup import headline
+from engine.core.stats import summarize
 from tests.gui import make_window, open_example
 
 EXAMPLES = resource_path("examples")
@@ -184,7 +184,7 @@ def test_settings_edits_go_through_undo(qtbot, window):
 def test_run_on_worker_reads_the_live_program(qtbot, tmp_path):
     """Panels read the program through the worker thread; errors come back as text."""
     from designer.resources import resource_path
-    from designer.runtime.session import TrainingSession
+    from designer.training.session import TrainingSession
 
     controller = Controller(recovery_dir=tmp_path)
     controller.open(resource_path("examples", "chain_rule.json"))

@@ -5,9 +5,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.compiler import compile_graph  # noqa: E402
-from engine.optim import make_optimizer  # noqa: E402
-from engine.spec import GraphSpec  # noqa: E402
+from engine.core.compiler import compile_graph  # noqa: E402
+from engine.core.spec import GraphSpec  # noqa: E402
+from engine.training.optim import make_optimizer  # noqa: E402
 
 SPEC = GraphSpec.from_dict({
     "format": "gradscape-graph", "version": 1,

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from designer import theme
-from engine.spec import EdgeSpec
+from engine.core.spec import EdgeSpec
 
 
 def wire_path(a: QPointF, b: QPointF) -> QPainterPath:

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from designer import theme
 from designer.canvas.port_item import PortItem
-from engine import registry
+from engine.core import registry
 from engine.ops.base import OpDef
 
 NODE_WIDTH = 152.0

@@ -14,9 +14,9 @@ from PySide6.QtWidgets import QGraphicsScene, QGraphicsSceneMouseEvent
 from designer.canvas.edge_item import DragWire, EdgeItem
 from designer.canvas.node_item import HEADER_HEIGHT, NodeItem
 from designer.canvas.port_item import PortItem
-from engine import registry
+from engine.core import registry
+from engine.core.spec import EdgeSpec
 from engine.ops.base import fmt_shape
-from engine.spec import EdgeSpec
 
 
 class CanvasScene(QGraphicsScene):

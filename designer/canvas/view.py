@@ -11,9 +11,9 @@ from PySide6.QtWidgets import QFrame, QGraphicsView, QLabel, QLineEdit, QMenu
 from designer import theme
 from designer.canvas.node_item import GRID_SIZE, HEADER_HEIGHT, NODE_WIDTH, NodeItem
 from designer.canvas.scene import CanvasScene
-from designer.palette import OP_MIME
-from designer.quick_add import QuickAddPopup
-from engine import registry
+from designer.editing.palette import OP_MIME
+from designer.editing.quick_add import QuickAddPopup
+from engine.core import registry
 
 MIN_ZOOM, MAX_ZOOM = 0.15, 3.0
 FEEDBACK_MS = 4000

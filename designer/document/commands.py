@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtGui import QUndoCommand
 
 from designer.document.graph_document import GraphDocument, Pos
-from engine.spec import EdgeSpec, NodeSpec
+from engine.core.spec import EdgeSpec, NodeSpec
 
 # Merge ids (QUndoCommand.id); -1 means "never merge".
 SET_PARAM_ID = 1001

@@ -13,8 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.compiler import Analysis, analyze
-from engine.spec import EdgeSpec, GraphSpec, NodeSpec
+from engine.core.compiler import Analysis, analyze
+from engine.core.spec import EdgeSpec, GraphSpec, NodeSpec
 
 Pos = tuple[float, float]
 

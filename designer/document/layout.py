@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from engine.spec import EdgeSpec
+from engine.core.spec import EdgeSpec
 
 X_SPACING = 220.0
 Y_SPACING = 120.0

@@ -1,13 +1,13 @@
 """Reading and writing documents as engine graph files (format and migrations live in
-engine.spec / engine.migrations; this module adds the editor's own checks)."""
+engine.core.spec / engine.core.migrations; this module adds the editor's own checks)."""
 
 from __future__ import annotations
 
 import os
 
 from designer.document.graph_document import GraphDocument
+from engine.core.spec import GraphSpec, load_graph, save_graph
 from engine.errors import FileFormatError
-from engine.spec import GraphSpec, load_graph, save_graph
 
 
 def to_json(doc: GraphDocument) -> str:

@@ -6,7 +6,7 @@ gradient backprop stored on the wire). Select a node: its gradient as the sum of
 out-wires carry back (fan-out), and for a scalar Parameter the whole chain of local
 derivatives from the loss back to it.
 
-The numbers come from `engine.chain_rule` run on a private replay of the last step (see
+The numbers come from `engine.lab.chain_rule` run on a private replay of the last step (see
 `designer.lab.replay`): the same batch and the weights that step used, so they match a hand
 calculation exactly. The replay is fetched with `session.run_on_worker` and cached until the
 next training report.
@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QLabel, QTextBrowser, QVBoxLayout, QWidget
 from designer import theme
 from designer.lab.formula_html import dfrac, equation, esc, lines, num, signed_sum, value_span
 from designer.lab.replay import Replay, replay_last_step
-from engine.chain_rule import (
+from engine.lab.chain_rule import (
     EdgeExplanation,
     ExplainError,
     explain_edge,

@@ -2,7 +2,7 @@
 
 For every learnable tensor, the derivative of the loss is also estimated numerically:
 nudge one number by ±ε, run the network forward twice and take (L(θ+ε) − L(θ−ε)) / 2ε.
-`engine.gradcheck` does this in float64 on a private copy of the graph with the current
+`engine.lab.gradcheck` does this in float64 on a private copy of the graph with the current
 weights and the current batch (copied from the worker with `session.run_on_worker`), on a
 thread of its own; the dialog lists the relative error per tensor and says in plain words
 what it means.
@@ -27,8 +27,8 @@ from designer import theme
 from designer.lab.background import BackgroundJob, start_job
 from designer.lab.formula_html import esc
 from designer.lab.replay import current_batch_copy
-from engine.compiler import compile_graph
-from engine.gradcheck import GradcheckReport, gradcheck
+from engine.core.compiler import compile_graph
+from engine.lab.gradcheck import GradcheckReport, gradcheck
 
 INTRO = (
     "<b>What am I looking at?</b> Backprop computes every gradient in one backward pass. "

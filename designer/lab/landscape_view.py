@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
 from designer import theme
 from designer.lab.background import BackgroundJob, start_job
 from designer.lab.menu import ToolDialog
-from engine.compiler import compile_graph
+from engine.core.compiler import compile_graph
 from engine.errors import GradscapeError
-from engine.landscape import LandscapeScan, project
+from engine.lab.landscape import LandscapeScan, project
 
 PATH_FETCH_MS = 50  # the live path asks for the weights at most 20 times a second
 MAX_PARAM_CHOICES = 64  # numbers offered per tensor in the parameter lists

@@ -1,6 +1,6 @@
 """Learn → Learning-Rate Sweep: a short run per learning rate, final loss against the rate.
 
-The sweep (`engine.lr_sweep.lr_sweep`) runs on a `BackgroundJob`; the regions it labels
+The sweep (`engine.lab.lr_sweep.lr_sweep`) runs on a `BackgroundJob`; the regions it labels
 (too small, good, too large) become shaded bands. Clicking a point picks its rate and
 "Apply" writes it into the document's training settings (`controller.set_training`: one
 undo step).
@@ -30,9 +30,9 @@ from designer import theme
 from designer.lab.background import BackgroundJob, start_job
 from designer.lab.menu import ToolDialog
 from engine.errors import GradscapeError
-from engine.lr_sweep import GOOD, NOT_RUN, TOO_LARGE, TOO_SMALL, SweepResult, lr_sweep
-from engine.optim import OPTIMIZERS
-from engine.train import TrainConfig, load_data
+from engine.lab.lr_sweep import GOOD, NOT_RUN, TOO_LARGE, TOO_SMALL, SweepResult, lr_sweep
+from engine.training.optim import OPTIMIZERS
+from engine.training.trainer import TrainConfig, load_data
 
 REGION_COLORS = {TOO_SMALL: "#4c8fd6", GOOD: "#2e9e5b", TOO_LARGE: "#d03b3b"}
 REGION_ALPHA = 55

@@ -5,7 +5,7 @@ optimizer's running statistics (SGD's momentum buffer, Adam's m and v, RMSProp's
 g²) and the step Δθ it actually applied to the weights. One small pyqtgraph plot each.
 
 Recording happens on the training thread: a `_Tap` wraps the live Trainer's `step` so an
-`engine.optimizer_state.StateRecorder` takes a sample after every step (only while the panel
+`engine.lab.optimizer_state.StateRecorder` takes a sample after every step (only while the panel
 is visible, only for the one tensor). The GUI collects the new samples with
 `session.run_on_worker` after each training report.
 """
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from designer import theme
 from designer.lab.formula_html import esc, num
-from engine.optimizer_state import StateRecorder, parameter_state
+from engine.lab.optimizer_state import StateRecorder, parameter_state
 
 MAX_KEEP = 5000  # samples kept per field on the GUI side
 ELEMENTS = 16  # small tensors: the first this many numbers can be followed one by one

@@ -1,7 +1,7 @@
 """Learn → Optimizer Race: copies of the graph trained side by side by several optimizers.
 
 Every contender starts from the same initial weights and sees the same sample order
-(`engine.race.OptimizerRace`); the race runs on a `BackgroundJob` and sends the new losses
+(`engine.lab.race.OptimizerRace`); the race runs on a `BackgroundJob` and sends the new losses
 about ten times a second. Afterwards the paths can be drawn on a loss landscape through the
 shared start weights (a second background job).
 """
@@ -36,10 +36,10 @@ from designer.lab.background import BackgroundJob, start_job
 from designer.lab.landscape_view import LandscapePlot, scan_rows
 from designer.lab.menu import ToolDialog
 from engine.errors import GradscapeError
-from engine.landscape import LandscapeScan, project
-from engine.optim import OPTIMIZERS
-from engine.race import OptimizerRace, RaceEntry
-from engine.train import TrainConfig, load_data
+from engine.lab.landscape import LandscapeScan, project
+from engine.lab.race import OptimizerRace, RaceEntry
+from engine.training.optim import OPTIMIZERS
+from engine.training.trainer import TrainConfig, load_data
 
 SEND_EVERY_S = 0.1  # the race sends new losses at most 10 times a second
 SMOOTHING = 0.1  # newest point's weight in the optional moving average

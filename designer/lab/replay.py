@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.compiler import compile_graph
+from engine.core.compiler import compile_graph
+from engine.core.program import Program
 from engine.errors import GradscapeError
-from engine.program import Program
 
 
 @dataclass

@@ -20,8 +20,8 @@ from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFrame, QHBoxLayout, QVBoxLayout, QWidget
 
 from designer import theme
-from engine import registry
-from engine.stats import Summary
+from engine.core import registry
+from engine.core.stats import Summary
 
 LUT_SIZE = 256
 VANISHING = 1e-7

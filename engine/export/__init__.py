@@ -21,10 +21,10 @@ FORMATS = ("onnx", "torch", "safetensors", "numpy")
 
 def resolve_model(model_or_graph: Any) -> tuple[Any, dict[str, Any]]:
     """(Program, info) from any accepted model form; info has class_names and preprocessing."""
-    from engine.compiler import compile_graph
-    from engine.model_file import LoadedModel, load_model
-    from engine.program import Program
-    from engine.spec import GraphSpec, load_graph
+    from engine.core.compiler import compile_graph
+    from engine.core.program import Program
+    from engine.core.spec import GraphSpec, load_graph
+    from engine.files.model_file import LoadedModel, load_model
 
     obj = model_or_graph
     if isinstance(obj, (str, os.PathLike)):
@@ -74,7 +74,7 @@ def export(model_or_graph: Any, fmt: str, out: str | os.PathLike[str],
         return export_torch(program, out, class_names)
     if fmt == "safetensors":
         from engine.export.torch_export import torch_state_dict
-        from engine.safetensors_io import save_file
+        from engine.files.safetensors_io import save_file
 
         save_file(out, torch_state_dict(program), {"format": "pt"})
         return [Path(out)]

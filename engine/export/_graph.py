@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.program import Program
 from engine.errors import GradscapeError
 from engine.ops.base import Shape
-from engine.program import Program
 
 
 class ExportError(GradscapeError):

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.program import Program
+from engine.core.spec import atomic_write_bytes
 from engine.export._graph import (
     INFERENCE_OPS,
     ExportError,
@@ -29,8 +31,6 @@ from engine.export._graph import (
 )
 from engine.ops import _special
 from engine.ops.sources import value_array
-from engine.program import Program
-from engine.spec import atomic_write_bytes
 
 RESERVED = {"np", "w", "os", "sys", "json", "math", "predict", "preprocess", "load_weights",
             "main", "weights", "WEIGHTS", "PREPROCESSING", "INPUT_SHAPE", "CLASS_NAMES"}

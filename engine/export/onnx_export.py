@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.program import Program
+from engine.core.spec import atomic_write_bytes
 from engine.export._graph import (
     INFERENCE_OPS,
     ExportError,
@@ -24,8 +26,6 @@ from engine.export._graph import (
     inference_graph,
 )
 from engine.ops.sources import value_array
-from engine.program import Program
-from engine.spec import atomic_write_bytes
 
 DEFAULT_OPSET = 17
 # The ONNX IR version that came with each opset (set explicitly so runtimes load the file).

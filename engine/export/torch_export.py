@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.program import Program
+from engine.core.spec import atomic_write_bytes
 from engine.export._graph import (
     INFERENCE_OPS,
     ExportError,
@@ -26,8 +28,6 @@ from engine.export._graph import (
     python_names,
 )
 from engine.ops.sources import value_array
-from engine.program import Program
-from engine.spec import atomic_write_bytes
 
 # Attribute names nn.Module already uses, and names the generated code needs.
 RESERVED = {
@@ -330,7 +330,7 @@ def export_torch(program: Program, out: str | os.PathLike[str],
                  class_names: list[str] | None = None,
                  metadata: dict[str, str] | None = None) -> list[Path]:
     """Write model.py and weights.safetensors into the folder `out` (or next to `out.py`)."""
-    from engine.safetensors_io import save_file
+    from engine.files.safetensors_io import save_file
 
     script, weights = code_export_paths(out, "weights.safetensors")
     src, state = generate_torch(program, weights.name, class_names)

@@ -1,1 +1,1 @@
-"""Op definitions, one module per family; each op registers itself in engine.registry."""
+"""Op definitions, one module per family; each op registers itself in engine.core.registry."""

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.registry import register
 from engine.errors import ShapeError
 from engine.ops._special import erf, sigmoid
 from engine.ops.base import Kernel, OpDef, Param, fmt_shape
-from engine.registry import register
 
 
 class _Activation(OpDef):

@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.registry import register
 from engine.errors import ShapeError
 from engine.ops.base import Kernel, OpDef, Param, fmt_shape
 from engine.ops.layers import INITS, init_weight
-from engine.registry import register
 
 
 def _check_image(op: str, x) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.registry import register
 from engine.errors import ShapeError
 from engine.ops.base import (
     Kernel,
@@ -22,7 +23,6 @@ from engine.ops.base import (
     fmt_shape,
     unbroadcast,
 )
-from engine.registry import register
 
 CATEGORY = "Element-wise/Merge"
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.registry import register
 from engine.errors import ShapeError
 from engine.ops.base import Kernel, OpDef, Param, fmt_shape, numel
-from engine.registry import register
 
 INITS = ("he", "xavier", "normal", "zeros")
 

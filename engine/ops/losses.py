@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.registry import register
 from engine.errors import DataError, ShapeError
 from engine.ops._special import sigmoid
 from engine.ops.base import Kernel, OpDef, Param, Port, fmt_shape
-from engine.registry import register
 
 REDUCTIONS = ("mean", "sum")
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.registry import register
 from engine.errors import DataError, ShapeError
 from engine.ops.base import Kernel, OpDef, Param, fmt_shape
-from engine.registry import register
 
 
 class BatchNormKernel(Kernel):

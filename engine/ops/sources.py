@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.registry import register
 from engine.errors import ShapeError
 from engine.ops.base import Kernel, OpDef, Param, Shape, numel
-from engine.registry import register
 
 
 class FedKernel(Kernel):

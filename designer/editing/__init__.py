@@ -1,0 +1,1 @@
+"""Editing widgets generated from the op registry: palette, quick-add, inspector, param editors."""

@@ -1,0 +1,1 @@
+"""Trained models in the designer: .gsmodel files and the export dialog."""

@@ -1,0 +1,1 @@
+"""Scripted runs without a user: train N steps and save a screenshot."""

@@ -1,0 +1,564 @@
+"""The "Predictions" dock: what the network predicts, updated live while it trains.
+
+- 2-D classification (xor, spirals, blobs…): decision regions (the model evaluated on a
+  GRID × GRID grid, each cell coloured by its class probabilities) with the training
+  points (filled) and validation points (hollow);
+- 1-D regression (sine, linear): the fitted curve over the data;
+- images (digits): a grid of samples with predicted and true labels;
+- classification: a confusion matrix (validation set when there is one).
+
+The model is evaluated on the training thread (`session.run_on_worker`) on a private copy
+of the program that receives the live weights, so the live program's values and saved
+forward state are never disturbed. At most a few updates per second.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import weakref
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtWidgets import QBoxLayout, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from designer import theme
+from designer.training import session as states
+from designer.training.throttle import ThrottledFetch
+
+GRID = 80
+CURVE_POINTS = 200
+SAMPLES = 18
+UPDATE_INTERVAL_MS = 300
+COST_FACTOR = 30  # updates cost at most ~3% of training time
+CHUNK = 4096
+CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def class_color(k: int) -> QColor:
+    return QColor(CLASS_COLORS[k % len(CLASS_COLORS)])
+
+
+@dataclass
+class Prediction:
+    """One evaluation of the model, plain arrays only (built on the training thread)."""
+
+    kind: str  # "regions", "curve", "images", "scatter" or "none"
+    task: str
+    step: int = 0
+    class_names: list[str] = field(default_factory=list)
+    train_x: np.ndarray | None = None
+    train_y: np.ndarray | None = None
+    val_x: np.ndarray | None = None
+    val_y: np.ndarray | None = None
+    grid_x: np.ndarray | None = None  # (GRID,) cell centres
+    grid_y: np.ndarray | None = None
+    probs: np.ndarray | None = None  # (GRID, GRID, C): row = y index, column = x index
+    curve_x: np.ndarray | None = None
+    curve_y: np.ndarray | None = None
+    pred_y: np.ndarray | None = None  # regression: prediction of every shown point
+    images: np.ndarray | None = None  # (n, H, W)
+    image_true: np.ndarray | None = None
+    image_pred: np.ndarray | None = None
+    confusion: np.ndarray | None = None  # rows: true class, columns: predicted
+    confusion_set: str = ""
+    has_validation: bool = False
+    accuracy: float | None = None
+
+
+# -- evaluation (runs on the training thread) ------------------------------------------------
+def probabilities(program, out: np.ndarray) -> np.ndarray:
+    """Class probabilities (N, C ≥ 2) from the network's first output."""
+    out = np.asarray(out, dtype=np.float64).reshape(len(out), -1)
+    loss_ops = [(program.op_ids[i], program.params[program.order[i]])
+                for i in program.loss_nodes]
+    logits = any(op == "CrossEntropyLoss" or (op == "BCELoss" and params.get("from_logits"))
+                 for op, params in loss_ops)
+    if out.shape[1] == 1:
+        p = 1.0 / (1.0 + np.exp(-out[:, 0])) if logits else np.clip(out[:, 0], 0.0, 1.0)
+        return np.stack([1.0 - p, p], axis=1)
+    if logits or (out.min() < 0 or out.max() > 1
+                  or not np.allclose(out.sum(axis=1), 1.0, atol=1e-3)):
+        z = out - out.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def predict_batched(program, x: np.ndarray) -> np.ndarray:
+    outs = [np.array(program.predict(x[i:i + CHUNK]), dtype=np.float64, copy=True)
+            for i in range(0, len(x), CHUNK)]
+    return np.concatenate(outs) if outs else np.zeros((0, 1))
+
+
+def confusion_matrix(true: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    m = np.zeros((k, k), dtype=np.int64)
+    np.add.at(m, (true.astype(np.int64), pred.astype(np.int64)), 1)
+    return m
+
+
+def evaluate(program, trainer, use_validation: bool = True, aspect: float = 1.0) -> Prediction:
+    """Everything the view shows, computed with `program` (a copy holding live weights).
+
+    `aspect` (plot width / height in pixels) widens the decision-region grid so that it
+    fills the plot with square data units.
+    """
+    train, val = trainer.train_set, trainer.val_set
+    task = train.task
+    x, y = np.asarray(train.x), np.asarray(train.y)
+    names = list(train.class_names) or [str(i) for i in range(max(train.num_classes, 2))]
+    res = Prediction("none", task, trainer.step_count, names)
+    res.has_validation = val is not None
+    flat_features = x.ndim == 2
+    if task == "classification":
+        k = max(train.num_classes, 2)
+        if flat_features and x.shape[1] == 2:
+            res.kind = "regions"
+            res.train_x, res.train_y = x, y[:, 0]
+            if val is not None:
+                res.val_x, res.val_y = np.asarray(val.x), np.asarray(val.y)[:, 0]
+            pts = x if val is None else np.concatenate([x, val.x])
+            lo, hi = pts.min(axis=0), pts.max(axis=0)
+            pad = 0.08 * np.maximum(hi - lo, 1e-6)
+            lo, hi = lo - pad, hi + pad
+            span = hi - lo
+            if aspect > 0 and math.isfinite(aspect):  # fill the plot, keep units square
+                if span[0] / span[1] < aspect:
+                    extra = (span[1] * aspect - span[0]) / 2
+                    lo[0], hi[0] = lo[0] - extra, hi[0] + extra
+                else:
+                    extra = (span[0] / aspect - span[1]) / 2
+                    lo[1], hi[1] = lo[1] - extra, hi[1] + extra
+            pad = np.zeros(2)
+            res.grid_x = np.linspace(lo[0] - pad[0], hi[0] + pad[0], GRID)
+            res.grid_y = np.linspace(lo[1] - pad[1], hi[1] + pad[1], GRID)
+            gx, gy = np.meshgrid(res.grid_x, res.grid_y)
+            grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+            res.probs = probabilities(program, predict_batched(program, grid)).reshape(
+                GRID, GRID, -1)
+        elif x.ndim == 4:
+            res.kind = "images"
+        src = val if (use_validation and val is not None) else train
+        res.confusion_set = "validation" if src is val else "training"
+        sx, sy = np.asarray(src.x), np.asarray(src.y)[:, 0].astype(np.int64)
+        probs = probabilities(program, predict_batched(program, sx))
+        guess = probs.argmax(axis=1)
+        k = max(k, probs.shape[1])
+        res.confusion = confusion_matrix(sy, guess, k)
+        res.accuracy = float(np.mean(guess == sy)) if len(sy) else None
+        if res.kind == "images":
+            # The mistakes first (they teach the most), then correct ones.
+            wrong = np.flatnonzero(guess != sy)[:SAMPLES // 2]
+            right = np.flatnonzero(guess == sy)[:SAMPLES - len(wrong)]
+            pick = np.concatenate([wrong, right]).astype(np.int64)
+            imgs = sx[pick]
+            res.images = imgs[:, 0] if imgs.shape[1] == 1 else imgs.mean(axis=1)
+            res.image_true, res.image_pred = sy[pick], guess[pick]
+    elif flat_features and x.shape[1] == 1 and y.shape[1] == 1:
+        res.kind = "curve"
+        res.train_x, res.train_y = x[:, 0], y[:, 0]
+        if val is not None:
+            res.val_x, res.val_y = np.asarray(val.x)[:, 0], np.asarray(val.y)[:, 0]
+        pts = x[:, 0] if val is None else np.concatenate([x[:, 0], res.val_x])
+        lo, hi = float(pts.min()), float(pts.max())
+        pad = 0.05 * max(hi - lo, 1e-6)
+        res.curve_x = np.linspace(lo - pad, hi + pad, CURVE_POINTS)
+        res.curve_y = predict_batched(program, res.curve_x[:, None]).reshape(
+            CURVE_POINTS, -1)[:, 0]
+    elif y.shape[1] >= 1:
+        res.kind = "scatter"  # predicted vs true for the first target
+        src = val if (use_validation and val is not None) else train
+        res.confusion_set = "validation" if src is val else "training"
+        res.train_y = np.asarray(src.y)[:, 0]
+        res.pred_y = predict_batched(program, np.asarray(src.x)).reshape(len(src), -1)[:, 0]
+    return res
+
+
+class _Evaluator:
+    """A private compiled copy of the live program (rebuilt when the program changes)."""
+
+    def __init__(self) -> None:
+        self._src = None
+        self._clone = None
+
+    def copy_of(self, program):
+        from engine.core.compiler import compile_graph
+
+        if self._src is None or self._src() is not program:
+            self._clone = compile_graph(program.spec, dtype=program.dtype, seed=program.seed)
+            self._src = weakref.ref(program)
+        clone = self._clone
+        np.copyto(clone.theta, program.theta)
+        for key, buf in program.buffers.items():
+            clone.buffers[key][...] = buf
+        return clone
+
+
+# -- the widgets -------------------------------------------------------------------------------
+class ConfusionWidget(QWidget):
+    """Rows: true class; columns: predicted class; colour: fraction of the true class."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.matrix: np.ndarray | None = None
+        self.names: list[str] = []
+        self.setMinimumSize(160, 160)
+
+    def set_matrix(self, matrix: np.ndarray | None, names: list[str]) -> None:
+        self.matrix, self.names = matrix, names
+        self.update()
+
+    def paintEvent(self, event) -> None:
+        m = self.matrix
+        if m is None or not m.size:
+            return
+        pal = theme.current()
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        k = m.shape[0]
+        margin_l, margin_t = 30, 28
+        side = min(self.width() - margin_l - 6, self.height() - margin_t - 6)
+        cell = side / k
+        x0 = margin_l + max(0.0, (self.width() - margin_l - 6 - side) / 2)
+        y0 = float(margin_t)
+        p.setFont(theme.ui_font(8))
+        p.setPen(QColor(pal.muted_text))
+        p.drawText(QRectF(x0, 0, side, 13), Qt.AlignmentFlag.AlignCenter, "predicted →")
+        p.save()
+        p.translate(x0 - 24, y0 + side / 2)
+        p.rotate(-90)
+        p.drawText(QRectF(-side / 2, -7, side, 14), Qt.AlignmentFlag.AlignCenter, "true →")
+        p.restore()
+        rows = m.sum(axis=1, keepdims=True).astype(np.float64)
+        frac = np.divide(m, rows, out=np.zeros_like(rows * m, dtype=np.float64), where=rows > 0)
+        base = QColor(pal.shape_text)
+        font_pt = max(6.0, min(9.0, cell * 0.32))
+        p.setFont(theme.mono_font(font_pt))
+        for i in range(k):
+            label = self.names[i] if i < len(self.names) else str(i)
+            p.setPen(QColor(pal.text))
+            p.drawText(QRectF(x0 + i * cell, 14, cell, 13), Qt.AlignmentFlag.AlignCenter,
+                       label[:4])
+            p.drawText(QRectF(x0 - 16, y0 + i * cell, 14, cell), Qt.AlignmentFlag.AlignCenter,
+                       label[:2])
+            for j in range(k):
+                f = float(frac[i, j])
+                c = QColor(base)
+                c.setAlphaF(0.08 + 0.85 * f if m[i, j] else 0.03)
+                r = QRectF(x0 + j * cell, y0 + i * cell, cell, cell)
+                p.fillRect(r, c)
+                if i != j and m[i, j]:
+                    p.setPen(QPen(QColor(pal.error), 1.2))
+                    p.drawRect(r.adjusted(1, 1, -1, -1))
+                p.setPen(QColor("#ffffff") if f > 0.55 else QColor(pal.text))
+                if cell >= 14:
+                    p.drawText(r, Qt.AlignmentFlag.AlignCenter, str(int(m[i, j])))
+        p.setPen(QPen(QColor(pal.node_border), 1))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRect(QRectF(x0, y0, side, side))
+        p.end()
+
+
+class SampleGrid(QWidget):
+    """Sample images with "predicted (true)" captions; wrong predictions in red."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.images: np.ndarray | None = None
+        self.true: np.ndarray | None = None
+        self.pred: np.ndarray | None = None
+        self.names: list[str] = []
+        self.setMinimumSize(180, 160)
+
+    def set_samples(self, images, true, pred, names) -> None:
+        self.images, self.true, self.pred, self.names = images, true, pred, names
+        self.update()
+
+    def paintEvent(self, event) -> None:
+        if self.images is None or not len(self.images):
+            return
+        pal = theme.current()
+        p = QPainter(self)
+        n = len(self.images)
+        cols = max(1, min(n, round(math.sqrt(n * self.width() / max(self.height(), 1)))))
+        rows = math.ceil(n / cols)
+        cw, ch = self.width() / cols, self.height() / rows
+        caption = 14
+        side = max(4.0, min(cw - 6, ch - caption - 4))
+        p.setFont(theme.mono_font(8))
+        for i in range(n):
+            r, c = divmod(i, cols)
+            img = np.asarray(self.images[i], dtype=np.float64)
+            lo, hi = float(img.min()), float(img.max())
+            g = ((img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)) * 255
+            data = np.ascontiguousarray(255 - g.astype(np.uint8))
+            h, w = data.shape
+            qimg = QImage(data.data, w, h, w, QImage.Format.Format_Grayscale8)
+            x = c * cw + (cw - side) / 2
+            y = r * ch + 2
+            p.drawImage(QRectF(x, y, side, side), qimg)
+            ok = self.pred[i] == self.true[i]
+            name = self._name(self.pred[i])
+            text = name if ok else f"{name} ({self._name(self.true[i])})"
+            p.setPen(QColor(pal.ok if ok else pal.error))
+            p.drawText(QRectF(c * cw, y + side, cw, caption), Qt.AlignmentFlag.AlignCenter,
+                       ("✓ " if ok else "✗ ") + text)
+        p.end()
+
+    def _name(self, k) -> str:
+        k = int(k)
+        return self.names[k] if k < len(self.names) else str(k)
+
+
+class PredictionView(QWidget):
+    """The dock's widget. `last` is the last Prediction shown (for tests)."""
+
+    def __init__(self, window, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.window = window
+        self.session = window.training.session
+        self.last: Prediction | None = None
+        self.updates = 0
+        self._evaluator = _Evaluator()
+        pal = theme.current()
+
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.source = QComboBox()
+        self.source.addItem("validation set", True)
+        self.source.addItem("training set", False)
+        self.source.setToolTip("Which examples the confusion matrix and samples use")
+        self.source.currentIndexChanged.connect(self._on_source_chosen)
+        self._forced_training_set = False  # switched because there was no validation set
+        head = QHBoxLayout()
+        head.addWidget(self.title, 1)
+        head.addWidget(self.source)
+
+        self.plot = pg.PlotWidget()
+        self.plot.setBackground(pal.background)
+        self.plot.setMinimumSize(180, 180)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.hideButtons()
+        self.region = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.region)
+        self.train_points = pg.ScatterPlotItem(size=6)
+        self.val_points = pg.ScatterPlotItem(size=7)
+        self.curve = pg.PlotDataItem(pen=pg.mkPen("#d62728", width=2.5))
+        for item in (self.train_points, self.val_points, self.curve):
+            self.plot.addItem(item)
+        self.samples = SampleGrid()
+        self.confusion = ConfusionWidget()
+        self.cm_label = QLabel()
+        self.cm_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        cm_box = QVBoxLayout()
+        cm_box.setContentsMargins(0, 0, 0, 0)
+        cm_box.addWidget(self.cm_label)
+        cm_box.addWidget(self.confusion, 1)
+        self.cm_panel = QWidget()
+        self.cm_panel.setLayout(cm_box)
+
+        self.body = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        self.body.addWidget(self.plot, 3)
+        self.body.addWidget(self.samples, 2)
+        self.body.addWidget(self.cm_panel, 2)
+        self.empty = QLabel()
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(head)
+        layout.addWidget(self.empty)
+        layout.addLayout(self.body, 1)
+        self._show_kind(None)
+
+        self.fetch = ThrottledFetch(self.session, UPDATE_INTERVAL_MS, self._job, self._on_result,
+                                    self._on_error, self.isVisible, self)
+        self.session.report.connect(lambda _r: self.request())
+        self.session.weights_reset.connect(lambda: self.request(now=True))
+        self.session.state_changed.connect(self._on_state)
+
+    def _on_source_chosen(self, _index: int) -> None:
+        self._forced_training_set = False  # the user's own choice from now on
+        self.request(now=True)
+
+    def set_dock(self, dock) -> None:
+        dock.visibilityChanged.connect(lambda visible: visible and self.request(now=True))
+
+    def _on_state(self, state: str) -> None:
+        if state in (states.READY, states.PAUSED):
+            self.request(now=True)
+        elif state in (states.EMPTY, states.INVALID, states.FAILED):
+            self.last = None
+            self._show_kind(None)
+
+    def resizeEvent(self, event) -> None:
+        wide = self.width() > 1.35 * self.height()
+        self.body.setDirection(QBoxLayout.Direction.LeftToRight if wide
+                               else QBoxLayout.Direction.TopToBottom)
+        super().resizeEvent(event)
+
+    # -- fetching --------------------------------------------------------------------------
+    def request(self, now: bool = False) -> None:
+        """Predict again soon (at most every UPDATE_INTERVAL_MS or so, see `_on_result`)."""
+        self.fetch.request(now)
+
+    def _job(self):
+        use_val = bool(self.source.currentData())
+        evaluator = self._evaluator
+        vb = self.plot.getPlotItem().getViewBox()
+        size = vb.size() if vb is not None else None
+        aspect = size.width() / size.height() if size and size.height() > 20 else 1.0
+
+        def job(program, trainer):
+            if program is None or trainer is None:
+                return None, 0.0
+            t0 = time.perf_counter()
+            res = evaluate(evaluator.copy_of(program), trainer, use_val, aspect)
+            return res, time.perf_counter() - t0
+
+        return job
+
+    def _on_error(self, message: str) -> None:
+        self.empty.setText(f"Cannot show predictions: {message}")
+
+    def _on_result(self, answer: tuple[Prediction | None, float]) -> None:
+        res, job_seconds = answer
+        if self.session.state in (states.EMPTY, states.INVALID, states.FAILED):
+            res = None  # asked before the graph was replaced: the worker's program is stale
+        self.updates += 1
+        self.last = res
+        t0 = time.perf_counter()
+        self.show_prediction(res)
+        # The grid is evaluated on the training thread and painted holding the GIL: space
+        # updates so that together they take at most 1/COST_FACTOR of the training time.
+        cost = job_seconds + time.perf_counter() - t0
+        self.fetch.set_interval(max(UPDATE_INTERVAL_MS, int(COST_FACTOR * cost * 1000)))
+
+    # -- drawing ---------------------------------------------------------------------------
+    def _show_kind(self, kind: str | None) -> None:
+        wanted = {self.plot: kind in ("regions", "curve", "scatter"),
+                  self.samples: kind == "images",
+                  self.cm_panel: self.last is not None and self.last.confusion is not None,
+                  self.empty: kind in (None, "none")}
+        # Hide before showing: for a moment the plot, the samples and the matrix side by
+        # side would need more width, and the dock would grow (and stay wide) to give it.
+        for widget, visible in sorted(wanted.items(), key=lambda item: item[1]):
+            widget.setVisible(visible)
+        if kind is None:
+            pal = theme.current()
+            self.title.setText("")
+            self.empty.setText(f"<span style='color:{pal.muted_text}'>Predictions appear "
+                               "here once the graph compiles.</span>")
+
+    def show_prediction(self, res: Prediction | None) -> None:
+        if res is None:
+            self._show_kind(None)
+            return
+        self._show_kind(res.kind)
+        has_val = res.has_validation
+        self.source.setVisible(res.confusion is not None or res.kind == "scatter")
+        if not has_val and self.source.currentIndex() == 0:
+            self.source.blockSignals(True)
+            self.source.setCurrentIndex(1)  # there is no validation set: say so
+            self.source.blockSignals(False)
+            self._forced_training_set = True
+        elif has_val and self._forced_training_set:
+            self._forced_training_set = False  # a graph with a validation set again: use it
+            self.source.setCurrentIndex(0)  # asks for the validation set's prediction
+        self.source.setEnabled(has_val)
+        acc = f" · acc. {res.accuracy:.1%}" if res.accuracy is not None else ""
+        titles = {"regions": "Decision regions", "curve": "Fitted curve",
+                  "images": "Samples: predicted (true)", "scatter": "Predicted vs true",
+                  "none": ""}
+        self.title.setText(f"<b>{titles[res.kind]}</b> · step {res.step}{acc}")
+        if res.kind == "none":
+            self.empty.setText("No picture for this data shape; see the confusion matrix."
+                               if res.confusion is not None else
+                               "No prediction view for this data shape.")
+        if res.kind == "regions":
+            self._draw_regions(res)
+        elif res.kind == "curve":
+            self._draw_curve(res)
+        elif res.kind == "scatter":
+            self._draw_scatter(res)
+        elif res.kind == "images":
+            self.samples.set_samples(res.images, res.image_true, res.image_pred,
+                                     res.class_names)
+        if res.confusion is not None:
+            n = int(res.confusion.sum())
+            self.cm_label.setText(f"Confusion matrix · {res.confusion_set} set ({n})")
+            self.confusion.set_matrix(res.confusion, res.class_names)
+
+    def region_rgb(self, probs: np.ndarray) -> np.ndarray:
+        """Pastel class colours weighted by probability (uint8 RGB)."""
+        k = probs.shape[-1]
+        cols = np.array([class_color(i).getRgb()[:3] for i in range(k)], dtype=np.float64)
+        rgb = probs @ cols
+        rgb = 255.0 - (255.0 - rgb) * 0.55
+        return np.clip(rgb, 0, 255).astype(np.uint8)
+
+    def _draw_regions(self, res: Prediction) -> None:
+        gx, gy = res.grid_x, res.grid_y
+        dx, dy = gx[1] - gx[0], gy[1] - gy[0]
+        self.region.setImage(self.region_rgb(res.probs), autoLevels=False, levels=(0, 255))
+        self.region.setRect(QRectF(gx[0] - dx / 2, gy[0] - dy / 2, dx * GRID, dy * GRID))
+        self.region.setVisible(True)
+        self.curve.setData([], [])
+        # The data points rarely change between updates: re-setting hundreds of per-point
+        # brushes costs ~80 ms of GUI thread (holding the GIL the training thread needs).
+        points = (res.train_x, res.train_y, res.val_x, res.val_y)
+        if not _same_arrays(points, getattr(self, "_drawn_points", None)):
+            self._drawn_points = points
+            self._draw_region_points(res)
+        self.plot.setAspectLocked(True)
+        self.plot.setRange(xRange=(gx[0], gx[-1]), yRange=(gy[0], gy[-1]), padding=0)
+
+    def _draw_region_points(self, res: Prediction) -> None:
+        pen = pg.mkPen("#202020", width=0.6)
+        self.train_points.setData(
+            res.train_x[:, 0], res.train_x[:, 1], size=6, pen=pen,
+            brush=[pg.mkBrush(class_color(int(c))) for c in res.train_y])
+        if res.val_x is not None:
+            self.val_points.setData(
+                res.val_x[:, 0], res.val_x[:, 1], size=7, brush=pg.mkBrush("#ffffff"),
+                pen=[pg.mkPen(class_color(int(c)), width=2) for c in res.val_y])
+        else:
+            self.val_points.setData([], [])
+
+    def _draw_curve(self, res: Prediction) -> None:
+        self._drawn_points = None
+        self.region.setVisible(False)
+        self.plot.setAspectLocked(False)
+        self.train_points.setData(res.train_x, res.train_y, size=5,
+                                  brush=pg.mkBrush(120, 130, 145, 150), pen=None)
+        if res.val_x is not None:
+            self.val_points.setData(res.val_x, res.val_y, size=6, brush=pg.mkBrush("#ffffff"),
+                                    pen=pg.mkPen("#2ca02c", width=1.5))
+        else:
+            self.val_points.setData([], [])
+        self.curve.setData(res.curve_x, res.curve_y)
+        self.plot.enableAutoRange()
+
+    def _draw_scatter(self, res: Prediction) -> None:
+        self._drawn_points = None
+        self.region.setVisible(False)
+        self.plot.setAspectLocked(False)
+        self.train_points.setData(res.train_y, res.pred_y, size=5,
+                                  brush=pg.mkBrush(31, 119, 180, 160), pen=None)
+        self.val_points.setData([], [])
+        lo = float(min(res.train_y.min(), res.pred_y.min()))
+        hi = float(max(res.train_y.max(), res.pred_y.max()))
+        self.curve.setData([lo, hi], [lo, hi])
+        self.plot.enableAutoRange()
+
+
+def _same_arrays(a: tuple | None, b: tuple | None) -> bool:
+    """Whether two tuples of arrays (or Nones) hold the same numbers."""
+    if a is None or b is None or len(a) != len(b):
+        return False
+    return all((x is None and y is None) or (x is not None and y is not None
+               and x.shape == y.shape and np.array_equal(x, y)) for x, y in zip(a, b))

@@ -1,1 +1,0 @@
-"""pyqtgraph plots of training progress."""

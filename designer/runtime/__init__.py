@@ -1,1 +1,0 @@
-"""Training at run time: the worker thread and the GUI-side session."""

@@ -1,0 +1,1 @@
+"""A training run and what runs and shows it: run model, worker, session, panel, loss plot."""

@@ -1,0 +1,1 @@
+"""The core: graph format, op registry, compiler, compiled program and tensor summaries."""

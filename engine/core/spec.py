@@ -1,0 +1,224 @@
+"""The graph file format: nodes, edges, optional layout and training settings.
+
+A `GraphSpec` holds what compiles (nodes with op and params, edges port to port) plus the
+optional `layout` and `training` blocks, which the compiler ignores. Files are JSON with a
+format name and an integer version; older versions are migrated, newer ones refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import FileFormatError
+
+FORMAT_NAME = "gradscape-graph"
+FORMAT_VERSION = 1
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A node: a user-visible string id, an op id from the registry and its params."""
+
+    id: str
+    op: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "op": self.op}
+        if self.params:
+            out["params"] = dict(sorted(self.params.items()))
+        return out
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    """A wire from an output port to an input port, written "node.port" in files."""
+
+    src: str
+    src_port: str
+    dst: str
+    dst_port: str
+
+    @property
+    def key(self) -> str:
+        """A stable text id of the edge, e.g. ``"h1.out->a1.in"``."""
+        return f"{self.src}.{self.src_port}->{self.dst}.{self.dst_port}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"from": f"{self.src}.{self.src_port}", "to": f"{self.dst}.{self.dst_port}"}
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """A whole graph. `layout` maps node id to [x, y]; `training` holds trainer defaults."""
+
+    nodes: tuple[NodeSpec, ...] = ()
+    edges: tuple[EdgeSpec, ...] = ()
+    layout: dict[str, list[float]] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    def node(self, node_id: str) -> NodeSpec:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(node_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "nodes": [n.to_dict() for n in self.nodes],
+            "edges": [e.to_dict() for e in self.edges],
+        }
+        if self.layout:
+            out["layout"] = {k: [float(v[0]), float(v[1])] for k, v in sorted(self.layout.items())}
+        if self.training:
+            out["training"] = dict(sorted(self.training.items()))
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+    @staticmethod
+    def from_dict(data: Any, source: str = "the graph") -> GraphSpec:
+        """Check the header, migrate older versions and build the spec.
+
+        Raises:
+            FileFormatError: with a sentence naming what is wrong.
+        """
+        from engine.core.migrations import migrate
+
+        data = migrate(data, source)
+        return _build(data, source)
+
+    @staticmethod
+    def from_json(text: str, source: str = "the graph") -> GraphSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FileFormatError(
+                f"{source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
+            ) from None
+        return GraphSpec.from_dict(data, source)
+
+
+def parse_port_ref(ref: Any, source: str, what: str) -> tuple[str, str]:
+    """Split ``"node.port"`` at its last dot."""
+    if not isinstance(ref, str) or "." not in ref:
+        raise FileFormatError(
+            f"In {source}, an edge's '{what}' must look like \"node.port\", not {ref!r}."
+        )
+    node, port = ref.rsplit(".", 1)
+    if not node or not port:
+        raise FileFormatError(f"In {source}, the edge end {ref!r} lacks a node or a port name.")
+    return node, port
+
+
+def _build(data: dict[str, Any], source: str) -> GraphSpec:
+    nodes_raw = data.get("nodes", [])
+    edges_raw = data.get("edges", [])
+    if not isinstance(nodes_raw, list) or not isinstance(edges_raw, list):
+        raise FileFormatError(f"In {source}, 'nodes' and 'edges' must be lists.")
+    nodes: list[NodeSpec] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(nodes_raw):
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+            raise FileFormatError(f"In {source}, node #{i + 1} needs a non-empty string 'id'.")
+        node_id = raw["id"]
+        if "." in node_id or "->" in node_id:
+            raise FileFormatError(f"In {source}, node id {node_id!r} may not contain '.' or '->'.")
+        if node_id in seen:
+            raise FileFormatError(
+                f"In {source}, two nodes share the id {node_id!r}; ids must be unique.")
+        seen.add(node_id)
+        if not isinstance(raw.get("op"), str):
+            raise FileFormatError(f"In {source}, node {node_id!r} needs a string 'op'.")
+        params = raw.get("params", {})
+        if not isinstance(params, dict):
+            raise FileFormatError(f"In {source}, the params of node {node_id!r} must be an object.")
+        nodes.append(NodeSpec(node_id, raw["op"], dict(params)))
+    edges: list[EdgeSpec] = []
+    for i, raw in enumerate(edges_raw):
+        if not isinstance(raw, dict):
+            raise FileFormatError(
+                f"In {source}, edge #{i + 1} must be an object with 'from' and 'to'.")
+        src, src_port = parse_port_ref(raw.get("from"), source, "from")
+        dst, dst_port = parse_port_ref(raw.get("to"), source, "to")
+        edges.append(EdgeSpec(src, src_port, dst, dst_port))
+    layout_raw = data.get("layout", {}) or {}
+    if not isinstance(layout_raw, dict):
+        raise FileFormatError(f"In {source}, 'layout' must be an object of node id -> [x, y].")
+    layout: dict[str, list[float]] = {}
+    for key, pos in layout_raw.items():
+        if (
+            not isinstance(pos, (list, tuple))
+            or len(pos) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)
+        ):
+            raise FileFormatError(f"In {source}, the layout of {key!r} must be [x, y] numbers.")
+        layout[str(key)] = [float(pos[0]), float(pos[1])]
+    training = data.get("training", {}) or {}
+    if not isinstance(training, dict):
+        raise FileFormatError(f"In {source}, 'training' must be an object.")
+    return GraphSpec(tuple(nodes), tuple(edges), layout, dict(training))
+
+
+def load_graph(path: str | os.PathLike[str]) -> GraphSpec:
+    """Read a graph file. Raises FileFormatError with a clear sentence on any problem."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise FileFormatError(f"Cannot open {p.name}: {exc.strerror}.") from None
+    if size > MAX_FILE_BYTES:
+        raise FileFormatError(f"{p.name} is {size // 2**20} MiB; graph files are at most 64 MiB.")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise FileFormatError(f"{p.name} is not a text file (it is not UTF-8).") from None
+    except OSError as exc:
+        raise FileFormatError(f"Cannot read {p.name}: {exc.strerror}.") from None
+    return GraphSpec.from_json(text, p.name)
+
+
+def _new_file_mode(p: Path) -> int:
+    """The permissions a plain open() would give: the old file's, else 0666 minus umask."""
+    try:
+        return p.stat().st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over the target."""
+    p = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
+    except OSError as exc:  # name the file the caller asked for, not the temp file
+        raise OSError(exc.errno, exc.strerror, str(p)) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _new_file_mode(p))  # mkstemp makes it private (0600)
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_graph(spec: GraphSpec, path: str | os.PathLike[str]) -> None:
+    """Write the graph as deterministic, indented JSON, atomically."""
+    atomic_write_bytes(path, spec.to_json().encode("utf-8"))

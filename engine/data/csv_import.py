@@ -1,0 +1,595 @@
+"""CSV import: read a table of numbers into a Dataset, and prepare new rows the same way.
+
+Uses the csv module only (never pickle). Handles a header row or none, comma, semicolon
+or tab separators (with decimal commas when the separator is not a comma), text class
+labels, and standardisation of the features. Every problem is a DataError whose message
+names the line (1-based, as in a text editor) and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import math
+import os
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.data.dataset import Dataset
+from engine.errors import DataError
+
+MAX_BYTES = 200 * 1024 * 1024  # biggest CSV file read
+MAX_CELLS = 10_000_000  # most values (rows x columns) read
+MAX_CLASSES = 100  # a target with more distinct labels is almost surely not a class column
+AUTO_MAX_CLASSES = 20  # task="auto": an integer target with at most this many values is classes
+PREVIEW_BYTES = 1 << 20  # csv_preview reads only this much of the file
+SNIFF_ROWS = 50  # rows looked at to guess the separator and the header
+DELIMITERS = ("\t", ";", ",")  # in order of preference when several fit
+_DELIM_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+PathLike = str | os.PathLike[str]
+
+
+# -- reading text ---------------------------------------------------------------------------
+
+def _read_text(path: PathLike, limit: int | None = None) -> tuple[str, str]:
+    """(text, display name) of a UTF-8 file; at most `limit` bytes, cut at a line end."""
+    p = Path(path)
+    name = p.name or str(path)
+    if not p.exists():
+        raise DataError(f"The file '{path}' does not exist; check its name and folder.")
+    if p.is_dir():
+        raise DataError(f"'{path}' is a folder, not a CSV file.")
+    try:
+        size = p.stat().st_size
+        if limit is None and size > MAX_BYTES:
+            raise DataError(
+                f"The file '{name}' is {size / 1e6:.0f} MB; Gradscape reads CSV files of up "
+                f"to {MAX_BYTES // (1024 * 1024)} MB. Use a smaller sample of its rows."
+            )
+        with open(p, "rb") as fh:
+            data = fh.read(-1 if limit is None else limit)
+    except OSError as exc:
+        raise DataError(f"The file '{path}' could not be read: {exc.strerror or exc}.") from exc
+    if limit is not None and size > limit:
+        data = data[: data.rfind(b"\n") + 1] or data
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"Line {line}{_column_at(data, exc.start, name)} of '{name}' is not UTF-8 text. "
+            "Save the file as UTF-8 CSV (in Excel: \"CSV UTF-8\") and try again."
+        ) from exc
+    if not text.strip():
+        raise DataError(
+            f"The file '{name}' is empty; it needs one line per sample with the values "
+            "separated by commas."
+        )
+    return text, name
+
+
+def _column_at(data: bytes, pos: int, name: str) -> str:
+    """", column 'x'" for the byte at `pos`, judged from the text before it ("" if unsure)."""
+    before = data[:pos].decode("utf-8", errors="replace")
+    done, _, partial = before.rpartition("\n")
+    if not done.strip():
+        return ""
+    try:
+        t = _open_table(done + "\n", name)
+    except DataError:
+        return ""
+    j = partial.count(t.delimiter)
+    return f", column '{t.columns[j]}'" if j < len(t.columns) else ""
+
+
+def _records(text: str, delimiter: str, name: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number where the record starts, stripped fields), skipping blank lines."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    start = 1
+    try:
+        for fields in reader:
+            line, start = start, reader.line_num + 1
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue
+            yield line, [f.strip() for f in fields]
+    except csv.Error as exc:
+        raise DataError(f"Line {reader.line_num} of '{name}' could not be read: {exc}.") from exc
+
+
+def _sniff(text: str) -> str:
+    """Guess the separator from the first lines: tab, semicolon or comma."""
+    sample = "\n".join(itertools.islice((ln for ln in text.splitlines() if ln.strip()),
+                                        SNIFF_ROWS))
+    best, best_count = ",", 1
+    for d in DELIMITERS:
+        counts = [len(r) for r in csv.reader(io.StringIO(sample), delimiter=d) if r]
+        if not counts:
+            continue
+        if min(counts) > 1 and len(set(counts)) == 1:
+            return d
+        mode = max(set(counts), key=counts.count)
+        if mode > best_count:
+            best, best_count = d, mode
+    return best
+
+
+def _number(s: str, decimal_comma: bool) -> float | None:
+    """The finite number written in `s`, or None."""
+    try:
+        v = float(s)
+    except ValueError:
+        if not (decimal_comma and s.count(",") == 1 and "." not in s):
+            return None
+        try:
+            v = float(s.replace(",", "."))
+        except ValueError:
+            return None
+    return v if math.isfinite(v) else None
+
+
+def _fmt_num(v: float) -> str:
+    """A class value as short text: 3 rather than 3.0."""
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def _name_list(names: Sequence[str], limit: int = 30) -> str:
+    shown = ", ".join(f"'{n}'" for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+# -- table structure ------------------------------------------------------------------------
+
+@dataclass
+class _Table:
+    """A CSV file after sniffing: its layout and an iterator over the data rows."""
+
+    name: str
+    delimiter: str
+    decimal_comma: bool
+    header: bool
+    columns: list[str]
+    rows: Iterator[tuple[int, list[str]]]  # data rows (after the header), fields normalised
+    first_line: int  # line of the first record (the header, if any)
+    trailing: bool = False  # an empty last column (separator at each line end) was dropped
+
+
+def _detect_header(first: list[str], body: list[list[str]], dc: bool) -> bool:
+    """True if the first row is text where the rows below hold numbers."""
+    if not body:
+        return any(c and _number(c, dc) is None for c in first)
+    for j, cell in enumerate(first):
+        if not cell or _number(cell, dc) is not None:
+            continue
+        below = [r[j] for r in body if j < len(r) and r[j]]
+        if below and all(_number(v, dc) is not None for v in below):
+            return True
+    return False
+
+
+def _unique_names(raw: list[str]) -> list[str]:
+    names: list[str] = []
+    for j, n in enumerate(raw):
+        base = n or f"column {j + 1}"
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}_{k}", k + 1
+        names.append(name)
+    return names
+
+
+def _open_table(text: str, name: str) -> _Table:
+    delimiter = _sniff(text)
+    dc = delimiter != ","
+    records = _records(text, delimiter, name)
+    sample = list(itertools.islice(records, SNIFF_ROWS + 1))
+    if not sample:
+        raise DataError(f"The file '{name}' is empty; it has no lines with values.")
+    first_line, first = sample[0]
+    body = [f for _, f in sample[1:]]
+    header = _detect_header(first, body, dc)
+    width = len(first)
+    # A separator at the end of every line makes an empty last column: drop it.
+    trailing = width > 1 and all(len(f) == width and f[-1] == "" for _, f in sample)
+    if trailing:
+        width -= 1
+    columns = _unique_names(first[:width]) if header else [
+        f"column {j + 1}" for j in range(width)
+    ]
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        for line, fields in itertools.chain(sample[1:] if header else sample, records):
+            if trailing and len(fields) == width + 1 and fields[-1] == "":
+                fields = fields[:-1]
+            yield line, fields
+
+    return _Table(name, delimiter, dc, header, columns, rows(), first_line, trailing)
+
+
+def _check_width(t: _Table, line: int, fields: list[str]) -> None:
+    n = len(t.columns)
+    if len(fields) == n:
+        return
+    sep = _DELIM_NAMES[t.delimiter]
+    where = f"the header (line {t.first_line})" if t.header else f"line {t.first_line}"
+    if len(fields) < n:
+        missing = t.columns[len(fields)]
+        raise DataError(
+            f"Line {line} has {len(fields)} values but {where} has {n}, so column "
+            f"'{missing}' is missing there. Check that line for a missing {sep}."
+        )
+    raise DataError(
+        f"Line {line} has {len(fields)} values but {where} has {n} (last column "
+        f"'{t.columns[-1]}'). Check that line for an extra {sep}, or put text that contains "
+        f"a {sep} in double quotes."
+    )
+
+
+def _resolve(spec: Any, columns: list[str], what: str) -> int:
+    """Index of the column given by name or 0-based number (negative counts from the end)."""
+    n = len(columns)
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        j = int(spec)
+        if -n <= j < n:
+            return j % n
+        raise DataError(
+            f"The {what} column number {j} is out of range: the file has {n} columns, "
+            f"numbered 0 to {n - 1} (or -1 for the last)."
+        )
+    if isinstance(spec, str):
+        if spec in columns:
+            return columns.index(spec)
+        folded = [j for j, c in enumerate(columns) if c.lower() == spec.strip().lower()]
+        if len(folded) == 1:
+            return folded[0]
+        raise DataError(
+            f"There is no column named '{spec}'; the columns are {_name_list(columns)}."
+        )
+    raise DataError(f"A {what} column must be given by name or by number, not {spec!r}.")
+
+
+# -- public API -----------------------------------------------------------------------------
+
+def csv_preview(path: PathLike, rows: int = 20) -> tuple[list[str], list[list[str]], bool]:
+    """(column names, first `rows` data rows as text, whether a header row was found).
+
+    Reads only the start of the file. Without a header the names are "column 1",
+    "column 2", ...; rows are returned as found (a broken row may be shorter or longer).
+    """
+    text, name = _read_text(path, limit=PREVIEW_BYTES)
+    t = _open_table(text, name)
+    return t.columns, [f for _, f in itertools.islice(t.rows, max(rows, 0))], t.header
+
+
+def load_csv(
+    path: PathLike,
+    target: str | int | list[str] | list[int] | None = None,
+    features: list[str] | list[int] | None = None,
+    task: str = "auto",
+    standardize: bool = True,
+) -> Dataset:
+    """Read a CSV file of numbers into a Dataset.
+
+    Columns are chosen by name or by 0-based number (-1 is the last). By default the last
+    column is the target and all others are features. task "auto" makes a text target,
+    or an integer target with few distinct values, a classification; class names are
+    kept sorted. Features are standardised to mean 0 and std 1 when `standardize` is on;
+    `preprocessing` records everything needed to prepare new rows with apply_preprocessing.
+    """
+    if task not in ("auto", "classification", "regression"):
+        raise DataError(
+            f"The task must be 'auto', 'classification' or 'regression', not {task!r}."
+        )
+    text, name = _read_text(path)
+    t = _open_table(text, name)
+    cols = t.columns
+    n_cols = len(cols)
+    est_rows = text.count("\n") + 1
+    if est_rows * n_cols > MAX_CELLS:
+        raise DataError(
+            f"The file '{name}' has about {est_rows:,} lines of {n_cols} values, more than "
+            f"the {MAX_CELLS:,} values Gradscape reads. Use a smaller sample of its rows."
+        )
+
+    # Which columns are features and which are targets.
+    if target is None:
+        if n_cols < 2:
+            raise DataError(
+                f"The file '{name}' has a single column; it needs at least one feature "
+                "column and a target column."
+            )
+        t_idx = [n_cols - 1]
+    elif isinstance(target, (list, tuple)):
+        if not target:
+            raise DataError("Choose at least one target column.")
+        t_idx = list(dict.fromkeys(_resolve(s, cols, "target") for s in target))
+    else:
+        t_idx = [_resolve(target, cols, "target")]
+    if features is None:
+        f_idx = [j for j in range(n_cols) if j not in t_idx]
+    else:
+        f_idx = list(dict.fromkeys(_resolve(s, cols, "feature") for s in features))
+        both = [cols[j] for j in f_idx if j in t_idx]
+        if both:
+            raise DataError(
+                f"Column '{both[0]}' cannot be both a feature and the target; "
+                "leave it out of the features."
+            )
+    if not f_idx:
+        raise DataError("Choose at least one feature column (an input for the network).")
+
+    # Read the rows: features become numbers right away, targets stay text for now.
+    feats = array("d")
+    targets: list[list[str]] = [[] for _ in t_idx]
+    lines = array("q")
+    cells = 0
+    for line, fields in t.rows:
+        _check_width(t, line, fields)
+        cells += n_cols
+        if cells > MAX_CELLS:
+            raise DataError(
+                f"The file '{name}' holds more than {MAX_CELLS:,} values (reached at line "
+                f"{line}); use a smaller sample of its rows."
+            )
+        for j in f_idx:
+            s = fields[j]
+            v = _number(s, t.decimal_comma) if s else None
+            if v is None:
+                _bad_cell(line, cols[j], s, "a feature")
+            feats.append(v)  # type: ignore[arg-type]
+        for k, j in enumerate(t_idx):
+            if not fields[j]:
+                _bad_cell(line, cols[j], "", "the target")
+            targets[k].append(fields[j])
+        lines.append(line)
+    n = len(lines)
+    if n == 0:
+        raise DataError(f"The file '{name}' has a header line but no rows of data below it.")
+    x = np.frombuffer(feats, dtype=np.float64).reshape(n, len(f_idx)).copy()
+
+    y, task_out, class_names = _targets(targets, [cols[j] for j in t_idx], lines, task, t)
+
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+    if standardize:
+        x = (x - mean) / std
+    preprocessing: dict[str, Any] = {
+        "source": "csv",
+        "file": name,
+        "delimiter": t.delimiter,
+        "decimal_comma": t.decimal_comma,
+        "header": t.header,
+        "columns": list(cols),
+        "feature_names": [cols[j] for j in f_idx],
+        "feature_indices": f_idx,
+        "target_names": [cols[j] for j in t_idx],
+        "target_indices": t_idx,
+        "task": task_out,
+        "class_names": class_names,
+        "standardize": bool(standardize),
+        "mean": mean.tolist(),
+        "std": std.tolist(),
+    }
+    return Dataset(
+        name=Path(path).stem or name,
+        x=x,
+        y=y,
+        task=task_out,
+        num_classes=len(class_names),
+        feature_names=[cols[j] for j in f_idx],
+        target_names=[cols[j] for j in t_idx],
+        class_names=class_names,
+        preprocessing=preprocessing,
+    )
+
+
+def _bad_cell(line: int, column: str, value: str, role: str) -> None:
+    if not value:
+        raise DataError(
+            f"Line {line}, column '{column}' is empty. Fill it in or delete the line."
+        )
+    raise DataError(
+        f"Line {line}, column '{column}' holds '{value[:40]}', which is not a number; "
+        f"{role} must be numeric. Fix the cell, or leave the column out."
+    )
+
+
+def _targets(
+    targets: list[list[str]], names: list[str], lines: Sequence[int], task: str, t: _Table
+) -> tuple[np.ndarray, str, list[str]]:
+    """(y, task, class names) from the target columns' text."""
+    n = len(lines)
+    numeric: list[np.ndarray | None] = []
+    first_bad: list[int | None] = []
+    for col in targets:
+        vals = np.empty(n)
+        bad = None
+        for i, s in enumerate(col):
+            v = _number(s, t.decimal_comma)
+            if v is None:
+                bad = i
+                break
+            vals[i] = v
+        numeric.append(None if bad is not None else vals)
+        first_bad.append(bad)
+
+    if task == "auto":
+        if len(targets) > 1:
+            task = "regression"
+        elif numeric[0] is None:
+            task = "classification"
+        else:
+            v = numeric[0]
+            distinct = np.unique(v)
+            few = len(distinct) <= min(AUTO_MAX_CLASSES, max(2, n // 2))
+            task = "classification" if few and np.all(v == np.round(v)) else "regression"
+
+    if task == "regression":
+        for k, vals in enumerate(numeric):
+            if vals is None:
+                i = first_bad[k]
+                assert i is not None
+                raise DataError(
+                    f"Line {lines[i]}, column '{names[k]}' holds '{targets[k][i][:40]}', which "
+                    "is not a number; a regression target must be numeric (choose "
+                    "task 'classification' for labels)."
+                )
+        return np.stack(numeric, axis=1), task, []  # type: ignore[arg-type]
+
+    if len(targets) != 1:
+        raise DataError(
+            f"Classification needs exactly one target column, but {len(targets)} were "
+            f"chosen ({_name_list(names)})."
+        )
+    vals = numeric[0]
+    if vals is not None:
+        distinct = np.unique(vals)
+        class_names = [_fmt_num(v) for v in distinct]
+        index = np.searchsorted(distinct, vals)
+    else:
+        class_names = sorted(set(targets[0]))
+        lookup = {c: i for i, c in enumerate(class_names)}
+        index = np.array([lookup[s] for s in targets[0]])
+    if len(class_names) < 2:
+        raise DataError(
+            f"The target column '{names[0]}' holds only one class ('{class_names[0]}'); "
+            "a classifier needs at least two."
+        )
+    if len(class_names) > MAX_CLASSES:
+        raise DataError(
+            f"The target column '{names[0]}' has {len(class_names)} different values, too "
+            f"many classes (at most {MAX_CLASSES}). Choose task 'regression' if it is a "
+            "quantity, or another target column."
+        )
+    return index.astype(np.float64).reshape(-1, 1), "classification", class_names
+
+
+def apply_preprocessing(
+    preprocessing: dict[str, Any], path_or_rows: PathLike | Sequence[Sequence[Any]] | np.ndarray
+) -> np.ndarray:
+    """Features of new rows, prepared exactly like the training data (for predict).
+
+    `path_or_rows` is a CSV file, a list of rows (text or numbers) or a 2-D array. A row
+    may hold just the features, in training order, or all columns of the training file
+    (the target may be blank); with a header row, columns are found by name.
+    """
+    feature_names = list(preprocessing.get("feature_names") or [])
+    if isinstance(path_or_rows, np.ndarray):
+        arr = np.asarray(path_or_rows, dtype=np.float64)
+        arr = arr.reshape(1, -1) if arr.ndim == 1 else arr.reshape(len(arr), -1)
+        x = _pick_numeric(preprocessing, arr, feature_names)
+    else:
+        if isinstance(path_or_rows, (str, os.PathLike)):
+            text, name = _read_text(path_or_rows)
+        else:
+            buf = io.StringIO()
+            csv.writer(buf).writerows([_cell_text(v) for v in row] for row in path_or_rows)
+            text, name = buf.getvalue(), "the new rows"
+            if not text.strip():
+                return _finish(preprocessing, np.zeros((0, len(feature_names))))
+        x = _pick_text(preprocessing, _open_table(text, name), feature_names)
+    return _finish(preprocessing, x)
+
+
+def _cell_text(v: Any) -> str:
+    """A cell of an in-memory row as CSV text (floats written exactly)."""
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return str(int(v))
+    return str(v)
+
+
+def _expected_widths(pp: dict[str, Any], feature_names: list[str]) -> str:
+    cols = pp.get("columns")
+    text = f"the {len(feature_names)} features ({_name_list(feature_names, 10)})"
+    if cols and len(cols) != len(feature_names):
+        text += f" or all {len(cols)} columns of the training file"
+    return text
+
+
+def _choose_columns(
+    pp: dict[str, Any], feature_names: list[str], width: int, header: list[str] | None,
+    where: str,
+) -> list[int]:
+    if header is not None and feature_names:
+        missing = [f for f in feature_names if f not in header]
+        if not missing:
+            return [header.index(f) for f in feature_names]
+        raise DataError(
+            f"The new data has no column named '{missing[0]}'; it needs the training "
+            f"features {_name_list(feature_names)}."
+        )
+    cols = pp.get("columns")
+    if feature_names and width == len(feature_names):
+        return list(range(width))
+    if cols and width == len(cols):
+        return list(pp["feature_indices"])
+    if not feature_names:
+        return list(range(width))
+    raise DataError(
+        f"{where} has {width} values; expected {_expected_widths(pp, feature_names)}."
+    )
+
+
+def _pick_numeric(pp: dict[str, Any], arr: np.ndarray, feature_names: list[str]) -> np.ndarray:
+    idx = _choose_columns(pp, feature_names, arr.shape[1], None, "Each new row")
+    x = arr[:, idx]
+    bad = np.argwhere(~np.isfinite(x))
+    if len(bad):
+        i, k = bad[0]
+        name = feature_names[k] if feature_names else f"column {k + 1}"
+        raise DataError(f"Row {i + 1}, column '{name}' is not a finite number.")
+    return x
+
+
+def _pick_text(pp: dict[str, Any], t: _Table, feature_names: list[str]) -> np.ndarray:
+    width = len(t.columns)
+    cols, f_idx = pp.get("columns"), pp.get("feature_indices")
+    if t.trailing and not t.header and cols and f_idx and width + 1 == len(cols) and (
+        max(f_idx) < width
+    ):
+        idx = list(f_idx)  # all training columns, with a blank target as the last one
+    else:
+        idx = _choose_columns(
+            pp, feature_names, width, t.columns if t.header else None, f"Line {t.first_line}"
+        )
+    names = [t.columns[j] for j in idx]
+    dc = bool(pp.get("decimal_comma", t.decimal_comma)) or t.decimal_comma
+    values = array("d")
+    for line, fields in t.rows:
+        _check_width(t, line, fields)
+        for k, j in enumerate(idx):
+            s = fields[j]
+            v = _number(s, dc) if s else None
+            if v is None:
+                _bad_cell(line, names[k], s, "a feature")
+            values.append(v)  # type: ignore[arg-type]
+    return np.frombuffer(values, dtype=np.float64).reshape(-1, len(idx)).copy()
+
+
+def _finish(pp: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """Standardise / scale / reshape as recorded in `pp`."""
+    x = np.asarray(x, dtype=np.float64)
+    if pp.get("standardize") and "mean" in pp:
+        x = (x - np.asarray(pp["mean"], dtype=np.float64)) / np.asarray(
+            pp["std"], dtype=np.float64
+        )
+    if "scale" in pp:
+        x = x * float(pp["scale"])
+    if pp.get("input_shape"):
+        shape = tuple(int(d) for d in pp["input_shape"])
+        if x.shape[1] != int(np.prod(shape)):
+            raise DataError(
+                f"Each new row has {x.shape[1]} values; expected {int(np.prod(shape))} "
+                f"(an image of shape {shape})."
+            )
+        x = x.reshape((len(x), *shape))
+    return x

@@ -1,0 +1,1 @@
+"""Model files: the .gsmodel container and a strict safetensors reader and writer."""
