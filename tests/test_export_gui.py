@@ -200,10 +200,10 @@ def test_saved_model_reopens_with_weights_history_and_continues(qtbot, window, w
     assert set(restored) == set(weights)
     for key in weights:
         np.testing.assert_array_equal(restored[key], weights[key])
-    plot1, plot2 = window.training.plot, window2.training.plot
-    assert len(plot2.raw) == 30
-    np.testing.assert_array_equal(plot2.raw.view()[0], plot1.raw.view()[0])
-    np.testing.assert_array_equal(plot2.raw.view()[1], plot1.raw.view()[1])
+    plot1, plot2 = window.training.run.history, window2.training.run.history
+    assert len(plot2.losses) == 30
+    np.testing.assert_array_equal(plot2.losses.view()[0], plot1.losses.view()[0])
+    np.testing.assert_array_equal(plot2.losses.view()[1], plot1.losses.view()[1])
     assert s2.last_report.step == 30 and s2.state == states.PAUSED
     assert "step 30" in window2.training.panel.counter_label.text()
     assert str(path.resolve()) in window2.recent_files()
@@ -214,7 +214,7 @@ def test_saved_model_reopens_with_weights_history_and_continues(qtbot, window, w
     qtbot.waitUntil(lambda: session.last_report.step == 31 and s2.last_report.step == 31,
                     timeout=3000)
     assert s2.last_report.loss == session.last_report.loss
-    assert len(plot2.raw) == 31 and plot2.raw.view()[0][-1] == 31
+    assert len(plot2.losses) == 31 and plot2.losses.view()[0][-1] == 31
 
 
 def test_save_of_a_model_document_rewrites_the_model(qtbot, window, window2, tmp_path):
@@ -284,9 +284,10 @@ def test_save_after_an_edit_keeps_the_total_step_count_and_history(qtbot, window
     assert load_model(path).trainer_state["step"] == 5
     with qtbot.waitSignal(window2.models.restored, timeout=5000):
         assert window2.open_path(path, ask=False)
-    plot = window2.training.plot
-    np.testing.assert_array_equal(plot.raw.view()[0], np.arange(1, 6))
-    np.testing.assert_array_equal(plot.raw.view()[1], window.training.plot.raw.view()[1])
+    history = window2.training.run.history
+    np.testing.assert_array_equal(history.losses.view()[0], np.arange(1, 6))
+    np.testing.assert_array_equal(history.losses.view()[1],
+                                  window.training.run.history.losses.view()[1])
 
 
 def test_training_panel_has_a_save_model_button(window):

@@ -49,6 +49,9 @@ class CanvasScene(QGraphicsScene):
         self._press_positions: dict[str, QPointF] = {}
         self._drag: dict | None = None
         self._drag_wire: DragWire | None = None
+        # Current values of one-number parameter nodes (θ) from training: the title shows the
+        # engine's value, not the initial one stored in the document.
+        self.live_values: dict[str, float] = {}
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         self.setSceneRect(-20000, -20000, 40000, 40000)
         doc = self.document
@@ -145,6 +148,13 @@ class CanvasScene(QGraphicsScene):
         for edge in self._edges_of.get(item.node_id, ()):
             self._place_edge(self.edges[edge])
 
+    def set_live_values(self, values: dict[str, float]) -> None:
+        """Show these current values of one-number parameters in their titles ({} after a
+        reset: the document's initial values again)."""
+        if values != self.live_values:
+            self.live_values = dict(values)
+            self.refresh()
+
     def refresh(self) -> None:
         """Repaint titles, shapes, badges and wire labels from the document's analysis."""
         analysis = self.document.analysis()
@@ -160,7 +170,10 @@ class CanvasScene(QGraphicsScene):
                 continue
             spec = self.document.node(node_id)
             shape = analysis.shapes.get(node_id)
-            item.set_content(_summary(spec.op, analysis.params.get(node_id, spec.params)),
+            params = analysis.params.get(node_id, spec.params)
+            if node_id in self.live_values:
+                params = {**params, "value": self.live_values[node_id]}
+            item.set_content(_summary(spec.op, params),
                              fmt_shape(shape) if shape is not None else "",
                              by_node.get(node_id, []))
             for port in item.ports():

@@ -248,9 +248,8 @@ class ModelFiles(QObject):
 
     def restore(self, loaded: LoadedModel) -> None:
         """Load a model's weights and training state into the live (just compiled) program."""
-        worker = self.session.worker
 
-        def job(program, trainer):
+        def job(program, trainer, worker):
             if program is None:
                 raise GradscapeError("the graph could not be prepared for training, so the "
                                      "saved weights were not loaded")
@@ -262,7 +261,7 @@ class ModelFiles(QObject):
             if resumed:
                 loaded.restore_training(trainer)
             report = _restored_report(worker, program, trainer, loaded)
-            worker.report.emit(report)  # the worker's own channel: plot, counters, overlay
+            worker.publish(report)  # the worker's own channel: the run, plot, overlay
             return report
 
         def done(report) -> None:
@@ -278,7 +277,7 @@ class ModelFiles(QObject):
             self.window.show_error("Cannot restore the trained model", text)
             self.failed.emit(text)
 
-        self.session.run_on_worker(job, done, error)
+        self.session.run_on_worker(job, done, error, with_worker=True)
 
     # -- saving ------------------------------------------------------------------------
     def _fresh_program(self) -> None:
@@ -289,13 +288,12 @@ class ModelFiles(QObject):
 
     def _save_job(self, path: Path):
         spec = self.window.document.spec()
-        plot = getattr(self.window.training, "plot", None)
-        worker = self.session.worker
-        plot_losses = plot.raw.view()[1].tolist() if plot is not None else []
-        plot_epochs = list(plot.epochs) if plot is not None else []
-        epoch_steps = [int(s) for s, _e in plot_epochs]
+        history = self.session.run.history  # the run's history, not a widget's copy
+        run_losses = history.losses.view()[1].tolist()
+        run_epochs = list(history.epochs)
+        epoch_steps = [int(s) for s, _e in run_epochs]
 
-        def job(program, trainer):
+        def job(program, trainer, worker):
             if program is None or trainer is None:
                 raise GradscapeError("the graph cannot be trained yet, so there are no trained "
                                      "weights to save (fix the problems shown in the status "
@@ -305,8 +303,8 @@ class ModelFiles(QObject):
             saving = trainer
             metrics: dict[str, Any] = {}
             if (steps, epochs) != (trainer.step_count, trainer.epoch):
-                history = [e for _s, e in plot_epochs]
-                saving = _TrainerTotals(trainer, steps, epochs, plot_losses, history)
+                epoch_history = [e for _s, e in run_epochs]
+                saving = _TrainerTotals(trainer, steps, epochs, run_losses, epoch_history)
                 metrics["designer_epoch_steps"] = epoch_steps
             elif len(epoch_steps) == len(trainer.history):
                 metrics["designer_epoch_steps"] = epoch_steps
@@ -343,12 +341,12 @@ class ModelFiles(QObject):
             if on_done is not None:
                 on_done(None)
 
-        self.session.run_on_worker(self._save_job(path), done, error)
+        self.session.run_on_worker(self._save_job(path), done, error, with_worker=True)
 
     def save_model_now(self, path: str | Path, timeout_ms: int = SAVE_TIMEOUT_MS) -> bool:
         """save_model, waiting for the result (File → Save of a model document, which must
         say whether it worked before the window may close)."""
-        if not self.session.thread.isRunning():
+        if not self.session.is_alive():
             self._report_failure(f"Could not save {Path(path).name}: training has stopped.")
             return False
         box: dict[str, Any] = {}

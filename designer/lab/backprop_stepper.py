@@ -186,28 +186,32 @@ class BackpropStepper(QObject):
             return
         self.finish()
         preview = self.preview
-        held: dict = {}
 
-        def before(program, trainer):
+        # The two jobs run in the training process, before and after the step; the weights
+        # before the step wait there, in the worker's stash, for the second job.
+        def before(program, trainer, worker):
+            worker.stash.pop("stepper_before", None)
             if program is None or id(program) != preview.program_id \
                     or trainer.step_count + 1 != preview.step:
                 raise GradscapeError("The network changed since Step Forward: step forward "
                                      "again.")
-            held["before"] = stepper.snapshot(program)
+            worker.stash["stepper_before"] = stepper.snapshot(program)
             return None
 
-        def after(program, trainer):
-            if "before" not in held:
+        def after(program, trainer, worker):
+            held = worker.stash.pop("stepper_before", None)
+            if held is None:
                 raise GradscapeError("No update was applied.")
             if trainer is None or trainer.step_count != preview.step:
                 raise GradscapeError("The optimizer step did not run (see the status bar).")
             loss = trainer.step_losses[-1] if trainer.step_losses else float("nan")
-            return stepper.describe_update(program, trainer, held["before"], loss)
+            return stepper.describe_update(program, trainer, held, loss)
 
         self.phase = UPDATING
-        self.session.run_on_worker(before, lambda _r: None, self._update_failed)
+        self.session.run_on_worker(before, _ignore, self._update_failed, with_worker=True)
         self.session.step()
-        self.session.run_on_worker(after, self._on_update, self._update_failed)
+        self.session.run_on_worker(after, self._on_update, self._update_failed,
+                                   with_worker=True)
 
     def _update_failed(self, message: str) -> None:
         if self.phase == UPDATING:
@@ -225,6 +229,7 @@ class BackpropStepper(QObject):
 
     # -- animation -------------------------------------------------------------------------
     def _start(self, phase: str, queue: list[stepper.EdgeStage]) -> None:
+        self.session.run.claim_wires("stepper")  # the live overlay stops repainting them
         self.phase = phase
         self._queue, self._pos = list(queue), 0
         self.visited, self.shown = [], {}
@@ -362,6 +367,7 @@ class BackpropStepper(QObject):
         self.phase = IDLE
         self.visited, self.shown = [], {}
         self._clear_captions()
+        self.session.run.release_wires("stepper")  # the overlay repaints the live numbers
         self.changed.emit()
 
     def _on_state(self, state: str) -> None:
@@ -370,7 +376,6 @@ class BackpropStepper(QObject):
             self._clear_captions()
             if self.phase != IDLE:
                 self.cancel()
-                self.overlay.reapply()
 
     def _on_document_changed(self) -> None:
         if self.phase != IDLE and self.session._structure_key() != self.session._job_key:
@@ -380,6 +385,10 @@ class BackpropStepper(QObject):
     def _say(self, text: str) -> None:
         self.message = text
         self.changed.emit()
+
+
+def _ignore(_result) -> None:
+    pass
 
 
 def _log_range(mags: list[float]) -> tuple[float, float]:

@@ -27,6 +27,7 @@ LUT_SIZE = 256
 VANISHING = 1e-7
 EXPLODING = 1e3
 DEAD_OR_SATURATED = 0.9
+DEFAULT_RANGE = (-6.0, 0.0)  # log10 colour scale before the first report of a run
 STATS = {  # key: (label template, how to read a Summary)
     "mean_abs": ("mean|{s}|", lambda s: s.mean_abs),
     "l2": ("‖{s}‖", lambda s: s.l2),
@@ -70,8 +71,8 @@ def health_flag(edge_src_op: str, feeds_loss: bool, grad: Summary | None,
             return (f"Exploding gradient: mean |g| = {g:.3g} > {EXPLODING:g}. Steps will be "
                     "huge. Lower the learning rate or turn on gradient clipping.")
     if fraction is not None and fraction > DEAD_OR_SATURATED:
-        if edge_src_op == "ReLU":
-            return (f"Mostly dead ReLU: {fraction:.0%} of its outputs are zero, and zero "
+        if getattr(registry.get(edge_src_op), "dies_at_zero", False):
+            return (f"Mostly dead {edge_src_op}: {fraction:.0%} of its outputs are zero, and zero "
                     "outputs pass no gradient back. Try a lower learning rate, LeakyReLU or "
                     "a different init.")
         if not feeds_loss:
@@ -94,16 +95,28 @@ class GradientOverlay(QObject):
 
     range_changed = Signal(float, float, str)
 
-    def __init__(self, scene, parent: QObject | None = None):
+    def __init__(self, scene, run, parent: QObject | None = None):
         super().__init__(parent)
         self.scene = scene
+        self.run = run
         self.mode = "grad"
         self.stat = "mean_abs"
         self.width_by_magnitude = True
         self.lut = _viridis_lut()
-        self.range = (-6.0, 0.0)
-        self.last_report = None
+        self.range = DEFAULT_RANGE
         self.labels: dict = {}  # EdgeSpec -> label text (for tests and tooltips)
+        run.updated.connect(self.apply)
+        run.restarted.connect(self.forget)
+        run.wires_claimed.connect(self._on_wires_claimed)
+
+    @property
+    def last_report(self):
+        """The run's newest report (the overlay keeps no copy)."""
+        return self.run.last_report
+
+    def _on_wires_claimed(self, owner: str) -> None:
+        if owner == "overlay":
+            self.reapply()
 
     # -- options -------------------------------------------------------------------------
     def set_mode(self, mode: str) -> None:
@@ -121,7 +134,7 @@ class GradientOverlay(QObject):
     def reapply(self) -> None:
         if self.last_report is not None:
             self.apply(self.last_report)
-        else:
+        elif self.run.wire_owner == "overlay":
             self.clear()
 
     def title(self) -> str:
@@ -138,13 +151,17 @@ class GradientOverlay(QObject):
             item.setToolTip(item.problem or "")
 
     def forget(self) -> None:
-        """Drop the last report (weights reset, file opened) and clear the wires."""
-        self.last_report = None
-        self.clear()
+        """A fresh run (weights reset, file opened): plain wires, the default colour scale."""
+        self.range = DEFAULT_RANGE
+        self.range_changed.emit(self.range[0], self.range[1], self.title())
+        if self.run.wire_owner == "overlay":
+            self.clear()
 
     def apply(self, report) -> None:
-        """Colour and label every wire the report knows."""
-        self.last_report = report
+        """Colour and label every wire the report knows (unless another tool, such as the
+        backprop stepper, has claimed the wires)."""
+        if self.run.wire_owner != "overlay":
+            return
         if self.mode == "off":
             self.clear()
             return

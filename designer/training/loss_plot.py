@@ -1,6 +1,7 @@
 """The loss plot: training loss per step (raw and smoothed), validation loss and accuracy.
 
-Step losses go into preallocated arrays (`SeriesBuffer`): appending never reallocates. Each
+It draws the `TrainingRun`'s history and keeps no series of its own: the run is the one
+holder of the numbers (a model file saves them from there, not from this widget). Each
 redraw hands the curves at most about two points per pixel of the visible step range (min and
 max per bin, `decimate`), computed with numpy in one pass; pyqtgraph's own clip-to-view and
 downsampling are off because they re-process the data inside the paint and schedule a second
@@ -31,10 +32,9 @@ from PySide6.QtWidgets import (
 )
 
 from designer import theme
+from designer.training.run import SMOOTHING_STEPS, TrainingRun
 
 REDRAW_MS = 400  # a repaint costs ~20 ms holding the GIL: 2.5 a second keep training fast
-SMOOTHING = 0.05  # weight of the newest point in the exponential moving average
-CAPACITY = 1 << 18  # points kept before the oldest half is dropped
 RAW = "#9bb7dc"
 SMOOTH = "#1f5fae"
 VAL = "#d95f02"
@@ -72,61 +72,17 @@ def decimate(x: np.ndarray, y: np.ndarray, bins: int, peak: bool = True
     return xs, ys
 
 
-class SeriesBuffer:
-    """x/y points in preallocated arrays; `view()` returns the filled part without copying.
-
-    When full, the older half is dropped (one copy per `capacity / 2` appends).
-    """
-
-    def __init__(self, capacity: int = CAPACITY):
-        self.x = np.zeros(capacity, dtype=np.float64)
-        self.y = np.zeros(capacity, dtype=np.float64)
-        self.n = 0
-
-    def __len__(self) -> int:
-        return self.n
-
-    def clear(self) -> None:
-        self.n = 0
-
-    def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
-        """Append points (arrays of equal length)."""
-        xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
-        cap = len(self.x)
-        if len(xs) > cap // 2:
-            xs, ys = xs[-(cap // 2):], ys[-(cap // 2):]
-        if self.n + len(xs) > cap:
-            keep = cap // 2
-            self.x[:keep] = self.x[self.n - keep:self.n]
-            self.y[:keep] = self.y[self.n - keep:self.n]
-            self.n = keep
-        self.x[self.n:self.n + len(xs)] = xs
-        self.y[self.n:self.n + len(ys)] = ys
-        self.n += len(xs)
-
-    def view(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.x[:self.n], self.y[:self.n]
-
-
 class LossPlot(QWidget):
-    """Loss and accuracy curves of one training session.
+    """Loss and accuracy curves of a `TrainingRun` (drawn from `run.history`).
 
     Attributes:
-        raw, smooth: SeriesBuffers of the step losses and their moving average.
-        epochs: list of (step, EpochReport) in order.
+        run: the TrainingRun shown.
         ask_path: callable(title, filter) -> path or None (tests replace it).
     """
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, run: TrainingRun, parent: QWidget | None = None):
         super().__init__(parent)
-        self.raw = SeriesBuffer()
-        self.smooth = SeriesBuffer()
-        self.epochs: list[tuple[int, object]] = []
-        # Epoch metrics as series too (one point per epoch: thousands on small data sets).
-        self.val = SeriesBuffer(1 << 14)
-        self.acc = SeriesBuffer(1 << 14)
-        self.val_acc = SeriesBuffer(1 << 14)
-        self._ema = math.nan
+        self.run = run
         self.ask_path: Callable[[str, str], str | None] = self._ask_path
         self._epochs_changed = False
         self._redraw_timer = QTimer(self)
@@ -145,7 +101,8 @@ class LossPlot(QWidget):
         self.raw_curve = self.loss_item.plot(pen=pg.mkPen(RAW, width=1), name="loss (step)",
                                              antialias=False)
         self.smooth_curve = self.loss_item.plot(pen=pg.mkPen(SMOOTH, width=2.5),
-                                                name="smoothed", antialias=True)
+                                                name=f"smoothed (~{SMOOTHING_STEPS} steps)",
+                                                antialias=True)
         self.val_curve = self.loss_item.plot(pen=pg.mkPen(VAL, width=2), name="validation",
                                              antialias=True)
         self.acc_item = self.graphics.addPlot(row=1, col=0)
@@ -199,49 +156,32 @@ class LossPlot(QWidget):
         self.summary.setContentsMargins(6, 0, 4, 0)
         layout.addWidget(self.summary)
         layout.addLayout(bar)
+        run.updated.connect(self.add_report)
+        run.restarted.connect(self.clear)
+
+    @property
+    def history(self):
+        return self.run.history
 
     # -- data ----------------------------------------------------------------------------
     def add_report(self, report) -> None:
-        """Append a TrainingReport's step losses and epoch metrics; redraw soon (at most
-        every REDRAW_MS while training, at once for the last report of a run)."""
-        n = len(report.losses)
-        if n:
-            xs = np.arange(report.first_step, report.first_step + n, dtype=np.float64)
-            self.raw.extend(xs, report.losses)
-            self.smooth.extend(xs, self._smoothed(report.losses))
-        for step, epoch in report.epochs:
-            self.epochs.append((step, epoch))
-            for buf, v in ((self.val, epoch.val_loss), (self.acc, epoch.accuracy),
-                           (self.val_acc, epoch.val_accuracy)):
-                if v is not None:
-                    buf.extend((step,), (v,))
-            if epoch.accuracy is not None and not self.acc_item.isVisible():
-                self.set_accuracy_visible(True)
+        """The run took a report: redraw soon (at most every REDRAW_MS while training, at
+        once for the last report of a run)."""
+        h = self.history
+        if len(h.acc) and not self.acc_item.isVisible():
+            self.set_accuracy_visible(True)
         self._epochs_changed |= bool(report.epochs)
         if not report.running:
             self.redraw(self._epochs_changed)
         elif not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
-    def _smoothed(self, losses: np.ndarray) -> np.ndarray:
-        out = np.empty(len(losses))
-        ema = self._ema
-        for i, v in enumerate(losses.tolist()):
-            if math.isfinite(v):
-                ema = v if not math.isfinite(ema) else ema + SMOOTHING * (v - ema)
-            out[i] = ema
-        self._ema = ema
-        return out
-
     def clear(self) -> None:
-        """Forget every point (weights were reset or another file was opened)."""
-        self.raw.clear()
-        self.smooth.clear()
-        self.epochs = []
-        for buf in (self.val, self.acc, self.val_acc):
-            buf.clear()
-        self._ema = math.nan
+        """A fresh run: no points, and the axes follow the data again (a diverged run's
+        range must not stay)."""
         self.set_accuracy_visible(False)
+        self.loss_item.enableAutoRange()
+        self.acc_item.enableAutoRange(x=True, y=False)
         self.redraw()
 
     def redraw(self, epochs: bool = True) -> None:
@@ -250,28 +190,33 @@ class LossPlot(QWidget):
         self._redraw_timer.stop()
         self._epochs_changed = False
         bins, window = self._bins()
-        self.raw_curve.setData(*decimate(*_visible(*self.raw.view(), window), bins))
-        self.smooth_curve.setData(*decimate(*_visible(*self.smooth.view(), window), bins // 2,
+        h = self.history
+        self.raw_curve.setData(*decimate(*_visible(*h.losses.view(), window), bins))
+        self.smooth_curve.setData(*decimate(*_visible(*h.smoothed.view(), window), bins // 2,
                                             peak=False))
         if epochs:
-            for curve, buf in ((self.val_curve, self.val), (self.acc_curve, self.acc),
-                               (self.val_acc_curve, self.val_acc)):
+            for curve, buf in ((self.val_curve, h.val), (self.acc_curve, h.acc),
+                               (self.val_acc_curve, h.val_acc)):
                 curve.setData(*decimate(*_visible(*buf.view(), window), bins // 2, peak=False))
         self._set_anchor()
         # Auto-range and axis ticks now, not inside the coming paint (which would then ask
         # for a second full repaint).
         self.graphics.scene().prepareForPaint()
         text = ""
-        if len(self.smooth):
-            text = f"smoothed loss {self.smooth.view()[1][-1]:.4g}"
-            if len(self.val):
-                text += f" · val {self.val.view()[1][-1]:.4g}"
-            if len(self.acc):
-                text += f" · acc {self.acc.view()[1][-1]:.1%}"
-            if len(self.val_acc):
-                text += f" · val acc {self.val_acc.view()[1][-1]:.1%}"
+        if len(h.losses):
+            text = (f"last batch {h.losses.view()[1][-1]:.3g}"
+                    f" · smoothed {h.smoothed_loss():.3g}")
+            if len(h.val):
+                text += f" · val {h.val.view()[1][-1]:.3g}"
+            if len(h.acc):
+                text += f" · acc {h.acc.view()[1][-1]:.1%}"
+            if len(h.val_acc):
+                text += f" · val acc {h.val_acc.view()[1][-1]:.1%}"
         self.summary.setText(text)
-        self.summary.setToolTip(text)
+        self.summary.setToolTip(
+            f"Loss of step {h.last_step:,} (one batch), its smoothed value (a bias-corrected "
+            f"moving average over about {SMOOTHING_STEPS} steps), and the last epoch's "
+            "validation loss and accuracies." if len(h.losses) else "")
 
     def _bins(self) -> tuple[int, tuple[float, float] | None]:
         """Decimation bins (the plot's width in pixels) and the visible step range when the
@@ -285,8 +230,8 @@ class LossPlot(QWidget):
 
     def _set_anchor(self) -> None:
         """Span the auto-range over the data's bounds rounded outward (see `anchor`)."""
-        x, y = self.raw.view()
-        ys = [v for v in (y, self.val.view()[1]) if len(v)]
+        x, y = self.history.losses.view()
+        ys = [v for v in (y, self.history.val.view()[1]) if len(v)]
         if not len(x) or not ys:
             self.anchor.setData([], [])
             return
@@ -306,7 +251,7 @@ class LossPlot(QWidget):
             self.anchor.setData([float(x[0]), x_hi], [lo, hi])
 
     def _on_x_range(self, *_args) -> None:
-        if not self.loss_item.getViewBox().autoRangeEnabled()[0] and len(self.raw):
+        if not self.loss_item.getViewBox().autoRangeEnabled()[0] and len(self.history.losses):
             if not self._redraw_timer.isActive():
                 self._redraw_timer.start()
 
@@ -330,9 +275,10 @@ class LossPlot(QWidget):
 
     def export_csv(self, path: str | Path) -> None:
         """Save step losses (raw and smoothed) and epoch metrics as one CSV table."""
-        x, raw = self.raw.view()
-        _, smooth = self.smooth.view()
-        by_step = {int(s): e for s, e in self.epochs}
+        h = self.history
+        x, raw = h.losses.view()
+        _, smooth = h.smoothed.view()
+        by_step = {int(s): e for s, e in h.epochs}
         with open(path, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["step", "loss", "smoothed_loss", "epoch", "epoch_loss", "val_loss",

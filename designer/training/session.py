@@ -1,38 +1,38 @@
-"""The GUI side of training: owns the worker thread, recompiles on edits, relays reports.
+"""The GUI side of training: drives the worker process, recompiles on edits, fills the run.
 
 Edits that change what is trained (nodes, params, wires, the training block) pause a
 running training and schedule a recompile 300 ms after the last edit; moving nodes does
-not. The worker keeps the weights of nodes that did not change. Every job carries the
-document revision it was built from and reports of older jobs are dropped, so the panels
-never show numbers of a graph that no longer exists.
+not. The worker keeps the weights of nodes that did not change, and gives back a graph
+version exactly when undo/redo returns to it with no step taken in between. Every job
+carries the document revision it was built from and reports of older jobs are dropped, so
+the panels never show numbers of a graph that no longer exists.
+
+The worker runs in a child process (`worker_process.serve`); a reader thread turns its
+messages into queued Qt signals, so the GUI thread never waits for training and training
+never waits for painting.
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
+import itertools
 import json
+import multiprocessing
 import sys
 import weakref
 
+import cloudpickle
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
-from designer.training.worker import (
-    EdgeDetail,
-    LoadJob,
-    TrainingReport,
-    TrainingWorker,
-    WorkerJob,
-)
+from designer.training.run import TrainingRun
+from designer.training.worker import EdgeDetail, LoadJob, TrainingReport
+from designer.training.worker_process import serve
 
 RECOMPILE_DELAY_MS = 300
-JOIN_TIMEOUT_MS = 3000
+JOIN_TIMEOUT_S = 3.0
 DISPLAY_INTERVAL_MS = 200  # overlay and counters redraw at most 5 times a second: readable numbers
-# The worker is a pure-Python loop holding the GIL; PySide releases the GIL around every
-# Qt call, and with the default 5 ms switch interval each re-acquisition by the GUI thread
-# could wait up to 5 ms (a convoy). 1 ms keeps the GUI responsive at a small cost.
-GIL_SWITCH_INTERVAL = 0.001
 
 # Session states (shown in the status bar and the training panel).
 EMPTY, INVALID, COMPILING, READY, RUNNING, PAUSED, FINISHED, DIVERGED, FAILED = (
@@ -43,20 +43,89 @@ EMPTY, INVALID, COMPILING, READY, RUNNING, PAUSED, FINISHED, DIVERGED, FAILED = 
 _LIVE: weakref.WeakSet = weakref.WeakSet()
 
 
-def _stop_thread(thread: QThread, worker: TrainingWorker, *_args) -> None:
-    """Quit and join a worker thread (also used when its session is deleted unannounced)."""
-    worker.pause()
+def _context():
+    """forkserver where it exists: a clean server process (no Qt) preloaded with the engine
+    forks each worker in milliseconds; spawn elsewhere and in frozen bundles."""
+    if "forkserver" in multiprocessing.get_all_start_methods() and not getattr(
+            sys, "frozen", False):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["designer.training.worker_process"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+class _Reader(QThread):
+    """Receives the worker's messages; `message` is delivered on the GUI thread (queued)."""
+
+    message = Signal(object)
+
+    def __init__(self, conn):
+        super().__init__()
+        self.setObjectName("gradscape-training-reader")
+        self.conn = conn
+
+    def run(self) -> None:
+        while True:
+            try:
+                msg = self.conn.recv()
+            except (EOFError, OSError):
+                self.message.emit(("exited",))
+                return
+            except Exception as exc:  # noqa: BLE001  (a message that cannot be read)
+                self.message.emit(("failed", -2, f"Lost a message from training: {exc}"))
+                continue
+            self.message.emit(msg)
+
+
+class WorkerLink:
+    """The worker process, its pipe and the reader thread (one per session)."""
+
+    def __init__(self, on_message):
+        ctx = _context()
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=serve, args=(child,), daemon=True,
+                                   name="gradscape-training")
+        self.process.start()
+        child.close()
+        self.reader = _Reader(self.conn)
+        self.reader.message.connect(on_message)
+        self.reader.start()
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def send(self, message: tuple) -> bool:
+        try:
+            self.conn.send(message)
+            return True
+        except (OSError, BrokenPipeError, ValueError):
+            return False
+
+    def stop(self) -> bool:
+        """Ask the process to end, wait, and make sure it did; True if it ended by itself."""
+        self.send(("quit",))
+        self.process.join(JOIN_TIMEOUT_S)
+        clean = not self.process.is_alive()
+        if not clean:
+            self.process.kill()
+            self.process.join(JOIN_TIMEOUT_S)
+        self.conn.close()
+        self.reader.wait(int(JOIN_TIMEOUT_S * 1000))
+        return clean
+
+
+def _stop_link(link: WorkerLink, *_args) -> None:
+    """Stop a worker (also used when its session is deleted unannounced)."""
     try:
-        if thread.isRunning():
-            thread.quit()
-            thread.wait(JOIN_TIMEOUT_MS)
-    except RuntimeError:  # the thread's C++ object is already gone
+        if link.process.is_alive() or link.reader.isRunning():
+            link.stop()
+    except (RuntimeError, ValueError, OSError):  # already gone
         pass
 
 
 @atexit.register
 def _shutdown_all() -> None:
-    """Join every training thread before the interpreter tears Qt down."""
+    """End every training process before the interpreter tears Qt down."""
     for session in list(_LIVE):
         try:
             session.shutdown()
@@ -65,13 +134,14 @@ def _shutdown_all() -> None:
 
 
 class TrainingSession(QObject):
-    """Training for one controller's document.
+    """Training for one controller's document; owns the `TrainingRun` (`session.run`).
 
     Signals:
-        report(TrainingReport): a fresh report (stale ones are dropped).
+        report(TrainingReport): a fresh report (stale ones are dropped), after the run took it.
         state_changed(str): one of the state constants of this module.
         problem(str): why training cannot run or stopped ('' clears it).
-        weights_reset(): counters back at zero (clear the loss plot).
+        notice(str): something worth a sentence in the status bar (not a problem).
+        weights_reset(): a fresh run (new document, weights reset): counters back at zero.
         detail(EdgeDetail): stats and histograms of one edge, after `request_detail`.
         diverged(str, object): message and node id of a divergence.
     """
@@ -79,54 +149,33 @@ class TrainingSession(QObject):
     report = Signal(object)
     state_changed = Signal(str)
     problem = Signal(str)
+    notice = Signal(str)
     weights_reset = Signal()
     detail = Signal(object)
     diverged = Signal(str, object)
-
-    _load = Signal(object)
-    _play = Signal(int)
-    _step = Signal()
-    _reset = Signal()
-    _detail = Signal(object)
-    _job = Signal(object)
 
     def __init__(self, controller, parent: QObject | None = None):
         super().__init__(parent)
         self.controller = controller
         self.document = controller.document
-        self.state = EMPTY
-        self.last_report: TrainingReport | None = None
+        self.run = TrainingRun(self)
+        self.run.restarted.connect(self.weights_reset)
         self.num_parameters = 0
         self.task = ""
         self._job_revision = -1
-        self._run = 0  # numbers each Play (see TrainingReport.run)
+        self._play_id = 0  # numbers each Play (see TrainingReport.run)
         self._job_key: str | None = None
         self._failure = ""
-
-        self.thread = QThread()
-        self.thread.setObjectName("gradscape-training")
-        self.worker = TrainingWorker()
-        self.worker.moveToThread(self.thread)
-        self._load.connect(self.worker.load)
-        self._play.connect(self.worker.play)
-        self._step.connect(self.worker.step_once)
-        self._reset.connect(self.worker.reset_weights)
-        self._detail.connect(self.worker.request_detail)
-        self._job.connect(self.worker.run_job)
-        self.worker.job_done.connect(self._on_job_done)
-        self.worker.loaded.connect(self._on_loaded)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.report.connect(self._on_report)
-        self.worker.diverged.connect(self._on_diverged)
-        self.worker.was_reset.connect(self._on_was_reset)
-        self.worker.detail.connect(self._on_detail)
-        self.thread.start()
-        _LIVE.add(self)
-        # Deleted without shutdown() (window destroyed unannounced): still join the thread.
-        self.destroyed.connect(functools.partial(_stop_thread, self.thread, self.worker))
-
-        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
+        self._jobs: dict[int, tuple] = {}
+        self._job_ids = itertools.count(1)
         self._pending: list[TrainingReport] = []
+        self._closed = False
+
+        self.link = WorkerLink(self._on_message)
+        _LIVE.add(self)
+        # Deleted without shutdown() (window destroyed unannounced): still end the process.
+        self.destroyed.connect(functools.partial(_stop_link, self.link))
+
         self._display = QTimer(self)
         self._display.setSingleShot(True)
         self._display.setInterval(DISPLAY_INTERVAL_MS)
@@ -143,14 +192,27 @@ class TrainingSession(QObject):
             app.aboutToQuit.connect(self.shutdown)
         self.compile_now(keep_weights=False)
 
-    # -- public commands -----------------------------------------------------------------
+    # -- the run's numbers, for callers that read them here ---------------------------------
+    @property
+    def state(self) -> str:
+        return self.run.state
+
+    @property
+    def last_report(self) -> TrainingReport | None:
+        return self.run.last_report
+
     @property
     def running(self) -> bool:
         return self.state == RUNNING
 
+    def is_alive(self) -> bool:
+        """Can training still answer (the window is not closing)?"""
+        return not self._closed
+
+    # -- public commands -----------------------------------------------------------------
     def play(self) -> None:
         """Start (or continue) training; says why if the graph cannot be trained."""
-        if self.running or not self.thread.isRunning():
+        if self.running or self._closed:
             return
         if self.needs_compile():
             self.compile_now()
@@ -159,13 +221,13 @@ class TrainingSession(QObject):
             return
         self.problem.emit("")
         self._set_state(RUNNING)
-        self._run += 1
-        self._play.emit(self._run)
+        self._play_id += 1
+        self._send(("play", self._play_id))
 
     def pause(self) -> None:
-        """Stop after the current step (the worker checks a flag between steps)."""
-        self.worker.pause()
+        """Stop after the current step (the worker checks between steps)."""
         if self.running:
+            self._send(("pause",))
             self._set_state(PAUSED)
 
     def toggle(self) -> None:
@@ -183,48 +245,77 @@ class TrainingSession(QObject):
         if self.state in (EMPTY, INVALID, FAILED):
             self.problem.emit(self._why_not())
             return
-        self._step.emit()
+        self._send(("step",))
 
     def reset_weights(self) -> None:
         """Re-initialise the weights from the seed; the loss plot starts again."""
         self.pause()
         if self.needs_compile():
             self.compile_now()
-        self._reset.emit()
+        self._send(("reset",))
 
     def request_detail(self, edge) -> None:
         """Ask for shape, stats and histograms of one edge (answer: `detail`)."""
-        self._detail.emit(edge)
+        self._send(("detail", edge))
 
-    def run_on_worker(self, fn, on_done, on_error=None) -> None:
-        """Run `fn(program, trainer)` on the training thread between two steps.
+    def run_on_worker(self, fn, on_done, on_error=None, *, with_worker: bool = False) -> None:
+        """Run `fn(program, trainer)` in the training process between two steps.
 
         `on_done(result)` (or `on_error(message)`, by default the `problem` signal) is then
-        called on the GUI thread. This is how panels read the live program safely: the
-        worker owns it, so nothing on the GUI thread may touch it directly.
+        called on the GUI thread. This is how panels read the live program: the worker owns
+        it. `fn` travels pickled (cloudpickle), so it may be a closure over plain data but
+        not over widgets; it should return plain data or copies. `with_worker=True` calls
+        `fn(program, trainer, worker)` (counters, `worker.publish(report)`).
         """
-        self._job.emit(WorkerJob(fn, on_done, on_error))
+        job_id = next(self._job_ids)
+        self._jobs[job_id] = (on_done, on_error)
+        try:
+            payload = cloudpickle.dumps(fn)
+        except Exception as exc:  # noqa: BLE001  (a programming error: say it, do not crash)
+            message = f"Could not send the request to training: {exc}"
+            QTimer.singleShot(0, lambda: self._on_job_done(job_id, None, message))
+            return
+        if not self._send(("job", job_id, payload, with_worker)):
+            QTimer.singleShot(0, lambda: self._on_job_done(
+                job_id, None, "Training is not running (the window is closing)."))
 
-    def _on_job_done(self, job) -> None:
-        if job.error is None:
-            job.on_done(job.result)
-        elif job.on_error is not None:
-            job.on_error(job.error)
+    def _on_job_done(self, job_id: int, result, error: str | None) -> None:
+        on_done, on_error = self._jobs.pop(job_id, (None, None))
+        if on_done is None:
+            return
+        if error is None:
+            on_done(result)
+        elif on_error is not None:
+            on_error(error)
         else:
-            self.problem.emit(job.error)
+            self.problem.emit(error)
 
     def shutdown(self) -> bool:
-        """Stop training and the thread; True if the thread ended within the timeout."""
+        """Stop training and the worker process; True if it ended within the timeout."""
         self._timer.stop()
-        self.worker.pause()
-        if not self.thread.isRunning():
+        self._display.stop()
+        if self._closed:
             return True
-        self.thread.quit()
-        ok = self.thread.wait(JOIN_TIMEOUT_MS)
-        _LIVE.discard(self)
+        self._closed = True
         if self.state == RUNNING:
             self._set_state(PAUSED)
-        return ok
+        _LIVE.discard(self)
+        return self.link.stop()
+
+    def _send(self, message: tuple) -> bool:
+        if self._closed:
+            return False
+        if not self.link.alive():
+            self._restart_worker()
+        return self.link.send(message)
+
+    def _restart_worker(self) -> None:
+        """The process died (killed, out of memory): start a fresh one."""
+        _stop_link(self.link)
+        self.link = WorkerLink(self._on_message)
+        self.destroyed.connect(functools.partial(_stop_link, self.link))
+        self._job_key = None
+        self.run.restart()
 
     # -- compiling -----------------------------------------------------------------------
     def _structure_key(self) -> str:
@@ -260,7 +351,8 @@ class TrainingSession(QObject):
             self.problem.emit(self._why_not())
             return
         self._set_state(COMPILING)
-        self._load.emit(LoadJob(self.document.revision, self.document.spec(), keep_weights))
+        self._send(("load", LoadJob(self.document.revision, self.document.spec(), keep_weights,
+                                    self._job_key)))
 
     def _on_document_changed(self) -> None:
         if self._structure_key() == self._job_key:
@@ -270,13 +362,42 @@ class TrainingSession(QObject):
         self._timer.start()
 
     def _on_document_reset(self) -> None:
+        """A new document (New, Open, Revert): a new run, nothing carried over."""
         self.pause()
         self._pending = []
-        self.last_report = None
-        self.weights_reset.emit()
+        self._send(("forget",))
+        self.run.restart()
         self.compile_now(keep_weights=False)
 
     # -- worker answers ------------------------------------------------------------------
+    def _on_message(self, message: tuple) -> None:
+        kind, *args = message
+        if kind == "job_done":
+            self._on_job_done(*args)
+        elif kind == "report":
+            self._on_report(*args)
+        elif kind == "loaded":
+            self._on_loaded(*args)
+        elif kind == "failed":
+            self._on_failed(*args)
+        elif kind == "diverged":
+            self._on_diverged(*args)
+        elif kind == "was_reset":
+            self._on_was_reset(*args)
+        elif kind == "detail":
+            self._on_detail(*args)
+        elif kind == "exited" and not self._closed:
+            self._on_exited()
+
+    def _on_exited(self) -> None:
+        for job_id in list(self._jobs):
+            self._on_job_done(job_id, None, "Training stopped unexpectedly.")
+        self._failure = ("The training process stopped unexpectedly (out of memory?). "
+                         "Play starts it again from fresh weights.")
+        self._job_key = None
+        self._set_state(FAILED)
+        self.problem.emit(self._failure)
+
     def _fresh(self, revision: int) -> bool:
         return revision == self._job_revision
 
@@ -285,10 +406,10 @@ class TrainingSession(QObject):
             return
         self.num_parameters, self.task = num_parameters, task
         self.problem.emit("")
-        self._set_state(READY if self.last_report is None else PAUSED)
+        self._set_state(READY if self.run.last_report is None else PAUSED)
 
     def _on_failed(self, revision: int, message: str) -> None:
-        if not self._fresh(revision):
+        if revision != -2 and not self._fresh(revision):
             return
         self._failure = message
         self._set_state(FAILED)
@@ -314,11 +435,15 @@ class TrainingSession(QObject):
         if not pending:
             return
         report = _merge(pending)
-        self.last_report = report
+        if report.continued and report.run == self._play_id and report.target_epoch:
+            self.notice.emit(
+                f"The run had finished: Play trains {report.target_epoch - report.epoch:,} "
+                f"more epochs, up to epoch {report.target_epoch:,}. Reset Weights starts over.")
+        self.run.apply(report)
         if report.finished:
             self._set_state(FINISHED)
         elif not report.running and self.state in (RUNNING, READY) and (
-                report.run == self._run or self.state == READY):
+                report.run == self._play_id or self.state == READY):
             # A "stopped" report of a Play that was paused and played again at once must not
             # pause the new run: only this run's own stop counts.
             self._set_state(PAUSED)
@@ -335,10 +460,9 @@ class TrainingSession(QObject):
         if not self._fresh(revision):
             return
         self._pending = []
-        self.last_report = None
+        self.run.restart()
         if self.state not in (FAILED, INVALID, EMPTY):
             self._set_state(READY)
-        self.weights_reset.emit()
 
     def _on_detail(self, detail: EdgeDetail) -> None:
         if self._fresh(detail.revision):
@@ -346,7 +470,7 @@ class TrainingSession(QObject):
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
-            self.state = state
+            self.run.set_state(state)
             self.state_changed.emit(state)
 
 
@@ -362,4 +486,6 @@ def _merge(reports: list[TrainingReport]) -> TrainingReport:
     merged.losses = np.concatenate(losses) if losses else last.losses
     merged.epochs = [e for r in reports for e in r.epochs]
     merged.finished = any(r.finished for r in reports)
+    merged.continued = any(r.continued for r in reports)
+    merged.stopped_at = max(r.stopped_at for r in reports)
     return merged

@@ -38,9 +38,10 @@ class TrainingUI(QObject):
         super().__init__(window)
         self.window = window
         self.session = TrainingSession(window.controller, self)
+        self.run = self.session.run
         self.panel = TrainingPanel(self.session)
-        self.plot = LossPlot()
-        self.overlay = GradientOverlay(window.scene, self)
+        self.plot = LossPlot(self.run)
+        self.overlay = GradientOverlay(window.scene, self.run, self)
         self.legend = OverlayLegend(self.overlay)
         self.legend_placer = LegendPlacer(window.view, self.legend)
         self.detail = EdgeDetailPanel(self.session, window.scene, window.view)
@@ -57,14 +58,13 @@ class TrainingUI(QObject):
         window.resizeDocks([window.training_dock], [300], Qt.Orientation.Vertical)
 
         s = self.session
-        s.report.connect(self.plot.add_report)
-        s.report.connect(self.overlay.apply)
-        s.weights_reset.connect(self.plot.clear)
-        s.weights_reset.connect(self.overlay.forget)
-        s.state_changed.connect(self._on_state)
-        s.report.connect(lambda _report: self._on_state(s.state))  # keep epoch/loss current
+        run = self.run
+        run.state_changed.connect(self._on_state)
+        run.updated.connect(self._on_update)
+        run.restarted.connect(self._on_restart)
         s.diverged.connect(self._on_diverged)
         s.problem.connect(lambda text: text and window.show_message(headline(text)))
+        s.notice.connect(window.show_message)
 
         self._build_menu_and_toolbar()
         self.state_label = QLabel()
@@ -91,11 +91,25 @@ class TrainingUI(QObject):
         w.addToolBar(bar)
         self.toolbar = bar
 
+    def _on_update(self, _report) -> None:
+        self._on_state(self.run.state)  # keep epoch/loss current
+        values = {}
+        for node in self.window.document.nodes():
+            value = self.run.parameter_value(node.id)
+            if value is not None:
+                values[node.id] = value
+        self.window.scene.set_live_values(values)
+
+    def _on_restart(self) -> None:
+        self.window.scene.set_live_values({})
+        self._on_state(self.run.state)
+
     def _on_state(self, state: str) -> None:
-        report = self.session.last_report
+        run = self.run
         text = STATE_TEXT.get(state, state)
-        if report is not None and state in (states.RUNNING, states.PAUSED, states.FINISHED):
-            text += f" · epoch {report.epoch} · loss {report.loss:.4g}"
+        if run.last_report is not None and state in (states.RUNNING, states.PAUSED,
+                                                     states.FINISHED, states.DIVERGED):
+            text += f" · epoch {run.epoch:,} · step {run.step:,} · loss {run.loss:.4g} (last step)"
         self.state_label.setText(text)
         if state in (states.INVALID, states.EMPTY):
             self.overlay.forget()

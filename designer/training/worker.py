@@ -1,12 +1,14 @@
-"""The training worker: owns a Program and a Trainer on a QThread and sends small reports.
+"""The training worker: owns a Program and a Trainer and sends small reports. No Qt.
 
-The worker runs optimizer steps in short slices (at most one report interval long) and
-returns to its thread's event loop between slices, so queued commands (load, step, reset,
-quit) are handled promptly. Pausing sets a plain flag that the loop checks between two
-steps, so it takes effect after at most one step, never blocking the GUI thread.
+It runs in a process of its own (`worker_process.serve`), so training and painting never
+compete for one interpreter lock. Commands arrive as messages between two steps; answers
+leave through `send((kind, *payload))`. The loop runs optimizer steps in slices of at most
+one report interval and checks for a waiting command after every step, so Pause takes
+effect after at most one step.
 
-Only small things cross to the GUI: losses, counters and per-edge `Summary` objects
-(a few floats per edge); whole arrays only on demand for one edge (`edge_detail`).
+Only small things cross to the GUI: losses, counters, per-edge `Summary` objects (a few
+floats per edge) and the values of small parameter tensors; whole arrays only on demand
+for one edge (`request_detail`) or through a job.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from engine.core import registry
 from engine.core.compiler import compile_graph
 from engine.core.program import Program
 from engine.core.spec import EdgeSpec, GraphSpec
@@ -27,7 +29,8 @@ from engine.errors import CompileError, GradscapeError, TrainingDiverged
 from engine.training.trainer import EpochReport, TrainConfig, Trainer, load_data
 
 REPORT_INTERVAL = 1.0 / 30.0  # seconds between two reports while running
-SATURATING = {"Sigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0)}
+SMALL_PARAMETER = 16  # tensors with at most this many numbers travel in every report
+SNAPSHOTS_KEPT = 8  # graph versions (programs) that undo/redo can bring back exactly
 SATURATION_MARGIN = 0.02  # "near the bound": within 2 % of the output range
 
 
@@ -44,6 +47,7 @@ class LoadJob:
     revision: int
     spec: GraphSpec
     keep_weights: bool = True
+    key: str = ""  # what compiles (nodes, edges, training): same key, same graph version
 
 
 @dataclass
@@ -74,6 +78,9 @@ class TrainingReport:
     finished: bool = False
     target_epoch: int = 0  # the epoch this run stops at (grows when Play continues a run)
     run: int = 0  # the Play that produced it (stale "stopped" reports of an earlier Play)
+    parameters: dict[str, np.ndarray] = field(default_factory=dict)  # small tensors, by key
+    stopped_at: float = 0.0  # time.perf_counter() when the loop saw a pause (0: running)
+    continued: bool = False  # Play went on past a finished run (target_epoch grew)
 
 
 @dataclass
@@ -105,49 +112,44 @@ class WorkerJob:
     result: Any = None
     error: str | None = None
     revision: int = -1
+    with_worker: bool = False  # call fn(program, trainer, worker): counters, publish()
 
 
-class TrainingWorker(QObject):
-    """Runs a Trainer on the thread it is moved to. Talk to it through queued signals.
+class TrainingWorker:
+    """Runs a Trainer; every answer goes out through `send((kind, *payload))`.
 
-    Signals:
-        loaded(int revision, int num_parameters, str task): a program is ready.
-        failed(int revision, str message): the graph or data could not be used.
-        report(TrainingReport): progress (at most ~30 per second while running).
-        diverged(int revision, str message, object node): training stopped, weights kept.
-        was_reset(int revision): weights were re-initialised; counters are back at zero.
-        detail(EdgeDetail): the answer to `request_detail`.
-        job_done(WorkerJob): a `run_job` finished (result or error filled in).
+    Messages sent:
+        ("loaded", revision, num_parameters, task): a program is ready.
+        ("failed", revision, message): the graph or data could not be used.
+        ("report", TrainingReport): progress (at most ~30 per second while running).
+        ("diverged", revision, message, node): training stopped, last good weights kept.
+        ("was_reset", revision): weights were re-initialised; counters are back at zero.
+        ("detail", EdgeDetail): the answer to `request_detail`.
     """
 
-    loaded = Signal(int, int, str)
-    failed = Signal(int, str)
-    report = Signal(object)
-    diverged = Signal(int, str, object)
-    was_reset = Signal(int)
-    detail = Signal(object)
-    job_done = Signal(object)
-
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, send) -> None:
+        self.send = send
         self.program: Program | None = None
         self.trainer: Trainer | None = None
         self.config: TrainConfig | None = None
         self.revision = -1
+        self.key = ""
         self.run_id = 0
-        self.running = False  # set from any thread; read between steps
+        self.running = False
         self._step_base = 0  # steps done by previous trainers (kept across recompiles)
         self._epoch_base = 0
         self._target_epoch = 0
         self._pending_losses: list[float] = []
         self._pending_epochs: list[tuple[int, EpochReport]] = []
         self._first_pending = 1
-        self._last_report = 0.0
         self._rate_mark: tuple[float, int] = (time.perf_counter(), 0)
         self._rate = 0.0
         self._last_step_report: Any = None
-        self._timer: QTimer | None = None
-        self.stopped_at = 0.0  # perf_counter() when the loop last saw a pause request
+        self._continued = False
+        self._steps_ever = 0  # optimizer steps taken by this worker, never reset
+        self.stash: dict[str, Any] = {}  # what one job leaves for a later one
+        # Graph versions left behind, for undo/redo: key -> (steps_ever, program, ...)
+        self._snapshots: dict[str, tuple] = {}
 
     # -- counters ------------------------------------------------------------------------
     @property
@@ -159,18 +161,35 @@ class TrainingWorker(QObject):
     def epoch_count(self) -> int:
         return self._epoch_base + (self.trainer.epoch if self.trainer else 0)
 
-    # -- commands (slots, run on the worker thread) ---------------------------------------
-    @Slot(object)
+    # -- commands ------------------------------------------------------------------------
     def load(self, job: LoadJob) -> None:
-        """Compile `job.spec` and build a fresh Trainer; keep unchanged nodes' weights."""
+        """Compile `job.spec` and build a fresh Trainer.
+
+        With `keep_weights`, nodes whose op, params and input shapes did not change keep
+        their weights; and a graph version seen before, with no step taken since it was
+        left, comes back exactly (weights, optimizer state, counters): undo then redo
+        loses nothing.
+        """
         self.running = False
         self._flush_pending()
-        old_program, old_spec = self.program, self.program.spec if self.program else None
+        self._remember_current()
+        old_program = self.program
+        old_spec = old_program.spec if old_program is not None else None
         if self.trainer is not None:
             self._step_base += self.trainer.step_count
             self._epoch_base += self.trainer.epoch
         self.program = self.trainer = None
-        self.revision = job.revision
+        self.revision, self.key = job.revision, job.key
+        snapshot = self._snapshots.pop(job.key, None) if job.keep_weights else None
+        if snapshot is not None and snapshot[0] == self._steps_ever:
+            # The same graph version, and no step taken since it was left: take it back as
+            # it was (weights, optimizer state, counters), so undo/redo loses nothing.
+            (_, program, trainer, self._step_base, self._epoch_base,
+             self._target_epoch) = snapshot
+            self.program, self.trainer, self.config = program, trainer, trainer.config
+            self.send(("loaded", job.revision, program.num_parameters,
+                       trainer.train_set.task))
+            return
         try:
             config = TrainConfig.from_block(job.spec.training)
             program = compile_graph(job.spec, dtype=config.dtype, seed=config.seed,
@@ -180,20 +199,40 @@ class TrainingWorker(QObject):
                                         strict=False)
             else:
                 self._step_base = self._epoch_base = 0
-            self.trainer = self._make_trainer(program, config)
+            trainer = self._make_trainer(program, config)
         except CompileError as exc:
-            self.failed.emit(job.revision, "\n".join(str(d) for d in exc.diagnostics))
+            self.send(("failed", job.revision, "\n".join(str(d) for d in exc.diagnostics)))
             return
         except (GradscapeError, ValueError) as exc:
-            self.failed.emit(job.revision, str(exc))
+            self.send(("failed", job.revision, str(exc)))
             return
-        except Exception as exc:  # noqa: BLE001  (never let the worker thread die silently)
+        except Exception as exc:  # noqa: BLE001  (never let the worker die silently)
             traceback.print_exc()
-            self.failed.emit(job.revision, f"Could not prepare training: {exc}")
+            self.send(("failed", job.revision, f"Could not prepare training: {exc}"))
             return
-        self.program, self.config = program, config
+        self.program, self.trainer, self.config = program, trainer, config
         self._target_epoch = self.epoch_count + config.epochs
-        self.loaded.emit(job.revision, program.num_parameters, self.trainer.train_set.task)
+        self.send(("loaded", job.revision, program.num_parameters, trainer.train_set.task))
+
+    def forget(self) -> None:
+        """Drop the program, counters and snapshots: the next load starts a fresh run."""
+        self.running = False
+        self._pending_losses.clear()
+        self._pending_epochs.clear()
+        self.program = self.trainer = None
+        self._step_base = self._epoch_base = self._target_epoch = 0
+        self._snapshots.clear()
+        self._last_step_report = None
+
+    def _remember_current(self) -> None:
+        """Keep the graph version being left, untouched, for undo/redo to bring back."""
+        if self.program is None or self.trainer is None or not self.key:
+            return
+        self._snapshots.pop(self.key, None)
+        self._snapshots[self.key] = (self._steps_ever, self.program, self.trainer,
+                                     self._step_base, self._epoch_base, self._target_epoch)
+        while len(self._snapshots) > SNAPSHOTS_KEPT:
+            self._snapshots.pop(next(iter(self._snapshots)))
 
     @staticmethod
     def _make_trainer(program: Program, config: TrainConfig) -> Trainer:
@@ -203,7 +242,6 @@ class TrainingWorker(QObject):
             data, val = data.split(float(config.validation_split), config.seed)
         return Trainer(program, data, config, val)
 
-    @Slot(int)
     def play(self, run: int = 0) -> None:
         """Train until paused, diverged or the configured number of epochs is done.
 
@@ -213,22 +251,19 @@ class TrainingWorker(QObject):
         self.run_id = run
         if self.trainer is None or self.running:
             return
+        self._continued = False
         if self.config.epochs and self.epoch_count >= self._target_epoch:
             self._target_epoch = self.epoch_count + self.config.epochs  # Play again: more
+            self._continued = self.epoch_count > 0
         self.running = True
         self._rate_mark = (time.perf_counter(), self.step_count)
-        self._last_report = time.perf_counter()
-        if self._timer is None:
-            self._timer = QTimer(self)
-            self._timer.setSingleShot(True)
-            self._timer.timeout.connect(self._run_slice)
-        self._timer.start(0)
 
     def pause(self) -> None:
-        """Ask the loop to stop after the current step (safe to call from any thread)."""
-        self.running = False
+        """Stop after the current step."""
+        if self.running:
+            self.running = False
+            self._emit_report(finished=False, stopped_at=time.perf_counter())
 
-    @Slot()
     def step_once(self) -> None:
         """One optimizer step, then a report."""
         if self.trainer is None:
@@ -238,28 +273,28 @@ class TrainingWorker(QObject):
         if self._one_step():
             self._emit_report(finished=False)
 
-    @Slot()
     def reset_weights(self) -> None:
         """Re-initialise the weights from the seed and start a fresh optimizer."""
         self.running = False
         self._pending_losses.clear()
         self._pending_epochs.clear()
         self._step_base = self._epoch_base = 0
+        self._snapshots.clear()
         if self.program is None:
-            self.was_reset.emit(self.revision)
+            self.send(("was_reset", self.revision))
             return
         self.program.reset_parameters(self.config.seed)
         try:
             self.trainer = self._make_trainer(self.program, self.config)
         except (GradscapeError, ValueError) as exc:
             self.trainer = None
-            self.failed.emit(self.revision, str(exc))
+            self.send(("failed", self.revision, str(exc)))
             return
         self._first_pending = 1
         self._target_epoch = self.config.epochs
-        self.was_reset.emit(self.revision)
+        self._last_step_report = None
+        self.send(("was_reset", self.revision))
 
-    @Slot(object)
     def request_detail(self, edge: EdgeSpec) -> None:
         """Shape, summaries and histograms of one edge (on demand: whole arrays are read)."""
         p = self.program
@@ -268,30 +303,36 @@ class TrainingWorker(QObject):
         k = p.edges.index(edge)
         value, grad = p.edge_value(k), p.edge_grads[k]
         shape = tuple(value.shape) if value is not None else ()
-        self.detail.emit(EdgeDetail(
+        self.send(("detail", EdgeDetail(
             self.revision, edge, shape,
             summarize(value) if value is not None else None,
             summarize(grad) if grad is not None else None,
             histogram(value) if value is not None else None,
-            histogram(grad) if grad is not None else None))
+            histogram(grad) if grad is not None else None)))
 
-    @Slot(object)
-    def run_job(self, job: WorkerJob) -> None:
-        """Run `job.fn(program, trainer)` here, between steps, and answer with job_done."""
-        job.revision = self.revision
+    def run_job(self, fn, with_worker: bool = False) -> tuple[Any, str | None]:
+        """`fn(program, trainer)` (or `fn(program, trainer, self)`): (result, error)."""
         try:
-            job.result = job.fn(self.program, self.trainer)
+            args = (self.program, self.trainer, self) if with_worker else (
+                self.program, self.trainer)
+            return fn(*args), None
         except GradscapeError as exc:
-            job.error = str(exc)
-        except Exception as exc:  # noqa: BLE001  (report, never kill the worker thread)
+            return None, str(exc)
+        except Exception as exc:  # noqa: BLE001  (report, never kill the worker)
             traceback.print_exc()
-            job.error = f"{type(exc).__name__}: {exc}"
-        self.job_done.emit(job)
+            return None, f"{type(exc).__name__}: {exc}"
+
+    def publish(self, report: TrainingReport) -> None:
+        """Send a report built outside the loop (a restored model file)."""
+        report.revision = self.revision
+        self.send(("report", report))
 
     # -- the loop ------------------------------------------------------------------------
-    @Slot()
-    def _run_slice(self) -> None:
-        """Steps until the report interval is over or a pause is requested."""
+    def run_slice(self, command_waiting) -> None:
+        """Steps until the report interval is over, a command is waiting, or training stops.
+
+        `command_waiting()` is checked after every step, so a Pause waits for one step only.
+        """
         end = time.perf_counter() + REPORT_INTERVAL
         finished = False
         while self.running:
@@ -301,22 +342,18 @@ class TrainingWorker(QObject):
                 self.running = False
                 finished = True
                 break
-            if time.perf_counter() >= end:
+            if time.perf_counter() >= end or command_waiting():
                 break
         now = time.perf_counter()
-        if not self.running:
-            self.stopped_at = now
         t0, s0 = self._rate_mark
         if now - t0 >= 0.25:
             self._rate = (self.step_count - s0) / (now - t0)
             self._rate_mark = (now, self.step_count)
-        if self._pending_losses or not self.running:
-            self._emit_report(finished)
-        if self.running:
-            self._timer.start(0)
+        if self._pending_losses and (now >= end or not self.running):
+            self._emit_report(finished, stopped_at=0.0 if self.running else now)
 
     def _one_step(self) -> bool:
-        """One trainer step; False (and a `diverged` signal) if training blew up."""
+        """One trainer step; False (and a `diverged` message) if training blew up."""
         if not self._pending_losses:
             self._first_pending = self.step_count + 1
         try:
@@ -324,14 +361,15 @@ class TrainingWorker(QObject):
         except TrainingDiverged as exc:
             self.running = False
             self._flush_pending()
-            self.diverged.emit(self.revision, str(exc), exc.node)
+            self.send(("diverged", self.revision, str(exc), exc.node))
             return False
         except Exception as exc:  # noqa: BLE001  (shape errors and the like: stop, say why)
             self.running = False
             self._flush_pending()
             traceback.print_exc()
-            self.failed.emit(self.revision, str(exc))
+            self.send(("failed", self.revision, str(exc)))
             return False
+        self._steps_ever += 1
         self._pending_losses.append(rep.loss)
         if rep.epoch_done is not None:
             done = rep.epoch_done
@@ -345,7 +383,9 @@ class TrainingWorker(QObject):
         if self._pending_losses and self.trainer is not None:
             self._emit_report(finished=False)
 
-    def _emit_report(self, finished: bool) -> None:
+    def current_report(self, finished: bool = False, stopped_at: float = 0.0
+                       ) -> TrainingReport:
+        """A report of the state now, carrying the step losses not yet sent."""
         p, t = self.program, self.trainer
         rep = self._last_step_report
         values, grads = t.edge_summaries()
@@ -358,22 +398,39 @@ class TrainingWorker(QObject):
             losses=np.asarray(self._pending_losses, dtype=np.float64),
             epochs=list(self._pending_epochs), edges=list(p.edges), values=values,
             grads=grads, flags=_health_fractions(p), finished=finished,
-            target_epoch=self._target_epoch if self.config.epochs else 0, run=self.run_id)
+            target_epoch=self._target_epoch if self.config.epochs else 0, run=self.run_id,
+            parameters=_small_parameters(p), stopped_at=stopped_at,
+            continued=self._continued)
         self._pending_losses = []
         self._pending_epochs = []
-        self._last_report = time.perf_counter()
-        self.report.emit(report)
+        return report
+
+    def _emit_report(self, finished: bool, stopped_at: float = 0.0) -> None:
+        if self.trainer is None:
+            return
+        self.send(("report", self.current_report(finished, stopped_at)))
 
 
 def _unchanged_state(old: Program, old_spec: GraphSpec, new_spec: GraphSpec) -> dict:
-    """The old program's tensors of the nodes whose op and params did not change."""
+    """The old program's tensors of the nodes whose op and params did not change.
+
+    Tensors whose shape changed (an input width upstream changed) are left out by
+    `load_state_dict(strict=False)`'s shape check in the caller's program.
+    """
     before = {n.id: n for n in old_spec.nodes}
     same = {n.id for n in new_spec.nodes if before.get(n.id) == n}
     return {k: v for k, v in old.state_dict().items() if k.rsplit(".", 1)[0] in same}
 
 
+def _small_parameters(p: Program) -> dict[str, np.ndarray]:
+    """Copies of the parameter tensors small enough to show as numbers on the canvas."""
+    return {e.key: p.theta[e.offset:e.offset + e.size].reshape(e.shape).copy()
+            for e in p.entries if e.size <= SMALL_PARAMETER}
+
+
 def _health_fractions(p: Program) -> dict[int, float]:
-    """Per edge leaving a ReLU / Sigmoid / Tanh: the fraction of dead or saturated values."""
+    """Per edge leaving a ReLU-like or saturating op: the fraction of dead or saturated
+    values (what an op is comes from its definition)."""
     out: dict[int, float] = {}
     for k, edge in enumerate(p.edges):
         i = p.index[edge.src]
@@ -381,10 +438,13 @@ def _health_fractions(p: Program) -> dict[int, float]:
         v = p.values[i]
         if v is None or v.size == 0:
             continue
-        if op == "ReLU":
+        kind = registry.get(op)
+        if kind is None:
+            continue
+        if kind.dies_at_zero:
             out[k] = float(np.count_nonzero(v <= 0)) / v.size
-        elif op in SATURATING:
-            lo, hi = SATURATING[op]
+        elif kind.saturates_at is not None:
+            lo, hi = kind.saturates_at
             margin = SATURATION_MARGIN * (hi - lo)
             near = np.count_nonzero((v <= lo + margin) | (v >= hi - margin))
             out[k] = float(near) / v.size

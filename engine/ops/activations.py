@@ -32,6 +32,7 @@ class TanhKernel(Kernel):
 
 @register
 class Tanh(_Activation):
+    saturates_at = (-1.0, 1.0)
     id = "Tanh"
     description = "Hyperbolic tangent: squashes values into (−1, 1)."
     formula = "y = tanh(x);  ∂y/∂x = 1 − y²"
@@ -52,6 +53,7 @@ class ReLUKernel(Kernel):
 
 @register
 class ReLU(_Activation):
+    dies_at_zero = True
     id = "ReLU"
     description = "Rectified linear unit: keeps positive values, zeroes negative ones."
     formula = "y = max(0, x);  ∂y/∂x = 1 if x > 0 else 0"
@@ -72,6 +74,7 @@ class SigmoidKernel(Kernel):
 
 @register
 class Sigmoid(_Activation):
+    saturates_at = (0.0, 1.0)
     id = "Sigmoid"
     description = "Logistic sigmoid: squashes values into (0, 1), e.g. a probability."
     formula = "y = 1 / (1 + e^(−x));  ∂y/∂x = y·(1 − y)"

@@ -113,6 +113,10 @@ class OpDef:
     role: ClassVar[str | None] = None  # "input", "target", "parameter", "constant" or None
     is_loss: ClassVar[bool] = False
     learnable: ClassVar[bool] = False  # has learnable tensors
+    # What the op is, for health checks: outputs of exactly 0 pass no gradient back (ReLU),
+    # or outputs near these bounds have a slope near 0 (Sigmoid, Tanh).
+    dies_at_zero: ClassVar[bool] = False
+    saturates_at: ClassVar[tuple[float, float] | None] = None
 
     # -- schema helpers -------------------------------------------------------------
     @classmethod
