@@ -376,7 +376,7 @@ class PredictionView(QWidget):
         self._show_kind(None)
 
         self.fetch = ThrottledFetch(self.session, UPDATE_INTERVAL_MS, self._job, self._on_result,
-                                    self._on_error, self.isVisible, self)
+                                    self._on_error, self.isVisible, self, with_worker=True)
         self.session.report.connect(lambda _r: self.request())
         self.session.weights_reset.connect(lambda: self.request(now=True))
         self.session.state_changed.connect(self._on_state)
@@ -413,11 +413,12 @@ class PredictionView(QWidget):
         size = vb.size() if vb is not None else None
         aspect = size.width() / size.height() if size and size.height() > 20 else 1.0
 
-        def job(program, trainer):
+        def job(program, trainer, worker):
             if program is None or trainer is None:
                 return None, 0.0
             t0 = time.perf_counter()
             res = evaluate(evaluator.copy_of(program), trainer, use_val, aspect)
+            res.step = worker.step_count  # the run's step, as the training dock counts it
             return res, time.perf_counter() - t0
 
         return job

@@ -23,12 +23,15 @@ class ThrottledFetch(QObject):
             on the training thread, `fn(program, trainer)`.
         on_result / on_error: called on the GUI thread with the answer.
         visible: whether the panel can be seen (hidden panels do not fetch).
+        with_worker: the function is `fn(program, trainer, worker)` (the run's counters).
     """
 
     def __init__(self, session, interval_ms: int, make_job: Callable[[], Callable],
                  on_result: Callable[[Any], None], on_error: Callable[[str], None],
-                 visible: Callable[[], bool], parent: QObject | None = None):
+                 visible: Callable[[], bool], parent: QObject | None = None,
+                 with_worker: bool = False):
         super().__init__(parent)
+        self.with_worker = with_worker
         self.session = session
         self.make_job, self.on_result, self.on_error = make_job, on_result, on_error
         self.visible = visible
@@ -58,7 +61,8 @@ class ThrottledFetch(QObject):
         self.wanted = False
         self.in_flight = True
         self._cooldown.start()
-        self.session.run_on_worker(self.make_job(), self._done, self._failed)
+        self.session.run_on_worker(self.make_job(), self._done, self._failed,
+                                   with_worker=self.with_worker)
 
     def _done(self, result: Any) -> None:
         self.in_flight = False
