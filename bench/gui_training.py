@@ -1,11 +1,11 @@
 """GUI training throughput and responsiveness.
 
-With the spirals example training in the main window (gradient overlay, loss plot and wire
-labels all on), compare steps per second with a headless Trainer on the same graph and
-settings (target: ratio >= 0.85), and measure the longest stall of the GUI thread with a
-5 ms heartbeat QTimer (target: <= 50 ms). Writes its table into docs/benchmarks.md.
+With the spirals example training in the main window (gradient overlay, wire labels, loss
+plot and predictions all on), compare steps per second with a headless Trainer on the same
+graph and settings (target: ratio >= 0.95), and measure the longest stall of the GUI thread
+with a 5 ms heartbeat QTimer (target: <= 30 ms). Writes its table into docs/benchmarks.md.
 
-Run: ``QT_QPA_PLATFORM=offscreen python -m bench.gui_training [seconds] [rounds]``
+Run from the repository root: ``python bench/gui_training.py [seconds] [rounds]``
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine_line, write_section  # noqa: E402
 from engine.core.compiler import compile_graph  # noqa: E402
@@ -67,6 +68,10 @@ def gui_rate(seconds: float) -> tuple[float, float, int]:
     block["epochs"] = 0  # train until paused
     win.controller.set_training(block)
     session = win.training.session
+    run = session.run
+    dock = win.lab_training.predictions_dock  # predictions on, as a learner would have them
+    dock.show()
+    dock.raise_()
     session.compile_now()
     deadline = time.perf_counter() + 10
     while session.state not in ("ready", "paused") and time.perf_counter() < deadline:
@@ -98,9 +103,9 @@ def gui_rate(seconds: float) -> tuple[float, float, int]:
     run_event_loop(500)  # warm up
     clock.start()
     heartbeat.start()
-    step0, t0 = session.worker.step_count, time.perf_counter()
+    step0, t0 = run.step, time.perf_counter()
     run_event_loop(int(seconds * 1000))
-    step1, t1 = session.worker.step_count, time.perf_counter()
+    step1, t1 = run.step, time.perf_counter()
     heartbeat.stop()
     session.pause()
     win.close()
@@ -121,10 +126,10 @@ def main(argv: list[str]) -> int:
     ratio, headless, gui, _, reports = results[len(results) // 2]
     stall = statistics.median(r[3] for r in results)
     ratios = ", ".join(f"{r[0]:.2f}" for r in results)
-    ok_ratio = "yes" if ratio >= 0.85 else "NO"
-    ok_stall = "yes" if stall <= 50 else "NO"
+    ok_ratio = "yes" if ratio >= 0.95 else "NO"
+    ok_stall = "yes" if stall <= 30 else "NO"
     text = "\n".join([
-        "## GUI training (spirals example, overlay + loss plot on)",
+        "## GUI training (spirals example, overlay + loss plot + predictions on)",
         "",
         f"Machine: {machine_line()}. {rounds} alternating rounds of {seconds:g} s each "
         f"(ratios {ratios}); the median round is shown, {reports} reports received "
@@ -133,18 +138,17 @@ def main(argv: list[str]) -> int:
         "| measure | value | target | met |",
         "|---|---|---|---|",
         f"| headless Trainer | {headless:,.0f} steps/s | | |",
-        f"| GUI (worker thread) | {gui:,.0f} steps/s | | |",
-        f"| GUI / headless | {ratio:.2f} | ≥ 0.85 | {ok_ratio} |",
-        f"| longest GUI-thread stall ({HEARTBEAT_MS} ms heartbeat) | {stall:.1f} ms | ≤ 50 ms "
+        f"| GUI (worker process) | {gui:,.0f} steps/s | | |",
+        f"| GUI / headless | {ratio:.2f} | ≥ 0.95 | {ok_ratio} |",
+        f"| longest GUI-thread stall ({HEARTBEAT_MS} ms heartbeat) | {stall:.1f} ms | ≤ 30 ms "
         f"| {ok_stall} |",
         "",
-        "What limits the ratio: the worker thread runs many small numpy calls and needs "
-        "Python's GIL almost all the time, so every millisecond the GUI thread spends in "
-        "Python or painting (pyqtgraph and QPainter calls hold the GIL) is a millisecond of "
-        "training lost, plus the cost of handing the GIL over. The window budgets its work "
-        "(overlay 5×/s, loss plot 2.5×/s, predictions spaced by their cost), and the heartbeat "
-        "timer of this benchmark itself wakes the GUI thread 200 times a second. Rounds vary "
-        "a lot on a shared 2-core machine; compare the spread of ratios, not one number.",
+        "Training runs in a worker process, so painting and training no longer share one "
+        "interpreter lock (with a worker thread the ratio was 0.63–0.99, median 0.77). What "
+        "is left: the worker also summarises every wire for the 30 reports a second it sends "
+        "(the headless Trainer does not), and on 2 cores the window's painting and the "
+        "worker's BLAS threads share the machine. Rounds vary on a shared machine; compare "
+        "the spread of ratios, not one number.",
     ])
     print(text)
     write_section("gui_training", text)

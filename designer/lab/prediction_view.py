@@ -323,7 +323,6 @@ class PredictionView(QWidget):
         self.session = window.training.session
         self.last: Prediction | None = None
         self.updates = 0
-        self._evaluator = _Evaluator()
         pal = theme.current()
 
         self.title = QLabel()
@@ -408,7 +407,6 @@ class PredictionView(QWidget):
 
     def _job(self):
         use_val = bool(self.source.currentData())
-        evaluator = self._evaluator
         vb = self.plot.getPlotItem().getViewBox()
         size = vb.size() if vb is not None else None
         aspect = size.width() / size.height() if size and size.height() > 20 else 1.0
@@ -417,6 +415,8 @@ class PredictionView(QWidget):
             if program is None or trainer is None:
                 return None, 0.0
             t0 = time.perf_counter()
+            # The private copy lives in the training process, kept between fetches.
+            evaluator = worker.stash.setdefault("predictions", _Evaluator())
             res = evaluate(evaluator.copy_of(program), trainer, use_val, aspect)
             res.step = worker.step_count  # the run's step, as the training dock counts it
             return res, time.perf_counter() - t0

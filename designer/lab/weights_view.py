@@ -93,7 +93,7 @@ class WeightsView(QWidget):
         layout.addWidget(self.graphics, 1)
 
         self.fetch = ThrottledFetch(self.session, FETCH_INTERVAL_MS, self._job, self._on_fetched,
-                                    self._on_error, self._visible, self)
+                                    self._on_error, self._visible, self, with_worker=True)
         self.scene.selectionChanged.connect(self._on_selection)
         self.session.report.connect(lambda _r: self.request())
         self.session.weights_reset.connect(self._on_reset)
@@ -129,15 +129,14 @@ class WeightsView(QWidget):
     def _job(self):
         node = self.node
 
-        def job(program, trainer):
+        def job(program, trainer, worker):
             if program is None:
                 return None
             params = [(e.name, program.param_value(e).copy(), program.param_grad(e).copy())
                       for e in program.entries if e.node == node]
             scalars = {e.key: float(program.theta[e.offset]) for e in program.entries
                        if e.size == 1}
-            step = trainer.step_count if trainer is not None else 0
-            return node, step, params, scalars
+            return node, worker.step_count, params, scalars  # the run's step count
 
         return job
 
