@@ -174,6 +174,43 @@ class Controller(QObject):
             self.undo_stack.push(cmd.Connect(self.document, edge))
         return None
 
+    def rewire(self, old: EdgeSpec | None, src_id: str, dst_id: str,
+               dst_port: str) -> str | None:
+        """Move a wire: take `old` away and connect src → dst.port, as one undo step.
+
+        Returns None when done, else the reason (and nothing changes).
+        """
+        reason = self.can_connect(src_id, dst_id, dst_port)
+        if reason is not None:
+            return reason
+        self.undo_stack.beginMacro(f"Connect {src_id} → {dst_id}.{dst_port}")
+        if old is not None:
+            self.disconnect(old)
+        reason = self.connect(src_id, dst_id, dst_port)
+        self.undo_stack.endMacro()
+        return reason
+
+    def add_node_wired(self, op_id: str, pos: Pos, pending) -> tuple[str, str | None]:
+        """Add a node and wire it to a half-drawn wire, as one undo step.
+
+        `pending` is ("from", src_id) (the new node's first input takes src.out) or
+        ("into", dst_id, port) (the new node feeds dst.port), or None. Returns the new id
+        ("" if the op is unknown) and the reason the wire was refused, if it was.
+        """
+        self.undo_stack.beginMacro(f"Add {op_id}")
+        node_id = self.add_node(op_id, pos)
+        reason = None
+        if node_id and pending:
+            if pending[0] == "from":
+                op = registry.get(op_id)
+                ports = [p.name for p in op.inputs] if op else []
+                if ports:
+                    reason = self.connect(pending[1], node_id, ports[0])
+            else:
+                reason = self.connect(node_id, pending[1], pending[2])
+        self.undo_stack.endMacro()
+        return node_id, reason
+
     def disconnect(self, edge: EdgeSpec) -> None:
         """Remove one wire (ignored if it is not in the document)."""
         if self.document.has_edge(edge):

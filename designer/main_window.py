@@ -252,6 +252,24 @@ class MainWindow(QMainWindow):
         self.controller.auto_layout()
         self.view.show_graph()
 
+    def menu(self, name: str, title: str = "") -> QMenu:
+        """The menu with this stable name ("file", "edit", "view", "panels", "examples",
+        "train", "learn", "help"); with a `title`, a missing top-level menu is created just
+        before Help. Plug-ins find menus here, never by their label text."""
+        menu = self.menus.get(name)
+        if menu is None:
+            if not title:
+                raise KeyError(f"no menu named {name!r}")
+            menu = QMenu(title, self.menuBar())
+            menu.setObjectName(f"{name}_menu")
+            help_menu = self.menus.get("help")
+            if help_menu is not None:
+                self.menuBar().insertMenu(help_menu.menuAction(), menu)
+            else:
+                self.menuBar().addMenu(menu)
+            self.menus[name] = menu
+        return menu
+
     def _build_menus(self) -> None:
         bar = self.menuBar()
         act = self.actions
@@ -295,6 +313,10 @@ class MainWindow(QMainWindow):
 
         help_menu = bar.addMenu("&Help")
         help_menu.addActions([act["shortcuts"], act["about"]])
+        self.menus = {"file": file_menu, "edit": edit, "view": view, "panels": panels,
+                      "examples": self.examples_menu, "help": help_menu}
+        for name, menu in self.menus.items():
+            menu.setObjectName(f"{name}_menu")
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()

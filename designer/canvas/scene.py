@@ -391,14 +391,7 @@ class CanvasScene(QGraphicsScene):
         if detached is not None and (detached.src, detached.dst, detached.dst_port) == (
                 src, dst, port):
             return
-        reason = self.controller.can_connect(src, dst, port)
-        if reason is None:
-            stack = self.controller.undo_stack
-            stack.beginMacro(f"Connect {src} → {dst}.{port}")
-            if detached is not None:
-                self.controller.disconnect(detached)
-            reason = self.controller.connect(src, dst, port)
-            stack.endMacro()
+        reason = self.controller.rewire(detached, src, dst, port)
         if reason:
             self.feedback.emit(reason, pos)
 
@@ -425,22 +418,6 @@ class CanvasScene(QGraphicsScene):
             event.accept()
             return
         super().keyPressEvent(event)
-
-    def complete_pending(self, new_id: str, pending) -> None:
-        """Wire a node created from the quick-add popup to the wire that opened it."""
-        if not pending:
-            return
-        op = registry.get(self.document.node(new_id).op)
-        if pending[0] == "from":
-            ports = [p.name for p in op.inputs] if op else []
-            if ports:
-                reason = self.controller.connect(pending[1], new_id, ports[0])
-                if reason:
-                    self.feedback.emit(reason, self.nodes[new_id].scenePos())
-        else:
-            reason = self.controller.connect(new_id, pending[1], pending[2])
-            if reason:
-                self.feedback.emit(reason, self.nodes[new_id].scenePos())
 
 
 def _summary(op_id: str, params: dict) -> str:

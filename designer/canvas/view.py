@@ -311,16 +311,20 @@ class CanvasView(QGraphicsView):
             return
         super().dropEvent(event)
 
+    def _node_origin(self, scene_pos: QPointF) -> tuple[float, float]:
+        """Top-left of a new node centred under a scene point (snapped to the grid if on)."""
+        x = round(scene_pos.x() - NODE_WIDTH / 2)
+        y = round(scene_pos.y() - HEADER_HEIGHT / 2)
+        if self.canvas.snap_to_grid:
+            x, y = round(x / GRID_SIZE) * GRID_SIZE, round(y / GRID_SIZE) * GRID_SIZE
+        return float(x), float(y)
+
     def add_op_at(self, op_id: str, scene_pos: QPointF) -> str | None:
         """Add a node of `op_id` centred under a scene point; returns its id."""
         if registry.get(op_id) is None:
             self.message.emit(f"Unknown op '{op_id}'.")
             return None
-        x = round(scene_pos.x() - NODE_WIDTH / 2)
-        y = round(scene_pos.y() - HEADER_HEIGHT / 2)
-        if self.canvas.snap_to_grid:
-            x, y = round(x / GRID_SIZE) * GRID_SIZE, round(y / GRID_SIZE) * GRID_SIZE
-        node_id = self.controller.add_node(op_id, (float(x), float(y)))
+        node_id = self.controller.add_node(op_id, self._node_origin(scene_pos))
         if node_id:
             self.canvas.select_nodes([node_id])
         return node_id
@@ -343,17 +347,19 @@ class CanvasView(QGraphicsView):
     def _quick_add_chosen(self, op_id: str) -> None:
         pending = self._quick_add_pending
         self._quick_add_pending = None
-        stack = self.controller.undo_stack
-        stack.beginMacro(f"Add {op_id}")
         pos = QPointF(self._quick_add_at)
         if pending and pending[0] == "from":
             pos += QPointF(NODE_WIDTH / 2, 0)  # the new node's input lands under the cursor
         elif pending:
             pos -= QPointF(NODE_WIDTH / 2, 0)
-        node_id = self.add_op_at(op_id, pos)
+        if registry.get(op_id) is None:
+            self.message.emit(f"Unknown op '{op_id}'.")
+            return
+        node_id, reason = self.controller.add_node_wired(op_id, self._node_origin(pos), pending)
         if node_id:
-            self.canvas.complete_pending(node_id, pending)
-        stack.endMacro()
+            self.canvas.select_nodes([node_id])
+            if reason:
+                self.canvas.feedback.emit(reason, self.canvas.nodes[node_id].scenePos())
 
     # -- feedback ------------------------------------------------------------------------
     def show_feedback(self, text: str, scene_pos: QPointF) -> None:

@@ -208,16 +208,14 @@ class ModelFiles(QObject):
                              ("save_trained_model", self.save_model_action)):
             w.actions[name] = action
             w.addAction(action)
-        file_menu = next((a.menu() for a in w.menuBar().actions() if a.text() == "&File"), None)
-        if file_menu is not None:
-            revert = w.actions.get("revert")
-            before = revert if revert in file_menu.actions() else None
-            file_menu.insertAction(before, self.export_action)
-        training = getattr(w, "training", None)
-        if training is not None and getattr(training, "menu", None) is not None:
-            training.menu.addSeparator()
-            training.menu.addAction(self.save_model_action)
-            training.panel.add_button(self.save_model_action, "Save Model…")
+        file_menu = w.menu("file")
+        revert = w.actions.get("revert")
+        before = revert if revert in file_menu.actions() else None
+        file_menu.insertAction(before, self.export_action)
+        train_menu = w.menu("train")
+        train_menu.addSeparator()
+        train_menu.addAction(self.save_model_action)
+        w.training.panel.add_button(self.save_model_action, "Save Model…")
 
     # -- paths -------------------------------------------------------------------------
     def default_stem(self) -> str:

@@ -103,21 +103,9 @@ class LabTraining(QObject):
                              ("apply_update", st.apply_action)):
             w.actions[name] = action  # the Help → Shortcuts listing reads window.actions
             w.addAction(action)
-        panels = _panels_menu(w)
-        if panels is not None:
-            for d in (self.predictions_dock, self.weights_dock, self.backprop_dock):
-                panels.addAction(d.toggleViewAction())
-
-
-def _panels_menu(window):
-    for top in window.menuBar().actions():
-        menu = top.menu()
-        if menu is None or top.text() != "&View":
-            continue
-        for a in menu.actions():
-            if a.menu() is not None and a.text() == "&Panels":
-                return a.menu()
-    return None
+        panels = w.menu("panels")
+        for d in (self.predictions_dock, self.weights_dock, self.backprop_dock):
+            panels.addAction(d.toggleViewAction())
 
 
 def install_lab_training(window) -> LabTraining:

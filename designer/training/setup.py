@@ -79,10 +79,7 @@ class TrainingUI(QObject):
                              ("train_reset", p.reset_action)):
             w.actions[name] = action
             w.addAction(action)
-        menu = w.menuBar().addMenu("&Train")
-        help_menu = next((a for a in w.menuBar().actions() if a.text() == "&Help"), None)
-        if help_menu is not None:  # keep Help last
-            w.menuBar().insertMenu(help_menu, menu)
+        menu = w.menu("train", "&Train")
         menu.addActions([p.play_action, p.step_action, p.reset_action])
         self.menu = menu
         bar = QToolBar("Training")
@@ -116,7 +113,7 @@ class TrainingUI(QObject):
 
     def _on_diverged(self, message: str, node) -> None:
         self.window.show_message(message)
-        if node and hasattr(self.window.scene, "select_nodes"):
+        if node:
             self.window.scene.select_nodes([node])
 
     def shutdown(self) -> bool:
