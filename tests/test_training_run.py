@@ -49,7 +49,7 @@ def test_history_skips_steps_it_already_has():
 # -- from the window ---------------------------------------------------------------------------
 def test_smoothed_loss_after_five_full_batch_steps_is_within_their_range(qtbot, window):
     session = open_example(qtbot, window, "xor_mlp.json", batch_size=0, lr=0.5)
-    for k in range(5):
+    for _ in range(5):
         with qtbot.waitSignal(session.report, timeout=5000):
             session.step()
     history = window.training.run.history
