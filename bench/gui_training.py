@@ -157,7 +157,7 @@ def main(argv: list[str]) -> int:
         "",
         "Training runs in a worker process, so painting and training no longer share one "
         "interpreter lock (with a worker thread the ratio was 0.63–0.99, median 0.77). What "
-        "is left: the worker also summarises every wire for the 30 reports a second it sends "
+        "is left: the worker also summarises every wire for the 10 reports a second it sends "
         "(the headless Trainer does not), and on 2 cores the window's painting and the "
         "worker's BLAS threads share the machine. Rounds vary on a shared machine; compare "
         "the spread of ratios, not one number.",

@@ -28,7 +28,7 @@ from engine.core.stats import Summary, histogram, summarize
 from engine.errors import CompileError, GradscapeError, TrainingDiverged
 from engine.training.trainer import EpochReport, TrainConfig, Trainer, load_data
 
-REPORT_INTERVAL = 1.0 / 30.0  # seconds between two reports while running
+REPORT_INTERVAL = 0.1  # seconds between reports while running (the window shows 5/s)
 SMALL_PARAMETER = 16  # tensors with at most this many numbers travel in every report
 SNAPSHOTS_KEPT = 8  # graph versions (programs) that undo/redo can bring back exactly
 SATURATION_MARGIN = 0.02  # "near the bound": within 2 % of the output range
@@ -52,7 +52,7 @@ class LoadJob:
 
 @dataclass
 class TrainingReport:
-    """A small report of the training state, sent at most ~30 times a second.
+    """A small report of the training state, sent at most 10 times a second.
 
     `losses` holds every step loss since the previous report (steps `first_step` ..
     `step`), so the loss plot misses no point. `values` / `grads` are the per-edge
@@ -121,7 +121,7 @@ class TrainingWorker:
     Messages sent:
         ("loaded", revision, num_parameters, task): a program is ready.
         ("failed", revision, message): the graph or data could not be used.
-        ("report", TrainingReport): progress (at most ~30 per second while running).
+        ("report", TrainingReport): progress (at most 10 per second while running).
         ("diverged", revision, message, node): training stopped, last good weights kept.
         ("was_reset", revision): weights were re-initialised; counters are back at zero.
         ("detail", EdgeDetail): the answer to `request_detail`.
