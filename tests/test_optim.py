@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.core import jit
 from engine.errors import GradscapeError
 from engine.training import fused
 from engine.training.optim import (
@@ -122,8 +123,8 @@ def fused_on(monkeypatch):
     """Route every Adam step, however small, through the numba kernel."""
     pytest.importorskip("numba")
     monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
-    monkeypatch.setattr(fused, "MIN_SIZE", 0)
-    assert fused.enabled()
+    monkeypatch.setattr(jit, "MIN_WORK", 0)
+    assert jit.enabled()
 
 
 @pytest.mark.parametrize("case", ADAM_CASES, ids=[i for c, i in zip(CASES, IDS) if c in ADAM_CASES])
@@ -145,7 +146,7 @@ def test_fused_adam_is_bit_identical_to_numpy(name, hyper, dtype, monkeypatch):
     monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
     runs = []
     for min_size in (10**12, 0):  # numpy path, then the fused kernel
-        monkeypatch.setattr(fused, "MIN_SIZE", min_size)
+        monkeypatch.setattr(jit, "MIN_WORK", min_size)
         rng = np.random.default_rng(3)
         theta = rng.normal(size=5000).astype(dtype)
         grad = np.zeros_like(theta)
@@ -163,18 +164,18 @@ def test_fused_adam_is_bit_identical_to_numpy(name, hyper, dtype, monkeypatch):
 
 def test_fused_kernel_steps_aside(monkeypatch):
     """Disabled by GRADSCAPE_NUMBA=0 and in a process forked after it ran."""
-    monkeypatch.setattr(fused, "MIN_SIZE", 0)
+    monkeypatch.setattr(jit, "MIN_WORK", 0)
     monkeypatch.setenv("GRADSCAPE_NUMBA", "0")
-    assert not fused.enabled()
+    assert not jit.enabled()
     theta, grad = np.ones(4), np.ones(4)
     assert not fused.adam_step(theta, grad, *(np.zeros(4) for _ in range(4)), beta1=0.9,
                                beta2=0.999, eps=1e-8, step_size=0.1, bc2_sqrt=1.0, l2=0.0,
                                decay=0.0, amsgrad=False)
     assert (theta == 1).all()
     monkeypatch.delenv("GRADSCAPE_NUMBA")
-    if fused.enabled():
-        monkeypatch.setitem(fused._state, "pid", -1)  # as seen from a forked child
-        assert not fused.enabled()
+    if jit.enabled():
+        monkeypatch.setitem(jit._state, "pid", -1)  # as seen from a forked child
+        assert not jit.enabled()
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))

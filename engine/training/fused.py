@@ -1,51 +1,19 @@
-"""One-pass Adam/AdamW kernel compiled with numba, used for large parameter vectors.
+"""One-pass Adam/AdamW kernel compiled with numba (see engine.core.jit), for large networks.
 
 The numpy update in `optim.Adam.step` makes about ten passes over memory; this kernel reads
 θ, g, m, v once and writes them back once, split over the cores. It computes exactly the
 numpy path's operations in the same order and in theta's dtype (no fast-math), so results
 are bit-identical and the torch-parity tests hold for both paths.
-
-numba is optional: when it is not installed, when ``GRADSCAPE_NUMBA=0`` is set, for vectors
-below `MIN_SIZE` (where call overhead and numba's import cost outweigh the gain), or in a
-child process forked after the kernel ran (OpenMP thread pools do not survive fork), the
-optimizer uses its numpy path. Calls are serialised with a lock so every numba threading
-layer is safe to use from several training threads.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Callable
-
 import numpy as np
 
-# Parameters. Below this the per-step gain (~1 µs per 1000 parameters) would take thousands
-# of steps to repay the one-off ~0.7 s of importing numba and loading the compiled kernel.
-MIN_SIZE = 100_000
-
-_lock = threading.Lock()
-_adam: Callable | None = None
-_state = {"tried": False, "pid": 0}
+from engine.core import jit
 
 
-def enabled() -> bool:
-    """True when numba kernels may be used in this process (imports numba on first call)."""
-    if os.environ.get("GRADSCAPE_NUMBA", "1") == "0":
-        return False
-    if not _state["tried"]:
-        _state["tried"], _state["pid"] = True, os.getpid()
-        _compile()
-    return _adam is not None and os.getpid() == _state["pid"]
-
-
-def _compile() -> None:
-    global _adam
-    try:
-        import numba
-    except ImportError:
-        return
-
+def _build_adam(numba):
     @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
     def adam(theta, grad, m, v, v_max, delta, c1, b2, c2, bc2, eps, neg_step, l2, decay,
              amsgrad):  # pragma: no cover - compiled; checked against the numpy path
@@ -68,7 +36,7 @@ def _compile() -> None:
             delta[i] = d
             theta[i] += d
 
-    _adam = adam
+    return adam
 
 
 def adam_step(theta: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
@@ -81,10 +49,11 @@ def adam_step(theta: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
     −α·λ of the decoupled one (AdamW); scalars are rounded to theta's dtype first, as
     numpy does when it multiplies an array by a Python float.
     """
-    if theta.size < MIN_SIZE or not enabled():
+    if not jit.worth_it(theta.size):
         return False
+    adam = jit.kernel(_build_adam)
     f = theta.dtype.type
-    with _lock:
-        _adam(theta, grad, m, v, v_max, delta, f(1.0 - beta1), f(beta2), f(1.0 - beta2),
-              f(bc2_sqrt), f(eps), f(-step_size), f(l2), f(decay), bool(amsgrad))
+    with jit.LOCK:
+        adam(theta, grad, m, v, v_max, delta, f(1.0 - beta1), f(beta2), f(1.0 - beta2),
+             f(bc2_sqrt), f(eps), f(-step_size), f(l2), f(decay), bool(amsgrad))
     return True
