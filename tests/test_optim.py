@@ -141,9 +141,11 @@ def test_fused_adam_matches_torch(case, dtype, atol, fused_on):
 @pytest.mark.parametrize("name,hyper", [("adam", {}), ("adam", {"weight_decay": 0.1}),
                                         ("adamw", {"weight_decay": 0.3, "amsgrad": True})])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_adam_is_bit_identical_to_numpy(name, hyper, dtype, monkeypatch):
+@pytest.mark.parametrize("parallel_work", [0, 10**12], ids=["all-threads", "one-thread"])
+def test_fused_adam_is_bit_identical_to_numpy(name, hyper, dtype, parallel_work, monkeypatch):
     pytest.importorskip("numba")
     monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
+    monkeypatch.setattr(jit, "PARALLEL_WORK", parallel_work)
     runs = []
     for min_size in (10**12, 0):  # numpy path, then the fused kernel
         monkeypatch.setattr(jit, "MIN_WORK", min_size)

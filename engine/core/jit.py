@@ -9,6 +9,10 @@ use from several training threads.
 
 Callers use a kernel only above a work size (`worth_it`): importing numba and loading the
 compiled code costs ~0.7 s once per process, which small networks would never earn back.
+Kernels are compiled with parallel=True (which also lets LLVM vectorise them) but run on
+the calling thread alone below `PARALLEL_WORK` (see `use_threads`): waking a second thread
+right after OpenBLAS's own (still spinning) threads costs more than it saves on mid-sized
+vectors, and on a busy machine it can stall for a whole scheduler time slice.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any
 LOCK = threading.Lock()
 # Elements touched per call below which the numpy path is used.
 MIN_WORK = 65_536
+# Elements per call from which a kernel runs on all of numba's threads.
+PARALLEL_WORK = 1_000_000
 
 _numba: Any = None
 _state = {"tried": False, "pid": 0}
@@ -55,3 +61,8 @@ def kernel(build: Callable[[Any], Callable]) -> Callable | None:
     if fn is None:
         fn = _kernels[build] = build(_numba)
     return fn
+
+
+def use_threads(work: int) -> None:
+    """Set how many threads the next kernel launch from this thread uses (call inside LOCK)."""
+    _numba.set_num_threads(_numba.config.NUMBA_NUM_THREADS if work >= PARALLEL_WORK else 1)
