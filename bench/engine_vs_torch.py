@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import machine_line, median_time, write_section  # noqa: E402
+from bench.common import machine_line, median_time, publish  # noqa: E402
 from engine.core.compiler import compile_graph  # noqa: E402
 from engine.core.spec import GraphSpec  # noqa: E402
 from engine.core.stats import summarize_many  # noqa: E402
@@ -432,9 +432,7 @@ def main() -> None:
                       "The trainer keeps references to every edge's value and gradient after "
                       "each step at no cost; the summaries are computed only when the GUI asks "
                       "for a report, at most 30 times a second."]
-    text = "\n".join(lines)
-    print(text)
-    write_section("engine_vs_torch", text)
+    publish("engine_vs_torch", lines)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import machine_line, write_section  # noqa: E402
+from bench.common import machine_line, publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -70,9 +70,7 @@ def main() -> None:
               "and Gradient Check windows and the Optimizer State plots load on first use. "
               "pyqtgraph itself still loads with the first window, for the Training dock's "
               "loss plot and the prediction and weight panels that the window shows at once."]
-    text = "\n".join(lines)
-    print(text)
-    write_section("startup", text)
+    publish("startup", lines)
 
 
 if __name__ == "__main__":
