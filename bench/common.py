@@ -48,3 +48,10 @@ def write_section(name: str, body: str) -> None:
     tmp = DOC.with_suffix(".md.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, DOC)
+
+
+def publish(name: str, lines: list[str]) -> None:
+    """Print a benchmark's table and write it as its section of docs/benchmarks.md."""
+    text = "\n".join(lines)
+    print(text)
+    write_section(name, text)

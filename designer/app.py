@@ -8,23 +8,18 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, QSize, QTimer
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QDockWidget, QToolBar
-
-from designer import theme
-from designer.headless.screenshot import (
-    ScreenshotError,
-    grab_after_action,
-    save_grab,
-    select_item,
-    settle,
-    take_screenshot,
-    train_steps,
-)
-from designer.main_window import MainWindow
 from designer.resources import resource_path
+
+# Qt and the window are imported inside the functions that need them, so `--help` and bad
+# options are answered without loading the GUI (see bench/startup.py).
+if TYPE_CHECKING:
+    from PySide6.QtCore import QSize
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from designer.main_window import MainWindow
 
 FIRST_EXAMPLE = ("examples", "xor_mlp.json")
 DESKTOP_ID = "org.gradscape.Gradscape"  # packaging/linux/org.gradscape.Gradscape.desktop
@@ -134,6 +129,8 @@ def _size(text: str) -> QSize:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size like 1500x950") from None
     if w < 200 or h < 150:
         raise argparse.ArgumentTypeError(f"{text!r} is too small for the window")
+    from PySide6.QtCore import QSize
+
     return QSize(w, h)
 
 
@@ -152,6 +149,8 @@ def _zoom(text: str) -> float:
 
 def use_fresh_settings() -> tempfile.TemporaryDirectory:
     """Point QSettings at an empty temporary folder (screenshots ignore the saved layout)."""
+    from PySide6.QtCore import QSettings
+
     folder = tempfile.TemporaryDirectory(prefix="gradscape-settings-")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
@@ -162,6 +161,10 @@ def use_fresh_settings() -> tempfile.TemporaryDirectory:
 def prepare_view(window: MainWindow, args: argparse.Namespace) -> None:
     """--hide, --zoom, --train and --select (raise ScreenshotError with a sentence when they
     cannot)."""
+    from PySide6.QtWidgets import QDockWidget, QToolBar
+
+    from designer.headless.screenshot import ScreenshotError, select_item, settle, train_steps
+
     panels = {}
     for panel in window.findChildren(QDockWidget) + window.findChildren(QToolBar):
         for key in (panel.windowTitle().replace("&", "").lower(),
@@ -199,6 +202,8 @@ def prepare_view(window: MainWindow, args: argparse.Namespace) -> None:
 
 def application_icon() -> QIcon:
     """The Gradscape icon in every rendered size (resources/icons, see packaging/)."""
+    from PySide6.QtGui import QIcon
+
     icon = QIcon()
     for png in sorted(resource_path("icons", "hicolor").glob("*/apps/gradscape.png")):
         icon.addFile(str(png))
@@ -207,6 +212,8 @@ def application_icon() -> QIcon:
 
 def setup_application(argv: list[str]) -> QApplication:
     """The QApplication, with the names QSettings and the recovery folder use."""
+    from PySide6.QtWidgets import QApplication
+
     app = QApplication.instance() or QApplication(argv[:1])
     app.setApplicationName("Gradscape")
     app.setOrganizationName("Gradscape")
@@ -239,6 +246,18 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 1
+    from PySide6.QtCore import QTimer
+
+    from designer import theme
+    from designer.headless.screenshot import (
+        ScreenshotError,
+        grab_after_action,
+        save_grab,
+        settle,
+        take_screenshot,
+    )
+    from designer.main_window import MainWindow
+
     settings_dir = use_fresh_settings() if args.screenshot else None  # noqa: F841 (kept alive)
     app = setup_application(argv)
     if args.theme:

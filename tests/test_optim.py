@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from engine.core import jit
 from engine.errors import GradscapeError
+from engine.training import fused
 from engine.training.optim import (
     OPTIMIZERS,
     SCHEDULES,
@@ -111,6 +113,71 @@ def test_trajectory_matches_torch(case, dtype, atol):
         assert x.dtype == dtype
         np.testing.assert_allclose(x, y, rtol=0, atol=atol, err_msg=f"step {k + 1}")
     assert np.abs(a[-1] - THETA0).max() > 1e-3  # it actually moved
+
+
+ADAM_CASES = [c for c in CASES if c[0].startswith("Adam")]
+
+
+@pytest.fixture
+def fused_on(monkeypatch):
+    """Route every Adam step, however small, through the numba kernel."""
+    pytest.importorskip("numba")
+    monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
+    monkeypatch.setattr(jit, "MIN_WORK", 0)
+    assert jit.enabled()
+
+
+@pytest.mark.parametrize("case", ADAM_CASES, ids=[i for c, i in zip(CASES, IDS) if c in ADAM_CASES])
+@pytest.mark.parametrize("dtype,atol", [(np.float64, 1e-12), (np.float32, 2e-6)],
+                         ids=["f64", "f32"])
+def test_fused_adam_matches_torch(case, dtype, atol, fused_on):
+    cls, lr, ours, theirs = case
+    a = ours_trajectory(cls, lr, ours, dtype, 20)
+    b = torch_trajectory(cls, lr, theirs, dtype, 20)
+    for k, (x, y) in enumerate(zip(a, b)):
+        np.testing.assert_allclose(x, y, rtol=0, atol=atol, err_msg=f"step {k + 1}")
+
+
+@pytest.mark.parametrize("name,hyper", [("adam", {}), ("adam", {"weight_decay": 0.1}),
+                                        ("adamw", {"weight_decay": 0.3, "amsgrad": True})])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("parallel_work", [0, 10**12], ids=["all-threads", "one-thread"])
+def test_fused_adam_is_bit_identical_to_numpy(name, hyper, dtype, parallel_work, monkeypatch):
+    pytest.importorskip("numba")
+    monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
+    monkeypatch.setattr(jit, "PARALLEL_WORK", parallel_work)
+    runs = []
+    for min_size in (10**12, 0):  # numpy path, then the fused kernel
+        monkeypatch.setattr(jit, "MIN_WORK", min_size)
+        rng = np.random.default_rng(3)
+        theta = rng.normal(size=5000).astype(dtype)
+        grad = np.zeros_like(theta)
+        opt = make_optimizer(name, theta, grad, 0.01, **hyper)
+        for _ in range(8):
+            grad[...] = np.sin(3 * theta) + rng.normal(size=theta.size)
+            delta = opt.step()
+        grad[:7] = np.nan  # NaN must travel the same way (amsgrad's maximum too)
+        delta = opt.step()
+        runs.append([theta, delta, *opt.state_arrays().values()])
+    for x, y in zip(*runs):
+        assert x.dtype == dtype
+        np.testing.assert_array_equal(x, y)
+
+
+def test_fused_kernel_steps_aside(monkeypatch):
+    """Disabled by GRADSCAPE_NUMBA=0 and in a process forked after it ran."""
+    monkeypatch.setattr(jit, "MIN_WORK", 0)
+    monkeypatch.setenv("GRADSCAPE_NUMBA", "0")
+    assert not jit.enabled()
+    theta, grad = np.ones(4), np.ones(4)
+    assert not fused.adam_step(theta, grad, *(np.zeros(4) for _ in range(4)), beta1=0.9,
+                               beta2=0.999, eps=1e-8, step_size=0.1, bc2_sqrt=1.0, l2=0.0,
+                               decay=0.0, amsgrad=False)
+    assert (theta == 1).all()
+    monkeypatch.delenv("GRADSCAPE_NUMBA")
+    if jit.enabled():
+        monkeypatch.setitem(jit._state, "pid", -1)  # as seen from a forked child
+        assert not jit.enabled()
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))

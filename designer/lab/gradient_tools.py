@@ -8,15 +8,20 @@ Help when missing). It is called once from `MainWindow.__init__`, after training
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtWidgets import QDockWidget, QWidget
 
 from designer.lab.chain_rule_panel import ChainRulePanel
-from designer.lab.gradcheck_dialog import GradcheckDialog
 from designer.lab.menu import learn_menu
 from designer.lab.neuron_view import NeuronViews
-from designer.lab.optimizer_state_panel import OptimizerStatePanel
+
+# Built on first use: the optimizer plots need pyqtgraph, the dialog is rarely opened.
+if TYPE_CHECKING:
+    from designer.lab.gradcheck_dialog import GradcheckDialog
+    from designer.lab.optimizer_state_panel import OptimizerStatePanel
 
 RIGHT_WIDTH = 430
 
@@ -30,18 +35,33 @@ class LearningLabA(QObject):
         session = window.training.session
         self.chain_panel = ChainRulePanel(session, window.scene)
         self.chain_dock = self._dock("Chain Rule", "chain_rule_dock", self.chain_panel)
-        self.opt_panel = OptimizerStatePanel(session, window.scene)
-        self.opt_dock = self._dock("Optimizer State", "optimizer_state_dock", self.opt_panel)
+        self._opt_panel: OptimizerStatePanel | None = None
+        self.opt_dock = self._dock("Optimizer State", "optimizer_state_dock", QWidget())
         window.tabifyDockWidget(window.inspector_dock, self.chain_dock)
         window.tabifyDockWidget(self.chain_dock, self.opt_dock)
         window.inspector_dock.raise_()
-        self.opt_panel.set_active(False)
-        self.opt_dock.visibilityChanged.connect(self.opt_panel.set_active)
+        self.opt_dock.visibilityChanged.connect(self._opt_visible)
         self.neurons = NeuronViews(session, window.scene, window.view)
         self.gradcheck_dialog: GradcheckDialog | None = None
         # A selected wire has nothing to show in the Inspector: show how its gradient was made.
         window.scene.selectionChanged.connect(self._raise_for_wire)
         self._build_actions()
+
+    @property
+    def opt_panel(self) -> OptimizerStatePanel:
+        """The Optimizer State panel, built the first time its dock is shown or it is asked for."""
+        if self._opt_panel is None:
+            from designer.lab.optimizer_state_panel import OptimizerStatePanel
+
+            self._opt_panel = OptimizerStatePanel(self.window.training.session,
+                                                  self.window.scene)
+            self._opt_panel.set_active(self.opt_dock.isVisible())
+            self.opt_dock.setWidget(self._opt_panel)
+        return self._opt_panel
+
+    def _opt_visible(self, on: bool) -> None:
+        if on or self._opt_panel is not None:
+            self.opt_panel.set_active(on)
 
     def _dock(self, title: str, name: str, widget) -> QDockWidget:
         dock = QDockWidget(title, self.window)
@@ -108,6 +128,8 @@ class LearningLabA(QObject):
 
     def run_gradcheck(self) -> GradcheckDialog:
         if self.gradcheck_dialog is None:
+            from designer.lab.gradcheck_dialog import GradcheckDialog
+
             self.gradcheck_dialog = GradcheckDialog(self.window.training.session, self.window)
         self.gradcheck_dialog.show()
         self.gradcheck_dialog.raise_()

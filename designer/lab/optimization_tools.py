@@ -7,13 +7,18 @@ non-modal window, created on first use and kept for the session.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 
-from designer.lab.landscape_view import LandscapeDialog
-from designer.lab.lr_sweep_view import LRSweepDialog
 from designer.lab.menu import learn_menu
-from designer.lab.race_view import RaceDialog
+
+# The dialogs (and pyqtgraph, which they draw with) load when first opened: start-up stays fast.
+if TYPE_CHECKING:
+    from designer.lab.landscape_view import LandscapeDialog
+    from designer.lab.lr_sweep_view import LRSweepDialog
+    from designer.lab.race_view import RaceDialog
 
 
 class OptimizationLab(QObject):
@@ -46,16 +51,22 @@ class OptimizationLab(QObject):
 
     def show_landscape(self) -> LandscapeDialog:
         if self.landscape is None:
+            from designer.lab.landscape_view import LandscapeDialog
+
             self.landscape = LandscapeDialog(self.window.training.session, self.window)
         return _raise(self.landscape)
 
     def show_race(self) -> RaceDialog:
         if self.race is None:
+            from designer.lab.race_view import RaceDialog
+
             self.race = RaceDialog(self.window.controller, self.window)
         return _raise(self.race)
 
     def show_sweep(self) -> LRSweepDialog:
         if self.sweep is None:
+            from designer.lab.lr_sweep_view import LRSweepDialog
+
             self.sweep = LRSweepDialog(self.window.controller, self.window)
         return _raise(self.sweep)
 

@@ -1,0 +1,68 @@
+"""Optional numba compilation of the engine's hot loops, with numpy as the fallback.
+
+A kernel module defines a builder, ``build(numba) -> compiled function``; `kernel(build)`
+compiles it once per process (cached on disk by numba) and returns it, or returns None when
+the caller must use its numpy path: numba is not installed, ``GRADSCAPE_NUMBA=0`` is set, or
+this is a child process forked after numba ran (OpenMP thread pools do not survive fork).
+Launch compiled parallel kernels inside `LOCK`: every numba threading layer is then safe to
+use from several training threads.
+
+Callers use a kernel only above a work size (`worth_it`): importing numba and loading the
+compiled code costs ~0.7 s once per process, which small networks would never earn back.
+Kernels are compiled with parallel=True (which also lets LLVM vectorise them) but run on
+the calling thread alone below `PARALLEL_WORK` (see `use_threads`): waking a second thread
+right after OpenBLAS's own (still spinning) threads costs more than it saves on mid-sized
+vectors, and on a busy machine it can stall for a whole scheduler time slice.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+LOCK = threading.Lock()
+# Elements touched per call below which the numpy path is used.
+MIN_WORK = 65_536
+# Elements per call from which a kernel runs on all of numba's threads.
+PARALLEL_WORK = 1_000_000
+
+_numba: Any = None
+_state = {"tried": False, "pid": 0}
+_kernels: dict[Callable, Callable] = {}
+
+
+def enabled() -> bool:
+    """True when compiled kernels may be used in this process (imports numba on first call)."""
+    if os.environ.get("GRADSCAPE_NUMBA", "1") == "0":
+        return False
+    if not _state["tried"]:
+        global _numba
+        _state["tried"], _state["pid"] = True, os.getpid()
+        try:
+            import numba
+        except ImportError:
+            numba = None
+        _numba = numba
+    return _numba is not None and os.getpid() == _state["pid"]
+
+
+def worth_it(work: int) -> bool:
+    """Whether a call touching `work` elements should take the compiled path."""
+    return work >= MIN_WORK and enabled()
+
+
+def kernel(build: Callable[[Any], Callable]) -> Callable | None:
+    """The function `build(numba)` compiles (built once), or None for the numpy path."""
+    if not enabled():
+        return None
+    fn = _kernels.get(build)
+    if fn is None:
+        fn = _kernels[build] = build(_numba)
+    return fn
+
+
+def use_threads(work: int) -> None:
+    """Set how many threads the next kernel launch from this thread uses (call inside LOCK)."""
+    _numba.set_num_threads(_numba.config.NUMBA_NUM_THREADS if work >= PARALLEL_WORK else 1)
