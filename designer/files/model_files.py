@@ -32,11 +32,16 @@ from engine.errors import FileFormatError, GradscapeError
 from engine.files.model_file import LoadedModel, load_model, save_model
 
 MODEL_SUFFIX = ".gsmodel"
+ONNX_SUFFIX = ".onnx"
 SAVE_TIMEOUT_MS = 10000
 
 
 def is_model_file(path: str | Path | None) -> bool:
     return path is not None and Path(path).suffix.lower() == MODEL_SUFFIX
+
+
+def is_onnx_file(path: str | Path | None) -> bool:
+    return path is not None and Path(path).suffix.lower() == ONNX_SUFFIX
 
 
 def human_size(n: int) -> str:
@@ -189,6 +194,10 @@ class ModelFiles(QObject):
         self._tasks: set[_ExportTask] = set()
         self.show_info: Callable[[str, str], None] = self._show_info
         self.busy = False
+        self.imported: LoadedModel | None = None  # ONNX weights waiting for a trainable graph
+        self._partial = (0, 0, "")
+        window.document.reset.connect(self._forget_import)
+        self.session.state_changed.connect(self._load_imported)
         self._build_actions()
 
     # -- actions -----------------------------------------------------------------------
@@ -235,19 +244,58 @@ class ModelFiles(QObject):
     # -- opening -----------------------------------------------------------------------
     def open(self, path: str | Path) -> LoadedModel:
         """Open a .gsmodel: the graph becomes the document, then the weights, optimizer
-        state, counters and loss history are loaded into the training worker.
+        state, counters and loss history are loaded into the training worker. An .onnx
+        model goes to `open_onnx`.
 
         Raises:
             FileFormatError: the file is damaged or hostile; the document is untouched.
         """
         path = Path(path)
+        if is_onnx_file(path):
+            return self.open_onnx(path)
         loaded = load_model(path)
         self.window.controller.open_spec(loaded.spec, path)  # recompiles (fresh weights)
         self.restore(loaded)
         return loaded
 
-    def restore(self, loaded: LoadedModel) -> None:
-        """Load a model's weights and training state into the live (just compiled) program."""
+    def open_onnx(self, path: str | Path) -> LoadedModel:
+        """Import an ONNX model: its graph becomes an untitled document, and its weights
+        wait until the graph can train (a loss and a data set chosen), then load.
+
+        Raises:
+            FileFormatError: the model cannot be expressed or is hostile; nothing changes.
+        """
+        from engine.files.onnx_import import import_onnx
+
+        path = Path(path)
+        loaded = import_onnx(path)
+        self.window.controller.open_spec(loaded.spec, path)
+        self.imported = loaded  # after open_spec: its reset forgets an older import
+        from designer.editing.graph_stats import parameter_count
+
+        doc = self.window.document
+        count = parameter_count(doc.nodes(), doc.analysis())
+        self.window.show_message(
+            f"Imported {path.name}: {len(loaded.spec.nodes)} nodes, {count:,} parameters. "
+            "To train it: Train → Add Loss…, then choose a data set.")
+        return loaded
+
+    def _forget_import(self) -> None:
+        self.imported = None
+
+    def _load_imported(self, state: str) -> None:
+        """The graph of an imported model compiled: put the imported weights in it."""
+        from designer.training.session import READY
+
+        if self.imported is not None and state == READY:
+            loaded, self.imported = self.imported, None
+            self.restore(loaded, strict=False)
+
+    def restore(self, loaded: LoadedModel, strict: bool = True) -> None:
+        """Load a model's weights and training state into the live (just compiled) program.
+
+        strict=False loads the tensors whose node and shape still fit (an imported model
+        the user edited before it could train) and names how many."""
         worker = self.session.worker
 
         def job(program, trainer):
@@ -255,9 +303,11 @@ class ModelFiles(QObject):
                 raise GradscapeError("the graph could not be prepared for training, so the "
                                      "saved weights were not loaded")
             try:
-                program.load_state_dict(loaded.state_dict, strict=True)
+                keys = program.load_state_dict(loaded.state_dict, strict=strict)
             except GradscapeError as exc:
                 raise FileFormatError(f"{loaded.source}: {exc}") from None
+            if not strict:
+                self._partial = (len(keys), len(loaded.state_dict), loaded.source)
             resumed = trainer is not None and loaded.trainer_state is not None
             if resumed:
                 loaded.restore_training(trainer)
@@ -266,10 +316,17 @@ class ModelFiles(QObject):
             return report
 
         def done(report) -> None:
-            self.window.show_message(
-                f"Restored the trained weights: step {report.step:,}, epoch {report.epoch}"
-                + (f", loss {report.loss:.4g}" if math.isfinite(report.loss) else "")
-                + ". Play continues the training.")
+            if not strict:
+                got, total, source = self._partial
+                self.window.show_message(
+                    f"Loaded the weights of {source} into the graph ({got} of {total} tensors"
+                    + ("" if got == total else "; the others belong to nodes that changed")
+                    + "). Play trains it.")
+            else:
+                self.window.show_message(
+                    f"Restored the trained weights: step {report.step:,}, epoch {report.epoch}"
+                    + (f", loss {report.loss:.4g}" if math.isfinite(report.loss) else "")
+                    + ". Play continues the training.")
             self.restored.emit(report)
 
         def error(message: str) -> None:

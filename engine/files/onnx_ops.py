@@ -50,6 +50,9 @@ def attributes(node: Any) -> dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
+_OP_NAME = re.compile(r"[A-Z][A-Za-z0-9]*(_\d+)?")  # "Gemm", "Relu_3": an ONNX op type
+
+
 class NodeIds:
     """Readable, unique node ids recovered from ONNX names.
 
@@ -67,15 +70,15 @@ class NodeIds:
                 base = base[: -len(suffix)]
                 break
         parts = [p for p in base.strip("/").split("/") if p]
-        if len(parts) > 1 and op_type and re.fullmatch(rf"{re.escape(op_type)}(_\d+)?",
-                                                       parts[-1]):
-            parts.pop()
-        text = parts[-1] if parts else ""
-        if len(parts) == 1 and op_type and re.fullmatch(rf"{re.escape(op_type)}(_\d+)?", text):
-            text = op_type.lower()
-        text = re.sub(r"[^\w-]+", "_", text.replace("->", "_")).strip("_")
+        kind = (op_type or "node").split(".")[-1].lower()
+        if parts and _OP_NAME.fullmatch(parts[-1]) and (len(parts) > 1 or "/" in base):
+            parts.pop()  # PyTorch's "/scope/Gemm": the scope names the node
+        text = re.sub(r"[^\w-]+", "_", (parts[-1] if parts else "").replace("->", "_"))
+        text = text.strip("_")
         if not text:
-            text = (op_type or "node").split(".")[-1].lower()
+            text = kind
+        elif text.isdigit():  # an nn.Sequential index: "gemm_0" reads better than "0"
+            text = f"{kind}_{text}"
         return self.unique(text)
 
     def unique(self, text: str) -> str:
