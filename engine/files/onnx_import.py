@@ -307,9 +307,9 @@ class _Importer:
         return consts, rest
 
     def static_shape(self, name: str) -> list[int] | None:
-        dims = self.static.get(name)
-        if name in getattr(self, "input_names", []) or dims is None or None in dims:
-            return None  # the model input's batch size is not fixed for us
+        dims = self.static.get(name)  # a symbolic batch size leaves None in it
+        if dims is None or None in dims:
+            return None
         return [int(d) for d in dims]
 
     def constant_value(self, node: Any, label: str) -> np.ndarray:

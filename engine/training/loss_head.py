@@ -50,6 +50,10 @@ def add_loss(spec: GraphSpec, loss: str = "CrossEntropyLoss",
     ids = {n.id for n in spec.nodes}
     if output not in ids:
         raise GradscapeError(f"The graph has no node '{output}' for the loss to judge.")
+    op = registry.get(spec.node(output).op)
+    if op is None or op.role is not None or op.is_loss:
+        raise GradscapeError(f"'{output}' is a {spec.node(output).op} node; a loss judges "
+                             "what the network computes, so pick one of its layers.")
     shape = analyze(spec, require_loss=False).shapes.get(output)
     if shape is None:
         raise GradscapeError(f"The shape of '{output}' is not known, so no loss can be sized "
