@@ -384,3 +384,75 @@ def test_add_loss_sizes_the_target():
     assert add_loss(image, "MSELoss").node("target").params == {"features": 16}
     with pytest.raises(GradscapeError, match="not a loss"):
         add_loss(g, "Dense")
+
+
+# -- command line ------------------------------------------------------------------------
+
+def test_cli_trains_predicts_and_exports_an_onnx_model(tmp_path, capsys):
+    from engine.cli.main import main
+
+    model = tmp_path / "xor.onnx"
+    export(EXAMPLES[-1], "onnx", model)  # xor_mlp
+    assert main(["train", str(model), "--dataset", "xor", "--epochs", "2"]) == 2
+    assert "predicts but has no loss" in capsys.readouterr().err
+    out = tmp_path / "trained.gsmodel"
+    assert main(["train", str(model), "--dataset", "xor", "--epochs", "3", "--loss",
+                 "MSELoss", "--out", str(out)]) == 0
+    from engine.files.model_file import load_model
+
+    trained = load_model(out)
+    assert {n.op for n in trained.spec.nodes} >= {"Target", "MSELoss", "Dense"}
+    start = import_onnx(model).state_dict
+    assert not np.allclose(trained.state_dict["h1.weight"], start["h1.weight"])
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b\n0,1\n1,1\n")
+    assert main(["predict", str(model), "--csv", str(rows)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    want = import_onnx(model).build_program().predict(np.array([[0, 1], [1, 1]], float))
+    assert lines[0] == "output_0" and np.allclose([float(v) for v in lines[1:]], want[:, 0])
+
+    assert main(["export", str(model), "--format", "numpy", "--out", str(tmp_path / "np")]) == 0
+    assert (tmp_path / "np" / "model.py").exists()
+    assert main(["trace", str(model), "--dataset", "xor", "--loss", "MSELoss",
+                 "--loss-on", "nowhere"]) == 2
+    assert "no node 'nowhere'" in capsys.readouterr().err
+
+
+# -- fuzzing -----------------------------------------------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_VALID: bytes | None = None
+
+
+def _valid_bytes() -> bytes:
+    global _VALID
+    if _VALID is None:
+        program, _ = resolve_model(EXAMPLES[1])  # digits_cnn: Conv, BatchNorm, pooling
+        from engine.export.onnx_export import build_onnx
+
+        _VALID = build_onnx(program).SerializeToString()
+    return _VALID
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_damaged_files_import_or_fail_with_a_sentence(data):
+    raw = bytearray(_valid_bytes())
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(raw) - 1))
+        raw[i] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        raw = raw[: data.draw(st.integers(0, len(raw)))]
+    try:
+        loaded = loads_onnx(bytes(raw), "fuzz.onnx")
+    except FileFormatError as exc:
+        assert str(exc).startswith("fuzz.onnx")
+        return
+    try:
+        loaded.build_program()
+    except FileFormatError:
+        pass

@@ -95,7 +95,14 @@ def loads_onnx(data: bytes, name: str = "the model",
                               "decoded).") from None
     if not model.HasField("graph"):
         raise FileFormatError(f"{name} is not an ONNX model (it holds no graph).")
-    return _Importer(model, name, Path(folder) if folder is not None else None).run()
+    try:
+        return _Importer(model, name, Path(folder) if folder is not None else None).run()
+    except FileFormatError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+            RecursionError, UnicodeError, onnx.checker.ValidationError) as exc:
+        # a damaged field (a name that is not text, a wrong attribute type) deep inside
+        raise FileFormatError(f"{name} is damaged: {type(exc).__name__}: {exc}.") from None
 
 
 class _Importer:
