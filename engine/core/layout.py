@@ -84,3 +84,22 @@ def layered_layout(
             y = oy + (i - (count - 1) / 2.0) * Y_SPACING
             pos[n] = (ox + k * X_SPACING, y)
     return pos
+
+
+def wrap_rows(pos: dict[str, tuple[float, float]], per_row: int,
+              gap: float = Y_SPACING) -> dict[str, tuple[float, float]]:
+    """Fold a long left-to-right layout into rows of `per_row` layers, like lines of text.
+
+    A deep imported network (a dozen layers in a chain) is one very wide strip otherwise,
+    which shows tiny at any zoom that fits it; rows keep it legible.
+    """
+    if not pos:
+        return {}
+    left = min(x for x, _ in pos.values())
+    layers = {n: round((x - left) / X_SPACING) for n, (x, _) in pos.items()}
+    if max(layers.values()) < per_row + per_row // 2:
+        return dict(pos)
+    top = min(y for _, y in pos.values())
+    height = max(y for _, y in pos.values()) - top + gap + Y_SPACING
+    return {n: (left + (layers[n] % per_row) * X_SPACING, y + (layers[n] // per_row) * height)
+            for n, (_, y) in pos.items()}

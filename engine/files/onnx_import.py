@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.core.layout import layered_layout
+from engine.core.layout import layered_layout, wrap_rows
 from engine.core.spec import GraphSpec
 from engine.errors import FileFormatError
 from engine.files.model_file import LoadedModel
@@ -44,6 +44,7 @@ MAX_NODES = 50_000
 MAX_TENSOR_BYTES = 2 * 1024**3
 MAX_TOTAL_BYTES = 4 * 1024**3
 MAX_FOLDED_ELEMENTS = 16 * 1024**2  # one constant computed while importing
+LAYERS_PER_ROW = 6  # a deeper chain is laid out in rows (engine.core.layout.wrap_rows)
 FLOAT_INPUTS = {1, 10, 11, 16}  # float, float16, double, bfloat16
 # Never computed at import time: random, or with subgraphs (those are refused anyway).
 NOT_FOLDED = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
@@ -425,8 +426,8 @@ class _Importer:
     def loaded_model(self, b: Builder, keep: set[str]) -> LoadedModel:
         nodes = [n for n in b.spec_nodes() if n.id in keep]
         edges = [e for e in b.edges if e.dst in keep]
-        layout = {k: [float(x), float(y)] for k, (x, y) in
-                  layered_layout([n.id for n in nodes], edges).items()}
+        positions = wrap_rows(layered_layout([n.id for n in nodes], edges), LAYERS_PER_ROW)
+        layout = {k: [float(x), float(y)] for k, (x, y) in positions.items()}
         training: dict[str, Any] = {}
         title = self.graph.name.strip()
         if title not in TITLES_NOT_SHOWN:

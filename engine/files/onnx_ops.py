@@ -53,6 +53,10 @@ def attributes(node: Any) -> dict[str, Any]:
 _OP_NAME = re.compile(r"[A-Z][A-Za-z0-9]*(_\d+)?")  # "Gemm", "Relu_3": an ONNX op type
 
 
+_SHORT = {"BatchNormalization": "batchnorm", "AveragePool": "avgpool",
+          "GlobalAveragePool": "avgpool", "LayerNormalization": "layernorm"}
+
+
 class NodeIds:
     """Readable, unique node ids recovered from ONNX names.
 
@@ -70,7 +74,8 @@ class NodeIds:
                 base = base[: -len(suffix)]
                 break
         parts = [p for p in base.strip("/").split("/") if p]
-        kind = (op_type or "node").split(".")[-1].lower()
+        kind = (op_type or "node").split(".")[-1]
+        kind = _SHORT.get(kind, kind.lower())
         if parts and _OP_NAME.fullmatch(parts[-1]) and (len(parts) > 1 or "/" in base):
             parts.pop()  # PyTorch's "/scope/Gemm": the scope names the node
         text = re.sub(r"[^\w-]+", "_", (parts[-1] if parts else "").replace("->", "_"))
