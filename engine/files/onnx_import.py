@@ -26,7 +26,7 @@ import numpy as np
 from engine.core.layout import layered_layout, wrap_rows
 from engine.core.spec import GraphSpec
 from engine.errors import FileFormatError
-from engine.files.model_file import LoadedModel
+from engine.files.model_file import LoadedModel, read_limited
 from engine.files.onnx_ops import (
     CONVERTERS,
     FUSED_GELU,
@@ -65,20 +65,8 @@ def import_onnx(path: str | os.PathLike[str]) -> LoadedModel:
     Raises:
         FileFormatError: a sentence naming the file and the nodes that cannot be imported.
     """
-    p = Path(path)
-    name = p.name or str(path)
-    try:
-        size = p.stat().st_size
-    except OSError as exc:
-        raise FileFormatError(f"Cannot open {name}: {exc.strerror or exc}.") from None
-    if size > MAX_FILE_BYTES:
-        raise FileFormatError(f"{name} is {size / 2**30:.1f} GiB; ONNX models are opened up "
-                              f"to {MAX_FILE_BYTES // 2**30} GiB.")
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise FileFormatError(f"Cannot read {name}: {exc.strerror or exc}.") from None
-    return loads_onnx(data, name, p.parent)
+    name, data = read_limited(path, MAX_FILE_BYTES, "ONNX models opened by Gradscape")
+    return loads_onnx(data, name, Path(path).parent)
 
 
 def loads_onnx(data: bytes, name: str = "the model",
