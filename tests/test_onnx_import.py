@@ -123,6 +123,19 @@ class _MLP(nn.Module):
         return self.out(self.leaky(self.mid(self.act(self.hidden(x)))))
 
 
+class _Viewed(nn.Module):
+    """x.view(x.size(0), -1): shape arithmetic on the dynamic batch size."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, padding=1)
+        self.fc = nn.Linear(48, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.fc(y.view(y.size(0), -1))
+
+
 class _CNN(nn.Module):
     def __init__(self):
         super().__init__()
@@ -160,12 +173,13 @@ def torch_models():
         bn.weight.uniform_(0.5, 1.5)
         bn.bias.uniform_(-0.5, 0.5)
     out = {}
-    for name, module, shape in (("mlp", _MLP(), (4,)), ("cnn", cnn, (1, 8, 8))):
+    for name, module, shape in (("mlp", _MLP(), (4,)), ("cnn", cnn, (1, 8, 8)),
+                                ("viewed", _Viewed(), (2, 4, 4))):
         out[name] = (module, shape, _torch_onnx(module, shape))
     return out
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn"])
+@pytest.mark.parametrize("name", ["mlp", "cnn", "viewed"])
 def test_torch_model_predicts_trains_and_exports_like_torch(name, torch_models, tmp_path):
     module, shape, data = torch_models[name]
     model = loads_onnx(data, f"{name}.onnx")
@@ -174,6 +188,9 @@ def test_torch_model_predicts_trains_and_exports_like_torch(name, torch_models, 
         assert ops == ["Input", "Conv2D", "BatchNorm", "ReLU", "MaxPool2D", "Conv2D", "GELU",
                        "AvgPool2D", "Flatten", "Dense", "SiLU", "Dense"]
         assert [n.id for n in model.spec.nodes][1:3] == ["features_0", "features_1"]
+    elif name == "viewed":
+        assert [(n.id, n.op) for n in model.spec.nodes] == [
+            ("features", "Input"), ("conv", "Conv2D"), ("reshape", "Reshape"), ("fc", "Dense")]
     else:
         assert [n.id for n in model.spec.nodes] == ["features", "hidden", "act", "mid", "leaky",
                                                     "out"]
@@ -269,7 +286,7 @@ def test_matmul_then_add_is_one_dense_layer():
     np.testing.assert_allclose(loaded.build_program().predict(x), x @ w + [1, 2, 3], atol=1e-6)
 
 
-def test_constants_are_folded_and_shape_arithmetic_with_a_fixed_batch_works():
+def test_constants_are_folded_and_shape_arithmetic_keeps_the_batch():
     nodes = [helper.make_node("Shape", ["x"], ["s"]),
              helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
              helper.make_node("Unsqueeze", ["n", "axes"], ["n1"]),
@@ -282,9 +299,14 @@ def test_constants_are_folded_and_shape_arithmetic_with_a_fixed_batch_works():
     loaded = loads_onnx(_model(nodes, inits, inputs=fixed).SerializeToString())
     assert [(n.id, n.op, n.params) for n in loaded.spec.nodes][1:] == [
         ("view", "Reshape", {"shape": [2, 2]})]
-    dynamic = _model(nodes, inits).SerializeToString()
-    with pytest.raises(FileFormatError, match="Shape ×1.*fixed input size"):
-        loads_onnx(dynamic)
+    dynamic = loads_onnx(_model(nodes, inits).SerializeToString())  # batch "N"
+    assert dynamic.spec.nodes[1].params == {"shape": [2, 2]}
+    doubled = nodes[:2] + [helper.make_node("Mul", ["n", "two"], ["n2"], name="twice"),
+                           helper.make_node("Unsqueeze", ["n2", "axes"], ["n1"])] + nodes[3:]
+    with pytest.raises(FileFormatError, match="3 nodes.*Mul ×1 \\('twice': it computes "
+                                              "with the batch size.*Unsqueeze ×1"):
+        loads_onnx(_model(doubled, inits + [numpy_helper.from_array(
+            np.array(2, np.int64), "two")]).SerializeToString())
 
 
 def _refused(model, match, folder=None):

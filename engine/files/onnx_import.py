@@ -28,10 +28,12 @@ from engine.core.spec import GraphSpec
 from engine.errors import FileFormatError
 from engine.files.model_file import LoadedModel, read_limited
 from engine.files.onnx_ops import (
+    BATCH,
     CONVERTERS,
     FUSED_GELU,
     FUSED_SILU,
     FUSED_SOFTPLUS,
+    USES_BATCH,
     Builder,
     Unsupported,
     attributes,
@@ -52,10 +54,12 @@ NOT_FOLDED = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUnifor
 # Ops whose output may be far larger than their inputs: folded only with a known size.
 GROWING = {"ConstantOfShape", "Expand", "Tile", "Range", "Pad", "Resize", "Upsample",
            "OneHot", "EyeLike", "ConvTranspose", "MatMul", "Gemm", "Einsum"}
+# Folded even when an input holds the dynamic batch size: they only move shape entries.
+SHAPE_PLUMBING = {"Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Identity"}
 TITLES_NOT_SHOWN = {"", "gradscape", "main_graph", "torch_jit", "torch-jit-export"}
 HINTS = {
-    "Shape": "the model computes sizes from its input at run time; export it with a fixed "
-             "input size (PyTorch: no dynamic_axes) or use torch.flatten instead of view",
+    "Shape": "the model computes sizes from its input at run time that the file does not "
+             "record; export it with a fixed input size (PyTorch: no dynamic_axes)",
 }
 
 
@@ -98,6 +102,7 @@ class _Importer:
     def __init__(self, model: Any, name: str, folder: Path | None):
         self.model, self.name, self.folder = model, name, folder
         self.graph = model.graph
+        self.batch_values: set[str] = set()  # folded shape values holding BATCH
         self.opset = next((int(o.version) for o in model.opset_import
                            if o.domain in ("", "ai.onnx")), 13)
 
@@ -288,10 +293,12 @@ class _Importer:
                 dims = self.static_shape(node.input[0])
                 a = attributes(node)
                 start, end = a.get("start", 0), a.get("end", len(dims))
-                consts[node.output[0]] = np.asarray(dims[start:end], dtype=np.int64)
+                self.keep(consts, node.output[0], np.asarray(dims[start:end], dtype=np.int64))
                 continue
+            uses_batch = any(i in self.batch_values for i in node.input)
             if (node.op_type in NOT_FOLDED or node.domain not in ("", "ai.onnx")
                     or not all(i == "" or i in consts for i in node.input)
+                    or (uses_batch and node.op_type not in SHAPE_PLUMBING)
                     or not self.small_enough(node, consts)):
                 rest.append(node)
                 continue
@@ -299,14 +306,20 @@ class _Importer:
                 if value.size > MAX_FOLDED_ELEMENTS:
                     raise self.fail(f"node '{label}' computes a constant of shape "
                                     f"{list(value.shape)}, larger than Gradscape takes.")
-                consts[out] = value
+                self.keep(consts, out, value)
         return consts, rest
 
+    def keep(self, consts: dict[str, np.ndarray], name: str, value: np.ndarray) -> None:
+        consts[name] = value
+        if value.dtype == np.int64 and (value == BATCH).any():
+            self.batch_values.add(name)
+
     def static_shape(self, name: str) -> list[int] | None:
-        dims = self.static.get(name)  # a symbolic batch size leaves None in it
-        if dims is None or None in dims:
+        """The shape of a value as numbers; a dynamic batch size (first axis) is BATCH."""
+        dims = self.static.get(name)
+        if not dims or None in dims[1:]:
             return None
-        return [int(d) for d in dims]
+        return [BATCH if d is None else int(d) for d in dims]
 
     def constant_value(self, node: Any, label: str) -> np.ndarray:
         a = {x.name: x for x in node.attribute}
@@ -352,14 +365,20 @@ class _Importer:
 
     # -- conversion --------------------------------------------------------------------
     def refuse_unknown_ops(self, nodes: list[Any]) -> None:
-        unknown: dict[str, list[str]] = {}
+        """List the nodes no converter takes, and those computing with the batch size."""
+        found: dict[str, list[tuple[str, str]]] = {}
+        batch = set(self.batch_values)
         for node in nodes:
             key = op_key(node)
+            uses = [k for k, i in enumerate(node.input) if i in batch]
+            if uses and not (node.op_type == "Reshape" and uses == [1]):  # a new shape may
+                batch.update(node.output)                                # hold the batch size
+                found.setdefault(key, []).append((node.name or node.output[0], USES_BATCH))
+                continue
             if key not in CONVERTERS:
-                unknown.setdefault(key, []).append(node.name or node.output[0])
-        if unknown:
-            raise self.fail(_unsupported_message(
-                {k: [(n, "") for n in v] for k, v in unknown.items()}))
+                found.setdefault(key, []).append((node.name or node.output[0], ""))
+        if found:
+            raise self.fail(_unsupported_message(found))
 
     def model_input(self, b: Builder) -> str:
         if len(self.input_names) != 1:
@@ -387,7 +406,7 @@ class _Importer:
         consumers = Counter(i for n in nodes for i in n.input if i)
         consumers.update(outputs)
         b = Builder(consts, {t.name for t in self.graph.initializer}, dict(consumers),
-                    set(outputs), None)
+                    set(outputs), None, self.batch_values)
         self.model_input(b)
         refused: dict[str, list[tuple[str, str]]] = {}
         for node in nodes:

@@ -27,6 +27,10 @@ FUSED_GELU = "gradscape.GELU"
 FUSED_SOFTPLUS = "gradscape.Softplus"
 
 
+# Stands for the batch size in shape values folded from a dynamic batch (x.view(x.size(0), -1)).
+BATCH = -(2**40) - 7
+
+
 class Unsupported(Exception):
     """This node cannot be expressed with our ops (the message says why, in a few words)."""
 
@@ -112,6 +116,7 @@ class Builder:
     consumers: dict[str, int]
     graph_outputs: set[str]
     fixed_batch: int | None
+    batch_values: set[str] = field(default_factory=set)  # constants holding BATCH
     ids: NodeIds = field(default_factory=NodeIds)
     nodes: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     edges: list[EdgeSpec] = field(default_factory=list)
@@ -121,14 +126,18 @@ class Builder:
     made_by: dict[str, str] = field(default_factory=dict)  # our node id -> ONNX op type
 
     # -- inputs of a node -------------------------------------------------------------
-    def const(self, node: Any, i: int) -> np.ndarray | None:
-        """The constant value of input i, or None when it is computed (or absent)."""
+    def const(self, node: Any, i: int, batch_ok: bool = False) -> np.ndarray | None:
+        """The constant value of input i, or None when it is computed (or absent).
+
+        A shape value holding the (dynamic) batch size is refused unless `batch_ok`."""
         if i >= len(node.input) or not node.input[i]:
             return None
+        if node.input[i] in self.batch_values and not batch_ok:
+            raise Unsupported(USES_BATCH)
         return self.consts.get(node.input[i])
 
-    def need_const(self, node: Any, i: int, what: str) -> np.ndarray:
-        value = self.const(node, i)
+    def need_const(self, node: Any, i: int, what: str, batch_ok: bool = False) -> np.ndarray:
+        value = self.const(node, i, batch_ok)
         if value is None:
             raise Unsupported(f"its {what} is computed, not a constant")
         return value
@@ -138,6 +147,8 @@ class Builder:
         name = node.input[i]
         if name in self.values:
             return self.values[name]
+        if name in self.batch_values:
+            raise Unsupported(USES_BATCH)
         if name not in self.consts:  # pragma: no cover - the importer checks every input
             raise Unsupported(f"its input '{name}' is missing")
         value = np.asarray(self.consts[name], dtype=np.float64)
@@ -193,6 +204,9 @@ class Builder:
 
     def spec_nodes(self) -> list[NodeSpec]:
         return [NodeSpec(nid, op, params) for nid, (op, params) in self.nodes.items()]
+
+
+USES_BATCH = "it computes with the batch size, which is only known when data arrives"
 
 
 def _floats(value: np.ndarray) -> float | list[float]:
@@ -396,12 +410,14 @@ def _flatten(b: Builder, node: Any, nid: str) -> Tensor:
 
 def _reshape(b: Builder, node: Any, nid: str) -> Tensor:
     x = b.input(node, 0)
-    target = [int(d) for d in b.need_const(node, 1, "new shape").reshape(-1)]
+    target = [int(d) for d in b.need_const(node, 1, "new shape", batch_ok=True).reshape(-1)]
     if attributes(node).get("allowzero", 0) and 0 in target:
         raise Unsupported("it uses allowzero")
     if not x.shape or x.shape[0] is not None:
         raise Unsupported(f"its input {fmt_shape(x.shape)} has no batch axis")
-    if not target or target[0] not in (0, -1, b.fixed_batch):
+    if BATCH in target[1:]:
+        raise Unsupported("the new shape moves the batch size away from the first axis")
+    if not target or target[0] not in (0, -1, BATCH, b.fixed_batch):
         raise Unsupported(f"the new shape {target} does not keep the batch axis first")
     rest = [int(x.shape[i + 1]) if d == 0 and i + 1 < len(x.shape) else d
             for i, d in enumerate(target[1:])]
