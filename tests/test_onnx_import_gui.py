@@ -59,6 +59,23 @@ def test_open_onnx_add_loss_and_train_with_the_imported_weights(qtbot, window, t
     assert saved
 
 
+def test_an_import_saves_as_gsmodel_with_its_weights_before_training(qtbot, window,
+                                                                     tmp_path):
+    from engine.files.model_file import load_model
+
+    path = tmp_path / "sine.onnx"
+    export(resource_path("examples") / "sine_regression.json", "onnx", path)
+    assert window.open_path(path, ask=False), window.errors
+    out = tmp_path / "sine.gsmodel"
+    window.ask_save_path = lambda: str(out)
+    assert window.file_save(), window.errors
+    assert window.controller.path == out
+    saved = load_model(out)
+    for key, value in import_onnx(path).state_dict.items():
+        np.testing.assert_array_equal(saved.state_dict[key], value)
+    assert "not trained yet" in window.statusBar().currentMessage()
+
+
 def test_unsupported_onnx_leaves_the_document_alone(qtbot, window, tmp_path):
     from onnx import TensorProto, helper
 

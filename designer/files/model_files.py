@@ -140,6 +140,25 @@ class _ExportTask(QRunnable):
         self.signals.done.emit(result)
 
 
+class _CallTask(QRunnable):
+    """Runs `fn()` on a pool thread; its result or failure sentence comes back as a signal."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        super().__init__()
+        self.fn = fn
+        self.signals = _Signals()
+
+    def run(self) -> None:
+        try:
+            result = self.fn()
+        except GradscapeError as exc:
+            self.signals.failed.emit(str(exc))
+        except OSError as exc:
+            self.signals.failed.emit(exc.strerror or str(exc))
+        else:
+            self.signals.done.emit(result)
+
+
 def export_message(result: ExportResult, program: Any) -> str:
     """"Exported model.onnx (12 kB) — input 'input' (batch, 2), output 'output' (batch, 1)"."""
     files = result.files
@@ -191,7 +210,7 @@ class ModelFiles(QObject):
         self.session = window.training.session
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
-        self._tasks: set[_ExportTask] = set()
+        self._tasks: set[QRunnable] = set()
         self.show_info: Callable[[str, str], None] = self._show_info
         self.busy = False
         self.imported: LoadedModel | None = None  # ONNX weights waiting for a trainable graph
@@ -400,7 +419,42 @@ class ModelFiles(QObject):
             if on_done is not None:
                 on_done(None)
 
+        if self.imported is not None:  # an import that cannot train yet: its own weights
+            self._run_task(self._save_imported_job(path, self.imported), done, error)
+            return
         self.session.run_on_worker(self._save_job(path), done, error)
+
+    def _save_imported_job(self, path: Path, loaded: LoadedModel) -> Callable[[], ExportResult]:
+        """Save the document with the weights of an import that has not trained yet."""
+        spec = self.window.document.spec()
+
+        def job() -> ExportResult:
+            from engine.core.compiler import compile_graph
+            from engine.errors import CompileError
+
+            t0 = time.perf_counter()
+            try:
+                program = compile_graph(spec, require_loss=False)
+            except CompileError as exc:
+                raise GradscapeError("the graph cannot be compiled: "
+                                     + "; ".join(str(d) for d in exc.diagnostics)) from None
+            program.load_state_dict(loaded.state_dict, strict=False)
+            save_model(path, spec, program)
+            result = ExportResult("gsmodel", path, [path], time.perf_counter() - t0)
+            result.message = (f"Saved {path.name} ({human_size(result.size)}) — the graph "
+                              f"with the weights imported from {loaded.source}, not trained "
+                              "yet.")
+            return result
+
+        return job
+
+    def _run_task(self, fn: Callable[[], Any], done: Callable, error: Callable) -> None:
+        task = _CallTask(fn)
+        self._tasks.add(task)
+        task.signals.done.connect(lambda r: (self._tasks.discard(task), done(r)))
+        task.signals.failed.connect(lambda m: (self._tasks.discard(task), error(m)))
+        task.setAutoDelete(False)
+        self.pool.start(task)
 
     def save_model_now(self, path: str | Path, timeout_ms: int = SAVE_TIMEOUT_MS) -> bool:
         """save_model, waiting for the result (File → Save of a model document, which must
