@@ -478,3 +478,43 @@ def test_damaged_files_import_or_fail_with_a_sentence(data):
         loaded.build_program()
     except FileFormatError:
         pass
+
+
+def test_a_torch_transformer_block_is_refused_in_one_message():
+    """Embedding lookups and LayerNorm are not in the registry yet: listed, nothing imported."""
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(10, 8)
+            self.norm1 = nn.LayerNorm(8)
+            self.norm2 = nn.LayerNorm(8)
+            self.fc = nn.Linear(8, 8)
+
+        def forward(self, tokens):
+            h = self.norm1(self.embed(tokens))
+            return self.norm2(h + self.fc(h))
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Block().eval(), (torch.zeros(2, 5, dtype=torch.long),), buf,
+                          dynamo=False, input_names=["tokens"])
+    with pytest.raises(FileFormatError) as err:
+        loads_onnx(buf.getvalue(), "block.onnx")
+    text = str(err.value)
+    assert "LayerNormalization ×2 ('/norm1/LayerNormalization'; '/norm2/LayerNormalization')" \
+        in text and "Gather ×1 ('/embed/Gather')" in text and "Nothing was imported" in text
+
+
+def test_deep_chains_are_laid_out_in_rows():
+    from engine.core.layout import X_SPACING, layered_layout, wrap_rows
+    from engine.core.spec import EdgeSpec
+
+    ids = [f"n{i}" for i in range(14)]
+    pos = layered_layout(ids, [EdgeSpec(a, "out", b, "in") for a, b in zip(ids, ids[1:])])
+    rows = wrap_rows(pos, 6)
+    assert rows["n5"][0] == 5 * X_SPACING and rows["n6"][0] == 0.0
+    assert rows["n6"][1] > rows["n5"][1] and rows["n13"][1] > rows["n6"][1]
+    assert len(set(rows.values())) == len(ids)
+    assert wrap_rows({k: pos[k] for k in ids[:8]}, 6) == {k: pos[k] for k in ids[:8]}
