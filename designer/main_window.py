@@ -36,10 +36,11 @@ from designer import theme
 from designer.canvas.scene import CanvasScene
 from designer.canvas.view import CanvasView
 from designer.controller import Controller
+from designer.editing.add_loss import install_add_loss
 from designer.editing.graph_stats import parameter_count
 from designer.editing.inspector import Inspector
 from designer.editing.palette import PaletteWidget
-from designer.files.model_files import install_model_files, is_model_file
+from designer.files.model_files import install_model_files, is_model_file, is_onnx_file
 from designer.lab.gradient_tools import install_learning_lab_a
 from designer.lab.live_views import install_lab_training
 from designer.lab.optimization_tools import install_optimization_lab
@@ -49,8 +50,8 @@ from engine.errors import FileFormatError
 
 GRAPH_MIME = "application/x-gradscape-graph"
 FILE_FILTER = "Gradscape graphs (*.json);;All files (*)"
-OPEN_FILTER = ("Gradscape files (*.json *.gsmodel);;Gradscape graphs (*.json);;"
-               "Trained models (*.gsmodel);;All files (*)")
+OPEN_FILTER = ("Models and graphs (*.json *.gsmodel *.onnx);;Gradscape graphs (*.json);;"
+               "Trained models (*.gsmodel);;ONNX models (*.onnx);;All files (*)")
 MAX_RECENT = 8
 ACRONYMS = {"xor", "mlp", "cnn", "rnn", "mse", "bce", "relu", "gelu", "mnist", "lstm", "gan"}
 
@@ -141,6 +142,7 @@ class MainWindow(QMainWindow):
         self.lab_a = install_learning_lab_a(self)  # chain rule, neurons, gradcheck, optimizer
         self.optimization_lab = install_optimization_lab(self)  # landscape, race, lr sweep
         self.models = install_model_files(self)  # .gsmodel open/save, File → Export Model…
+        self.add_loss = install_add_loss(self)  # Train → Add Loss… (for imported models)
 
     # -- layout -------------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget,
@@ -497,7 +499,7 @@ class MainWindow(QMainWindow):
             return False
         path = Path(path)
         try:
-            if is_model_file(path):
+            if is_model_file(path) or is_onnx_file(path):
                 self.models.open(path)  # graph, then the trained weights and history
             else:
                 self.controller.open(path)
@@ -517,9 +519,9 @@ class MainWindow(QMainWindow):
             return False
 
     def file_save(self) -> bool:
-        """Save (Save As for untitled documents and for the bundled examples)."""
+        """Save (Save As for untitled documents, the bundled examples and imports)."""
         path = self.controller.path
-        if path is None or self.is_example(path):
+        if path is None or self.is_example(path) or is_onnx_file(path):
             return self.file_save_as()
         return self._save_to(path)
 
@@ -551,7 +553,7 @@ class MainWindow(QMainWindow):
             return
         if not self.ask_revert():
             return
-        if is_model_file(self.controller.path):
+        if is_model_file(self.controller.path) or is_onnx_file(self.controller.path):
             self.open_path(self.controller.path, ask=False)
             return
         try:
@@ -633,7 +635,10 @@ class MainWindow(QMainWindow):
         return path or None
 
     def _ask_save_path(self) -> str | None:
-        name = self.controller.path.name if self.controller.path else "untitled.json"
+        path = self.controller.path
+        name = path.name if path else "untitled.json"
+        if is_onnx_file(path):  # an import keeps its weights in a Gradscape model
+            name = path.with_suffix(".gsmodel").name
         start = str(Path(self._start_dir()) / name)
         path, _ = QFileDialog.getSaveFileName(self, "Save Graph As", start, FILE_FILTER)
         return path or None

@@ -16,11 +16,14 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the shots that write their file use the engine
 IMAGES = ROOT / "docs" / "images"
 EXAMPLES = ROOT / "resources" / "examples"
 SIZE = "1500x950"
@@ -34,11 +37,48 @@ class Shot:
     example: str
     args: list[str] = field(default_factory=list)
     what: str = ""  # where it is used / what it shows
+    make: Callable[[Path], Path] | None = None  # writes the file to open (instead of EXAMPLE)
 
-    def command(self, out: Path) -> list[str]:
+    def command(self, out: Path, source: Path | None = None) -> list[str]:
         size = [] if "--size" in self.args else ["--size", SIZE]
-        return [sys.executable, "-m", "designer", str(EXAMPLES / self.example), *size,
+        path = source or EXAMPLES / self.example
+        return [sys.executable, "-m", "designer", str(path), *size,
                 *self.args, "--screenshot", str(out)]
+
+
+def torch_cnn_onnx(folder: Path) -> Path:
+    """A small digits CNN written by torch.onnx.export, as a practitioner would bring one."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64, 32), nn.SiLU(), nn.Linear(32, 10)).eval()
+    path = folder / "digits_torch.onnx"
+    torch.onnx.export(model, (torch.zeros(1, 1, 8, 8),), str(path), dynamo=False,
+                      input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+                      do_constant_folding=False)
+    return path
+
+
+def torch_cnn_with_loss(folder: Path) -> Path:
+    """The imported CNN with a cross-entropy loss added and the digits data set chosen."""
+    from engine.core.spec import GraphSpec
+    from engine.files.model_file import save_model
+    from engine.files.onnx_import import import_onnx
+    from engine.training.loss_head import add_loss
+
+    model = import_onnx(torch_cnn_onnx(folder))
+    spec = add_loss(model.spec, "CrossEntropyLoss")
+    spec = GraphSpec(spec.nodes, spec.edges, spec.layout,
+                     {**spec.training, "dataset": "digits", "batch_size": 32, "lr": 0.003})
+    model.spec = spec
+    path = folder / "digits_torch.gsmodel"
+    save_model(path, spec, model.build_program())
+    return path
 
 
 SHOTS = [
@@ -68,6 +108,14 @@ SHOTS = [
     # Shots of dialogs and panels opened by a menu action (skipped while the action is missing).
     Shot("export-dialog", "xor_mlp.json", ["--train", "300", "--action", "export"],
          "user guide: File → Export Model…"),
+    Shot("onnx-import", "", ["--zoom", "fit", "--size", "1500x800",
+                             "--hide", "training,backprop,predictions,weights"],
+         "import/export: a PyTorch CNN opened from .onnx", make=torch_cnn_onnx),
+    Shot("onnx-finetune", "", ["--train", "200", "--zoom", "fit", "--size", "1600x950",
+                               "--hide", "palette,backprop,weights,history,chain rule,"
+                               "optimizer state"],
+         "import/export: the imported CNN with a loss, trained 200 steps on digits",
+         make=torch_cnn_with_loss),
     Shot("lab-chain-rule", "chain_rule.json",
          ["--train", "1", "--select", "f", "--action", "learn_chain_rule"],
          "learning lab: chain-rule inspector"),
@@ -103,8 +151,10 @@ def run(shot: Shot, folder: Path) -> str:
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     out = folder / f"{shot.name}.png"
-    result = subprocess.run(shot.command(out), cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=300)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = shot.make(Path(tmp)) if shot.make is not None else None
+        result = subprocess.run(shot.command(out, source), cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=300)
     if result.returncode == 0:
         return "ok"
     errors = [line for line in result.stderr.splitlines() if line.strip()

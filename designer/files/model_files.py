@@ -32,11 +32,16 @@ from engine.errors import FileFormatError, GradscapeError
 from engine.files.model_file import LoadedModel, load_model, save_model
 
 MODEL_SUFFIX = ".gsmodel"
+ONNX_SUFFIX = ".onnx"
 SAVE_TIMEOUT_MS = 10000
 
 
 def is_model_file(path: str | Path | None) -> bool:
     return path is not None and Path(path).suffix.lower() == MODEL_SUFFIX
+
+
+def is_onnx_file(path: str | Path | None) -> bool:
+    return path is not None and Path(path).suffix.lower() == ONNX_SUFFIX
 
 
 def human_size(n: int) -> str:
@@ -135,6 +140,25 @@ class _ExportTask(QRunnable):
         self.signals.done.emit(result)
 
 
+class _CallTask(QRunnable):
+    """Runs `fn()` on a pool thread; its result or failure sentence comes back as a signal."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        super().__init__()
+        self.fn = fn
+        self.signals = _Signals()
+
+    def run(self) -> None:
+        try:
+            result = self.fn()
+        except GradscapeError as exc:
+            self.signals.failed.emit(str(exc))
+        except OSError as exc:
+            self.signals.failed.emit(exc.strerror or str(exc))
+        else:
+            self.signals.done.emit(result)
+
+
 def export_message(result: ExportResult, program: Any) -> str:
     """"Exported model.onnx (12 kB) — input 'input' (batch, 2), output 'output' (batch, 1)"."""
     files = result.files
@@ -186,9 +210,13 @@ class ModelFiles(QObject):
         self.session = window.training.session
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
-        self._tasks: set[_ExportTask] = set()
+        self._tasks: set[QRunnable] = set()
         self.show_info: Callable[[str, str], None] = self._show_info
         self.busy = False
+        self.imported: LoadedModel | None = None  # ONNX weights waiting for a trainable graph
+        self._partial = (0, 0, "")
+        window.document.reset.connect(self._forget_import)
+        self.session.state_changed.connect(self._load_imported)
         self._build_actions()
 
     # -- actions -----------------------------------------------------------------------
@@ -233,26 +261,65 @@ class ModelFiles(QObject):
     # -- opening -----------------------------------------------------------------------
     def open(self, path: str | Path) -> LoadedModel:
         """Open a .gsmodel: the graph becomes the document, then the weights, optimizer
-        state, counters and loss history are loaded into the training worker.
+        state, counters and loss history are loaded into the training worker. An .onnx
+        model goes to `open_onnx`.
 
         Raises:
             FileFormatError: the file is damaged or hostile; the document is untouched.
         """
         path = Path(path)
+        if is_onnx_file(path):
+            return self.open_onnx(path)
         loaded = load_model(path)
         self.window.controller.open_spec(loaded.spec, path)  # recompiles (fresh weights)
         self.restore(loaded)
         return loaded
 
-    def restore(self, loaded: LoadedModel) -> None:
-        """Load a model's weights and training state into the live (just compiled) program."""
+    def open_onnx(self, path: str | Path) -> LoadedModel:
+        """Import an ONNX model: its graph becomes an untitled document, and its weights
+        wait until the graph can train (a loss and a data set chosen), then load.
+
+        Raises:
+            FileFormatError: the model cannot be expressed or is hostile; nothing changes.
+        """
+        from engine.files.onnx_import import import_onnx
+
+        path = Path(path)
+        loaded = import_onnx(path)
+        self.window.controller.open_spec(loaded.spec, path)
+        self.imported = loaded  # after open_spec: its reset forgets an older import
+        from designer.editing.graph_stats import parameter_count
+
+        doc = self.window.document
+        count = parameter_count(doc.nodes(), doc.analysis())
+        self.window.show_message(
+            f"Imported {path.name}: {len(loaded.spec.nodes)} nodes, {count:,} parameters. "
+            "To train it: Train → Add Loss…, then choose a data set.")
+        return loaded
+
+    def _forget_import(self) -> None:
+        self.imported = None
+
+    def _load_imported(self, state: str) -> None:
+        """The graph of an imported model compiled: put the imported weights in it."""
+        from designer.training.session import READY
+
+        if self.imported is not None and state == READY:
+            loaded, self.imported = self.imported, None
+            self.restore(loaded, strict=False)
+
+    def restore(self, loaded: LoadedModel, strict: bool = True) -> None:
+        """Load a model's weights and training state into the live (just compiled) program.
+
+        strict=False loads the tensors whose node and shape still fit (an imported model
+        the user edited before it could train) and names how many."""
 
         def job(program, trainer, worker):
             if program is None:
                 raise GradscapeError("the graph could not be prepared for training, so the "
                                      "saved weights were not loaded")
             try:
-                program.load_state_dict(loaded.state_dict, strict=True)
+                keys = program.load_state_dict(loaded.state_dict, strict=strict)
             except GradscapeError as exc:
                 raise FileFormatError(f"{loaded.source}: {exc}") from None
             resumed = trainer is not None and loaded.trainer_state is not None
@@ -260,13 +327,21 @@ class ModelFiles(QObject):
                 loaded.restore_training(trainer)
             report = _restored_report(worker, program, trainer, loaded)
             worker.publish(report)  # the worker's own channel: the run, plot, overlay
-            return report
+            return report, len(keys)
 
-        def done(report) -> None:
-            self.window.show_message(
-                f"Restored the trained weights: step {report.step:,}, epoch {report.epoch}"
-                + (f", loss {report.loss:.4g}" if math.isfinite(report.loss) else "")
-                + ". Play continues the training.")
+        def done(answer) -> None:
+            report, got = answer
+            if not strict:
+                total, source = len(loaded.state_dict), loaded.source
+                self.window.show_message(
+                    f"Loaded the weights of {source} into the graph ({got} of {total} tensors"
+                    + ("" if got == total else "; the others belong to nodes that changed")
+                    + "). Play trains it.")
+            else:
+                self.window.show_message(
+                    f"Restored the trained weights: step {report.step:,}, epoch {report.epoch}"
+                    + (f", loss {report.loss:.4g}" if math.isfinite(report.loss) else "")
+                    + ". Play continues the training.")
             self.restored.emit(report)
 
         def error(message: str) -> None:
@@ -339,7 +414,42 @@ class ModelFiles(QObject):
             if on_done is not None:
                 on_done(None)
 
+        if self.imported is not None:  # an import that cannot train yet: its own weights
+            self._run_task(self._save_imported_job(path, self.imported), done, error)
+            return
         self.session.run_on_worker(self._save_job(path), done, error, with_worker=True)
+
+    def _save_imported_job(self, path: Path, loaded: LoadedModel) -> Callable[[], ExportResult]:
+        """Save the document with the weights of an import that has not trained yet."""
+        spec = self.window.document.spec()
+
+        def job() -> ExportResult:
+            from engine.core.compiler import compile_graph
+            from engine.errors import CompileError
+
+            t0 = time.perf_counter()
+            try:
+                program = compile_graph(spec, require_loss=False)
+            except CompileError as exc:
+                raise GradscapeError("the graph cannot be compiled: "
+                                     + "; ".join(str(d) for d in exc.diagnostics)) from None
+            program.load_state_dict(loaded.state_dict, strict=False)
+            save_model(path, spec, program)
+            result = ExportResult("gsmodel", path, [path], time.perf_counter() - t0)
+            result.message = (f"Saved {path.name} ({human_size(result.size)}) — the graph "
+                              f"with the weights imported from {loaded.source}, not trained "
+                              "yet.")
+            return result
+
+        return job
+
+    def _run_task(self, fn: Callable[[], Any], done: Callable, error: Callable) -> None:
+        task = _CallTask(fn)
+        self._tasks.add(task)
+        task.signals.done.connect(lambda r: (self._tasks.discard(task), done(r)))
+        task.signals.failed.connect(lambda m: (self._tasks.discard(task), error(m)))
+        task.setAutoDelete(False)
+        self.pool.start(task)
 
     def save_model_now(self, path: str | Path, timeout_ms: int = SAVE_TIMEOUT_MS) -> bool:
         """save_model, waiting for the result (File → Save of a model document, which must

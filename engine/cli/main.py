@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,13 +66,45 @@ def _column(text: str) -> Any:
     return int(text) if text.isdigit() else text
 
 
+def _read_graph(path: str) -> tuple[Any, dict[str, np.ndarray] | None]:
+    """(spec, weights): a graph .json has no weights, an .onnx model brings its own."""
+    if Path(path).suffix.lower() == ".onnx":
+        from engine.files.onnx_import import import_onnx
+
+        model = import_onnx(path)
+        return model.spec, model.state_dict
+    return load_graph(path), None
+
+
 def _prepare(args: argparse.Namespace, require_loss: bool = True, input_grads: bool = False):
-    spec = load_graph(args.graph)
+    spec, weights = _read_graph(args.graph)
+    if getattr(args, "loss", None):
+        from engine.training.loss_head import add_loss
+
+        spec = add_loss(spec, args.loss, args.loss_on)
+    elif require_loss and weights is not None:
+        from engine.training.loss_head import has_loss
+
+        if not has_loss(spec):
+            raise GradscapeError(
+                f"{Path(args.graph).name} predicts but has no loss to train with; choose one "
+                "with --loss (CrossEntropyLoss for class scores, MSELoss for values).")
     cfg = _config(args, dict(spec.training))
     program = compile_graph(spec, dtype=cfg.dtype, seed=cfg.seed, require_loss=require_loss,
                             input_grads=input_grads)
+    if weights is not None:
+        program.load_state_dict(weights, strict=True)
     data = load_data(cfg)
     return spec, cfg, program, data
+
+
+def _add_loss_args(p: argparse.ArgumentParser) -> None:
+    from engine.training.loss_head import LOSSES
+
+    g = p.add_argument_group("loss (for an .onnx model, which brings none)")
+    g.add_argument("--loss", choices=LOSSES, help="add this loss and a Target to the graph")
+    g.add_argument("--loss-on", metavar="NODE",
+                   help="node whose output the loss judges (default: the graph's only output)")
 
 
 class Progress:
@@ -236,8 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a graph and report loss per epoch")
-    p.add_argument("graph", help="graph file (.json)")
+    p.add_argument("graph", help="graph file (.json) or ONNX model (.onnx)")
     _add_data_args(p)
+    _add_loss_args(p)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, help="0 = full batch, 1 = SGD, N = mini-batch")
     p.add_argument("--optimizer", help="sgd, momentum, rmsprop, adam, adamw")
@@ -249,8 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("trace", help="one forward + backward pass: every edge's value and "
                        "gradient")
-    p.add_argument("graph")
+    p.add_argument("graph", help="graph file (.json) or ONNX model (.onnx)")
     _add_data_args(p)
+    _add_loss_args(p)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--dtype", choices=("float32", "float64"))
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -18,7 +18,8 @@ def add_commands(sub: Any) -> None:
     """Add the `export` and `predict` sub-commands to an argparse subparsers object."""
     p = sub.add_parser("export", help="write a model in another format (ONNX, PyTorch, "
                        "safetensors, standalone NumPy)")
-    p.add_argument("model", help="model file (.gsmodel), or a graph (.json) for fresh weights")
+    p.add_argument("model", help="model file (.gsmodel or .onnx), or a graph (.json) for "
+                   "fresh weights")
     p.add_argument("--format", required=True, choices=("onnx", "torch", "safetensors", "numpy"))
     p.add_argument("--out", required=True, metavar="PATH",
                    help="file for onnx/safetensors; folder (or NAME.py) for torch/numpy")
@@ -26,7 +27,7 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("predict", help="predict new CSV rows with a trained model")
-    p.add_argument("model", help="model file (.gsmodel)")
+    p.add_argument("model", help="model file (.gsmodel or .onnx)")
     p.add_argument("--csv", required=True, metavar="FILE",
                    help="rows of raw features (or all training columns, target blank)")
     p.add_argument("--out", metavar="FILE", help="write the predictions CSV here "
@@ -45,12 +46,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _load(path: str) -> tuple[Any, Any]:
-    """(program, LoadedModel or None) of a .gsmodel or a graph .json."""
+    """(program, LoadedModel or None) of a .gsmodel, an .onnx model or a graph .json."""
     from engine.export import resolve_model
     from engine.files.model_file import load_model
 
-    if Path(path).suffix.lower() == ".json":
+    suffix = Path(path).suffix.lower()
+    if suffix == ".json":
         return resolve_model(path)[0], None
+    if suffix == ".onnx":
+        from engine.files.onnx_import import import_onnx
+
+        model = import_onnx(path)
+        return model.build_program(), model
     model = load_model(path)
     return model.build_program(), model
 

@@ -1,7 +1,7 @@
 """Export a trained model (or a graph with fresh weights) to formats other tools read.
 
 ``export(model_or_graph, fmt, out)`` with fmt one of ``onnx``, ``torch``, ``safetensors``
-and ``numpy``. The model may be a path to a ``.gsmodel`` or a graph ``.json``, a
+and ``numpy``. The model may be a path to a ``.gsmodel``, an ``.onnx`` or a graph ``.json``, a
 LoadedModel, a compiled Program or a GraphSpec. Each format module imports its optional
 dependency (onnx) only when used.
 """
@@ -29,7 +29,14 @@ def resolve_model(model_or_graph: Any) -> tuple[Any, dict[str, Any]]:
     obj = model_or_graph
     if isinstance(obj, (str, os.PathLike)):
         p = Path(obj)
-        obj = load_graph(p) if p.suffix.lower() == ".json" else load_model(p)
+        if p.suffix.lower() == ".json":
+            obj = load_graph(p)
+        elif p.suffix.lower() == ".onnx":
+            from engine.files.onnx_import import import_onnx
+
+            obj = import_onnx(p)
+        else:
+            obj = load_model(p)
     if isinstance(obj, LoadedModel):
         return obj.build_program(), {"class_names": obj.class_names,
                                      "preprocessing": obj.preprocessing.get("preprocessing", {})}

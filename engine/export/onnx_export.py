@@ -70,9 +70,10 @@ class _Builder:
         if op == "Parameter":
             self.names[n.id] = self.const(f"{n.id}.value", w[f"{n.id}.value"])
             return
-        if op == "Constant":
+        if op == "Constant":  # a Constant node, so an import tells it from a weight
             shape = tuple(int(d) for d in (p.get("shape") or []))
-            self.names[n.id] = self.const(f"{n.id}.value", value_array(p, shape))
+            value = self.nh.from_array(value_array(p, shape).astype(np.float32), out)
+            self.names[n.id] = self.add("Constant", [], out, value=value)
             return
         if op == "Dense":
             args = [ins[0], self.const(f"{n.id}.weight", w[f"{n.id}.weight"])]

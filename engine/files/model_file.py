@@ -257,20 +257,26 @@ def resume(model: str | os.PathLike[str] | LoadedModel, data: Any = None) -> tup
 
 def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     """Read and check a .gsmodel. Raises FileFormatError (and nothing else) on any problem."""
+    name, data = read_limited(path, MAX_FILE_BYTES, "model files")
+    return loads_model(data, name)
+
+
+def read_limited(path: str | os.PathLike[str], limit: int, kind: str) -> tuple[str, bytes]:
+    """(file name, bytes) of a file no larger than `limit`; `kind` names such files in the
+    sentence ("model files are at most 2 GiB")."""
     p = Path(path)
     name = p.name or str(path)
     try:
         size = p.stat().st_size
     except OSError as exc:
         raise FileFormatError(f"Cannot open {name}: {exc.strerror or exc}.") from None
-    if size > MAX_FILE_BYTES:
-        raise FileFormatError(f"{name} is {size / 2**30:.1f} GiB; model files are at most "
-                              f"{MAX_FILE_BYTES // 2**30} GiB.")
+    if size > limit:
+        raise FileFormatError(f"{name} is {size / 2**30:.1f} GiB; {kind} are at most "
+                              f"{limit // 2**30} GiB.")
     try:
-        data = p.read_bytes()
+        return name, p.read_bytes()
     except OSError as exc:
         raise FileFormatError(f"Cannot read {name}: {exc.strerror or exc}.") from None
-    return loads_model(data, name)
 
 
 def loads_model(data: bytes, name: str = "the model") -> LoadedModel:
