@@ -371,23 +371,13 @@ class TrainingSession(QObject):
 
     # -- worker answers ------------------------------------------------------------------
     def _on_message(self, message: tuple) -> None:
+        """Hand a worker message ("report", report) to its `_on_report(report)` handler."""
         kind, *args = message
-        if kind == "job_done":
-            self._on_job_done(*args)
-        elif kind == "report":
-            self._on_report(*args)
-        elif kind == "loaded":
-            self._on_loaded(*args)
-        elif kind == "failed":
-            self._on_failed(*args)
-        elif kind == "diverged":
-            self._on_diverged(*args)
-        elif kind == "was_reset":
-            self._on_was_reset(*args)
-        elif kind == "detail":
-            self._on_detail(*args)
-        elif kind == "exited" and not self._closed:
-            self._on_exited()
+        if kind == "exited" and self._closed:
+            return  # the window closed it
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is not None:
+            handler(*args)
 
     def _on_exited(self) -> None:
         for job_id in list(self._jobs):
