@@ -8,12 +8,16 @@ peak measured in the same run.
 Run:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/engine_vs_torch.py
 (OPENBLAS_CORETYPE is set on some machines for old OpenBLAS builds and slows numpy down;
 unset it only for a benchmark.) Prints a table and writes it to docs/benchmarks.md.
+On an oversubscribed machine, spinning BLAS threads make two-thread numbers meaningless;
+compare on one core instead:  taskset -c 0 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
+OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python bench/engine_vs_torch.py
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -202,10 +206,13 @@ def step_flops(spec: GraphSpec, batch: int, shape: tuple) -> float:
 
 
 def sgemm_peak(n: int = 2048, repeats: int = 7) -> float:
-    """Achieved float32 matmul GFLOP/s of numpy's BLAS on an n×n product (median)."""
+    """Best float32 matmul GFLOP/s of numpy's BLAS on an n×n product (a peak: the fastest
+    of `repeats`, so that a busy moment does not lower it)."""
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     b = a.T.copy()
-    return 2 * n ** 3 / median_time(lambda: a @ b, repeats, warmup=2) / 1e9
+    a @ b
+    best = min(median_time(lambda: a @ b, 1, warmup=0) for _ in range(repeats))
+    return 2 * n ** 3 / best / 1e9
 
 
 @dataclass
@@ -369,12 +376,20 @@ def main() -> None:
     parser.add_argument("--cases", default="abcd", help="which of the four cases to run")
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling rows")
     args = parser.parse_args()
+    # Under `taskset` every side gets the same cores (torch would otherwise count all of them).
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(min(torch.get_num_threads(), cores))
     peak = sgemm_peak()
     rows = [bench_row(CASES[c], args.repeats, args.budget) for c in args.cases]
     if not args.no_scaling:
         rows += [bench_row(r, args.repeats, args.budget) for r in SCALING]
     adam = [(n, bench_adam(n, args.repeats, args.budget)) for n in (235_146, 5_800_000)]
     peak = max(peak, sgemm_peak())  # measured before and after: the busier one is lower
+    command = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/engine_vs_torch.py"
+    if cores < (os.cpu_count() or cores):
+        command = (f"taskset -c {','.join(map(str, sorted(os.sched_getaffinity(0))))} "
+                   + command.replace("python", "OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 "
+                                     "python", 1))
     has_jax = any("jax" in r for r in rows)
     try:
         import jax
@@ -384,9 +399,9 @@ def main() -> None:
     lines = [
         "## Engine vs PyTorch (and jax.jit): one training step (forward + backward + Adam)",
         "",
-        f"`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/engine_vs_torch.py` — "
-        f"{machine_line()}, torch {torch.__version__} ({torch.get_num_threads()} threads, "
-        f"eager){jax_text}, numpy {np.__version__}; {blas_line()}. Each row: median of 5 "
+        f"`{command}` — {machine_line()}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads, eager){jax_text}, numpy {np.__version__}; "
+        f"{blas_line()}. Each row: median of 5 "
         f"interleaved rounds of each side's median step time (float32). sgemm peak measured "
         f"in this run: {peak:.0f} GFLOP/s (2048² float32 matmul). The machine is shared: "
         "absolute times are noisy, ratios from the same run are the numbers to compare.",
