@@ -272,3 +272,27 @@ def test_torchrun_two_cpu_processes_train_two_epochs(tmp_path):
         assert theirs["loss"] == pytest.approx(ours.loss, rel=1e-5)
     trainer.step()  # and training continues in Gradscape
     assert trainer.step_count == 9
+
+
+def test_torch_sampler_trains_resumes_and_opens_in_gradscape(tmp_path):
+    """--sampler torch: torch's DistributedSampler order; epochs, resuming mid-epoch and the
+    checkpoint work as with Gradscape's order."""
+    spec = graph("xor_mlp", dataset_params={"samples": 100}, batch_size=16)
+    folder = export_folder(spec, tmp_path / "run")
+    train, run = torch_run(folder, "--sampler", "torch")
+    assert run.order.steps_per_epoch() == 7
+    for _ in range(10):
+        run.step()
+    assert (run.step_count, run.epoch) == (10, 1)
+    path = tmp_path / "torch.gsmodel"
+    run.save(str(path))
+    trainer = load_model(path).build_trainer()
+    assert (trainer.step_count, trainer.epoch) == (10, 1)
+    trainer.step()  # Gradscape continues with an epoch of its own order
+    resumed = train.Run(train.parse_args(["--sampler", "torch"]))
+    resumed.resume(str(path))
+    for _ in range(4):
+        assert resumed.step() == pytest.approx(run.step(), rel=1e-6)
+    assert resumed.epoch == run.epoch == 2
+    for key, value in run.engine_state().items():
+        np.testing.assert_allclose(resumed.engine_state()[key], value, rtol=1e-6, atol=1e-7)

@@ -169,6 +169,74 @@ class EngineOrder:
     def steps_per_epoch(self) -> int:
         return -(-self.n // self.size)
 
+    def my_share(self, batch: np.ndarray, rank: int, world: int) -> tuple[np.ndarray, float]:
+        """This process's rows of a global batch and their fraction of it."""
+        if world == 1:
+            return batch, 1.0
+        mine = np.array_split(batch, world)[rank]
+        return mine, len(mine) / len(batch)
+
+    def engine_batches(self) -> tuple[list[np.ndarray], int]:
+        """The current epoch's batches and position, as Gradscape resumes them."""
+        return self.batches, self.pos
+
+    def state(self) -> dict | None:
+        return None
+
+    def load_state(self, state: dict) -> None:
+        pass
+
+
+class TorchOrder(EngineOrder):
+    """torch's DistributedSampler instead of Gradscape's order (--sampler torch): each process
+    shuffles with torch's generator (seed + epoch) and takes every N-th sample, padded so all
+    get the same number; each process's batch is the global batch size / N. The usual
+    PyTorch recipe, but the samples and batches differ from a Gradscape run."""
+
+    def __init__(self, n: int, batch_size: int | None, seed: int, rank: int, world: int):
+        from torch.utils.data.distributed import DistributedSampler
+
+        super().__init__(n, batch_size, seed)
+        self.sampler = DistributedSampler(range(n), num_replicas=world, rank=rank,
+                                          shuffle=True, seed=seed)
+        self.local = -(-self.size // world)
+        self.epoch = 0
+        self.mine: list[np.ndarray] = []
+
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.sampler) // self.local)
+
+    def epoch_over(self) -> bool:
+        return self.pos >= len(self.mine)
+
+    def start_epoch(self, skip: int = 0) -> None:
+        self.sampler.set_epoch(self.epoch)
+        self.epoch += 1
+        order = np.fromiter(iter(self.sampler), dtype=np.int64)
+        self.mine = [order[s:s + self.local] for s in range(0, len(order), self.local)]
+        self.pos = skip
+
+    def next_batch(self) -> np.ndarray:
+        if self.epoch_over():
+            self.start_epoch()
+        self.pos += 1
+        return self.mine[self.pos - 1]
+
+    def my_share(self, batch: np.ndarray, rank: int, world: int) -> tuple[np.ndarray, float]:
+        return batch, 1.0 / world  # every process holds the same number of rows
+
+    def engine_batches(self) -> tuple[list[np.ndarray], int]:
+        return [], 0  # Gradscape starts its own next epoch
+
+    def state(self) -> dict | None:
+        return {"epoch": self.epoch, "epoch_step": self.pos}
+
+    def load_state(self, state: dict) -> None:
+        self.epoch = int(state.get("epoch", 0))
+        if state.get("epoch_step"):
+            self.epoch -= 1
+            self.start_epoch(skip=int(state["epoch_step"]))
+
 
 # -- optimizer and schedule ---------------------------------------------------------------
 
@@ -354,7 +422,10 @@ class Run:
                 self.net = DistributedDataParallel(self.model)
         self.params = [self.model.get_parameter(p["torch"]) for p in self.settings["parameters"]]
         self.optimizer = make_optimizer(self.settings["optimizer"], self.params, cfg["lr"])
-        self.order = EngineOrder(len(self.x), cfg.get("batch_size") or None, int(cfg["seed"]))
+        size, seed = cfg.get("batch_size") or None, int(cfg["seed"])
+        self.order = TorchOrder(len(self.x), size, seed, self.rank, self.world) \
+            if getattr(args, "sampler", "gradscape") == "torch" \
+            else EngineOrder(len(self.x), size, seed)
         self.step_count = 0
         self.epoch = 0
         self.epoch_losses: list[float] = []
@@ -366,15 +437,9 @@ class Run:
     # -- stepping --------------------------------------------------------------------------
     def step(self) -> float:
         """One optimizer step on the next batch (every process its share); returns the loss."""
-        batch = self.order.next_batch()
-        share = 1.0
-        if self.world > 1:
-            parts = np.array_split(batch, self.world)
-            mine = parts[self.rank]
-            share = len(mine) / len(batch)
-            if not len(mine):  # fewer samples than processes: take part with weight 0
-                mine = batch[:1]
-            batch = mine
+        batch, share = self.order.my_share(self.order.next_batch(), self.rank, self.world)
+        if not len(batch):  # fewer samples than processes: take part with weight 0
+            batch = self.order.batches[self.order.pos - 1][:1]
         self.model.train()
         if len(batch) == len(self.x):
             xb, yb = self.x, self.y  # Gradscape's full batch keeps the rows in order
@@ -513,9 +578,9 @@ class Run:
         s = self.settings
         cfg = dict(self.cfg, dtype="float64" if self.dtype == torch.float64 else "float32")
         opt_meta, opt_arrays = self.optimizer_state()
-        batches = self.order.batches
+        batches, pos = self.order.engine_batches()
         trainer = {"step": self.step_count, "epoch": self.epoch,
-                   "rng": self.order.rng.bit_generator.state, "batch_pos": self.order.pos,
+                   "rng": self.order.rng.bit_generator.state, "batch_pos": pos,
                    "kernel_rngs": {}, "config": cfg}
         metrics = {"history": self.history, "num_parameters": sum(p.numel() for p in self.params),
                    "steps": self.step_count, "epochs": self.epoch,
@@ -524,6 +589,8 @@ class Run:
                                    f"{'es' if self.world > 1 else ''} on {self.device.type}"}
         if self.history:
             metrics["final"] = self.history[-1]
+        if self.order.state() is not None:
+            metrics["torch_sampler"] = self.order.state()
         members = {
             "manifest.json": _json({"format": "gradscape-model", "version": 1,
                                     "dtype": cfg["dtype"], "seed": int(s["seed"]),
@@ -598,6 +665,7 @@ class Run:
         self.step_count, self.epoch = int(trainer["step"]), int(trainer["epoch"])
         self.epoch_losses = arrays["epoch_losses"].tolist()
         self.step_losses = arrays["step_losses"].tolist()
+        self.order.load_state(metrics.get("torch_sampler") or {})
         self.history = list(metrics.get("history", []))
         steps = metrics.get("designer_epoch_steps")
         self.epoch_steps = list(steps) if isinstance(steps, list) and \
@@ -648,6 +716,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "script, or a .gsmodel saved by Gradscape)")
     p.add_argument("--save-every", type=int, default=1, metavar="EPOCHS",
                    help="write the checkpoint every N epochs (default 1) and at the end")
+    p.add_argument("--sampler", choices=("gradscape", "torch"), default="gradscape",
+                   help="gradscape (default): Gradscape's sample order, every process a share "
+                   "of each global batch; torch: torch's DistributedSampler")
     p.add_argument("--json", action="store_true", help="one JSON object per epoch on stdout")
     return p.parse_args(argv)
 
