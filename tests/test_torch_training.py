@@ -246,13 +246,19 @@ def test_bigger_csv_with_the_same_columns(tmp_path):
 def test_torchrun_two_cpu_processes_train_two_epochs(tmp_path):
     """`torchrun --nproc-per-node 2 train.py --epochs 2`: the checkpoint opens in Gradscape
     with 2 epochs of steps, and its weights equal a one-process engine run's."""
-    spec = graph("xor_mlp", epochs=2, dataset_params={"samples": 128})
-    folder = export_folder(spec, tmp_path / "run")
-    out = tmp_path / "ddp.gsmodel"
+    from engine.cli.main import main
+
+    spec = graph("xor_mlp", dataset_params={"samples": 128})
+    (tmp_path / "xor.json").write_text(spec.to_json())
+    # The commands of docs/export.md ("From the app to a GPU or a cluster").
+    assert main(["export", str(tmp_path / "xor.json"), "--format", "torch",
+                 "--out", str(tmp_path / "xor_torch")]) == 0
+    folder = tmp_path / "xor_torch"
+    out = folder / "trained.gsmodel"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RANK", "WORLD_SIZE"))}
     env["OMP_NUM_THREADS"] = "1"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           "--nproc-per-node", "2", "train.py", "--out", str(out), "--json"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",  # = torchrun
+           "--nproc-per-node", "2", "train.py", "--epochs", "2", "--json"]
     result = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -263,7 +269,7 @@ def test_torchrun_two_cpu_processes_train_two_epochs(tmp_path):
     assert "2 processes" in model.metrics["trained_with"]
     trainer = model.build_trainer()
     assert (trainer.step_count, trainer.epoch) == (8, 2)
-    engine = engine_trainer(spec)
+    engine = engine_trainer(graph("xor_mlp", dataset_params={"samples": 128}, epochs=2))
     engine.run(2)
     for key, value in engine.program.state_dict().items():
         np.testing.assert_allclose(model.state_dict[key], value, rtol=1e-5, atol=1e-5,
