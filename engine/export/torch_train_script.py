@@ -381,7 +381,10 @@ class Run:
     """Model, data, optimizer and counters of one training run (one process of it)."""
 
     def __init__(self, args: argparse.Namespace, settings: dict | None = None):
-        self.settings = settings or json.load(open(SETTINGS_FILE, encoding="utf-8"))
+        if settings is None:
+            with open(SETTINGS_FILE, encoding="utf-8") as fh:
+                settings = json.load(fh)
+        self.settings = settings
         cfg = dict(self.settings["config"])
         for key in ("epochs", "batch_size", "lr"):
             if getattr(args, key, None) is not None:
@@ -735,6 +738,16 @@ def main(argv: list[str] | None = None) -> int:
         return _train(args)
     except SetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot access {exc.filename or 'a file'}: {exc.strerror or exc}.",
+              file=sys.stderr)
+        return 2
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        if not args.resume:
+            raise
+        print(f"error: {args.resume} is not a checkpoint this script can read "
+              f"({type(exc).__name__}: {exc}).", file=sys.stderr)
         return 2
     finally:
         if world > 1:
