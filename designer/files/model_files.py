@@ -158,8 +158,8 @@ def export_message(result: ExportResult, program: Any) -> str:
         where = files[0].parent.name
         text = (f"Exported a PyTorch training folder {where}/ ({len(files)} files, {size}): "
                 f"model.py taking {in_text} and returning {out_shapes}, train.py and the data. "
-                "`python train.py` there trains it like Gradscape (CPU, GPU or torchrun) and "
-                "writes trained.gsmodel, which File → Open reads.")
+                "Run python train.py there to train it like Gradscape (CPU, GPU or torchrun); "
+                "it writes trained.gsmodel, which File → Open reads.")
     else:
         kind = "PyTorch" if result.fmt == "torch" else "NumPy"
         names = " + ".join(f.name for f in files)
