@@ -29,7 +29,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
 from engine.errors import FileFormatError, GradscapeError
-from engine.files.model_file import LoadedModel, load_model, save_model
+from engine.files.model_file import LoadedModel, load_model, preprocessing_info, save_model
 
 MODEL_SUFFIX = ".gsmodel"
 SAVE_TIMEOUT_MS = 10000
@@ -71,11 +71,7 @@ class ExportResult:
 
 
 def _preprocessing(data: Any) -> dict[str, Any]:
-    if data is None:
-        return {}
-    return {"dataset": data.name, "task": data.task, "num_classes": data.num_classes,
-            "class_names": list(data.class_names), "feature_names": list(data.feature_names),
-            "target_names": list(data.target_names), "preprocessing": data.preprocessing}
+    return preprocessing_info(data) if data is not None else {}
 
 
 class _TrainerTotals:

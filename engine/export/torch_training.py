@@ -97,17 +97,11 @@ def _optimizer(cfg: Any) -> dict[str, Any]:
     return {"name": cfg.optimizer, "class": type(opt).__name__, "hyper": hyper}
 
 
-def _data_info(data: Any) -> dict[str, Any]:
-    """preprocessing.json of the checkpoints (what predict needs), as save_model writes it."""
-    return {"dataset": data.name, "task": data.task, "num_classes": data.num_classes,
-            "class_names": list(data.class_names), "feature_names": list(data.feature_names),
-            "target_names": list(data.target_names), "preprocessing": data.preprocessing}
-
-
 def training_settings(program: Program, cfg: Any, data: Any, key_map: dict[str, str],
                       weights_name: str, data_name: str | None) -> dict[str, Any]:
     """The content of gradscape.json (see the module docstring)."""
     from engine import __version__
+    from engine.files.model_file import preprocessing_info
 
     missing = [e.key for e in program.entries if e.key not in key_map]
     if missing:
@@ -137,7 +131,7 @@ def training_settings(program: Program, cfg: Any, data: Any, key_map: dict[str, 
                  "task": data.task if data is not None else None,
                  "class_names": list(data.class_names) if data is not None else [],
                  "preprocessing": data.preprocessing if data is not None else {},
-                 "info": _data_info(data) if data is not None else {},
+                 "info": preprocessing_info(data) if data is not None else {},
                  "rows": len(data) if data is not None else 0},
     }
 
