@@ -302,3 +302,40 @@ def test_torch_sampler_trains_resumes_and_opens_in_gradscape(tmp_path):
     assert resumed.epoch == run.epoch == 2
     for key, value in run.engine_state().items():
         np.testing.assert_allclose(resumed.engine_state()[key], value, rtol=1e-6, atol=1e-7)
+
+
+def _two_loss_graph(first: dict, second: dict) -> GraphSpec:
+    """x → Dense(4) → Tanh → Dense(1) = p, with two losses on p against the same Target."""
+    return GraphSpec.from_dict({
+        "format": "gradscape-graph", "version": 1,
+        "nodes": [{"id": "x", "op": "Input", "params": {"features": 2}},
+                  {"id": "h", "op": "Dense", "params": {"units": 4}}, {"id": "a", "op": "Tanh"},
+                  {"id": "p", "op": "Dense", "params": {"units": 1}},
+                  {"id": "y", "op": "Target", "params": {"features": 1}},
+                  {"id": "l1", **first}, {"id": "l2", **second}],
+        "edges": [{"from": "x.out", "to": "h.in"}, {"from": "h.out", "to": "a.in"},
+                  {"from": "a.out", "to": "p.in"},
+                  {"from": "p.out", "to": "l1.prediction"}, {"from": "y.out", "to": "l1.target"},
+                  {"from": "p.out", "to": "l2.prediction"}, {"from": "y.out", "to": "l2.target"}],
+        "training": {"dataset": "moons", "dataset_params": {"samples": 60}, "batch_size": 16,
+                     "optimizer": "rmsprop", "lr": 0.01, "dtype": "float64",
+                     "optimizer_params": {"momentum": 0.5, "centered": True}}})
+
+
+@pytest.mark.parametrize("first, second", [
+    ({"op": "BCELoss", "params": {"from_logits": True}},
+     {"op": "HuberLoss", "params": {"reduction": "sum", "delta": 0.5}}),
+    ({"op": "MAELoss"}, {"op": "MSELoss", "params": {"reduction": "sum"}}),
+])
+def test_other_losses_and_rmsprop_follow_the_engine(first, second, tmp_path):
+    spec = _two_loss_graph(first, second)
+    folder = export_folder(spec, tmp_path / "run")
+    _train, run = torch_run(folder)
+    trainer = engine_trainer(spec)
+    for _ in range(8):
+        assert run.step() == pytest.approx(trainer.step().loss, rel=1e-10)
+    got = run.engine_state()
+    for key, value in trainer.program.state_dict().items():
+        np.testing.assert_allclose(got[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
+    for ours, theirs in zip(trainer.history, run.history, strict=True):
+        assert theirs["accuracy"] == ours.accuracy
