@@ -149,6 +149,12 @@ def _readme(settings: dict[str, Any], has_data: bool) -> str:
               "data.npz exactly as Gradscape prepared them" if has_data else
               "no embedded data: pass the training CSV with --csv FILE")
     batch = cfg.get("batch_size") or "full batch"
+    hyper = ", ".join(f"{k} {v}" for k, v in opt["hyper"].items())
+    schedule = cfg.get("schedule", "constant")
+    if cfg.get("schedule_params"):
+        schedule += " (" + ", ".join(f"{k} {v}" for k, v in cfg["schedule_params"].items()) + ")"
+    val = cfg.get("validation_split") or 0
+    clip = f"to norm {cfg['clip_norm']}" if cfg.get("clip_norm") else "off"
     return f"""# {settings['title']} — training with PyTorch
 
 Exported by Gradscape {settings['gradscape_version']}. This folder trains the graph with
@@ -164,10 +170,15 @@ File → Open shows with their loss history and continues training from.
 | `gradscape.json` | the graph and its training settings, read by train.py |
 | `data.npz` | {source} |
 
-Training settings: {opt['class']} {json.dumps(opt['hyper'])}, learning rate {cfg['lr']}
-({cfg.get('schedule', 'constant')} schedule), batch {batch}, {cfg['epochs']} epochs, seed
-{cfg['seed']}, validation split {cfg.get('validation_split', 0.0)}, L1 {cfg.get('l1', 0.0)},
-L2 {cfg.get('l2', 0.0)}, clipping {cfg.get('clip_norm', 0.0)}, {cfg['dtype']}.
+Training settings (from the graph's training block):
+
+- optimizer {opt['class']} ({hyper}), learning rate {cfg['lr']}, {schedule} schedule
+- batch {batch}, {cfg['epochs']} epochs, seed {cfg['seed']}, validation split {val}
+- L1 {cfg.get('l1', 0.0)}, L2 {cfg.get('l2', 0.0)}, gradient clipping {clip}, {cfg['dtype']}
+
+train.py starts from the weights in this folder with a fresh optimizer. To continue a run of
+Gradscape exactly (optimizer state, counters, sample order), save it there with Train → Save
+Trained Model… and start `python train.py --resume THAT.gsmodel`.
 
 ## Needs
 
