@@ -339,3 +339,14 @@ def test_other_losses_and_rmsprop_follow_the_engine(first, second, tmp_path):
         np.testing.assert_allclose(got[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
     for ours, theirs in zip(trainer.history, run.history, strict=True):
         assert theirs["accuracy"] == ours.accuracy
+
+
+def test_data_that_does_not_fit_is_not_embedded_and_the_export_says_so(tmp_path):
+    spec = graph("digits_cnn", dataset="xor", dataset_params={})  # 2 features, not 1×8×8
+    notes: list[str] = []
+    files = export(spec, "torch", tmp_path / "out", notes=notes)
+    assert "data.npz" not in {f.name for f in files} and "train.py" in {f.name for f in files}
+    assert any("not embedded" in n and "node 'x' expects" in n for n in notes), notes
+    train = import_train(tmp_path / "out")
+    with pytest.raises(train.SetupError, match="--csv"):
+        train.Run(train.parse_args([]))

@@ -98,14 +98,11 @@ def _export_torch(program: Any, out: str | os.PathLike[str], class_names: list[s
     if Path(out).suffix == ".py":
         return export_torch(program, out, class_names)
     try:
-        files = export_training_folder(program, out, class_names)
+        files = export_training_folder(program, out, class_names, notes=notes)
     except ExportError as exc:
         files = export_torch(program, out, class_names)
         notes.append(f"No train.py: {exc}")
         return files
-    if not any(f.name == "data.npz" for f in files):
-        notes.append("The training data could not be read, so it is not embedded; give "
-                     "train.py the CSV with --csv FILE.")
     if not torch_installed():
         notes.append(f"PyTorch is not installed here; train.py needs {TORCH_REQUIREMENT} "
                      "(pip install torch numpy).")

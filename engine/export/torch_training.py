@@ -210,14 +210,30 @@ so graphs with those differ slightly from a Gradscape run.
 """
 
 
+def _fitting_data(program: Program, cfg: Any, notes: list[str]) -> Any:
+    """The full data set the training block names, or None (with a note) when it cannot be
+    read or does not fit the graph's Input and Target."""
+    from engine.training.trainer import Trainer, load_data
+
+    try:
+        data = load_data(cfg)
+        Trainer(program, data, cfg)  # checks the shapes, changes nothing
+    except GradscapeError as exc:
+        notes.append(f"The training data is not embedded: {exc} Give train.py a CSV with "
+                     "--csv FILE.")
+        return None
+    return data
+
+
 def export_training_folder(program: Program, out: str | os.PathLike[str],
                            class_names: list[str] | None = None,
-                           data: Any = None) -> list[Path]:
+                           data: Any = None, notes: list[str] | None = None) -> list[Path]:
     """Write model.py, the weights, train.py, gradscape.json, data.npz and README.md into
     the folder `out`. `data` is the full Dataset (before the validation split); by default
-    it is loaded as the graph's training block says. Returns the files written."""
+    it is loaded as the graph's training block says. Returns the files written; `notes`
+    receives a sentence when the data could not be embedded."""
     from engine.files.safetensors_io import dumps
-    from engine.training.trainer import TrainConfig, load_data
+    from engine.training.trainer import TrainConfig
 
     folder = Path(out)
     script, weights = code_export_paths(folder, "weights.safetensors")
@@ -228,10 +244,7 @@ def export_training_folder(program: Program, out: str | os.PathLike[str],
     cfg.dtype = str(np.dtype(program.dtype))
     cfg.seed = int(program.seed)
     if data is None:
-        try:
-            data = load_data(cfg)
-        except GradscapeError:
-            data = None  # e.g. a CSV that moved: train.py then needs --csv
+        data = _fitting_data(program, cfg, notes if notes is not None else [])
     src, state, key_map = generate_torch(program, weights.name, class_names, keep_dtype=True)
     data_name = "data.npz" if data is not None else None
     settings = training_settings(program, cfg, data, key_map, weights.name, data_name)
