@@ -350,3 +350,17 @@ def test_data_that_does_not_fit_is_not_embedded_and_the_export_says_so(tmp_path)
     train = import_train(tmp_path / "out")
     with pytest.raises(train.SetupError, match="--csv"):
         train.Run(train.parse_args([]))
+
+
+def test_cli_export_says_how_to_train_and_what_is_missing(tmp_path, capsys, monkeypatch):
+    import engine.export.torch_training as tt
+    from engine.cli.main import main
+
+    monkeypatch.setattr(tt, "torch_installed", lambda: False)
+    (tmp_path / "g.json").write_text(graph("sine_regression").to_json())
+    assert main(["export", str(tmp_path / "g.json"), "--format", "torch",
+                 "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "wrote " + str(tmp_path / "out" / "train.py") in err
+    assert "python train.py" in err
+    assert "note: PyTorch is not installed here; train.py needs torch>=2.1 and numpy" in err
