@@ -8,7 +8,6 @@ dtype); train.py runs on one CPU process. Prints a table and writes it to docs/b
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 from pathlib import Path
@@ -20,22 +19,10 @@ from bench.common import machine_line, median_time, write_section  # noqa: E402
 from engine.core.compiler import compile_graph  # noqa: E402
 from engine.core.spec import load_graph  # noqa: E402
 from engine.export import export  # noqa: E402
+from engine.export.torch_training import import_train_script  # noqa: E402
 from engine.training.trainer import TrainConfig, Trainer, load_data  # noqa: E402
 
 EXAMPLES = ["xor_mlp", "spirals_classifier", "sine_regression", "residual_block", "digits_cnn"]
-
-
-def import_train(folder: Path):
-    saved = list(sys.path)
-    sys.modules.pop("model", None)
-    spec = importlib.util.spec_from_file_location(f"train_{folder.name}", folder / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path[:] = saved
-        sys.modules.pop("model", None)
-    return module
 
 
 def measure(name: str, folder: Path, repeats: int) -> tuple[str, float, float, float]:
@@ -47,7 +34,7 @@ def measure(name: str, folder: Path, repeats: int) -> tuple[str, float, float, f
         else (data, None)
     trainer = Trainer(program, train, cfg, val)
     export(spec, "torch", folder)
-    module = import_train(folder)
+    module = import_train_script(folder)
     run = module.Run(module.parse_args([]))
     ours = median_time(trainer.step, repeats)
     theirs = median_time(run.step, repeats)

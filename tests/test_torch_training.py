@@ -22,6 +22,7 @@ import pytest
 from engine.core.compiler import compile_graph
 from engine.core.spec import GraphSpec, load_graph
 from engine.export import export
+from engine.export.torch_training import import_train_script
 from engine.files.model_file import load_model
 from engine.training.trainer import TrainConfig, Trainer, load_data
 
@@ -45,23 +46,8 @@ def export_folder(spec: GraphSpec, folder: Path) -> Path:
     return folder
 
 
-def import_train(folder: Path):
-    """train.py of `folder` as a module (its `model` import resolved in that folder)."""
-    saved_path = list(sys.path)
-    sys.modules.pop("model", None)
-    name = f"gradscape_train_{abs(hash(str(folder)))}"
-    spec = importlib.util.spec_from_file_location(name, folder / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path[:] = saved_path
-        sys.modules.pop("model", None)
-    return module
-
-
 def torch_run(folder: Path, *argv: str):
-    train = import_train(folder)
+    train = import_train_script(folder)
     return train, train.Run(train.parse_args(list(argv)))
 
 
@@ -347,7 +333,7 @@ def test_data_that_does_not_fit_is_not_embedded_and_the_export_says_so(tmp_path)
     files = export(spec, "torch", tmp_path / "out", notes=notes)
     assert "data.npz" not in {f.name for f in files} and "train.py" in {f.name for f in files}
     assert any("not embedded" in n and "node 'x' expects" in n for n in notes), notes
-    train = import_train(tmp_path / "out")
+    train = import_train_script(tmp_path / "out")
     with pytest.raises(train.SetupError, match="--csv"):
         train.Run(train.parse_args([]))
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from designer.training import session as states
+from engine.export.torch_training import import_train_script
 from tests.gui import make_window
 from tests.test_export_gui import export_with_dialog, live_weights, train_xor
-from tests.test_torch_training import import_train
 
 torch = pytest.importorskip("torch")
 
@@ -33,7 +33,7 @@ def test_dialog_exports_a_training_folder_whose_checkpoint_opens_and_continues(
     assert window.errors == []
 
     # train.py starts from the exported (live) weights and trains 12 steps with PyTorch.
-    train = import_train(out)
+    train = import_train_script(out)
     run = train.Run(train.parse_args([]))
     exported = run.engine_state()
     for key, value in live_weights(qtbot, window.training.session).items():

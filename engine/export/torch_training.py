@@ -42,6 +42,28 @@ def torch_installed() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+def import_train_script(folder: str | os.PathLike[str]) -> Any:
+    """The train.py of an exported folder as a module (needs torch), for driving a run from
+    Python: ``run = module.Run(module.parse_args([]))``, then ``run.step()``, ``run.save()``.
+
+    Its ``from model import …`` is resolved in that folder; sys.path is left as it was.
+    """
+    import sys
+
+    folder = Path(folder)
+    saved = list(sys.path)
+    sys.modules.pop("model", None)
+    name = f"gradscape_train_{abs(hash(str(folder.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, folder / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
+        sys.modules.pop("model", None)
+    return module
+
+
 def _losses(program: Program) -> list[dict[str, Any]]:
     """The loss nodes as train.py computes them, or ExportError naming the node it cannot."""
     outputs = list(program.output_nodes)
