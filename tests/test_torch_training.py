@@ -350,3 +350,23 @@ def test_cli_export_says_how_to_train_and_what_is_missing(tmp_path, capsys, monk
     assert "wrote " + str(tmp_path / "out" / "train.py") in err
     assert "python train.py" in err
     assert "note: PyTorch is not installed here; train.py needs torch>=2.1 and numpy" in err
+
+
+def test_divergence_keeps_the_last_good_weights(tmp_path):
+    spec = graph("sine_regression", optimizer="sgd", lr=1e6, dtype="float32")
+    folder = export_folder(spec, tmp_path / "run")
+    train = import_train_script(folder)
+    out = tmp_path / "kept.gsmodel"
+    assert train.main(["--out", str(out), "--epochs", "5"]) == 2
+    kept = load_model(out)
+    steps = kept.metrics["steps"]
+    trainer = engine_trainer(spec)
+    for _ in range(steps):
+        trainer.step()
+    for key, value in trainer.program.state_dict().items():
+        np.testing.assert_allclose(kept.state_dict[key], value, rtol=1e-4, err_msg=key)
+    assert np.isfinite(kept.step_losses).all()
+    from engine.errors import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged):  # Gradscape diverges at the same step
+        trainer.step()

@@ -41,6 +41,10 @@ class SetupError(Exception):
     """A problem with the settings, the data or a checkpoint, said in one sentence."""
 
 
+class Diverged(SetupError):
+    """The loss became NaN or infinite; the weights are still those before that step."""
+
+
 # -- data ---------------------------------------------------------------------------------
 
 def load_embedded_data(settings: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -463,8 +467,8 @@ class Run:
             loss.backward()
             loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
-            raise SetupError(f"Training diverged at step {self.step_count + 1}: the loss became "
-                             "NaN or infinite. Try a lower learning rate or gradient clipping.")
+            raise Diverged(f"Training diverged at step {self.step_count + 1}: the loss became "
+                           "NaN or infinite. Try a lower learning rate or gradient clipping.")
         for p in self.params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
@@ -767,7 +771,13 @@ def _train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     while run.epoch < epochs and (args.steps is None or run.step_count < args.steps):
         done_before = run.epoch
-        run.step()
+        try:
+            run.step()
+        except Diverged:
+            if lead:  # keep the last good weights, as Gradscape does
+                run.save(args.out)
+                print(f"saved the weights before that step to {args.out}", file=sys.stderr)
+            raise
         if run.epoch > done_before and lead:
             report = run.history[-1]
             if args.json:
