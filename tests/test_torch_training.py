@@ -29,6 +29,9 @@ from engine.training.trainer import TrainConfig, Trainer, load_data
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "resources" / "examples"
 
 torch = pytest.importorskip("torch")
+# Tiny tensors: with the cores busy (GUI threads, other processes) torch's thread pool stalls
+# each op, and one thread is several times faster here. Numbers only change by rounding.
+torch.set_num_threads(1)
 
 FAMILIES = ["xor_mlp", "spirals_classifier", "residual_block", "sine_regression",
             "digits_cnn", "chain_rule"]
