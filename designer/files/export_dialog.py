@@ -35,9 +35,9 @@ FORMATS: list[tuple[str, str, str, str, bool]] = [
      "The inference graph in the open standard that runtimes read: onnxruntime, OpenVINO, "
      "TensorRT, the browser. Choose it to deploy the model or to inspect it in Netron.",
      "{stem}.onnx", False),
-    ("torch", "PyTorch  (model.py + weights)",
-     "A readable nn.Module with one layer per node, plus its weights. Choose it to keep "
-     "training on a GPU or to build on the network in PyTorch.",
+    ("torch", "PyTorch  (model.py + train.py + weights + data)",
+     "A readable nn.Module with one layer per node, its weights, and a train.py that trains "
+     "it exactly like Gradscape on a GPU or several (torchrun). Its checkpoints open here.",
      "{stem}_torch", True),
     ("safetensors", "safetensors  (weights only)",
      "Just the trained weights, keyed like the PyTorch module's state_dict; loading it runs "
@@ -181,8 +181,10 @@ class ExportDialog(QDialog):
             self._folder = Path(text).expanduser().parent
         fmt = self.format()
         self.set_path(self.default_path(fmt))
-        self.hint_label.setText("A folder (created if needed) that will hold model.py and "
-                                "the weights." if self._is_folder(fmt) else "")
+        hint = ("A folder (created if needed) for model.py, train.py, the weights, the data "
+                "and a README." if fmt == "torch" else
+                "A folder (created if needed) that will hold model.py and the weights.")
+        self.hint_label.setText(hint if self._is_folder(fmt) else "")
         self.hint_label.setVisible(self._is_folder(fmt))
 
     def browse(self) -> None:

@@ -29,7 +29,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
 from engine.errors import FileFormatError, GradscapeError
-from engine.files.model_file import LoadedModel, load_model, save_model
+from engine.files.model_file import LoadedModel, load_model, preprocessing_info, save_model
 
 MODEL_SUFFIX = ".gsmodel"
 ONNX_SUFFIX = ".onnx"
@@ -68,6 +68,7 @@ class ExportResult:
     seconds: float = 0.0
     message: str = ""
     trained: bool = True
+    notes: list[str] = field(default_factory=list)
 
     @property
     def size(self) -> int:
@@ -75,11 +76,7 @@ class ExportResult:
 
 
 def _preprocessing(data: Any) -> dict[str, Any]:
-    if data is None:
-        return {}
-    return {"dataset": data.name, "task": data.task, "num_classes": data.num_classes,
-            "class_names": list(data.class_names), "feature_names": list(data.feature_names),
-            "target_names": list(data.target_names), "preprocessing": data.preprocessing}
+    return preprocessing_info(data) if data is not None else {}
 
 
 class _TrainerTotals:
@@ -122,11 +119,12 @@ class _ExportTask(QRunnable):
         from engine.export import export, resolve_model
 
         t0 = time.perf_counter()
+        notes: list[str] = []
         try:
-            files = export(self.source, self.fmt, self.out)
+            files = export(self.source, self.fmt, self.out, notes=notes)
             program, _info = resolve_model(self.source)
             result = ExportResult(self.fmt, self.out, [Path(f) for f in files],
-                                  time.perf_counter() - t0, trained=self.trained)
+                                  time.perf_counter() - t0, trained=self.trained, notes=notes)
             result.message = export_message(result, program)
         except GradscapeError as exc:
             self.signals.failed.emit(str(exc))
@@ -176,6 +174,12 @@ def export_message(result: ExportResult, program: Any) -> str:
     elif result.fmt == "safetensors":
         text = (f"Exported {files[0].name} ({size}): {program.num_parameters:,} weights, "
                 "keyed like the PyTorch module's state_dict.")
+    elif result.fmt == "torch" and any(f.name == "train.py" for f in files):
+        where = files[0].parent.name
+        text = (f"Exported a PyTorch training folder {where}/ ({len(files)} files, {size}): "
+                f"model.py taking {in_text} and returning {out_shapes}, train.py and the data. "
+                "Run python train.py there to train it like Gradscape (CPU, GPU or torchrun); "
+                "it writes trained.gsmodel, which File → Open reads.")
     else:
         kind = "PyTorch" if result.fmt == "torch" else "NumPy"
         names = " + ".join(f.name for f in files)
@@ -184,6 +188,8 @@ def export_message(result: ExportResult, program: Any) -> str:
                 f"{in_text} and returning {out_shapes}.")
     if not result.trained:
         text += " The graph has not been trained: these are its freshly initialised weights."
+    for note in result.notes:
+        text += " " + note
     return text
 
 

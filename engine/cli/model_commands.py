@@ -22,7 +22,8 @@ def add_commands(sub: Any) -> None:
                    "fresh weights")
     p.add_argument("--format", required=True, choices=("onnx", "torch", "safetensors", "numpy"))
     p.add_argument("--out", required=True, metavar="PATH",
-                   help="file for onnx/safetensors; folder (or NAME.py) for torch/numpy")
+                   help="file for onnx/safetensors; folder (or NAME.py) for torch/numpy; the "
+                   "torch folder holds train.py, the data and a README to train with PyTorch")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.set_defaults(func=cmd_export)
 
@@ -39,9 +40,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     """`export`: write a model or graph in another format; lists the files written."""
     from engine.export import export
 
-    files = export(args.model, args.format, args.out, opset=args.opset)
+    notes: list[str] = []
+    files = export(args.model, args.format, args.out, opset=args.opset, notes=notes)
     for f in files:
         print(f"wrote {f}", file=sys.stderr)
+    if any(f.name == "train.py" for f in files):
+        print(f"train with PyTorch: cd {files[0].parent} && python train.py  (see README.md)",
+              file=sys.stderr)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 

@@ -57,9 +57,11 @@ def export(model_or_graph: Any, fmt: str, out: str | os.PathLike[str],
            **options: Any) -> list[Path]:
     """Write `model_or_graph` in format `fmt` to `out`; returns the files written.
 
-    onnx and safetensors write one file; torch and numpy write a folder holding
-    ``model.py`` and the weights (or, when `out` ends in ``.py``, that script and the
-    weights beside it). Options: ``opset`` (onnx).
+    onnx and safetensors write one file; numpy writes a folder holding ``model.py`` and
+    the weights; torch writes a training folder (model.py, weights, train.py, gradscape.json,
+    data.npz, README.md; see ``torch_training``). When `out` ends in ``.py``, torch and numpy
+    write that script and the weights beside it. Options: ``opset`` (onnx); ``notes`` (a
+    list that receives sentences about what was left out, e.g. why there is no train.py).
     """
     if fmt not in FORMATS:
         raise ExportError(f"Unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}.")
@@ -76,9 +78,7 @@ def export(model_or_graph: Any, fmt: str, out: str | os.PathLike[str],
         export_onnx(program, out, int(options.get("opset", DEFAULT_OPSET)), meta)
         return [Path(out)]
     if fmt == "torch":
-        from engine.export.torch_export import export_torch
-
-        return export_torch(program, out, class_names)
+        return _export_torch(program, out, class_names, options.get("notes"))
     if fmt == "safetensors":
         from engine.export.torch_export import torch_state_dict
         from engine.files.safetensors_io import save_file
@@ -88,3 +88,29 @@ def export(model_or_graph: Any, fmt: str, out: str | os.PathLike[str],
     from engine.export.numpy_export import export_numpy
 
     return export_numpy(program, out, class_names, info.get("preprocessing"))
+
+
+def _export_torch(program: Any, out: str | os.PathLike[str], class_names: list[str],
+                  notes: list[str] | None) -> list[Path]:
+    """The training folder, or model.py + weights alone when out ends in .py or the graph
+    cannot be trained by train.py (the reason goes to `notes`)."""
+    from engine.export.torch_export import export_torch
+    from engine.export.torch_training import (
+        TORCH_REQUIREMENT,
+        export_training_folder,
+        torch_installed,
+    )
+
+    notes = notes if notes is not None else []
+    if Path(out).suffix == ".py":
+        return export_torch(program, out, class_names)
+    try:
+        files = export_training_folder(program, out, class_names, notes=notes)
+    except ExportError as exc:
+        files = export_torch(program, out, class_names)
+        notes.append(f"No train.py: {exc}")
+        return files
+    if not torch_installed():
+        notes.append(f"PyTorch is not installed here; train.py needs {TORCH_REQUIREMENT} "
+                     "(pip install torch numpy).")
+    return files

@@ -281,8 +281,10 @@ def _loss_code(program: Program, graph: InferenceGraph) -> str:
 
 
 def generate_torch(program: Program, weights_name: str = "weights.safetensors",
-                   class_names: list[str] | None = None) -> tuple[str, dict[str, np.ndarray]]:
-    """(model.py source, state dict with the generated module's keys, float32)."""
+                   class_names: list[str] | None = None, keep_dtype: bool = False,
+                   ) -> tuple[str, dict[str, np.ndarray], dict[str, str]]:
+    """(model.py source, state dict with the generated module's keys, engine key -> module
+    key). The weights are float32, or in the program's dtype with `keep_dtype`."""
     graph = inference_graph(program, "PyTorch", INFERENCE_OPS)
     gen = _Gen(graph)
     first = gen.names[graph.inputs[0]]
@@ -313,12 +315,13 @@ def generate_torch(program: Program, weights_name: str = "weights.safetensors",
     src += _loss_code(program, graph)
     src += _LOADER
     state: dict[str, np.ndarray] = {}
+    dtype = program.dtype if keep_dtype else np.float32
     for key, value in graph.weights.items():
-        state[gen.key_map[key]] = np.asarray(value, dtype=np.float32)
+        state[gen.key_map[key]] = np.asarray(value, dtype=dtype)
     for n in graph.nodes:
         if n.op == "BatchNorm":
             state[f"{gen.names[n.id]}.num_batches_tracked"] = np.asarray(0, dtype=np.int64)
-    return src, state
+    return src, state, gen.key_map
 
 
 def torch_state_dict(program: Program) -> dict[str, np.ndarray]:
@@ -333,7 +336,7 @@ def export_torch(program: Program, out: str | os.PathLike[str],
     from engine.files.safetensors_io import save_file
 
     script, weights = code_export_paths(out, "weights.safetensors")
-    src, state = generate_torch(program, weights.name, class_names)
+    src, state, _keys = generate_torch(program, weights.name, class_names)
     save_file(weights, state, {"format": "pt", **(metadata or {})})
     atomic_write_bytes(script, src.encode("utf-8"))
     return [script, weights]

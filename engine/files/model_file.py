@@ -120,10 +120,7 @@ def save_model(path: str | os.PathLike[str], spec: GraphSpec, program: Any,
             "step_losses": np.asarray(trainer.step_losses, dtype=np.float64)})
         history = [r.to_dict() for r in trainer.history]
     if data is not None:
-        members["preprocessing.json"] = _json_bytes({
-            "dataset": data.name, "task": data.task, "num_classes": data.num_classes,
-            "class_names": list(data.class_names), "feature_names": list(data.feature_names),
-            "target_names": list(data.target_names), "preprocessing": data.preprocessing})
+        members["preprocessing.json"] = _json_bytes(preprocessing_info(data))
     summary: dict[str, Any] = {"history": history, "num_parameters": program.num_parameters}
     if trainer is not None:
         summary.update(steps=trainer.step_count, epochs=trainer.epoch)
@@ -142,6 +139,13 @@ def save_model(path: str | os.PathLike[str], spec: GraphSpec, program: Any,
                 info.external_attr = 0o644 << 16
                 zf.writestr(info, members[name])
     atomic_write_bytes(path, buf.getvalue())
+
+
+def preprocessing_info(data: Any) -> dict[str, Any]:
+    """What preprocessing.json holds for a Dataset: names, task, classes, preprocessing."""
+    return {"dataset": data.name, "task": data.task, "num_classes": data.num_classes,
+            "class_names": list(data.class_names), "feature_names": list(data.feature_names),
+            "target_names": list(data.target_names), "preprocessing": data.preprocessing}
 
 
 def _version() -> str:
