@@ -109,7 +109,10 @@ def _sniff(text: str) -> str:
                                         SNIFF_ROWS))
     best, best_count = ",", 1
     for d in DELIMITERS:
-        counts = [len(r) for r in csv.reader(io.StringIO(sample), delimiter=d) if r]
+        try:
+            counts = [len(r) for r in csv.reader(io.StringIO(sample), delimiter=d) if r]
+        except csv.Error:  # e.g. a whole wide line is one field longer than csv allows
+            continue
         if not counts:
             continue
         if min(counts) > 1 and len(set(counts)) == 1:
@@ -174,12 +177,20 @@ def _detect_header(first: list[str], body: list[list[str]], dc: bool) -> bool:
 
 
 def _unique_names(raw: list[str]) -> list[str]:
+    """Column names made unique with _2, _3, … (linear: a set and the next free suffix)."""
     names: list[str] = []
+    taken: set[str] = set()
+    next_suffix: dict[str, int] = {}
     for j, n in enumerate(raw):
         base = n or f"column {j + 1}"
-        name, k = base, 2
-        while name in names:
-            name, k = f"{base}_{k}", k + 1
+        name = base
+        if name in taken:
+            k = next_suffix.get(base, 2)
+            while f"{base}_{k}" in taken:
+                k += 1
+            name = f"{base}_{k}"
+            next_suffix[base] = k + 1
+        taken.add(name)
         names.append(name)
     return names
 
@@ -579,9 +590,14 @@ def _finish(pp: dict[str, Any], x: np.ndarray) -> np.ndarray:
     """Standardise / scale / reshape as recorded in `pp`."""
     x = np.asarray(x, dtype=np.float64)
     if pp.get("standardize") and "mean" in pp:
-        x = (x - np.asarray(pp["mean"], dtype=np.float64)) / np.asarray(
-            pp["std"], dtype=np.float64
-        )
+        mean = np.asarray(pp["mean"], dtype=np.float64)
+        std = np.asarray(pp["std"], dtype=np.float64)
+        if mean.shape != (x.shape[1],) or std.shape != (x.shape[1],):
+            raise DataError(
+                f"Each new row has {x.shape[1]} features, but the model was trained on "
+                f"{mean.size}; give the same columns as the training file."
+            )
+        x = (x - mean) / std
     if "scale" in pp:
         x = x * float(pp["scale"])
     if pp.get("input_shape"):
