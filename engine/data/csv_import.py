@@ -30,6 +30,8 @@ MAX_CLASSES = 100  # a target with more distinct labels is almost surely not a c
 AUTO_MAX_CLASSES = 20  # task="auto": an integer target with at most this many values is classes
 PREVIEW_BYTES = 1 << 20  # csv_preview reads only this much of the file
 SNIFF_ROWS = 50  # rows looked at to guess the separator and the header
+SNIFF_CHARS = 1 << 20  # at most this much text is looked at to guess the separator
+MAX_COLUMNS = 65_536  # a wider file is refused before its first line is split
 DELIMITERS = ("\t", ";", ",")  # in order of preference when several fit
 _DELIM_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
@@ -105,7 +107,8 @@ def _records(text: str, delimiter: str, name: str) -> Iterator[tuple[int, list[s
 
 def _sniff(text: str) -> str:
     """Guess the separator from the first lines: tab, semicolon or comma."""
-    sample = "\n".join(itertools.islice((ln for ln in text.splitlines() if ln.strip()),
+    head = text[:SNIFF_CHARS]
+    sample = "\n".join(itertools.islice((ln for ln in head.splitlines() if ln.strip()),
                                         SNIFF_ROWS))
     best, best_count = ",", 1
     for d in DELIMITERS:
@@ -197,6 +200,14 @@ def _unique_names(raw: list[str]) -> list[str]:
 
 def _open_table(text: str, name: str) -> _Table:
     delimiter = _sniff(text)
+    top = text.lstrip("\r\n")
+    end = top.find("\n")
+    guess = top.count(delimiter, 0, end if end >= 0 else len(top)) + 1
+    if guess > MAX_COLUMNS:
+        raise DataError(
+            f"The first line of '{name}' has about {guess:,} values; Gradscape reads files "
+            f"of up to {MAX_COLUMNS:,} columns."
+        )
     dc = delimiter != ","
     records = _records(text, delimiter, name)
     sample = list(itertools.islice(records, SNIFF_ROWS + 1))

@@ -9,7 +9,10 @@ inside the parser or in whatever walks the result later).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+import numpy as np
 
 from engine.errors import FileFormatError
 
@@ -21,11 +24,13 @@ class _Refused(Exception):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Refused(f"the key {key!r} appears twice")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Refused(f"the key {key!r} appears twice")
+            seen.add(key)
     return out
 
 
@@ -33,28 +38,33 @@ def _no_constants(name: str) -> Any:
     raise _Refused(f"the number {name} is not allowed (JSON has no NaN or Infinity)")
 
 
-def _depth_exceeds(obj: Any, limit: int) -> bool:
-    """True if containers nest deeper than `limit` (iterative: no recursion to overflow)."""
-    stack = [(obj, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
-    return False
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def nesting_depth(raw: bytes) -> int:
+    """How deep brackets nest in JSON text, without parsing it (strings are skipped).
+
+    Vectorised, so a 16 MiB file takes a few tens of milliseconds and no recursion.
+    """
+    codes = np.frombuffer(_STRING.sub(b'""', raw), dtype=np.uint8)
+    steps = np.zeros(len(codes), dtype=np.int32)
+    steps[(codes == ord("[")) | (codes == ord("{"))] = 1
+    steps[(codes == ord("]")) | (codes == ord("}"))] = -1
+    return int(steps.cumsum().max(initial=0))
 
 
 def parse_json(data: bytes | str, source: str, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse strict JSON, raising FileFormatError("<source> is damaged: …") on any problem."""
+    """Parse strict JSON, raising FileFormatError("<source> is damaged: …") on any problem.
+
+    The nesting is measured before parsing, so hostile depth never reaches the parser.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    if nesting_depth(raw) > max_depth:
+        raise FileFormatError(f"{source} is damaged or hostile: its JSON nests more than "
+                              f"{max_depth} levels deep.")
     try:
-        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
-        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        text = data if isinstance(data, str) else raw.decode("utf-8")
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except _Refused as exc:
         raise FileFormatError(f"{source} is damaged: {exc}.") from None
     except UnicodeDecodeError:
@@ -63,12 +73,6 @@ def parse_json(data: bytes | str, source: str, *, max_depth: int = MAX_DEPTH) ->
         raise FileFormatError(
             f"{source} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
             f"{exc.msg}).") from None
-    except RecursionError:
-        obj = None
-        too_deep = True
-    else:
-        too_deep = _depth_exceeds(obj, max_depth)
-    if too_deep:
-        raise FileFormatError(f"{source} is damaged or hostile: its JSON nests more than "
-                              f"{max_depth} levels deep.")
-    return obj
+    except RecursionError:  # not expected after the depth check; kept as a last guard
+        raise FileFormatError(f"{source} is damaged or hostile: its JSON nests too deeply.") \
+            from None

@@ -317,6 +317,9 @@ class _Reader:
             _check_member_name(n, self.name)
             if n in self.infos:
                 raise self.fail(f"the member {n!r} appears twice.")
+            if (info.external_attr >> 16) & 0o170000 in (0o120000, 0o040000):
+                raise self.fail(f"the member {n!r} is a link or a folder, not a file; a model "
+                                "holds plain files only.")
             if info.flag_bits & 0x1:
                 raise self.fail(f"the member {n!r} is encrypted.")
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
