@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from engine.training.trainer import TrainConfig, Trainer
 from tests.hostile import csv_model, members, with_member
 
 DEEP = "[" * 100_000 + "]" * 100_000
+EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -226,10 +228,7 @@ def test_temp_file_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
 # -- divergence -----------------------------------------------------------------------------
 
 def _spirals_trainer(**overrides):
-    from engine.core.spec import load_graph as load
-    from tests.gui import EXAMPLES
-
-    spec = load(EXAMPLES / "spirals_classifier.json")
+    spec = load_graph(EXAMPLES / "spirals_classifier.json")
     cfg = TrainConfig.from_block(spec.training, **overrides)
     data = make_dataset(cfg.dataset, seed=cfg.seed, **cfg.dataset_params)
     return Trainer(compile_graph(spec, seed=cfg.seed), data, cfg)
@@ -238,7 +237,7 @@ def _spirals_trainer(**overrides):
 def test_runaway_loss_is_divergence_and_keeps_the_last_good_weights():
     t = _spirals_trainer(optimizer="sgd", lr=30.0, batch_size=0)
     seen = []
-    with pytest.raises(TrainingDiverged, match="loss jumped to .* 1,000 times its best"):
+    with pytest.raises(TrainingDiverged, match="loss 'loss' jumped to .* 1,000 times its best"):
         for _ in range(200):
             seen.append(t.program.theta.copy())
             t.step()

@@ -354,11 +354,14 @@ class Trainer:
         reference = max(self._best_loss, RUNAWAY_FLOOR * self._first_loss, 1e-8)
         if loss >= RUNAWAY_RATIO * reference:
             np.copyto(self.program.theta, self._last_good)
+            p = self.program
+            node = p.order[p.loss_nodes[0]] if p.loss_nodes else None
             raise TrainingDiverged(
-                f"Training diverged at step {self.step_count + 1}: the loss jumped to "
-                f"{loss:.3g}, more than {RUNAWAY_RATIO:,.0f} times its best so far "
-                f"({self._best_loss:.3g}). The last good weights were kept. Try a lower "
-                f"learning rate (now {self.optimizer.lr:g}) or gradient clipping.")
+                f"Training diverged at step {self.step_count + 1}: the loss"
+                f"{f' {node!r}' if node else ''} jumped to {loss:.3g}, more than "
+                f"{RUNAWAY_RATIO:,.0f} times its best so far ({self._best_loss:.3g}). The "
+                f"last good weights were kept. Try a lower learning rate (now "
+                f"{self.optimizer.lr:g}) or gradient clipping.", node=node)
         self._best_loss = min(self._best_loss, loss)
 
     def _check_weights(self) -> None:
@@ -373,7 +376,7 @@ class Trainer:
         np.copyto(theta, self._last_good)
         entry = next((e for e in self.program.entries if e.offset <= k < e.offset + e.size),
                      None)
-        where = f" in '{entry.node}.{entry.name}'" if entry is not None else ""
+        where = f" of node '{entry.node}' ({entry.name})" if entry is not None else ""
         raise TrainingDiverged(
             f"Training diverged at step {self.step_count + 1}: a weight{where} reached "
             f"{big:.3g}, beyond any sensible size ({self._weight_limit:.0e}). The weights "
