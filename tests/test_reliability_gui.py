@@ -107,3 +107,20 @@ def test_close_mid_run_20_times_leaves_no_thread_or_process(qtbot, tmp_path, cap
     assert multiprocessing.active_children() == []
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Error" not in err
+
+
+def test_prediction_view_draws_a_subsample_of_a_large_data_set():
+    from designer.lab.prediction_view import MAX_POINTS, evaluate
+    from engine.core.compiler import compile_graph
+    from engine.core.spec import load_graph
+    from engine.data import make_dataset
+    from engine.training.trainer import TrainConfig, Trainer
+    from tests.gui import EXAMPLES
+
+    spec = load_graph(EXAMPLES / "spirals_classifier.json")
+    data = make_dataset("moons", samples=30_000)
+    trainer = Trainer(compile_graph(spec), data, TrainConfig(batch_size=64))
+    res = evaluate(trainer.program, trainer)
+    assert res.kind == "regions" and len(res.train_x) == MAX_POINTS
+    assert (res.points_shown, res.points_total) == (MAX_POINTS, 30_000)
+    assert res.confusion.sum() == 30_000  # the numbers still count every sample
