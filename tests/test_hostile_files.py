@@ -19,7 +19,7 @@ import pytest
 from engine.core.compiler import analyze, compile_graph
 from engine.core.spec import load_graph
 from engine.data import csv_preview, load_csv
-from engine.errors import GradscapeError
+from engine.errors import CompileError, GradscapeError
 from engine.files import model_file as mf
 from engine.files import safetensors_io as sf
 from tests.hostile import csv_model, members, rezip
@@ -30,9 +30,12 @@ GRAPH_HEAD = '{"format": "gradscape-graph", "version": 1, '
 
 
 def _open_graph(path: Path) -> None:
+    """Open as the editor does (the analysis badges nodes), then build as training does."""
     spec = load_graph(path)
-    if analyze(spec).ok:
-        compile_graph(spec)
+    analysis = analyze(spec)
+    if not analysis.ok:
+        raise CompileError(analysis.diagnostics)
+    compile_graph(spec)
 
 
 def _read_csv(path: Path) -> None:
@@ -101,7 +104,7 @@ CASES: list[tuple[str, str, Callable[[Path], bytes | str], Callable[[Path], obje
     ("graph with a huge declared shape", ".json",
      lambda m: GRAPH_HEAD + '"nodes": [{"id": "x", "op": "Input", "params": '
      '{"shape": [100000, 100000, 100000]}}, {"id": "d", "op": "Dense"}], '
-     '"edges": [{"from": "x.out", "to": "d.in"}]}', _open_graph, None),
+     '"edges": [{"from": "x.out", "to": "d.in"}]}', _open_graph, "too many to fit in memory"),
     ("graph with NaN and Infinity literals", ".json",
      lambda m: GRAPH_HEAD + '"layout": {"x": [NaN, Infinity]}}', _open_graph, "NaN"),
     ("graph that is a pickle", ".json",

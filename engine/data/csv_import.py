@@ -205,8 +205,8 @@ def _open_table(text: str, name: str) -> _Table:
     guess = top.count(delimiter, 0, end if end >= 0 else len(top)) + 1
     if guess > MAX_COLUMNS:
         raise DataError(
-            f"The first line of '{name}' has about {guess:,} values; Gradscape reads files "
-            f"of up to {MAX_COLUMNS:,} columns."
+            f"The first line of '{name}' has more than {MAX_COLUMNS:,} values; Gradscape "
+            f"reads files of up to {MAX_COLUMNS:,} columns."
         )
     dc = delimiter != ","
     records = _records(text, delimiter, name)
