@@ -124,3 +124,27 @@ def test_prediction_view_draws_a_subsample_of_a_large_data_set():
     assert res.kind == "regions" and len(res.train_x) == MAX_POINTS
     assert (res.points_shown, res.points_total) == (MAX_POINTS, 30_000)
     assert res.confusion.sum() == 30_000  # the numbers still count every sample
+
+
+def test_a_closed_window_releases_its_parentless_plot_menus(qtbot, tmp_path):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication, QMenu
+
+    app = QApplication.instance()
+
+    def flush():
+        for _ in range(3):
+            app.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+            app.processEvents()
+
+    def menus() -> int:  # menus with no parent: nothing would ever delete them
+        return sum(isinstance(w, QMenu) and w.parent() is None for w in app.topLevelWidgets())
+
+    flush()
+    before = menus()
+    for i in range(3):
+        win = make_window(qtbot, tmp_path, name=f"m{i}")
+        assert menus() > before  # the plots' menus exist while the window is open
+        win.close()
+        flush()
+    assert menus() == before  # closing released them; they would outlive the window
