@@ -10,8 +10,6 @@ from __future__ import annotations
 import pickle
 import sys
 import tempfile
-import time
-import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import machine_line, write_section  # noqa: E402
 from tests.hostile import csv_model  # noqa: E402
-from tests.test_hostile_files import CASES, MAX_BYTES, MAX_SECONDS, _outcome  # noqa: E402
+from tests.test_hostile_files import CASES, MAX_BYTES, MAX_SECONDS, measure  # noqa: E402
 
 DOC = ROOT / "docs" / "reliability.md"
 
@@ -31,19 +29,8 @@ def main() -> None:
     rows = ["| hostile file | outcome | time | peak memory |", "|---|---|---|---|"]
     worst_t = worst_m = 0.0
     for name, suffix, build, load, _words in CASES:
-        content = build(model)
-        path = folder / f"hostile{suffix}"
-        if isinstance(content, str):
-            path.write_text(content, encoding="utf-8")
-        else:
-            path.write_bytes(content)
-        start = time.perf_counter()
-        error = _outcome(load, path)
-        seconds = time.perf_counter() - start
-        tracemalloc.start()
-        _outcome(load, path)
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
+        error, seconds, peak_bytes = measure(build, load, model, folder / f"hostile{suffix}")
+        peak = peak_bytes / 2**20
         worst_t, worst_m = max(worst_t, seconds), max(worst_m, peak)
         outcome = "read" if error is None else "refused: " + error.split(": ", 1)[-1][:70]
         rows.append(f"| {name} | {outcome.replace('|', '/')} | {seconds * 1000:.0f} ms | "

@@ -162,14 +162,23 @@ def test_hostile_file(model, tmp_path, monkeypatch, name, suffix, build, load, w
     monkeypatch.setattr(pickle, "loads", _forbidden)
     monkeypatch.setattr(pickle, "load", _forbidden)
     monkeypatch.setattr(np, "load", _forbidden)
+    error, seconds, peak = measure(build, load, model, tmp_path / f"hostile{suffix}")
+    if words is None:
+        assert error is None or error.endswith("."), error
+    else:
+        assert error is not None and words in error, error
+    assert seconds < MAX_SECONDS, f"{name}: {seconds:.2f} s"
+    assert peak < MAX_BYTES, f"{name}: {peak / 2**20:.0f} MB"
+
+
+def measure(build, load, model: Path, path: Path) -> tuple[str | None, float, int]:
+    """Write the hostile file, load it: (refusal or None, seconds, tracemalloc peak bytes)."""
     content = build(model)
-    path = tmp_path / f"hostile{suffix}"
     if isinstance(content, str):
         path.write_text(content, encoding="utf-8")
     else:
         path.write_bytes(content)
     del content
-
     start = time.perf_counter()
     error = _outcome(load, path)
     seconds = time.perf_counter() - start
@@ -179,12 +188,7 @@ def test_hostile_file(model, tmp_path, monkeypatch, name, suffix, build, load, w
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    if words is None:
-        assert error is None or error.endswith("."), error
-    else:
-        assert error is not None and words in error, error
-    assert seconds < MAX_SECONDS, f"{name}: {seconds:.2f} s"
-    assert peak < MAX_BYTES, f"{name}: {peak / 2**20:.0f} MB"
+    return error, seconds, peak
 
 
 def _outcome(load: Callable[[Path], object], path: Path) -> str | None:
