@@ -6,6 +6,7 @@ file, and the function that loads a path (as the CLI or the GUI would). Byte-lev
 mutations come for free; `structured` may add mutations that understand the format.
 """
 
+import copy
 import functools
 import json
 import os
@@ -104,7 +105,8 @@ JSON_VALUES = st.one_of(
     st.sampled_from([None, True, False, 0, -1, 1, 2**63, 2**31, 1e308, -0.5, "", ".", "x.out",
                      "Dense", "float64", ",", "\t", "classification", "F32", [], {}, [1], ["a"],
                      [0, 0], [-1], {"a": 1}, [[1, 2]], {"": None}, [None], "é" * 3]),
-    st.integers(), st.floats(allow_nan=False, allow_infinity=False))
+    st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+).map(copy.deepcopy)  # a fresh copy: later mutations must not change the sampled constants
 KEYS = st.sampled_from(["", "id", "op", "mean", "std", "x", "shape", "dtype", "params",
                         "__metadata__", "data_offsets", "task", "units", "version"])
 
