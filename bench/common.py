@@ -33,10 +33,11 @@ def machine_line() -> str:
             f"OPENBLAS_CORETYPE={blas}")
 
 
-def write_section(name: str, body: str) -> None:
-    """Replace (or append) the section between this script's markers in docs/benchmarks.md."""
+def write_section(name: str, body: str, doc: Path = DOC) -> None:
+    """Replace (or append) the section between this script's markers in `doc`
+    (docs/benchmarks.md unless told otherwise)."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else HEADER
+    text = doc.read_text(encoding="utf-8") if doc.exists() else HEADER
     block = f"{start}\n{body.rstrip()}\n{end}"
     if start in text and end in text:
         before = text[:text.index(start)]
@@ -44,10 +45,10 @@ def write_section(name: str, body: str) -> None:
         text = before + block + after
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    tmp = DOC.with_suffix(".md.tmp")
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    tmp = doc.with_suffix(".md.tmp")
     tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, DOC)
+    os.replace(tmp, doc)
 
 
 def publish(name: str, lines: list[str]) -> None:

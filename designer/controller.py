@@ -488,10 +488,23 @@ class Controller(QObject):
         """Load a recovery candidate as an untitled, modified document; delete the file.
 
         Raises:
-            FileFormatError: the file cannot be used; nothing changes.
+            FileFormatError: the file cannot be used; nothing changes in the document, and
+                the file is renamed ``*.damaged`` so it is not offered again (it is kept for
+                whoever wants to look into it).
         """
         path = Path(path)
-        spec = load_file(path)
+        try:
+            spec = load_file(path)
+        except FileFormatError as exc:
+            kept = path.with_suffix(".damaged")
+            try:
+                os.replace(path, kept)
+                path.with_suffix(".lock").unlink(missing_ok=True)
+            except OSError:
+                self.discard_recovery(path)
+                raise exc from None
+            raise FileFormatError(f"{exc} It will not be offered again; it was kept as "
+                                  f"{kept}.") from None
         self._replace(spec, None)
         self.undo_stack.resetClean()
         self.discard_recovery(path)

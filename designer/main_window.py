@@ -46,6 +46,7 @@ from designer.lab.live_views import install_lab_training
 from designer.lab.optimization_tools import install_optimization_lab
 from designer.resources import resource_path
 from designer.training.setup import install_training
+from designer.window_cleanup import release_plot_menus
 from engine.errors import FileFormatError
 
 GRAPH_MIME = "application/x-gradscape-graph"
@@ -729,3 +730,4 @@ class MainWindow(QMainWindow):
         self.controller.discard_recovery()
         event.accept()
         self.training.shutdown()  # no training thread outlives the window
+        release_plot_menus(self)  # nor do the plots' parentless menus

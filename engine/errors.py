@@ -51,5 +51,9 @@ class TrainingDiverged(GradscapeError):
         super().__init__(message)
 
 
+class MemoryLimitError(GradscapeError):
+    """A batch would need more memory than the computer has; refused before allocating."""
+
+
 class ShapeError(GradscapeError):
     """Raised by an op's shape inference; the compiler turns it into a Diagnostic."""

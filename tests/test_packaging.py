@@ -139,3 +139,32 @@ def test_screenshot_option_exits(tmp_path, file, code):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == code, result.stderr
     assert png.stat().st_size > 1000
+
+
+def _imported_top_modules() -> set[str]:
+    """Top-level modules imported anywhere in engine/ and designer/ (lazy imports included)."""
+    import ast
+
+    found = set()
+    for top in ("engine", "designer"):
+        for path in (ROOT / top).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    found.update(a.name.split(".")[0] for a in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names) - {"engine", "designer", "gradscape_resources"}
+
+
+def test_everything_the_app_imports_is_installed_by_pip_install_dot():
+    """What the menus offer (ONNX export included) must work after the README's install."""
+    import re
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    runtime = {re.split(r"[<>=;!~ \[]", dep, maxsplit=1)[0].lower()
+               for dep in config["project"]["dependencies"]}
+    distribution = {"PySide6": "pyside6-essentials"}
+    missing = {m for m in _imported_top_modules()
+               if distribution.get(m, m).lower() not in runtime}
+    assert not missing, f"imported but not in [project] dependencies: {sorted(missing)}"
+    assert "onnx" in runtime

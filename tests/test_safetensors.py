@@ -69,7 +69,7 @@ GOOD = {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}
     (struct.pack("<Q", 10**12) + b"{}", "header claims"),
     (struct.pack("<Q", 100) + b"{}", "truncated"),
     (_raw({}, header_bytes=b"\xff\xfe"), "UTF-8"),
-    (_raw({}, header_bytes=b"{not json"), "invalid JSON"),
+    (_raw({}, header_bytes=b"{not json"), "not valid JSON"),
     (_raw({}, header_bytes=b"[1, 2]"), "not a JSON object"),
     (_raw({}, bytes(8), b'{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, '
           b'"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}'), "appears twice"),
@@ -86,7 +86,7 @@ GOOD = {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}
     (_raw({"a": {"dtype": "F32", "shape": [2]}}, bytes(8)), "exactly"),
     (_raw({"__metadata__": {"k": 1}, **GOOD}, bytes(8)), "__metadata__"),
     (_raw({}, header_bytes=b'{"a": NaN}'), "not allowed"),
-    (_raw({}, header_bytes=b"[" * 100_000 + b"]" * 100_000), "nested"),
+    (_raw({}, header_bytes=b"[" * 100_000 + b"]" * 100_000), "nests"),
 ])
 def test_malformed_files_give_one_clear_error(data, words):
     with pytest.raises(FileFormatError, match=words):

@@ -10,6 +10,7 @@ from engine.core.compiler import compile_graph
 from engine.core.spec import GraphSpec, load_graph
 from engine.data import make_dataset
 from engine.errors import DataError, GradscapeError, TrainingDiverged
+from engine.training import trainer as trainer_module
 from engine.training.trainer import TrainConfig, Trainer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
@@ -73,7 +74,10 @@ def test_validation_split_reports_val_metrics():
     assert report.val_loss is not None and report.val_accuracy is not None
 
 
-def test_divergence_names_the_node_and_keeps_last_good_weights():
+def test_divergence_names_the_node_and_keeps_last_good_weights(monkeypatch):
+    # The NaN/Inf path: with the runaway checks off, the loss goes all the way to overflow.
+    monkeypatch.setattr(trainer_module, "RUNAWAY_RATIO", float("inf"))
+    monkeypatch.setattr(trainer_module, "WEIGHT_LIMIT", float("inf"))
     t = trainer_for("sine_regression.json", optimizer="sgd", lr=1e6, batch_size=0)
     seen = []
     with pytest.raises(TrainingDiverged) as info:

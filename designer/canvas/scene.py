@@ -62,24 +62,32 @@ class CanvasScene(QGraphicsScene):
         doc.node_changed.connect(lambda _id: None)  # content follows in refresh()
         doc.edge_added.connect(self._on_edge_added)
         doc.edge_removed.connect(self._on_edge_removed)
-        doc.reset.connect(self.rebuild)
+        doc.reset.connect(lambda: self.rebuild(refresh=False))  # `changed` follows a reset
         doc.changed.connect(self.refresh)
         self.rebuild()
 
     # -- mirroring the document ----------------------------------------------------------
-    def rebuild(self) -> None:
+    def rebuild(self, refresh: bool = True) -> None:
         """Throw every item away and build them again from the document."""
         self.cancel_drag()
-        for item in list(self.edges.values()) + list(self.nodes.values()):
-            self.removeItem(item)
-        self.nodes.clear()
-        self.edges.clear()
-        self._edges_of.clear()
-        for node in self.document.nodes():
-            self._on_node_added(node.id)
-        for edge in self.document.edges():
-            self._on_edge_added(edge)
-        self.refresh()
+        # Without an index while thousands of items arrive, then one index build: keeping
+        # the BSP tree up to date item by item costs more than the items themselves.
+        method = self.itemIndexMethod()
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
+        try:
+            for item in list(self.edges.values()) + list(self.nodes.values()):
+                self.removeItem(item)
+            self.nodes.clear()
+            self.edges.clear()
+            self._edges_of.clear()
+            for node in self.document.nodes():
+                self._on_node_added(node.id)
+            for edge in self.document.edges():
+                self._on_edge_added(edge)
+        finally:
+            self.setItemIndexMethod(method)
+        if refresh:
+            self.refresh()
 
     def _on_node_added(self, node_id: str) -> None:
         if node_id in self.nodes:

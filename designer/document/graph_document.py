@@ -48,6 +48,7 @@ class GraphDocument(QObject):
         self._training: dict[str, Any] = {}
         self.revision = 0
         self._analysis: tuple[int, Analysis] | None = None
+        self._positions: dict[str, int] = {}  # node id -> index in _nodes (see _node_index)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -237,10 +238,15 @@ class GraphDocument(QObject):
     # -- helpers ---------------------------------------------------------------------
 
     def _node_index(self, node_id: str) -> int:
-        for i, n in enumerate(self._nodes):
-            if n.id == node_id:
-                return i
-        raise KeyError(node_id)
+        """Position of a node in the list: a dict lookup, checked against the list (ids are
+        unique, so a match is right) and rebuilt after inserts, removals and renames."""
+        i = self._positions.get(node_id, -1)
+        if not (0 <= i < len(self._nodes) and self._nodes[i].id == node_id):
+            self._positions = {n.id: k for k, n in enumerate(self._nodes)}
+            i = self._positions.get(node_id, -1)
+            if i < 0:
+                raise KeyError(node_id)
+        return i
 
     def _bump(self) -> None:
         self.revision += 1

@@ -35,6 +35,7 @@ SAMPLES = 18
 UPDATE_INTERVAL_MS = 300
 COST_FACTOR = 30  # updates cost at most ~3% of training time
 CHUNK = 4096
+MAX_POINTS = 5000  # points drawn per set; bigger data sets are shown by an even subsample
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                 "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -68,6 +69,16 @@ class Prediction:
     confusion_set: str = ""
     has_validation: bool = False
     accuracy: float | None = None
+    points_shown: int = 0  # data points drawn (a subsample when the set is larger) ...
+    points_total: int = 0  # ... out of this many
+
+
+def subsample(n: int, limit: int = MAX_POINTS) -> slice | np.ndarray:
+    """Rows to draw out of n: all of them, or `limit` evenly spaced ones (deterministic,
+    so the picture does not flicker between updates)."""
+    if n <= limit:
+        return slice(None)
+    return np.linspace(0, n - 1, limit).astype(np.int64)
 
 
 # -- evaluation (runs on the training thread) ------------------------------------------------
@@ -118,9 +129,11 @@ def evaluate(program, trainer, use_validation: bool = True, aspect: float = 1.0)
         k = max(train.num_classes, 2)
         if flat_features and x.shape[1] == 2:
             res.kind = "regions"
-            res.train_x, res.train_y = x, y[:, 0]
+            pick = subsample(len(x))
+            res.train_x, res.train_y = x[pick], y[pick, 0]
             if val is not None:
-                res.val_x, res.val_y = np.asarray(val.x), np.asarray(val.y)[:, 0]
+                vpick = subsample(len(val))
+                res.val_x, res.val_y = np.asarray(val.x)[vpick], np.asarray(val.y)[vpick, 0]
             pts = x if val is None else np.concatenate([x, val.x])
             lo, hi = pts.min(axis=0), pts.max(axis=0)
             pad = 0.08 * np.maximum(hi - lo, 1e-6)
@@ -160,10 +173,12 @@ def evaluate(program, trainer, use_validation: bool = True, aspect: float = 1.0)
             res.image_true, res.image_pred = sy[pick], guess[pick]
     elif flat_features and x.shape[1] == 1 and y.shape[1] == 1:
         res.kind = "curve"
-        res.train_x, res.train_y = x[:, 0], y[:, 0]
+        pick = subsample(len(x))
+        res.train_x, res.train_y = x[pick, 0], y[pick, 0]
         if val is not None:
-            res.val_x, res.val_y = np.asarray(val.x)[:, 0], np.asarray(val.y)[:, 0]
-        pts = x[:, 0] if val is None else np.concatenate([x[:, 0], res.val_x])
+            vpick = subsample(len(val))
+            res.val_x, res.val_y = np.asarray(val.x)[vpick, 0], np.asarray(val.y)[vpick, 0]
+        pts = x[:, 0] if val is None else np.concatenate([x[:, 0], np.asarray(val.x)[:, 0]])
         lo, hi = float(pts.min()), float(pts.max())
         pad = 0.05 * max(hi - lo, 1e-6)
         res.curve_x = np.linspace(lo - pad, hi + pad, CURVE_POINTS)
@@ -173,8 +188,15 @@ def evaluate(program, trainer, use_validation: bool = True, aspect: float = 1.0)
         res.kind = "scatter"  # predicted vs true for the first target
         src = val if (use_validation and val is not None) else train
         res.confusion_set = "validation" if src is val else "training"
-        res.train_y = np.asarray(src.y)[:, 0]
-        res.pred_y = predict_batched(program, np.asarray(src.x)).reshape(len(src), -1)[:, 0]
+        pick = subsample(len(src))
+        sx = np.asarray(src.x)[pick]
+        res.train_y = np.asarray(src.y)[pick, 0]
+        res.pred_y = predict_batched(program, sx).reshape(len(sx), -1)[:, 0]
+    if res.kind in ("regions", "curve"):
+        res.points_shown = len(res.train_x) + (len(res.val_x) if res.val_x is not None else 0)
+        res.points_total = len(train) + (len(val) if val is not None else 0)
+    elif res.kind == "scatter":
+        res.points_shown, res.points_total = len(res.train_y), len(src)
     return res
 
 
@@ -475,7 +497,9 @@ class PredictionView(QWidget):
         titles = {"regions": "Decision regions", "curve": "Fitted curve",
                   "images": "Samples: predicted (true)", "scatter": "Predicted vs true",
                   "none": ""}
-        self.title.setText(f"<b>{titles[res.kind]}</b> · step {res.step}{acc}")
+        sampled = (f" · {res.points_shown:,} of {res.points_total:,} points shown"
+                   if res.points_shown < res.points_total and res.kind != "images" else "")
+        self.title.setText(f"<b>{titles[res.kind]}</b> · step {res.step}{acc}{sampled}")
         if res.kind == "none":
             self.empty.setText("No picture for this data shape; see the confusion matrix."
                                if res.confusion is not None else

@@ -138,6 +138,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     train, val = (data.split(cfg.validation_split, cfg.seed) if cfg.validation_split
                   else (data, None))
     trainer = Trainer(program, train, cfg, val)
+    for text in trainer.warnings:
+        print(f"warning: {text}", file=sys.stderr)
     progress = Progress(cfg.epochs)
     status = 0
     try:
@@ -325,6 +327,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # e.g. piped into `head`
         return 0
+    except MemoryError:  # a last resort: sizes are checked before the big allocations
+        print("error: the computer ran out of memory; use a smaller batch size, a smaller "
+              "data set or a smaller network.", file=sys.stderr)
+        return 2
     except OSError as exc:  # a file the command writes (--out) or reads outside the loaders
         where = f" {exc.filename}" if exc.filename else " a file"
         print(f"error: cannot access{where}: {exc.strerror or exc}.", file=sys.stderr)

@@ -103,6 +103,10 @@ def prediction_table(program: Any, model: Any, x: np.ndarray) -> tuple[list[str]
     if out.ndim == 0:
         out = out.reshape(1, 1)
     out = out.reshape(len(out), -1)
+    bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+    if len(bad):
+        raise DataError(f"The model's output for row {int(bad[0]) + 1} is not a finite number "
+                        f"({len(bad)} of {len(out)} rows); check those rows for extreme values.")
     task = model.task if model is not None else None
     if task == "classification":
         probs = probabilities(program, out)
@@ -128,6 +132,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     program, model = _load(args.model)
     pp = dict(model.preprocessing.get("preprocessing") or {}) if model is not None else {}
     x = apply_preprocessing(pp, args.csv)
+    if len(x) == 0:
+        raise DataError(f"{Path(args.csv).name} has no rows to predict (only a header, or "
+                        "blank lines); add one line of features per sample.")
     want = program.shapes[program.order[program.input_nodes[0]]][1:] if program.input_nodes \
         else None
     if want is not None and x.shape[1:] != tuple(want):

@@ -63,11 +63,17 @@ def analyze(spec: GraphSpec, require_loss: bool = True) -> Analysis:
         _check_params(node, op, diags)
 
     inputs = _check_edges(spec, ops, diags)
-    order, cyclic = _kahn_order(spec)
-    for node_id in cyclic:
-        diags.append(Diagnostic(
-            f"Node '{node_id}' is part of a cycle: its output flows back into its own input. "
-            "Remove one of the wires in the loop.", node=node_id))
+    order, unordered = _kahn_order(spec)
+    on_cycle = _nodes_on_cycles(spec, unordered)
+    for node_id in unordered:
+        if node_id in on_cycle:
+            diags.append(Diagnostic(
+                f"Node '{node_id}' is part of a cycle: its output flows back into its own "
+                "input. Remove one of the wires in the loop.", node=node_id))
+        else:
+            diags.append(Diagnostic(
+                f"Node '{node_id}' cannot be computed: one of its inputs comes from a cycle "
+                "upstream. Remove one of the wires in that loop.", node=node_id))
 
     bad_nodes = {d.node for d in diags if d.node}
     shapes: dict[str, Shape] = {}
@@ -210,6 +216,58 @@ def _kahn_order(spec: GraphSpec) -> tuple[list[str], list[str]]:
                 ready.append(dst)
     placed = set(order)
     return order, [i for i in ids if i not in placed]
+
+
+def _nodes_on_cycles(spec: GraphSpec, candidates: list[str]) -> set[str]:
+    """The candidates that lie on a cycle (Tarjan's strongly connected components, without
+    recursion); the others merely sit downstream of one."""
+    if not candidates:
+        return set()
+    members = set(candidates)
+    succ: dict[str, list[str]] = {i: [] for i in candidates}
+    self_loop: set[str] = set()
+    for e in spec.edges:
+        if e.src in members and e.dst in members:
+            succ[e.src].append(e.dst)
+            if e.src == e.dst:
+                self_loop.add(e.src)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: set[str] = set()
+    for root in candidates:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            if i < len(succ[node]):
+                work.append((node, i + 1))
+                nxt = succ[node][i]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    component.append(top)
+                    if top == node:
+                        break
+                if len(component) > 1 or node in self_loop:
+                    found.update(component)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return found
 
 
 def _check_size(node_id: str, op: OpDef, params: dict[str, Any], ins: dict[str, Shape],

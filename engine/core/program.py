@@ -7,6 +7,7 @@ a handful of numpy calls whatever the number of layers.
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +19,21 @@ import numpy as np
 from engine.core import registry
 from engine.core.compiler import Analysis
 from engine.core.spec import EdgeSpec, GraphSpec
-from engine.errors import DataError
+from engine.errors import DataError, MemoryLimitError
 from engine.ops.base import Kernel, Shape, fmt_shape, numel
+
+
+def memory_budget() -> int:
+    """Bytes one batch may use: half the computer's memory (8 GiB where it is unknown)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        total = 16 * 2**30
+    return max(total // 2, 2**30)
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,9 @@ class Program:
         self.output_nodes = outputs
 
         self._build_params(input_grads)
+        # Numbers every sample adds to the values and gradients of all nodes: a batch's
+        # memory is checked against it before anything is allocated (see `_feed`).
+        self.sample_numbers = [numel(self.shapes[i][1:]) for i in self.order]
         self.values: list[np.ndarray | None] = [None] * n
         self.node_grads: list[np.ndarray | None] = [None] * n
         self.edge_grads: list[np.ndarray | None] = [None] * len(self.edges)
@@ -222,7 +239,27 @@ class Program:
             for k in self.kernels:
                 k.training = training
 
+    def batch_bytes(self, n: int) -> int:
+        """Rough memory of one forward and backward pass on `n` samples (values + gradients)."""
+        return 2 * n * sum(self.sample_numbers) * self.dtype.itemsize
+
+    def check_batch_fits(self, n: int) -> None:
+        """Raise MemoryLimitError if a batch of `n` samples cannot fit in memory."""
+        need = self.batch_bytes(n)
+        limit = memory_budget()
+        if need <= limit:
+            return
+        big = max(range(len(self.order)), key=lambda i: self.sample_numbers[i])
+        node_bytes = 2 * n * self.sample_numbers[big] * self.dtype.itemsize
+        raise MemoryLimitError(
+            f"A batch of {n:,} samples needs about {_gib(need)} for the values and gradients "
+            f"flowing through the network (node '{self.order[big]}' alone {_gib(node_bytes)}), "
+            f"more than the {_gib(limit)} Gradscape may use on this computer. Use a smaller "
+            "batch size, or fewer units or channels.")
+
     def _feed(self, x: np.ndarray, nodes: list[int], what: str) -> np.ndarray:
+        if nodes and what == "inputs":
+            self.check_batch_fits(len(x) if np.ndim(x) else 1)
         x = np.asarray(x, dtype=self.dtype)
         for i in nodes:
             want = self.shapes[self.order[i]]

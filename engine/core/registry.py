@@ -24,8 +24,16 @@ def register(cls: type[OpDef]) -> type[OpDef]:
     return cls
 
 
+_loaded = False
+
+
 def _load() -> None:
-    # Importing the modules runs their @register decorators.
+    # Importing the modules runs their @register decorators. `get` runs for every node
+    # an editor draws, so the import statement is skipped once it has run.
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
     from engine.ops import (  # noqa: F401
         activations,
         conv,

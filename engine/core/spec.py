@@ -7,6 +7,7 @@ format name and an integer version; older versions are migrated, newer ones refu
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -18,7 +19,11 @@ from engine.errors import FileFormatError
 
 FORMAT_NAME = "gradscape-graph"
 FORMAT_VERSION = 1
-MAX_FILE_BYTES = 64 * 1024 * 1024
+# A 20,000-node graph with its layout is about 3 MiB; the caps leave room for bigger graphs
+# while keeping a hostile file's parse under a second and a few hundred MB.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_NODES = 50_000
+MAX_EDGES = 200_000
 
 
 @dataclass(frozen=True)
@@ -99,13 +104,10 @@ class GraphSpec:
 
     @staticmethod
     def from_json(text: str, source: str = "the graph") -> GraphSpec:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FileFormatError(
-                f"{source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
-            ) from None
-        return GraphSpec.from_dict(data, source)
+        """Parse graph JSON (strict: no NaN/Infinity, no duplicate keys, bounded nesting)."""
+        from engine.files.json_text import parse_json
+
+        return GraphSpec.from_dict(parse_json(text, source), source)
 
 
 def parse_port_ref(ref: Any, source: str, what: str) -> tuple[str, str]:
@@ -125,6 +127,10 @@ def _build(data: dict[str, Any], source: str) -> GraphSpec:
     edges_raw = data.get("edges", [])
     if not isinstance(nodes_raw, list) or not isinstance(edges_raw, list):
         raise FileFormatError(f"In {source}, 'nodes' and 'edges' must be lists.")
+    if len(nodes_raw) > MAX_NODES or len(edges_raw) > MAX_EDGES:
+        raise FileFormatError(
+            f"{source} has {len(nodes_raw):,} nodes and {len(edges_raw):,} wires; Gradscape "
+            f"opens graphs of at most {MAX_NODES:,} nodes and {MAX_EDGES:,} wires.")
     nodes: list[NodeSpec] = []
     seen: set[str] = set()
     for i, raw in enumerate(nodes_raw):
@@ -177,13 +183,20 @@ def load_graph(path: str | os.PathLike[str]) -> GraphSpec:
     except OSError as exc:
         raise FileFormatError(f"Cannot open {p.name}: {exc.strerror}.") from None
     if size > MAX_FILE_BYTES:
-        raise FileFormatError(f"{p.name} is {size // 2**20} MiB; graph files are at most 64 MiB.")
+        raise FileFormatError(f"{p.name} is {size / 2**20:.0f} MiB; graph files are at most "
+                              f"{MAX_FILE_BYTES // 2**20} MiB.")
     try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise FileFormatError(f"{p.name} is not a text file (it is not UTF-8).") from None
+        raw = p.read_bytes()
     except OSError as exc:
         raise FileFormatError(f"Cannot read {p.name}: {exc.strerror}.") from None
+    if raw.startswith(b"PK\x03\x04"):
+        raise FileFormatError(
+            f"{p.name} is a zip archive, not a graph file. If it is a trained model (.gsmodel), "
+            "open it in the designer (File → Open…) or use `predict` / `export`.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FileFormatError(f"{p.name} is not a text file (it is not UTF-8).") from None
     return GraphSpec.from_json(text, p.name)
 
 
@@ -197,11 +210,40 @@ def _new_file_mode(p: Path) -> int:
         return 0o666 & ~mask
 
 
+def _remove_stale_temps(p: Path) -> None:
+    """Delete temp files of earlier saves of `p` whose writing process is gone (killed
+    mid-save: a killed process cannot clean up after itself)."""
+    for tmp in p.parent.glob(f".{glob.escape(p.name)}.*.tmp"):
+        pid_text = tmp.name[len(p.name) + 2:].split(".", 1)[0]
+        try:
+            if not pid_text.isdigit():
+                continue
+            pid = int(pid_text)
+            if pid == os.getpid():
+                continue
+            try:
+                os.kill(pid, 0)
+                continue  # still running: perhaps saving right now
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue  # alive, owned by someone else
+            tmp.unlink()
+        except OSError:
+            pass
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over the target."""
+    """Write to a temp file in the same folder, fsync, then rename over the target.
+
+    The temp file is named ``.<name>.<pid>.<random>.tmp``; a later save removes those left
+    by a process that was killed while writing.
+    """
     p = Path(path)
+    _remove_stale_temps(p)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp",
+                                   dir=p.parent or ".")
     except OSError as exc:  # name the file the caller asked for, not the temp file
         raise OSError(exc.errno, exc.strerror, str(p)) from None
     try:
@@ -217,6 +259,21 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         except OSError:
             pass
         raise
+    _sync_folder(p.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); best effort."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def save_graph(spec: GraphSpec, path: str | os.PathLike[str]) -> None:

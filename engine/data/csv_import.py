@@ -30,6 +30,8 @@ MAX_CLASSES = 100  # a target with more distinct labels is almost surely not a c
 AUTO_MAX_CLASSES = 20  # task="auto": an integer target with at most this many values is classes
 PREVIEW_BYTES = 1 << 20  # csv_preview reads only this much of the file
 SNIFF_ROWS = 50  # rows looked at to guess the separator and the header
+SNIFF_CHARS = 1 << 20  # at most this much text is looked at to guess the separator
+MAX_COLUMNS = 65_536  # a wider file is refused before its first line is split
 DELIMITERS = ("\t", ";", ",")  # in order of preference when several fit
 _DELIM_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
@@ -105,11 +107,15 @@ def _records(text: str, delimiter: str, name: str) -> Iterator[tuple[int, list[s
 
 def _sniff(text: str) -> str:
     """Guess the separator from the first lines: tab, semicolon or comma."""
-    sample = "\n".join(itertools.islice((ln for ln in text.splitlines() if ln.strip()),
+    head = text[:SNIFF_CHARS]
+    sample = "\n".join(itertools.islice((ln for ln in head.splitlines() if ln.strip()),
                                         SNIFF_ROWS))
     best, best_count = ",", 1
     for d in DELIMITERS:
-        counts = [len(r) for r in csv.reader(io.StringIO(sample), delimiter=d) if r]
+        try:
+            counts = [len(r) for r in csv.reader(io.StringIO(sample), delimiter=d) if r]
+        except csv.Error:  # e.g. a whole wide line is one field longer than csv allows
+            continue
         if not counts:
             continue
         if min(counts) > 1 and len(set(counts)) == 1:
@@ -174,18 +180,34 @@ def _detect_header(first: list[str], body: list[list[str]], dc: bool) -> bool:
 
 
 def _unique_names(raw: list[str]) -> list[str]:
+    """Column names made unique with _2, _3, … (linear: a set and the next free suffix)."""
     names: list[str] = []
+    taken: set[str] = set()
+    next_suffix: dict[str, int] = {}
     for j, n in enumerate(raw):
         base = n or f"column {j + 1}"
-        name, k = base, 2
-        while name in names:
-            name, k = f"{base}_{k}", k + 1
+        name = base
+        if name in taken:
+            k = next_suffix.get(base, 2)
+            while f"{base}_{k}" in taken:
+                k += 1
+            name = f"{base}_{k}"
+            next_suffix[base] = k + 1
+        taken.add(name)
         names.append(name)
     return names
 
 
 def _open_table(text: str, name: str) -> _Table:
     delimiter = _sniff(text)
+    top = text.lstrip("\r\n")
+    end = top.find("\n")
+    guess = top.count(delimiter, 0, end if end >= 0 else len(top)) + 1
+    if guess > MAX_COLUMNS:
+        raise DataError(
+            f"The first line of '{name}' has more than {MAX_COLUMNS:,} values; Gradscape "
+            f"reads files of up to {MAX_COLUMNS:,} columns."
+        )
     dc = delimiter != ","
     records = _records(text, delimiter, name)
     sample = list(itertools.islice(records, SNIFF_ROWS + 1))
@@ -579,9 +601,14 @@ def _finish(pp: dict[str, Any], x: np.ndarray) -> np.ndarray:
     """Standardise / scale / reshape as recorded in `pp`."""
     x = np.asarray(x, dtype=np.float64)
     if pp.get("standardize") and "mean" in pp:
-        x = (x - np.asarray(pp["mean"], dtype=np.float64)) / np.asarray(
-            pp["std"], dtype=np.float64
-        )
+        mean = np.asarray(pp["mean"], dtype=np.float64)
+        std = np.asarray(pp["std"], dtype=np.float64)
+        if mean.shape != (x.shape[1],) or std.shape != (x.shape[1],):
+            raise DataError(
+                f"Each new row has {x.shape[1]} features, but the model was trained on "
+                f"{mean.size}; give the same columns as the training file."
+            )
+        x = (x - mean) / std
     if "scale" in pp:
         x = x * float(pp["scale"])
     if pp.get("input_shape"):

@@ -34,6 +34,7 @@ import numpy as np
 from engine.core.spec import GraphSpec, atomic_write_bytes
 from engine.errors import CompileError, FileFormatError, GradscapeError
 from engine.files import safetensors_io as st
+from engine.files.json_text import parse_json
 from engine.ops.base import numel
 
 FORMAT_NAME = "gradscape-model"
@@ -326,6 +327,9 @@ class _Reader:
             _check_member_name(n, self.name)
             if n in self.infos:
                 raise self.fail(f"the member {n!r} appears twice.")
+            if (info.external_attr >> 16) & 0o170000 in (0o120000, 0o040000):
+                raise self.fail(f"the member {n!r} is a link or a folder, not a file; a model "
+                                "holds plain files only.")
             if info.flag_bits & 0x1:
                 raise self.fail(f"the member {n!r} is encrypted.")
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
@@ -377,6 +381,7 @@ class _Reader:
         model = LoadedModel(spec, dtype, seed, weights, source=self.name)
         if "preprocessing.json" in self.infos:
             model.preprocessing = self.json("preprocessing.json", dict)
+            _check_preprocessing(model.preprocessing, self.fail)
         if "metrics.json" in self.infos:
             model.metrics = self.json("metrics.json", dict)
             hist = model.metrics.get("history", [])
@@ -397,7 +402,7 @@ class _Reader:
         return raw
 
     def json(self, n: str, kind: type) -> Any:
-        obj = st.parse_json(self.member(n), f"{n} in {self.name}")
+        obj = parse_json(self.member(n), f"{n} in {self.name}")
         if not isinstance(obj, kind):
             raise self.fail(f"{n} must hold a JSON {'object' if kind is dict else 'list'}.")
         return obj
@@ -444,6 +449,11 @@ class _Reader:
                                 f"graph needs {shape}.")
             if weights[key].dtype.kind != "f":
                 raise self.fail(f"the weight {key!r} is not a floating-point tensor.")
+            bad = int(np.count_nonzero(~np.isfinite(weights[key])))
+            if bad:
+                raise self.fail(f"the weight {key!r} holds {bad:,} NaN or infinite values, so "
+                                "every prediction would be NaN; the file is damaged, or was "
+                                "written after training diverged. Retrain or use a backup.")
         extra = [k for k in weights if k not in expected]
         if extra:
             raise self.fail(f"the weight {extra[0]!r} belongs to no node of the graph.")
@@ -498,6 +508,89 @@ def _is_epoch_entry(entry: Any) -> bool:
         return False
     return all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
                for k, v in entry.items() if k != "epoch")
+
+
+def _is_text_list(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _is_int_list(v: Any) -> bool:
+    return isinstance(v, list) and all(type(x) is int and x >= 0 for x in v)
+
+
+def _is_finite_list(v: Any) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+
+
+def _is_finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# What `predict` reads from preprocessing.json, each with a test and the words for a failure.
+# Keys not listed here are kept as they are (newer data sources may add their own).
+_TOP_FIELDS: dict[str, tuple[Any, str]] = {
+    "dataset": (lambda v: isinstance(v, str), "a name"),
+    "task": (lambda v: v in (None, "classification", "regression"),
+             "'classification', 'regression' or null"),
+    "num_classes": (lambda v: type(v) is int and v >= 0, "a whole number ≥ 0"),
+    "class_names": (_is_text_list, "a list of texts"),
+    "feature_names": (_is_text_list, "a list of texts"),
+    "target_names": (_is_text_list, "a list of texts"),
+    "preprocessing": (lambda v: isinstance(v, dict), "an object"),
+}
+_STEP_FIELDS: dict[str, tuple[Any, str]] = {
+    "delimiter": (lambda v: v in (",", ";", "\t"), "a comma, semicolon or tab"),
+    "decimal_comma": (lambda v: isinstance(v, bool), "true or false"),
+    "header": (lambda v: isinstance(v, bool), "true or false"),
+    "standardize": (lambda v: isinstance(v, bool), "true or false"),
+    "columns": (_is_text_list, "a list of texts"),
+    "feature_names": (_is_text_list, "a list of texts"),
+    "target_names": (_is_text_list, "a list of texts"),
+    "class_names": (_is_text_list, "a list of texts"),
+    "feature_indices": (_is_int_list, "a list of column numbers"),
+    "target_indices": (_is_int_list, "a list of column numbers"),
+    "mean": (_is_finite_list, "a list of finite numbers"),
+    "std": (lambda v: _is_finite_list(v) and all(x > 0 for x in v),
+            "a list of positive numbers"),
+    "scale": (_is_finite, "a finite number"),
+    "input_shape": (lambda v: _is_int_list(v) and 0 < len(v) <= 8 and all(v)
+                    and math.prod(v) <= MAX_PARAMETERS, "a list of whole numbers ≥ 1"),
+}
+
+
+def _check_preprocessing(pp: dict[str, Any], fail: Any) -> None:
+    """Refuse a preprocessing.json that `predict` could not apply (each field's type, and
+    that the statistics, names and column numbers agree with each other)."""
+    def check(obj: dict[str, Any], fields: dict[str, tuple[Any, str]], where: str) -> None:
+        for key, (ok, words) in fields.items():
+            if key in obj and not ok(obj[key]):
+                raise fail(f"preprocessing.json is damaged: {where}{key!r} must be {words}, "
+                           f"not {_short(obj[key])}.")
+
+    check(pp, _TOP_FIELDS, "")
+    step = pp.get("preprocessing") or {}
+    check(step, _STEP_FIELDS, "the step ")
+    names = step.get("feature_names")
+    for key in ("mean", "std"):
+        if names and key in step and len(step[key]) != len(names):
+            raise fail(f"preprocessing.json is damaged: the step {key!r} has "
+                       f"{len(step[key])} values for {len(names)} features.")
+    if step.get("standardize") and ("mean" in step) != ("std" in step):
+        raise fail("preprocessing.json is damaged: standardising needs both 'mean' and 'std'.")
+    columns = step.get("columns")
+    for key in ("feature_indices", "target_indices"):
+        if columns is not None and any(j >= len(columns) for j in step.get(key, [])):
+            raise fail(f"preprocessing.json is damaged: the step {key!r} points past the "
+                       f"{len(columns)} columns.")
+    if names and "feature_indices" in step and len(step["feature_indices"]) != len(names):
+        raise fail("preprocessing.json is damaged: 'feature_indices' and 'feature_names' "
+                   "differ in length.")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _check_rng(state: Any, fail: Any, what: str) -> None:

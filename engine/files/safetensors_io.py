@@ -22,10 +22,12 @@ import numpy as np
 
 from engine.core.spec import atomic_write_bytes
 from engine.errors import FileFormatError
+from engine.files.json_text import parse_json
 
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 MAX_VALUES = 500_000_000  # numbers in one file (2 GB as float32)
 MAX_DIMS = 8
+MAX_DIM = 2**31  # one dimension; more is a lie even when another dimension is 0
 MAX_FILE_BYTES = 4 * 1024**3
 
 DTYPES: dict[str, np.dtype] = {
@@ -34,35 +36,6 @@ DTYPES: dict[str, np.dtype] = {
     "I64": np.dtype("<i8"),
 }
 _CODES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.int64): "I64"}
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise FileFormatError(f"the key {key!r} appears twice")
-        out[key] = value
-    return out
-
-
-def parse_json(data: bytes, source: str) -> Any:
-    """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity literals, bounded nesting."""
-    def no_constants(name: str) -> Any:
-        raise FileFormatError(f"the number {name} is not allowed")
-
-    try:
-        text = data.decode("utf-8")
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=no_constants)
-    except FileFormatError as exc:
-        raise FileFormatError(f"{source} is damaged: {exc}.") from None
-    except UnicodeDecodeError:
-        raise FileFormatError(f"{source} is damaged: its text is not UTF-8.") from None
-    except json.JSONDecodeError as exc:
-        raise FileFormatError(
-            f"{source} is damaged: invalid JSON (line {exc.lineno}, column {exc.colno}: "
-            f"{exc.msg}).") from None
-    except RecursionError:
-        raise FileFormatError(f"{source} is damaged: its JSON is nested too deeply.") from None
 
 
 def dumps(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> bytes:
@@ -125,7 +98,7 @@ def loads(data: bytes, source: str = "the weights",
                 f"(supported: {', '.join(DTYPES)}).")
         shape = info["shape"]
         if (not isinstance(shape, list) or len(shape) > MAX_DIMS or not all(
-                type(d) is int and d >= 0 for d in shape)):
+                type(d) is int and 0 <= d <= MAX_DIM for d in shape)):
             raise FileFormatError(f"{source} is damaged: tensor {name!r} has the invalid "
                                   f"shape {shape!r}.")
         offs = info["data_offsets"]

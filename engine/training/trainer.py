@@ -97,6 +97,30 @@ class TrainConfig:
                     f"The training setting '{label}' must map names to values, not {value!r}.")
 
 
+# Divergence: the loss at RUNAWAY_RATIO times its best (floored at RUNAWAY_FLOOR of the
+# first loss), or a weight beyond WEIGHT_LIMIT times the largest target value (at least 1).
+RUNAWAY_RATIO = 1e3
+RUNAWAY_FLOOR = 0.1
+WEIGHT_LIMIT = 1e6
+_POINTWISE_LOSSES = ("MSELoss", "MAELoss", "HuberLoss")
+
+
+def data_warnings(program: Program, train: Any) -> list[str]:
+    """Sentences about settings that train but probably not as meant (not errors)."""
+    out = []
+    num_classes = getattr(train, "num_classes", 0) or 0
+    if getattr(train, "task", None) == "classification" and num_classes > 2:
+        for i in program.loss_nodes:
+            op = program.op_ids[i]
+            if op in _POINTWISE_LOSSES and train.y.ndim == 2 and train.y.shape[1] == 1:
+                out.append(
+                    f"The loss '{program.order[i]}' ({op}) compares the output with class "
+                    f"numbers 0–{num_classes - 1} as if they were quantities, so class 3 "
+                    "counts as 'closer' to 2 than to 0. For classes use CrossEntropyLoss "
+                    f"with {num_classes} outputs.")
+    return out
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -163,6 +187,8 @@ class Trainer:
         self.x = np.ascontiguousarray(train.x, dtype=dtype)
         self.y = np.ascontiguousarray(train.y, dtype=dtype)
         self._check_data_fits()
+        program.check_batch_fits(max(config.batch_size or len(self.x), 1))
+        self.warnings = data_warnings(program, train)
         self.optimizer = make_optimizer(config.optimizer, program.theta, program.grad, config.lr,
                                         **config.optimizer_params)
         self.schedule = make_schedule(config.schedule, config.lr, **config.schedule_params)
@@ -173,6 +199,9 @@ class Trainer:
         self._batches: list[np.ndarray] = []
         self._batch_pos = 0
         self._last_good = program.theta.copy()
+        self._first_loss: float | None = None  # runaway detection (see _check_runaway)
+        self._best_loss: float | None = None
+        self._weight_limit = WEIGHT_LIMIT * max(1.0, float(np.abs(self.y).max(initial=0.0)))
         self.last_update: np.ndarray | None = None
         self.history: list[EpochReport] = []
         self.step_losses: list[float] = []
@@ -275,6 +304,7 @@ class Trainer:
         loss = p.forward(xb, yb)
         if not math.isfinite(loss):
             self._diverged("loss", p.first_nonfinite_node())
+        self._check_runaway(loss)
         np.copyto(self._last_good, p.theta)
         p.backward()
         cfg = self.config
@@ -286,6 +316,7 @@ class Trainer:
             self._diverged("gradient", p.first_nonfinite_grad())
         self.optimizer.lr = self.schedule.lr_at(self.step_count, self.epoch)
         self.last_update = self.optimizer.step()
+        self._check_weights()
         self.step_count += 1
         self._epoch_losses.append(loss)
         self.step_losses.append(loss)
@@ -304,6 +335,54 @@ class Trainer:
             report.val_loss, report.val_accuracy = self.evaluate(self.val_set)
         self.history.append(report)
         return report
+
+    def _check_runaway(self, loss: float) -> None:
+        """Stop when the loss runs away: at least RUNAWAY_RATIO times its best so far.
+
+        The best is floored at RUNAWAY_FLOOR of the first loss, so a loss that merely
+        bounces near zero (0.00001 → 0.05 on a hard batch) is not called a divergence.
+        """
+        if self._best_loss is None:
+            past = [v for v in self.step_losses if math.isfinite(v)]
+            if not past:
+                self._first_loss = self._best_loss = loss
+                return
+            self._first_loss, self._best_loss = past[0], min(past)
+        assert self._first_loss is not None
+        if self._best_loss < 0 or self._first_loss < 0:  # a loss that can be negative
+            return
+        reference = max(self._best_loss, RUNAWAY_FLOOR * self._first_loss, 1e-8)
+        if loss >= RUNAWAY_RATIO * reference:
+            np.copyto(self.program.theta, self._last_good)
+            p = self.program
+            node = p.order[p.loss_nodes[0]] if p.loss_nodes else None
+            raise TrainingDiverged(
+                f"Training diverged at step {self.step_count + 1}: the loss"
+                f"{f' {node!r}' if node else ''} jumped to {loss:.3g}, more than "
+                f"{RUNAWAY_RATIO:,.0f} times its best so far ({self._best_loss:.3g}). The "
+                f"last good weights were kept. Try a lower learning rate (now "
+                f"{self.optimizer.lr:g}) or gradient clipping.", node=node)
+        self._best_loss = min(self._best_loss, loss)
+
+    def _check_weights(self) -> None:
+        """Stop when a weight leaves any sane range (the step is undone)."""
+        theta = self.program.theta
+        if not len(theta):
+            return
+        k = int(np.abs(theta).argmax())
+        big = abs(float(theta[k]))
+        if big <= self._weight_limit and math.isfinite(big):
+            return
+        np.copyto(theta, self._last_good)
+        entry = next((e for e in self.program.entries if e.offset <= k < e.offset + e.size),
+                     None)
+        where = f" of node '{entry.node}' ({entry.name})" if entry is not None else ""
+        raise TrainingDiverged(
+            f"Training diverged at step {self.step_count + 1}: a weight{where} reached "
+            f"{big:.3g}, beyond any sensible size ({self._weight_limit:.0e}). The weights "
+            f"before that step were kept. Try a lower learning rate (now "
+            f"{self.optimizer.lr:g}) or gradient clipping.",
+            node=entry.node if entry is not None else None)
 
     def _diverged(self, what: str, node: str | None) -> None:
         np.copyto(self.program.theta, self._last_good)
