@@ -31,6 +31,9 @@ def add_commands(sub: Any) -> None:
                    help="rows of raw features (or all training columns, target blank)")
     p.add_argument("--out", metavar="FILE", help="write the predictions CSV here "
                    "(default: standard output)")
+    p.add_argument("--no-standardize", dest="standardize", action="store_false",
+                   help="the rows are already on the model's scale: feed them as written "
+                   "(default: standardised like the training data, if it was)")
     p.set_defaults(func=cmd_predict)
 
 
@@ -113,6 +116,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     program, model = _load(args.model)
     pp = dict(model.preprocessing.get("preprocessing") or {}) if model is not None else {}
+    if not args.standardize:
+        pp["standardize"] = False
     x = apply_preprocessing(pp, args.csv)
     want = program.shapes[program.order[program.input_nodes[0]]][1:] if program.input_nodes \
         else None
