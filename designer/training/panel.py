@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -45,9 +46,12 @@ from engine.data.generated import DATASETS
 from engine.errors import GradscapeError
 from engine.training.optim import OPTIMIZERS
 from engine.training.schedules import SCHEDULES
-from engine.training.trainer import TrainConfig
+from engine.training.trainer import TABLE_DATASET, TrainConfig
 
 CSV_ITEM = "CSV file…"
+TABLE_ITEM = "Data table (in this file)"
+IMAGES_ITEM = "Image folder…"
+CHECK_CSV_BYTES = 2_000_000  # CSV files up to this size are read once before they are used
 BATCH_MODES = ("Full batch", "SGD (1 sample)", "Mini-batch")
 STATE_TEXT = {
     states.EMPTY: "Empty graph", states.INVALID: "Cannot train: fix the graph",
@@ -64,6 +68,7 @@ class TrainingPanel(QWidget):
         play_action, step_action, reset_action: QActions (F5 / F10 / Ctrl+R) to put in
             menus and tool bars.
         ask_csv_path: callable returning a CSV path or None (tests replace it).
+        ask_image_folder: callable returning an image folder or None (tests replace it).
     """
 
     def __init__(self, session, parent: QWidget | None = None):
@@ -72,6 +77,7 @@ class TrainingPanel(QWidget):
         self.controller = session.controller
         self.document = self.controller.document
         self.ask_csv_path: Callable[[], str | None] = self._ask_csv_path
+        self.ask_image_folder: Callable[[], str | None] = self._ask_image_folder
         self._loading = False
         self._param_forms: dict[str, tuple[str, dict[str, QWidget]]] = {}
 
@@ -177,9 +183,36 @@ class TrainingPanel(QWidget):
             self.dataset_combo.addItem(info.name, info.name)
             self.dataset_combo.setItemData(self.dataset_combo.count() - 1, info.description,
                                            Qt.ItemDataRole.ToolTipRole)
+        self.dataset_combo.addItem(TABLE_ITEM, TABLE_DATASET)
+        self.dataset_combo.setItemData(self.dataset_combo.count() - 1,
+                                       "The rows typed or pasted in the Data dock, saved "
+                                       "inside the graph file", Qt.ItemDataRole.ToolTipRole)
         self.dataset_combo.addItem(CSV_ITEM, None)
+        self.dataset_combo.addItem(IMAGES_ITEM, IMAGES_ITEM)
+        self.dataset_combo.setItemData(self.dataset_combo.count() - 1,
+                                       "A folder with one sub-folder of PNG/JPEG images per "
+                                       "class", Qt.ItemDataRole.ToolTipRole)
         self.dataset_combo.activated.connect(self._on_dataset_chosen)
         form.addRow("Data set", self.dataset_combo)
+        self.images_row = QWidget()
+        images_row = QHBoxLayout(self.images_row)
+        images_row.setContentsMargins(0, 0, 0, 0)
+        self.images_label = QLabel()
+        self.images_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                        QSizePolicy.Policy.Preferred)
+        choose_folder = QPushButton("Choose…")
+        choose_folder.clicked.connect(self.choose_image_folder)
+        images_row.addWidget(self.images_label, 1)
+        images_row.addWidget(choose_folder)
+        self.images_row.hide()
+        form.addRow(self.images_row)
+        self.standardize_check = QCheckBox("Standardize features (mean 0, std 1)")
+        self.standardize_check.setToolTip(
+            "On: each feature column is shifted and scaled to mean 0 and std 1 (predict and "
+            "exports do the same to new rows).\nOff: the network sees your numbers as "
+            "written, so a hand calculation matches.")
+        self.standardize_check.toggled.connect(lambda on: self._set("standardize", bool(on)))
+        form.addRow(self.standardize_check)
         self.dataset_form = QFormLayout()
         form.addRow(self.dataset_form)
         self.val_spin = NumberSpinBox(0.0, 0.9, 0.05)
@@ -314,13 +347,15 @@ class TrainingPanel(QWidget):
         widgets = [self.dataset_combo, self.val_spin, self.optimizer_combo, self.lr_spin,
                    self.schedule_combo, self.batch_combo, self.batch_spin, self.epochs_spin,
                    self.seed_spin, self.l1_spin, self.l2_spin, self.clip_spin, self.dtype_combo,
-                   self.target_combo, self.feature_list]
+                   self.target_combo, self.feature_list, self.standardize_check]
         for w in widgets:
             w.blockSignals(True)
         try:
             cfg = self.config()
             if cfg.csv:
-                self.dataset_combo.setCurrentIndex(self.dataset_combo.count() - 1)
+                self.dataset_combo.setCurrentIndex(self.dataset_combo.findText(CSV_ITEM))
+            elif cfg.images:
+                self.dataset_combo.setCurrentIndex(self.dataset_combo.findText(IMAGES_ITEM))
             else:
                 self.dataset_combo.setCurrentIndex(max(self.dataset_combo.findData(cfg.dataset),
                                                        0))
@@ -343,11 +378,17 @@ class TrainingPanel(QWidget):
             info = OPTIMIZERS.get(cfg.optimizer)
             self.optimizer_formula.setText(info.formula if info else "")
             self._fill_csv(cfg)
+            self.images_row.setVisible(bool(cfg.images) and not cfg.csv)
+            self.images_label.setText(Path(cfg.images).name if cfg.images else "")
+            self.images_label.setToolTip(cfg.images or "")
+            self.standardize_check.setChecked(cfg.standardize)
+            self.standardize_check.setVisible(bool(cfg.csv) or (
+                cfg.dataset == TABLE_DATASET and not cfg.images))
         finally:
             for w in widgets:
                 w.blockSignals(False)
             self._loading = False
-        data = None if cfg.csv else DATASETS.get(cfg.dataset)
+        data = None if cfg.csv or cfg.images else DATASETS.get(cfg.dataset)
         self._fill_params("dataset_params", self.dataset_form, f"data:{cfg.csv or cfg.dataset}",
                           data.params if data else (), cfg.dataset_params)
         opt = OPTIMIZERS.get(cfg.optimizer)
@@ -439,8 +480,11 @@ class TrainingPanel(QWidget):
         if name is None:
             self.choose_csv()
             return
-        self._set_many(dataset=name, dataset_params={}, csv=None, target_columns=None,
-                       feature_columns=None)
+        if name == IMAGES_ITEM:
+            self.choose_image_folder()
+            return
+        self._set_many(dataset=name, dataset_params={}, csv=None, images=None,
+                       target_columns=None, feature_columns=None)
 
     def choose_csv(self) -> None:
         """Ask for a CSV file and train on it (last column as target by default)."""
@@ -448,7 +492,37 @@ class TrainingPanel(QWidget):
         if not path:
             self.load_settings()  # back to what the document says
             return
-        self._set_many(csv=str(path), target_columns=None, feature_columns=None)
+        if Path(path).is_file() and Path(path).stat().st_size <= CHECK_CSV_BYTES:
+            from engine.data import load_csv
+
+            try:  # a broken file names its line and column; the document stays as it was
+                load_csv(path, standardize=False)
+            except GradscapeError as exc:
+                self.load_settings()
+                self._show_problem(str(exc))
+                return
+        self._set_many(csv=str(path), images=None, target_columns=None, feature_columns=None)
+
+    def choose_image_folder(self) -> None:
+        """Ask for a folder of class sub-folders and train on its images.
+
+        The folder is checked first (classes, at least one image each, readable headers);
+        if it cannot be used the document is left as it was and the reason is shown.
+        """
+        folder = self.ask_image_folder()
+        if not folder:
+            self.load_settings()
+            return
+        from engine.data.images import check_image_folder
+
+        try:
+            check_image_folder(folder)
+        except GradscapeError as exc:
+            self.load_settings()
+            self._show_problem(str(exc))
+            return
+        self._set_many(images=str(folder), csv=None, target_columns=None,
+                       feature_columns=None)
 
     def _save_csv_columns(self) -> None:
         if self._loading:
@@ -474,6 +548,10 @@ class TrainingPanel(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Train on a CSV file", "",
                                               "CSV files (*.csv *.tsv *.txt);;All files (*)")
         return path or None
+
+    def _ask_image_folder(self) -> str | None:
+        return QFileDialog.getExistingDirectory(
+            self, "Train on a folder of images (one sub-folder per class)") or None
 
     # -- session -> widgets --------------------------------------------------------------
     def _on_state(self, state: str) -> None:

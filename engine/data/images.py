@@ -74,6 +74,22 @@ def scan_image_folder(folder: PathLike) -> ImageFolder:
     return ImageFolder(root, tuple(s.name for s in subs), tuple(files))
 
 
+def check_image_folder(folder: PathLike) -> ImageFolder:
+    """`scan_image_folder`, then open every image's header: a file that is not a PNG or
+    JPEG image Pillow can read is named in a DataError. Fast (pixels are not decoded)."""
+    from PIL import Image, UnidentifiedImageError
+
+    found = scan_image_folder(folder)
+    for path, _ in found.samples():
+        try:
+            with Image.open(path) as img:
+                img.size  # noqa: B018  (the header was parsed)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise DataError(f"The image '{path.relative_to(found.root)}' could not be read "
+                            f"({exc}); replace or remove it.") from exc
+    return found
+
+
 def image_mode(shape: tuple[int, ...]) -> tuple[str, int, int]:
     """(Pillow mode "L" or "RGB", height, width) for a per-sample input shape."""
     shape = tuple(int(d) for d in shape)
