@@ -30,9 +30,10 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    help="target column of the CSV (name or 0-based index; repeatable)")
     g.add_argument("--features", metavar="COLS",
                    help="comma-separated feature columns of the CSV (default: all but targets)")
-    g.add_argument("--no-standardize", dest="standardize", action="store_false", default=None,
-                   help="use the CSV's or data table's numbers as written (default: "
-                   "features scaled to mean 0, std 1)")
+    g.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
+                   help="scale CSV and data-table features to mean 0, std 1; "
+                   "--no-standardize uses the numbers as written (default: the graph "
+                   "file's setting, else on)")
     g.add_argument("--images", metavar="FOLDER",
                    help="train on a folder of images, one sub-folder per class (resized to "
                    "the Input's shape)")

@@ -184,8 +184,8 @@ def _unique_names(raw: list[str]) -> list[str]:
     return names
 
 
-def _open_table(text: str, name: str) -> _Table:
-    delimiter = _sniff(text)
+def _open_table(text: str, name: str, delimiter: str | None = None) -> _Table:
+    delimiter = delimiter or _sniff(text)
     dc = delimiter != ","
     records = _records(text, delimiter, name)
     sample = list(itertools.islice(records, SNIFF_ROWS + 1))
