@@ -171,7 +171,7 @@ cells = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
                   st.integers(-10**6, 10**6), st.text(max_size=4), st.booleans())
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(columns=st.lists(st.text(max_size=3), max_size=4),
        rows=st.lists(st.lists(cells, max_size=5), max_size=6),
        targets=st.one_of(st.none(), st.lists(st.text(max_size=3), max_size=2)),
