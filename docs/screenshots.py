@@ -17,6 +17,8 @@ import os
 import subprocess
 import sys
 import time
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,11 +36,42 @@ class Shot:
     example: str
     args: list[str] = field(default_factory=list)
     what: str = ""  # where it is used / what it shows
+    prepare: Callable[[Path], Path] | None = None  # writes a graph into a scratch folder
 
-    def command(self, out: Path) -> list[str]:
+    def command(self, out: Path, graph: Path | None = None) -> list[str]:
         size = [] if "--size" in self.args else ["--size", SIZE]
-        return [sys.executable, "-m", "designer", str(EXAMPLES / self.example), *size,
+        return [sys.executable, "-m", "designer", str(graph or EXAMPLES / self.example), *size,
                 *self.args, "--screenshot", str(out)]
+
+
+def image_folder_graph(scratch: Path) -> Path:
+    """The digits CNN set to train on a generated folder of images (two classes)."""
+    import json
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    folder = scratch / "shapes"
+    rng = np.random.default_rng(0)
+    for name in ("circle", "square"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i in range(24):
+            img = Image.new("L", (32, 32), 0)
+            draw = ImageDraw.Draw(img)
+            c, r = rng.integers(11, 21, size=2), int(rng.integers(5, 10))
+            box = [int(c[0] - r), int(c[1] - r), int(c[0] + r), int(c[1] + r)]
+            (draw.ellipse if name == "circle" else draw.rectangle)(box, fill=255)
+            img.save(folder / name / f"{i:02d}.png")
+    spec = json.loads((EXAMPLES / "digits_cnn.json").read_text(encoding="utf-8"))
+    for node in spec["nodes"]:
+        if node["op"] == "Input":
+            node["params"] = {"shape": [1, 8, 8]}
+        if node["op"] == "Dense" and node["params"].get("units") == 10:
+            node["params"]["units"] = 2
+    spec["training"].update(images=str(folder), title="Shapes from an image folder")
+    graph = scratch / "shapes.json"
+    graph.write_text(json.dumps(spec), encoding="utf-8")
+    return graph
 
 
 SHOTS = [
@@ -65,6 +98,18 @@ SHOTS = [
           "--hide", "palette,inspector,history,chain rule,optimizer state,training,backprop,"
           "predictions,weights"],
          "concepts: XOR after one step (gradients large near the loss)"),
+    Shot("data-table", "chain_rule.json",
+         ["--train", "1", "--zoom", "fit", "--size", "1400x800",
+          "--hide", "palette,inspector,history,chain rule,optimizer state,backprop,weights"],
+         "your data: the chain example's table in the Data dock, raw numbers"),
+    Shot("data-draw", "drawn_points.json",
+         ["--train", "300", "--zoom", "fit", "--size", "1400x800",
+          "--hide", "palette,inspector,history,chain rule,optimizer state,backprop,weights"],
+         "your data: points drawn on the Predictions plane, kept in the table"),
+    Shot("data-images", "digits_cnn.json",
+         ["--train", "20", "--zoom", "fit", "--size", "1400x800", "--wait", "2500",
+          "--hide", "palette,inspector,history,chain rule,optimizer state,backprop,weights"],
+         "your data: an image folder with the preview grid", prepare=image_folder_graph),
     # Shots of dialogs and panels opened by a menu action (skipped while the action is missing).
     Shot("export-dialog", "xor_mlp.json", ["--train", "300", "--action", "export"],
          "user guide: File → Export Model…"),
@@ -103,8 +148,10 @@ def run(shot: Shot, folder: Path) -> str:
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     out = folder / f"{shot.name}.png"
-    result = subprocess.run(shot.command(out), cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=300)
+    with tempfile.TemporaryDirectory() as scratch:
+        graph = shot.prepare(Path(scratch)) if shot.prepare else None
+        result = subprocess.run(shot.command(out, graph), cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=300)
     if result.returncode == 0:
         return "ok"
     errors = [line for line in result.stderr.splitlines() if line.strip()

@@ -277,7 +277,7 @@ class DataDock(QWidget):
         self.task_combo.activated.connect(
             lambda i: self._report(self.model.set_task(self.task_combo.itemData(i))))
         self.targets_button = QToolButton()
-        self.targets_button.setText("Targets…")
+        self.targets_button.setText("Targets")
         self.targets_button.setToolTip("Choose which columns the network learns to predict")
         self.targets_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.targets_menu = QMenu(self.targets_button)
@@ -329,11 +329,15 @@ class DataDock(QWidget):
         self.images_label.setWordWrap(True)
         self.image_grid = ImageGrid()
 
+        self.table_box = QWidget()  # hidden while an image folder is the training data
+        table_layout = QVBoxLayout(self.table_box)
+        table_layout.setContentsMargins(0, 0, 0, 0)
+        table_layout.addLayout(top)
+        table_layout.addLayout(buttons)
+        table_layout.addWidget(self.view, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
-        layout.addLayout(top)
-        layout.addLayout(buttons)
-        layout.addWidget(self.view, 1)
+        layout.addWidget(self.table_box, 1)
         layout.addWidget(self.message_label)
         layout.addWidget(self.images_label)
         layout.addWidget(self.image_grid, 1)
@@ -355,6 +359,7 @@ class DataDock(QWidget):
         images = bool(training.get("images")) and not training.get("csv")
         for w in (self.images_label, self.image_grid):
             w.setVisible(images)
+        self.table_box.setVisible(not images)
         self._maybe_preview()
 
     def _report(self, ok: bool) -> None:
