@@ -16,8 +16,8 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
