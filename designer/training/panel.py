@@ -195,15 +195,9 @@ class TrainingPanel(QWidget):
         self.dataset_combo.activated.connect(self._on_dataset_chosen)
         form.addRow("Data set", self.dataset_combo)
         self.images_row = QWidget()
-        images_row = QHBoxLayout(self.images_row)
+        images_row, self.images_label = _path_row(self.choose_image_folder)
+        self.images_row.setLayout(images_row)
         images_row.setContentsMargins(0, 0, 0, 0)
-        self.images_label = QLabel()
-        self.images_label.setSizePolicy(QSizePolicy.Policy.Ignored,
-                                        QSizePolicy.Policy.Preferred)
-        choose_folder = QPushButton("Choose…")
-        choose_folder.clicked.connect(self.choose_image_folder)
-        images_row.addWidget(self.images_label, 1)
-        images_row.addWidget(choose_folder)
         self.images_row.hide()
         form.addRow(self.images_row)
         self.standardize_check = QCheckBox("Standardize features (mean 0, std 1)")
@@ -223,14 +217,7 @@ class TrainingPanel(QWidget):
         self.csv_box = QWidget()
         csv = QFormLayout(self.csv_box)
         csv.setContentsMargins(0, 0, 0, 0)
-        path_row = QHBoxLayout()
-        self.csv_path_label = QLabel()
-        self.csv_path_label.setSizePolicy(QSizePolicy.Policy.Ignored,
-                                          QSizePolicy.Policy.Preferred)
-        choose = QPushButton("Choose…")
-        choose.clicked.connect(self.choose_csv)
-        path_row.addWidget(self.csv_path_label, 1)
-        path_row.addWidget(choose)
+        path_row, self.csv_path_label = _path_row(self.choose_csv)
         csv.addRow("File", path_row)
         self.target_combo = QComboBox()
         self.target_combo.activated.connect(lambda _i: self._save_csv_columns())
@@ -579,3 +566,15 @@ class TrainingPanel(QWidget):
     def _show_problem(self, text: str) -> None:
         self.problem_label.setText(text)
         self.problem_label.setVisible(bool(text))
+
+
+def _path_row(choose: Callable[[], None]) -> tuple[QHBoxLayout, QLabel]:
+    """A row with a file or folder name (elided by the layout) and a Choose… button."""
+    row = QHBoxLayout()
+    label = QLabel()
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    button = QPushButton("Choose…")
+    button.clicked.connect(choose)
+    row.addWidget(label, 1)
+    row.addWidget(button)
+    return row, label
