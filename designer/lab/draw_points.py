@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QComboBox
 
 from designer.data import table_edits as edits
 from engine.data.table import cell_value
+from engine.errors import GradscapeError
 
 HIT_PIXELS = 9  # a press this close to a point grabs it
 OFF = "off"
@@ -216,8 +217,9 @@ class PointDrawer:
             training["standardize"] = False  # the plane's numbers are the table's numbers
         try:
             block = edits.with_table(training, table, use=True if convert else None)
-        except Exception as exc:  # noqa: BLE001  (a DataError: say it, change nothing)
+        except GradscapeError as exc:  # say why in the status bar, change nothing
             self.message = str(exc)
+            self.controller.message.emit(self.message)
             return False
         self.message = ""
         self.controller.set_training(block, text)
