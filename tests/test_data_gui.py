@@ -5,6 +5,7 @@ bad files that leave the document untouched."""
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QGuiApplication
 
 from designer.overlays.gradient_overlay import format_number
 from tests.gui import make_window, on_worker, open_example
@@ -45,6 +46,13 @@ class MouseEvent:
 
     def isFinish(self):
         return self._finish
+
+
+def click(qtbot, view, at: QPointF, button=Qt.MouseButton.LeftButton):
+    """A real mouse click on the Predictions plot at plane coordinates `at`."""
+    vb = view.plot.getPlotItem().getViewBox()
+    pos = view.plot.mapFromScene(vb.mapViewToScene(at))
+    qtbot.mouseClick(view.plot.viewport(), button, pos=pos)
 
 
 def rows_of(window):
@@ -92,10 +100,17 @@ def test_table_editor_edit_paste_and_undo(qtbot, window):
     assert window.document.training()["data"]["targets"] == ["w", "y"]
     assert not model.rename_column(0, "y") and "already a column named 'y'" in model.message
 
-    # copy gives tab-separated text that pastes back to the same table
+    # copy gives tab-separated text; Ctrl+V in the table pastes the clipboard
     dock.view.clearSelection()
     text = dock.copy()
     assert text.splitlines()[0] == "x\tw\ty"
+    assert QGuiApplication.clipboard().text() == text
+    QGuiApplication.clipboard().setText("42\t43")
+    dock.view.setFocus()
+    dock.view.setCurrentIndex(model.index(1, 0))
+    qtbot.keyClick(dock.view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert rows_of(window)[1][:2] == [42.0, 43.0]
+    assert stack.undoText() == "Paste into data table"
 
 
 def test_bad_paste_names_the_line_and_changes_nothing(qtbot, window):
@@ -166,12 +181,12 @@ def test_drawing_points_adds_moves_and_deletes_table_rows(qtbot, window):
     assert not drawer.add_at(0.1, 0.2)  # drawing is off: nothing happens
     assert window.document.training().get("dataset") == "xor" and OFF
 
-    # a click on the plane (the ViewBox's click event) adds a point of the chosen class
+    # a mouse click on the plane (even on a point there) adds a point of the chosen class
     drawer.combo.setCurrentIndex(drawer.combo.findData(1))
     drawer.combo.activated.emit(drawer.combo.currentIndex())
     assert drawer.mode == 1
     vb = view.plot.getPlotItem().getViewBox()
-    vb.mouseClickEvent(MouseEvent(vb, Qt.MouseButton.LeftButton, QPointF(0.31, -0.42)))
+    click(qtbot, view, QPointF(0.31, -0.42))
     training = window.document.training()
     assert training["dataset"] == "table" and training["standardize"] is False
     rows = training["data"]["rows"]
@@ -190,11 +205,12 @@ def test_drawing_points_adds_moves_and_deletes_table_rows(qtbot, window):
     x0, y0 = rows[-1][0], rows[-1][1]
     press = QPointF(x0, y0)
     for pos, start, finish in ((QPointF(1.0, 1.0), True, False),
-                               (QPointF(1.5, 1.25), False, True)):
+                               (QPointF(0.9, 0.8), False, True)):
         vb.mouseDragEvent(MouseEvent(vb, Qt.MouseButton.LeftButton, pos, press, start, finish))
-    assert rows_of(window)[-1] == pytest.approx([1.5, 1.25, 1.0], abs=1e-12)
-    vb.mouseClickEvent(MouseEvent(vb, Qt.MouseButton.RightButton, QPointF(1.5, 1.25)))
+    assert rows_of(window)[-1] == pytest.approx([0.9, 0.8, 1.0], abs=1e-12)
+    click(qtbot, view, QPointF(0.9, 0.8), Qt.MouseButton.RightButton)
     assert len(rows_of(window)) == n
+    assert all(r[:2] != pytest.approx([0.9, 0.8]) for r in rows_of(window))
     assert window.controller.undo_stack.undoText() == "Delete point"
     stack = window.controller.undo_stack
     stack.undo()

@@ -10,8 +10,8 @@ Input's shape (what the network sees), read on a thread of its own.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRectF, Qt
-from PySide6.QtGui import QAction, QColor, QGuiApplication, QImage, QKeySequence, QPainter
+from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QRectF, Qt
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QKeySequence, QPainter
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -184,6 +184,35 @@ class DataTableModel(QAbstractTableModel):
             self.controller.set_training(block, "Train on a built-in data set")
 
 
+class DataTableView(QTableView):
+    """The table with Ctrl+C, Ctrl+V and Delete of its own (before the window's Edit menu,
+    whose shortcuts copy and paste nodes on the canvas)."""
+
+    def __init__(self, dock: DataDock):
+        super().__init__(dock)
+        self._keys = ((QKeySequence.StandardKey.Paste, dock.paste),
+                      (QKeySequence.StandardKey.Copy, dock.copy),
+                      (QKeySequence.StandardKey.Delete, dock.clear_selection))
+
+    def _slot_for(self, event):
+        if self.state() == QTableView.State.EditingState:
+            return None  # the cell editor handles its own keys
+        return next((slot for key, slot in self._keys if event.matches(key)), None)
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and self._slot_for(event):
+            event.accept()  # the key comes here as a key press, not to a menu shortcut
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event) -> None:
+        slot = self._slot_for(event)
+        if slot is None:
+            super().keyPressEvent(event)
+        else:
+            slot()
+
+
 class ImageGrid(QWidget):
     """A few images per class, each shown as the network sees it (its Input's size)."""
 
@@ -306,20 +335,12 @@ class DataDock(QWidget):
             buttons.addWidget(b)
         buttons.addStretch(1)
 
-        self.view = QTableView()
+        self.view = DataTableView(self)
         self.view.setModel(self.model)
         self.view.horizontalHeader().setStretchLastSection(False)
         self.view.horizontalHeader().setDefaultSectionSize(80)
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.view.horizontalHeader().sectionDoubleClicked.connect(self.ask_rename)
-        for seq, slot in ((QKeySequence.StandardKey.Paste, self.paste),
-                          (QKeySequence.StandardKey.Copy, self.copy),
-                          (QKeySequence.StandardKey.Delete, self.clear_selection)):
-            action = QAction(self.view)
-            action.setShortcut(seq)
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            action.triggered.connect(slot)
-            self.view.addAction(action)
 
         self.message_label = QLabel()
         self.message_label.setWordWrap(True)

@@ -26,6 +26,15 @@ HIT_PIXELS = 9  # a press this close to a point grabs it
 OFF = "off"
 
 
+def pass_clicks_on(item) -> None:
+    """Let clicks on a plot item (a data point) fall through to the ViewBox below it.
+
+    pyqtgraph offers a click to the items under the mouse first, and a scatter plot keeps
+    a click that lands on one of its points; the plane needs it to add a point there.
+    """
+    item.mouseClickEvent = lambda ev: ev.ignore()
+
+
 class DrawingViewBox(pg.ViewBox):
     """A ViewBox that hands mouse clicks and drags to a PointDrawer while drawing is on."""
 

@@ -26,7 +26,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QBoxLayout, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from designer import theme
-from designer.lab.draw_points import DrawingViewBox, PointDrawer
+from designer.lab.draw_points import DrawingViewBox, PointDrawer, pass_clicks_on
 from designer.training import session as states
 from designer.training.throttle import ThrottledFetch
 
@@ -360,6 +360,7 @@ class PredictionView(QWidget):
         self.curve = pg.PlotDataItem(pen=pg.mkPen("#d62728", width=2.5))
         for item in (self.train_points, self.val_points, self.curve):
             self.plot.addItem(item)
+            pass_clicks_on(item)  # to the plane, where they draw points
         self.samples = SampleGrid()
         self.confusion = ConfusionWidget()
         self.cm_label = QLabel()
