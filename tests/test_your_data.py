@@ -251,6 +251,8 @@ def test_image_folder_trains_from_the_command_line_and_splits_lazily(tmp_path, c
     for node in spec["nodes"]:
         if node["op"] == "Input":
             node["params"] = {"shape": [1, 8, 8]}
+        if node["op"] == "Dense" and node["params"].get("units") == 10:
+            node["params"]["units"] = 2  # two classes
     spec["training"].update(images=str(root), validation_split=0.25, batch_size=4)
     graph.write_text(json.dumps(spec))
     loaded = load_graph(graph)
@@ -265,7 +267,16 @@ def test_image_folder_trains_from_the_command_line_and_splits_lazily(tmp_path, c
     files = [p for _, p in sorted((k, p) for k, p in enumerate(
         sorted((root / "circle").iterdir()) + sorted((root / "square").iterdir())))]
     np.testing.assert_allclose(train.x[0], read_image(files[train.rows[0]], (1, 8, 8)))
-    assert main(["train", str(graph), "--epochs", "2"]) == 0
+    model = tmp_path / "shapes.gsmodel"
+    assert main(["train", str(graph), "--epochs", "2", "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(model), "--images", str(root / "circle"),
+                 str(root / "square" / "0.png")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "file,class,label,prob_circle,prob_square" and len(lines) == 6
+    assert lines[1].startswith(str(root / "circle" / "0.png") + ",")
+    assert main(["predict", str(model), "--images", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("make, words", [

@@ -74,6 +74,24 @@ def scan_image_folder(folder: PathLike) -> ImageFolder:
     return ImageFolder(root, tuple(s.name for s in subs), tuple(files))
 
 
+def image_files(paths: list[PathLike]) -> list[Path]:
+    """The PNG/JPEG files named, and those in the folders named (recursively, sorted)."""
+    out: list[Path] = []
+    for given in paths:
+        p = Path(given)
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise DataError(f"'{given}' does not exist; give image files or folders of them.")
+    if not out:
+        raise DataError(f"There are no PNG or JPEG images in {', '.join(map(str, paths))}.")
+    if len(out) > MAX_IMAGES:
+        raise DataError(f"{len(out):,} images are more than {MAX_IMAGES:,}; predict fewer.")
+    return out
+
+
 def check_image_folder(folder: PathLike) -> ImageFolder:
     """`scan_image_folder`, then open every image's header: a file that is not a PNG or
     JPEG image Pillow can read is named in a DataError. Fast (pixels are not decoded)."""
