@@ -352,3 +352,37 @@ def test_train_csv_accepts_flat_rows_for_a_shaped_input_and_predict_reshapes(tmp
     capsys.readouterr()
     assert main(["predict", str(model), "--csv", str(new)]) == 0
     assert capsys.readouterr().out.startswith("class,label,")
+
+
+# -- table edits (the Data dock's operations, without Qt) ----------------------------------
+@settings(max_examples=80, deadline=None)
+@given(ops=st.lists(st.tuples(
+    st.sampled_from(["paste", "add_row", "remove_row", "add_col", "remove_col", "rename"]),
+    st.integers(0, 5), st.integers(0, 3),
+    st.text(alphabet="01.-\tab\n,", max_size=20)), max_size=8))
+def test_table_edits_keep_a_valid_table_or_refuse(ops):
+    from designer.data import table_edits as edits
+    from engine.data.table import check_table
+
+    table = edits.table_of({})
+    for op, r, c, text in ops:
+        rows, cols = len(table["rows"]), len(table["columns"])
+        try:
+            if op == "paste":
+                new = edits.paste(table, text, min(r, rows), min(c, cols - 1))
+            elif op == "add_row":
+                new = edits.insert_rows(table, min(r, rows), 1)
+            elif op == "remove_row":
+                new = edits.remove_rows(table, [r])
+            elif op == "add_col":
+                new = edits.add_column(table)
+            elif op == "remove_col":
+                new = edits.remove_columns(table, [min(c, cols - 1)])
+            else:
+                new = edits.rename_column(table, min(c, cols - 1), text)
+        except DataError as exc:
+            assert str(exc)
+            continue
+        check_table(new)  # never a broken table in the document
+        assert set(new.get("targets", [])) <= set(new["columns"])
+        table = new

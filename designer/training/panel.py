@@ -470,8 +470,13 @@ class TrainingPanel(QWidget):
         if name == IMAGES_ITEM:
             self.choose_image_folder()
             return
+        extra = {}
+        if name == TABLE_DATASET and "data" not in self.document.training():
+            from designer.data.table_edits import table_of
+
+            extra["data"] = table_of({})  # an empty x, y table to fill in the Data dock
         self._set_many(dataset=name, dataset_params={}, csv=None, images=None,
-                       target_columns=None, feature_columns=None)
+                       target_columns=None, feature_columns=None, **extra)
 
     def choose_csv(self) -> None:
         """Ask for a CSV file and train on it (last column as target by default)."""
