@@ -312,35 +312,50 @@ class DataDock(QWidget):
         self.targets_menu = QMenu(self.targets_button)
         self.targets_menu.aboutToShow.connect(self._fill_targets_menu)
         self.targets_button.setMenu(self.targets_menu)
+        # Narrow rows: the dock shares the left column with the palette.
         top = QHBoxLayout()
         top.addWidget(self.use_check)
         top.addStretch(1)
-        top.addWidget(self.task_combo)
         top.addWidget(self.targets_button)
+        self.task_combo.setMinimumWidth(60)
 
-        buttons = QHBoxLayout()
+        self.menu = QMenu(self)  # the buttons' actions, also on the table's right-click
         for text, tip, slot in (
                 ("+ Row", "Add a row at the end (or below the selection)", self.add_row),
                 ("− Row", "Remove the selected rows", self.remove_selected_rows),
-                ("+ Column", "Add a feature column", lambda: self._report(
+                ("+ Col", "Add a feature column", lambda: self._report(
                     self.model.add_column())),
-                ("− Column", "Remove the selected columns", self.remove_selected_columns),
-                ("Paste", "Paste cells copied from a spreadsheet (Ctrl+V)", self.paste),
+                ("− Col", "Remove the selected columns", self.remove_selected_columns),
+                ("Paste", "Paste cells copied from a spreadsheet at the current cell (Ctrl+V)",
+                 self.paste),
                 ("Copy", "Copy the selection, or the whole table, as tab-separated text "
                          "(Ctrl+C)", self.copy)):
+            action = self.menu.addAction(text.replace("Col", "Column"))
+            action.setToolTip(tip)
+            action.triggered.connect(lambda _c=False, f=slot: f())
+        buttons = QHBoxLayout()
+        buttons.setSpacing(2)
+        for action in self.menu.actions()[:4]:
             b = QToolButton()
-            b.setText(text)
-            b.setToolTip(tip)
-            b.clicked.connect(slot)
+            b.setText(action.text().replace("Column", "Col"))
+            b.setToolTip(action.toolTip())
+            b.clicked.connect(action.trigger)
             buttons.addWidget(b)
         buttons.addStretch(1)
 
         self.view = DataTableView(self)
         self.view.setModel(self.model)
         self.view.horizontalHeader().setStretchLastSection(False)
-        self.view.horizontalHeader().setDefaultSectionSize(80)
+        self.view.horizontalHeader().setDefaultSectionSize(58)
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.view.horizontalHeader().sectionDoubleClicked.connect(self.ask_rename)
+        self.view.horizontalHeader().setResizeContentsPrecision(200)  # rows looked at
+        self.model.modelReset.connect(self.view.resizeColumnsToContents)
+        self.model.headerDataChanged.connect(lambda *_: self.view.resizeColumnsToContents())
+        self.view.resizeColumnsToContents()
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(
+            lambda pos: self.menu.popup(self.view.viewport().mapToGlobal(pos)))
 
         self.message_label = QLabel()
         self.message_label.setWordWrap(True)
@@ -354,6 +369,7 @@ class DataDock(QWidget):
         table_layout = QVBoxLayout(self.table_box)
         table_layout.setContentsMargins(0, 0, 0, 0)
         table_layout.addLayout(top)
+        table_layout.addWidget(self.task_combo)
         table_layout.addLayout(buttons)
         table_layout.addWidget(self.view, 1)
         layout = QVBoxLayout(self)
