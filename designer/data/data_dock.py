@@ -469,8 +469,8 @@ class DataDock(QWidget):
     def _maybe_preview(self) -> None:
         training = self.document.training()
         folder = training.get("images") if not training.get("csv") else None
-        if not folder or not self.isVisible() and self._preview_key is not None:
-            return
+        if not folder or (not self.isVisible() and self._preview_key is not None):
+            return  # hidden: previewed when shown
         shape = input_shape(self.document)
         key = (folder, shape)
         if key == self._preview_key:
@@ -486,6 +486,10 @@ class DataDock(QWidget):
                                      on_done=self._on_preview,
                                      on_failed=self._on_preview_failed, parent=self,
                                      name="image-preview")
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._maybe_preview()  # the folder or the Input may have changed while hidden
 
     def _on_preview(self, result) -> None:
         summary, images = result
