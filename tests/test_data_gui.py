@@ -236,8 +236,9 @@ def test_image_folder_from_the_panel_with_preview(qtbot, window, tmp_path):
     open_example(qtbot, window, "digits_cnn.json")
     panel = window.training.panel
     panel.ask_image_folder = lambda: str(root)
-    panel.choose_image_folder()
-    assert window.document.training()["images"] == str(root)
+    panel.choose_image_folder()  # checked on a thread, then set
+    qtbot.waitUntil(lambda: window.document.training().get("images") == str(root),
+                    timeout=5000)
     assert panel.images_row.isVisibleTo(panel)
     session = window.training.session
     session.compile_now()
@@ -264,11 +265,13 @@ def test_bad_image_folder_and_bad_csv_leave_the_document_untouched(qtbot, window
     before, revision = window.document.training(), window.document.revision
     panel.ask_image_folder = lambda: str(root)
     panel.choose_image_folder()
-    assert "'r/empty' has no PNG or JPEG images" in panel.problem_label.text()
+    qtbot.waitUntil(lambda: "'r/empty' has no PNG or JPEG images" in (
+        panel.problem_label.text()), timeout=5000)
     csv = tmp_path / "bad.csv"
     csv.write_text("a,b,label\n1,2,x\n3,four,y\n", encoding="utf-8")
     panel.ask_csv_path = lambda: str(csv)
     panel.choose_csv()
-    assert "Line 3, column 'b' holds 'four'" in panel.problem_label.text()
+    qtbot.waitUntil(lambda: "Line 3, column 'b' holds 'four'" in panel.problem_label.text(),
+                    timeout=5000)
     assert window.document.training() == before and window.document.revision == revision
     assert np.isfinite(revision)

@@ -79,6 +79,7 @@ class TrainingPanel(QWidget):
         self.ask_csv_path: Callable[[], str | None] = self._ask_csv_path
         self.ask_image_folder: Callable[[], str | None] = self._ask_image_folder
         self._loading = False
+        self.check_job = None  # the last file or folder check (tests wait for it)
         self._param_forms: dict[str, tuple[str, dict[str, QWidget]]] = {}
 
         self.play_action = QAction("Play", self)
@@ -479,27 +480,28 @@ class TrainingPanel(QWidget):
                        target_columns=None, feature_columns=None, **extra)
 
     def choose_csv(self) -> None:
-        """Ask for a CSV file and train on it (last column as target by default)."""
+        """Ask for a CSV file and train on it (last column as target by default).
+
+        The file is read once on a thread first; a broken file is refused with its line and
+        column and the document stays as it was.
+        """
         path = self.ask_csv_path()
         if not path:
             self.load_settings()  # back to what the document says
             return
-        if Path(path).is_file() and Path(path).stat().st_size <= CHECK_CSV_BYTES:
-            from engine.data import load_csv
+        change = dict(csv=str(path), images=None, target_columns=None, feature_columns=None)
+        if not (Path(path).is_file() and Path(path).stat().st_size <= CHECK_CSV_BYTES):
+            self._set_many(**change)  # a big file is checked when training loads it
+            return
+        from engine.data import load_csv
 
-            try:  # a broken file names its line and column; the document stays as it was
-                load_csv(path, standardize=False)
-            except GradscapeError as exc:
-                self.load_settings()
-                self._show_problem(str(exc))
-                return
-        self._set_many(csv=str(path), images=None, target_columns=None, feature_columns=None)
+        self._check_then_set(lambda: load_csv(path, standardize=False), change)
 
     def choose_image_folder(self) -> None:
         """Ask for a folder of class sub-folders and train on its images.
 
-        The folder is checked first (classes, at least one image each, readable headers);
-        if it cannot be used the document is left as it was and the reason is shown.
+        The folder is checked on a thread first (classes, at least one image each, readable
+        headers); if it cannot be used the document is left as it was and the reason shown.
         """
         folder = self.ask_image_folder()
         if not folder:
@@ -507,14 +509,22 @@ class TrainingPanel(QWidget):
             return
         from engine.data.images import check_image_folder
 
-        try:
-            check_image_folder(folder)
-        except GradscapeError as exc:
+        self._check_then_set(lambda: check_image_folder(folder),
+                             dict(images=str(folder), csv=None, target_columns=None,
+                                  feature_columns=None))
+
+    def _check_then_set(self, check: Callable[[], Any], change: dict[str, Any]) -> None:
+        """Run `check` off the GUI thread; then write `change`, or show why not."""
+        from designer.lab.background import start_job
+
+        def refused(message: str) -> None:
             self.load_settings()
-            self._show_problem(str(exc))
-            return
-        self._set_many(images=str(folder), csv=None, target_columns=None,
-                       feature_columns=None)
+            self._show_problem(message)
+
+        self._show_problem("")
+        self.check_job = start_job(lambda _job: check(), parent=self, name="data-check",
+                                   on_done=lambda _r: self._set_many(**change),
+                                   on_failed=refused)
 
     def _save_csv_columns(self) -> None:
         if self._loading:
