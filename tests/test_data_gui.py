@@ -137,6 +137,7 @@ def test_chain_example_one_step_in_the_gui_equals_the_hand_calculation(qtbot, wi
     panel = window.training.panel
     assert panel.standardize_check.isVisibleTo(panel)
     assert not panel.standardize_check.isChecked()
+    assert panel.table_label.text() == "3 rows: x → y. Edit them in the Data dock."
     with qtbot.waitSignal(session.report, timeout=5000):
         session.step()
     qtbot.waitUntil(lambda: session.last_report is not None, timeout=5000)

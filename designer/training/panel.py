@@ -201,6 +201,11 @@ class TrainingPanel(QWidget):
         images_row.setContentsMargins(0, 0, 0, 0)
         self.images_row.hide()
         form.addRow(self.images_row)
+        self.table_label = QLabel()  # what the table holds; it is edited in the Data dock
+        self.table_label.setWordWrap(True)
+        self.table_label.setStyleSheet(f"color: {theme.current().muted_text};")
+        self.table_label.hide()
+        form.addRow(self.table_label)
         self.standardize_check = QCheckBox("Standardize features (mean 0, std 1)")
         self.standardize_check.setToolTip(
             "On: each feature column is shifted and scaled to mean 0 and std 1 (predict and "
@@ -370,6 +375,9 @@ class TrainingPanel(QWidget):
             self.images_label.setText(Path(cfg.images).name if cfg.images else "")
             self.images_label.setToolTip(cfg.images or "")
             self.standardize_check.setChecked(cfg.standardize)
+            uses_table = cfg.dataset == TABLE_DATASET and not cfg.csv and not cfg.images
+            self.table_label.setVisible(uses_table)
+            self.table_label.setText(_table_summary(cfg.data) if uses_table else "")
             self.standardize_check.setVisible(bool(cfg.csv) or (
                 cfg.dataset == TABLE_DATASET and not cfg.images))
         finally:
@@ -593,3 +601,15 @@ def _path_row(choose: Callable[[], None]) -> tuple[QHBoxLayout, QLabel]:
     row.addWidget(label, 1)
     row.addWidget(button)
     return row, label
+
+
+def _table_summary(data: Any) -> str:
+    """"3 rows: x → y. Edit them in the Data dock." for the training block's table."""
+    if not isinstance(data, dict) or not isinstance(data.get("columns"), list):
+        return "No table yet: add rows in the Data dock (View → Panels → Data)."
+    cols = [str(c) for c in data["columns"]]
+    targets = data.get("targets") if isinstance(data.get("targets"), list) else cols[-1:]
+    feats = [c for c in cols if c not in targets]
+    rows = len(data.get("rows") or [])
+    return (f"{rows} row{'s' if rows != 1 else ''}: {', '.join(feats)} → {', '.join(targets)}. "
+            "Edit them in the Data dock.")
