@@ -88,6 +88,10 @@ class PointDrawer:
         self.combo.setToolTip("Draw your data: click adds a point, drag moves one, "
                               "right-click deletes one (each an undo step)")
         self.combo.activated.connect(lambda i: self.set_mode(self.combo.itemData(i)))
+        # Never wider than a short name: the Predictions dock must not grow for it.
+        self.combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(8)
         self.combo.hide()
         self._choices: tuple = ()
 
