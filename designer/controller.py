@@ -273,10 +273,12 @@ class Controller(QObject):
         self.undo_stack.push(cmd.RenameNode(self.document, node_id, new_id))
         return None
 
-    def set_training(self, training: dict[str, Any]) -> None:
-        """Replace the training settings block (one undo step, skipped if unchanged)."""
+    def set_training(self, training: dict[str, Any],
+                     text: str = "Change training settings") -> None:
+        """Replace the training settings block (one undo step named `text`, skipped if
+        unchanged)."""
         if dict(training) != self.document.training():
-            self.undo_stack.push(cmd.SetTraining(self.document, training))
+            self.undo_stack.push(cmd.SetTraining(self.document, training, text))
 
     # -- clipboard -------------------------------------------------------------------
 

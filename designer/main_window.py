@@ -36,6 +36,7 @@ from designer import theme
 from designer.canvas.scene import CanvasScene
 from designer.canvas.view import CanvasView
 from designer.controller import Controller
+from designer.data.data_dock import install_data_dock
 from designer.editing.add_loss import install_add_loss
 from designer.editing.graph_stats import parameter_count
 from designer.editing.inspector import Inspector
@@ -144,6 +145,7 @@ class MainWindow(QMainWindow):
         self.optimization_lab = install_optimization_lab(self)  # landscape, race, lr sweep
         self.models = install_model_files(self)  # .gsmodel open/save, File → Export Model…
         self.add_loss = install_add_loss(self)  # Train → Add Loss… (for imported models)
+        self.data = install_data_dock(self)  # the data table and image-folder preview
 
     # -- layout -------------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget,

@@ -81,30 +81,70 @@ def torch_cnn_with_loss(folder: Path) -> Path:
     return path
 
 
+def image_folder_graph(scratch: Path) -> Path:
+    """The digits CNN set to train on a generated folder of images (two classes)."""
+    import json
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    folder = scratch / "shapes"
+    rng = np.random.default_rng(0)
+    for name in ("circle", "square"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i in range(24):
+            img = Image.new("L", (32, 32), 0)
+            draw = ImageDraw.Draw(img)
+            c, r = rng.integers(11, 21, size=2), int(rng.integers(5, 10))
+            box = [int(c[0] - r), int(c[1] - r), int(c[0] + r), int(c[1] + r)]
+            (draw.ellipse if name == "circle" else draw.rectangle)(box, fill=255)
+            img.save(folder / name / f"{i:02d}.png")
+    spec = json.loads((EXAMPLES / "digits_cnn.json").read_text(encoding="utf-8"))
+    for node in spec["nodes"]:
+        if node["op"] == "Input":
+            node["params"] = {"shape": [1, 8, 8]}
+        if node["op"] == "Dense" and node["params"].get("units") == 10:
+            node["params"]["units"] = 2
+    spec["training"].update(images=str(folder), title="Shapes from an image folder")
+    graph = scratch / "shapes.json"
+    graph.write_text(json.dumps(spec), encoding="utf-8")
+    return graph
+
+
+# The Data dock, the canvas, the Predictions dock and the training dock.
+DATA_VIEW = ["--zoom", "fit", "--size", "1400x800",
+             "--hide", "palette,inspector,history,chain rule,optimizer state,backprop,weights"]
+
 SHOTS = [
     Shot("hero", "spirals_classifier.json",
          ["--train", "1500", "--zoom", "fit", "--size", "1600x900",
           "--hide", "palette,inspector,history,chain rule,optimizer state,backprop,predictions,"
-          "weights"],
+          "weights,data"],
          "README: the two-spirals classifier after 1500 steps, gradient-coloured wires"),
     Shot("editor", "xor_mlp.json",
          ["--select", "h1", "--zoom", "fit", "--size", "1700x850",
-          "--hide", "training,backprop,predictions,weights"],
+          "--hide", "training,backprop,predictions,weights,data"],
          "user guide: palette, canvas, inspector with a Dense layer selected"),
     Shot("training", "xor_mlp.json",
          ["--train", "300", "--select", "h1->a1", "--zoom", "fit", "--size", "1700x1000",
-          "--hide", "backprop,predictions,weights"],
+          "--hide", "backprop,predictions,weights,data"],
          "user guide: training dock, loss plot, overlay legend, wire detail panel"),
     Shot("chain-rule", "chain_rule.json",
          ["--train", "1", "--zoom", "fit", "--size", "1300x640",
           "--hide", "palette,inspector,history,chain rule,optimizer state,training,backprop,"
-          "predictions,weights"],
+          "predictions,weights,data"],
          "concepts: the pen-and-paper chain with every wire's gradient"),
     Shot("xor-start", "xor_mlp.json",
          ["--train", "1", "--zoom", "fit", "--size", "1300x560",
           "--hide", "palette,inspector,history,chain rule,optimizer state,training,backprop,"
-          "predictions,weights"],
+          "predictions,weights,data"],
          "concepts: XOR after one step (gradients large near the loss)"),
+    Shot("data-table", "chain_rule.json", ["--train", "1", *DATA_VIEW],
+         "your data: the chain example's table in the Data dock, raw numbers"),
+    Shot("data-draw", "drawn_points.json", ["--train", "300", *DATA_VIEW],
+         "your data: points drawn on the Predictions plane, kept in the table"),
+    Shot("data-images", "digits_cnn.json", ["--train", "20", "--wait", "2500", *DATA_VIEW],
+         "your data: an image folder with the preview grid", make=image_folder_graph),
     # Shots of dialogs and panels opened by a menu action (skipped while the action is missing).
     Shot("export-dialog", "xor_mlp.json", ["--train", "300", "--action", "export"],
          "user guide: File → Export Model…"),
@@ -121,14 +161,14 @@ SHOTS = [
          "learning lab: chain-rule inspector"),
     Shot("lab-neurons", "xor_mlp.json",
          ["--train", "300", "--select", "h1", "--action", "learn_neurons", "--zoom", "100",
-          "--size", "1500x900", "--hide", "palette,predictions,weights,backprop"],
+          "--size", "1500x900", "--hide", "palette,predictions,weights,backprop,data"],
          "learning lab: a Dense layer expanded into its neurons"),
     Shot("lab-gradcheck", "xor_mlp.json",
          ["--train", "50", "--action", "learn_gradcheck", "--wait", "4000"],
          "learning lab: gradient check table"),
     Shot("lab-optimizer-state", "xor_mlp.json",
          ["--select", "out", "--open", "learn_optimizer", "--train", "100", "--size",
-          "1500x900", "--hide", "palette,predictions,weights,backprop,training"],
+          "1500x900", "--hide", "palette,predictions,weights,backprop,training,data"],
          "learning lab: optimizer state of one parameter"),
     Shot("lab-landscape", "xor_mlp.json",
          ["--train", "300", "--action", "learn_landscape", "--click", "Compute",

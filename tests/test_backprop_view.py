@@ -120,10 +120,10 @@ def test_weights_heatmap_holds_the_selected_dense_weights(qtbot, window):
     lab.weights_dock.raise_()
     window.scene.select_nodes(["h1"])
     view = lab.weights
-    session.step()
-    qtbot.waitUntil(lambda: "weight" in view.images and view.node == "h1", timeout=5000)
-    n = view.fetches
-    qtbot.waitUntil(lambda: view.fetches > n or not view.fetch.wanted, timeout=3000)
+    with qtbot.waitSignal(session.report, timeout=5000):  # the step's report asks for a fetch
+        session.step()
+    qtbot.waitUntil(lambda: "weight" in view.images and view.node == "h1"
+                    and not view.fetch.wanted and not view.fetch.in_flight, timeout=5000)
     weight, grad = on_worker(qtbot, session, lambda p, t: next(
         (p.param_value(e).copy(), p.param_grad(e).copy())
         for e in p.entries if e.key == "h1.weight"))

@@ -89,9 +89,10 @@ def test_chain_rule_panel_matches_engine_and_hand_calculation(qtbot, window):
     assert [s.grad.scalar for s in panel.explanation.shares] == [
         s.grad.scalar for s in node.shares]
     assert close(node.total.scalar, dl_df)
-    minus = num(via_bu)[1:]
-    assert panel.sum_text == f"−{minus} + {num(via_sq)} = {num(dl_df)}"
-    assert "−0.269181 + 0.0574087 = −0.211773" == panel.sum_text or x != 0.21327155153435973
+    # first sample of the table, x = 0.5, y = 1: shares +5.5 (b·f wire) and −2.75 (square)
+    assert (x, t) == (0.5, 1.0) and (via_bu, via_sq, dl_df) == (5.5, -2.75, 2.75)
+    assert panel.sum_text == f"{num(via_bu)} − {num(via_sq)[1:]} = {num(dl_df)}"
+    assert panel.sum_text == "5.5 − 2.75 = 2.75"
 
     window.scene.select_nodes(["a"])
     qtbot.waitUntil(lambda: panel.path_text != "", timeout=5000)
@@ -100,8 +101,8 @@ def test_chain_rule_panel_matches_engine_and_hand_calculation(qtbot, window):
     assert close(shown.total, dl_da) and close(path.total, dl_da)
     assert [f.value for term in shown.paths for f in term.factors] == [
         f.value for term in path.paths for f in term.factors]
-    assert panel.path_text.splitlines()[-1] == (
-        f"{num(path.paths[0].product)} − {num(path.paths[1].product)[1:]} = {num(dl_da)}")
+    assert [term.product for term in path.paths] == [-1.375, 2.75]  # a·x's two paths
+    assert panel.path_text.splitlines()[-1] == "−1.375 + 2.75 = 1.375"
     html = panel.view.toHtml()
     assert "∂" in html and num(dl_da) in html
 

@@ -7,11 +7,10 @@ import pytest
 
 from engine.core.compiler import compile_graph
 from engine.core.spec import load_graph
-from engine.data import make_dataset
 from engine.errors import GradscapeError
 from engine.lab.optimizer_state import StateRecorder, parameter_state
 from engine.training.optim import make_optimizer
-from engine.training.trainer import TrainConfig, Trainer
+from engine.training.trainer import TrainConfig, Trainer, load_data
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 
@@ -20,7 +19,7 @@ def trainer_for(name: str, **overrides) -> Trainer:
     spec = load_graph(EXAMPLES / name)
     cfg = TrainConfig.from_block(spec.training, **overrides)
     program = compile_graph(spec, dtype=cfg.dtype, seed=cfg.seed)
-    return Trainer(program, make_dataset(cfg.dataset, seed=cfg.seed, **cfg.dataset_params), cfg)
+    return Trainer(program, load_data(cfg), cfg)
 
 
 def test_adam_m_v_match_a_manual_recomputation_for_a_scalar():

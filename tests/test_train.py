@@ -11,7 +11,7 @@ from engine.core.spec import GraphSpec, load_graph
 from engine.data import make_dataset
 from engine.errors import DataError, GradscapeError, TrainingDiverged
 from engine.training import trainer as trainer_module
-from engine.training.trainer import TrainConfig, Trainer
+from engine.training.trainer import TrainConfig, Trainer, load_data
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 
@@ -20,8 +20,7 @@ def trainer_for(name: str, **overrides) -> Trainer:
     spec = load_graph(EXAMPLES / name)
     cfg = TrainConfig.from_block(spec.training, **overrides)
     program = compile_graph(spec, dtype=cfg.dtype, seed=cfg.seed)
-    data = make_dataset(cfg.dataset, seed=cfg.seed, **cfg.dataset_params)
-    return Trainer(program, data, cfg)
+    return Trainer(program, load_data(cfg), cfg)
 
 
 def test_xor_reaches_98_percent():

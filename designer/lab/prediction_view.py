@@ -26,6 +26,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QBoxLayout, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from designer import theme
+from designer.lab.draw_points import DrawingViewBox, PointDrawer, pass_clicks_on
 from designer.training import session as states
 from designer.training.throttle import ThrottledFetch
 
@@ -69,6 +70,8 @@ class Prediction:
     confusion_set: str = ""
     has_validation: bool = False
     accuracy: float | None = None
+    feature_mean: np.ndarray | None = None  # standardised plane: raw = plane * std + mean
+    feature_std: np.ndarray | None = None
     points_shown: int = 0  # data points drawn (a subsample when the set is larger) ...
     points_total: int = 0  # ... out of this many
 
@@ -125,6 +128,10 @@ def evaluate(program, trainer, use_validation: bool = True, aspect: float = 1.0)
     res = Prediction("none", task, trainer.step_count, names)
     res.has_validation = val is not None
     flat_features = x.ndim == 2
+    pp = train.preprocessing
+    if pp.get("standardize") and "mean" in pp:
+        res.feature_mean = np.asarray(pp["mean"], dtype=np.float64)
+        res.feature_std = np.asarray(pp["std"], dtype=np.float64)
     if task == "classification":
         k = max(train.num_classes, 2)
         if flat_features and x.shape[1] == 2:
@@ -359,7 +366,10 @@ class PredictionView(QWidget):
         head.addWidget(self.title, 1)
         head.addWidget(self.source)
 
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(viewBox=DrawingViewBox())
+        self.drawer = PointDrawer(self, window.controller)  # draw your data on the plane
+        self.plot.getPlotItem().getViewBox().drawer = self.drawer
+        head.addWidget(self.drawer.combo)
         self.plot.setBackground(pal.background)
         self.plot.setMinimumSize(180, 180)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
@@ -371,6 +381,7 @@ class PredictionView(QWidget):
         self.curve = pg.PlotDataItem(pen=pg.mkPen("#d62728", width=2.5))
         for item in (self.train_points, self.val_points, self.curve):
             self.plot.addItem(item)
+            pass_clicks_on(item)  # to the plane, where they draw points
         self.samples = SampleGrid()
         self.confusion = ConfusionWidget()
         self.cm_label = QLabel()
@@ -472,6 +483,7 @@ class PredictionView(QWidget):
         for widget, visible in sorted(wanted.items(), key=lambda item: item[1]):
             widget.setVisible(visible)
         if kind is None:
+            self.drawer.on_prediction(None)
             pal = theme.current()
             self.title.setText("")
             self.empty.setText(f"<span style='color:{pal.muted_text}'>Predictions appear "
@@ -482,6 +494,7 @@ class PredictionView(QWidget):
             self._show_kind(None)
             return
         self._show_kind(res.kind)
+        self.drawer.on_prediction(res)
         has_val = res.has_validation
         self.source.setVisible(res.confusion is not None or res.kind == "scatter")
         if not has_val and self.source.currentIndex() == 0:

@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -45,9 +46,12 @@ from engine.data.generated import DATASETS
 from engine.errors import GradscapeError
 from engine.training.optim import OPTIMIZERS
 from engine.training.schedules import SCHEDULES
-from engine.training.trainer import TrainConfig
+from engine.training.trainer import TABLE_DATASET, TrainConfig
 
 CSV_ITEM = "CSV file…"
+TABLE_ITEM = "Data table (in this file)"
+IMAGES_ITEM = "Image folder…"
+CHECK_CSV_BYTES = 2_000_000  # CSV files up to this size are read once before they are used
 BATCH_MODES = ("Full batch", "SGD (1 sample)", "Mini-batch")
 STATE_TEXT = {
     states.EMPTY: "Empty graph", states.INVALID: "Cannot train: fix the graph",
@@ -64,6 +68,7 @@ class TrainingPanel(QWidget):
         play_action, step_action, reset_action: QActions (F5 / F10 / Ctrl+R) to put in
             menus and tool bars.
         ask_csv_path: callable returning a CSV path or None (tests replace it).
+        ask_image_folder: callable returning an image folder or None (tests replace it).
     """
 
     def __init__(self, session, parent: QWidget | None = None):
@@ -72,7 +77,9 @@ class TrainingPanel(QWidget):
         self.controller = session.controller
         self.document = self.controller.document
         self.ask_csv_path: Callable[[], str | None] = self._ask_csv_path
+        self.ask_image_folder: Callable[[], str | None] = self._ask_image_folder
         self._loading = False
+        self.check_job = None  # the last file or folder check (tests wait for it)
         self._param_forms: dict[str, tuple[str, dict[str, QWidget]]] = {}
 
         self.play_action = QAction("Play", self)
@@ -177,9 +184,35 @@ class TrainingPanel(QWidget):
             self.dataset_combo.addItem(info.name, info.name)
             self.dataset_combo.setItemData(self.dataset_combo.count() - 1, info.description,
                                            Qt.ItemDataRole.ToolTipRole)
+        self.dataset_combo.addItem(TABLE_ITEM, TABLE_DATASET)
+        self.dataset_combo.setItemData(self.dataset_combo.count() - 1,
+                                       "The rows typed or pasted in the Data dock, saved "
+                                       "inside the graph file", Qt.ItemDataRole.ToolTipRole)
         self.dataset_combo.addItem(CSV_ITEM, None)
+        self.dataset_combo.addItem(IMAGES_ITEM, IMAGES_ITEM)
+        self.dataset_combo.setItemData(self.dataset_combo.count() - 1,
+                                       "A folder with one sub-folder of PNG/JPEG images per "
+                                       "class", Qt.ItemDataRole.ToolTipRole)
         self.dataset_combo.activated.connect(self._on_dataset_chosen)
         form.addRow("Data set", self.dataset_combo)
+        self.images_row = QWidget()
+        images_row, self.images_label = _path_row(self.choose_image_folder)
+        self.images_row.setLayout(images_row)
+        images_row.setContentsMargins(0, 0, 0, 0)
+        self.images_row.hide()
+        form.addRow(self.images_row)
+        self.table_label = QLabel()  # what the table holds; it is edited in the Data dock
+        self.table_label.setWordWrap(True)
+        self.table_label.setStyleSheet(f"color: {theme.current().muted_text};")
+        self.table_label.hide()
+        form.addRow(self.table_label)
+        self.standardize_check = QCheckBox("Standardize features (mean 0, std 1)")
+        self.standardize_check.setToolTip(
+            "On: each feature column is shifted and scaled to mean 0 and std 1 (predict and "
+            "exports do the same to new rows).\nOff: the network sees your numbers as "
+            "written, so a hand calculation matches.")
+        self.standardize_check.toggled.connect(lambda on: self._set("standardize", bool(on)))
+        form.addRow(self.standardize_check)
         self.dataset_form = QFormLayout()
         form.addRow(self.dataset_form)
         self.val_spin = NumberSpinBox(0.0, 0.9, 0.05)
@@ -190,14 +223,7 @@ class TrainingPanel(QWidget):
         self.csv_box = QWidget()
         csv = QFormLayout(self.csv_box)
         csv.setContentsMargins(0, 0, 0, 0)
-        path_row = QHBoxLayout()
-        self.csv_path_label = QLabel()
-        self.csv_path_label.setSizePolicy(QSizePolicy.Policy.Ignored,
-                                          QSizePolicy.Policy.Preferred)
-        choose = QPushButton("Choose…")
-        choose.clicked.connect(self.choose_csv)
-        path_row.addWidget(self.csv_path_label, 1)
-        path_row.addWidget(choose)
+        path_row, self.csv_path_label = _path_row(self.choose_csv)
         csv.addRow("File", path_row)
         self.target_combo = QComboBox()
         self.target_combo.activated.connect(lambda _i: self._save_csv_columns())
@@ -314,13 +340,15 @@ class TrainingPanel(QWidget):
         widgets = [self.dataset_combo, self.val_spin, self.optimizer_combo, self.lr_spin,
                    self.schedule_combo, self.batch_combo, self.batch_spin, self.epochs_spin,
                    self.seed_spin, self.l1_spin, self.l2_spin, self.clip_spin, self.dtype_combo,
-                   self.target_combo, self.feature_list]
+                   self.target_combo, self.feature_list, self.standardize_check]
         for w in widgets:
             w.blockSignals(True)
         try:
             cfg = self.config()
             if cfg.csv:
-                self.dataset_combo.setCurrentIndex(self.dataset_combo.count() - 1)
+                self.dataset_combo.setCurrentIndex(self.dataset_combo.findText(CSV_ITEM))
+            elif cfg.images:
+                self.dataset_combo.setCurrentIndex(self.dataset_combo.findText(IMAGES_ITEM))
             else:
                 self.dataset_combo.setCurrentIndex(max(self.dataset_combo.findData(cfg.dataset),
                                                        0))
@@ -343,11 +371,20 @@ class TrainingPanel(QWidget):
             info = OPTIMIZERS.get(cfg.optimizer)
             self.optimizer_formula.setText(info.formula if info else "")
             self._fill_csv(cfg)
+            self.images_row.setVisible(bool(cfg.images) and not cfg.csv)
+            self.images_label.setText(Path(cfg.images).name if cfg.images else "")
+            self.images_label.setToolTip(cfg.images or "")
+            self.standardize_check.setChecked(cfg.standardize)
+            uses_table = cfg.dataset == TABLE_DATASET and not cfg.csv and not cfg.images
+            self.table_label.setVisible(uses_table)
+            self.table_label.setText(_table_summary(cfg.data) if uses_table else "")
+            self.standardize_check.setVisible(bool(cfg.csv) or (
+                cfg.dataset == TABLE_DATASET and not cfg.images))
         finally:
             for w in widgets:
                 w.blockSignals(False)
             self._loading = False
-        data = None if cfg.csv else DATASETS.get(cfg.dataset)
+        data = None if cfg.csv or cfg.images else DATASETS.get(cfg.dataset)
         self._fill_params("dataset_params", self.dataset_form, f"data:{cfg.csv or cfg.dataset}",
                           data.params if data else (), cfg.dataset_params)
         opt = OPTIMIZERS.get(cfg.optimizer)
@@ -439,16 +476,63 @@ class TrainingPanel(QWidget):
         if name is None:
             self.choose_csv()
             return
-        self._set_many(dataset=name, dataset_params={}, csv=None, target_columns=None,
-                       feature_columns=None)
+        if name == IMAGES_ITEM:
+            self.choose_image_folder()
+            return
+        extra = {}
+        if name == TABLE_DATASET and "data" not in self.document.training():
+            from designer.data.table_edits import table_of
+
+            extra["data"] = table_of({})  # an empty x, y table to fill in the Data dock
+        self._set_many(dataset=name, dataset_params={}, csv=None, images=None,
+                       target_columns=None, feature_columns=None, **extra)
 
     def choose_csv(self) -> None:
-        """Ask for a CSV file and train on it (last column as target by default)."""
+        """Ask for a CSV file and train on it (last column as target by default).
+
+        The file is read once on a thread first; a broken file is refused with its line and
+        column and the document stays as it was.
+        """
         path = self.ask_csv_path()
         if not path:
             self.load_settings()  # back to what the document says
             return
-        self._set_many(csv=str(path), target_columns=None, feature_columns=None)
+        change = dict(csv=str(path), images=None, target_columns=None, feature_columns=None)
+        if not (Path(path).is_file() and Path(path).stat().st_size <= CHECK_CSV_BYTES):
+            self._set_many(**change)  # a big file is checked when training loads it
+            return
+        from engine.data import load_csv
+
+        self._check_then_set(lambda: load_csv(path, standardize=False), change)
+
+    def choose_image_folder(self) -> None:
+        """Ask for a folder of class sub-folders and train on its images.
+
+        The folder is checked on a thread first (classes, at least one image each, readable
+        headers); if it cannot be used the document is left as it was and the reason shown.
+        """
+        folder = self.ask_image_folder()
+        if not folder:
+            self.load_settings()
+            return
+        from engine.data.images import check_image_folder
+
+        self._check_then_set(lambda: check_image_folder(folder),
+                             dict(images=str(folder), csv=None, target_columns=None,
+                                  feature_columns=None))
+
+    def _check_then_set(self, check: Callable[[], Any], change: dict[str, Any]) -> None:
+        """Run `check` off the GUI thread; then write `change`, or show why not."""
+        from designer.lab.background import start_job
+
+        def refused(message: str) -> None:
+            self.load_settings()
+            self._show_problem(message)
+
+        self._show_problem("")
+        self.check_job = start_job(lambda _job: check(), parent=self, name="data-check",
+                                   on_done=lambda _r: self._set_many(**change),
+                                   on_failed=refused)
 
     def _save_csv_columns(self) -> None:
         if self._loading:
@@ -474,6 +558,10 @@ class TrainingPanel(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Train on a CSV file", "",
                                               "CSV files (*.csv *.tsv *.txt);;All files (*)")
         return path or None
+
+    def _ask_image_folder(self) -> str | None:
+        return QFileDialog.getExistingDirectory(
+            self, "Train on a folder of images (one sub-folder per class)") or None
 
     # -- session -> widgets --------------------------------------------------------------
     def _on_state(self, state: str) -> None:
@@ -501,3 +589,27 @@ class TrainingPanel(QWidget):
     def _show_problem(self, text: str) -> None:
         self.problem_label.setText(text)
         self.problem_label.setVisible(bool(text))
+
+
+def _path_row(choose: Callable[[], None]) -> tuple[QHBoxLayout, QLabel]:
+    """A row with a file or folder name (elided by the layout) and a Choose… button."""
+    row = QHBoxLayout()
+    label = QLabel()
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    button = QPushButton("Choose…")
+    button.clicked.connect(choose)
+    row.addWidget(label, 1)
+    row.addWidget(button)
+    return row, label
+
+
+def _table_summary(data: Any) -> str:
+    """"3 rows: x → y. Edit them in the Data dock." for the training block's table."""
+    if not isinstance(data, dict) or not isinstance(data.get("columns"), list):
+        return "No table yet: add rows in the Data dock (View → Panels → Data)."
+    cols = [str(c) for c in data["columns"]]
+    targets = data.get("targets") if isinstance(data.get("targets"), list) else cols[-1:]
+    feats = [c for c in cols if c not in targets]
+    rows = len(data.get("rows") or [])
+    return (f"{rows} row{'s' if rows != 1 else ''}: {', '.join(feats)} → {', '.join(targets)}. "
+            "Edit them in the Data dock.")

@@ -17,7 +17,7 @@ from engine.core.compiler import compile_graph
 from engine.core.program import Program
 from engine.core.spec import load_graph
 from engine.errors import CompileError, GradscapeError, TrainingDiverged
-from engine.training.trainer import TrainConfig, Trainer, load_data
+from engine.training.trainer import TrainConfig, Trainer, fit_to_program, load_data
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -31,19 +31,27 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    help="target column of the CSV (name or 0-based index; repeatable)")
     g.add_argument("--features", metavar="COLS",
                    help="comma-separated feature columns of the CSV (default: all but targets)")
+    g.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
+                   help="scale CSV and data-table features to mean 0, std 1; "
+                   "--no-standardize uses the numbers as written (default: the graph "
+                   "file's setting, else on)")
+    g.add_argument("--images", metavar="FOLDER",
+                   help="train on a folder of images, one sub-folder per class (resized to "
+                   "the Input's shape)")
     g.add_argument("--seed", type=int, help="seed for data, weights and shuffling")
 
 
 def _config(args: argparse.Namespace, block: dict[str, Any]) -> TrainConfig:
     overrides: dict[str, Any] = {}
-    for name in ("dataset", "csv", "seed", "epochs", "optimizer", "lr", "validation_split"):
+    for name in ("dataset", "csv", "images", "seed", "epochs", "optimizer", "lr",
+                 "validation_split", "standardize"):
         if getattr(args, name, None) is not None:
             overrides[name] = getattr(args, name)
     if getattr(args, "batch_size", None) is not None:
         overrides["batch_size"] = args.batch_size
     if args.dataset and args.dataset != block.get("dataset"):
         overrides["dataset_params"] = {}
-        block = {k: v for k, v in block.items() if k not in ("csv",)}
+        block = {k: v for k, v in block.items() if k not in ("csv", "images")}
     params = dict(block.get("dataset_params", {}))
     params.update(overrides.get("dataset_params", {}))
     if args.samples is not None:
@@ -58,6 +66,10 @@ def _config(args: argparse.Namespace, block: dict[str, Any]) -> TrainConfig:
     if getattr(args, "dtype", None):
         overrides["dtype"] = args.dtype
     if args.csv is None and args.dataset is not None:
+        block = {k: v for k, v in block.items() if k not in ("csv", "images")}
+    if args.csv is not None:
+        block = {k: v for k, v in block.items() if k != "images"}
+    if args.images is not None:
         block = {k: v for k, v in block.items() if k != "csv"}
     return TrainConfig.from_block(block, **overrides)
 
@@ -95,6 +107,7 @@ def _prepare(args: argparse.Namespace, require_loss: bool = True, input_grads: b
     if weights is not None:
         program.load_state_dict(weights, strict=True)
     data = load_data(cfg)
+    fit_to_program(program, data)
     return spec, cfg, program, data
 
 

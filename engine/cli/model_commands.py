@@ -27,12 +27,18 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("predict", help="predict new CSV rows with a trained model")
+    p = sub.add_parser("predict", help="predict new CSV rows or images with a trained model")
     p.add_argument("model", help="model file (.gsmodel or .onnx)")
-    p.add_argument("--csv", required=True, metavar="FILE",
-                   help="rows of raw features (or all training columns, target blank)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--csv", metavar="FILE",
+                     help="rows of raw features (or all training columns, target blank)")
+    src.add_argument("--images", metavar="PATH", nargs="+",
+                     help="PNG/JPEG files or folders of them, resized to the model's input")
     p.add_argument("--out", metavar="FILE", help="write the predictions CSV here "
                    "(default: standard output)")
+    p.add_argument("--no-standardize", dest="standardize", action="store_false",
+                   help="the rows are already on the model's scale: feed them as written "
+                   "(default: standardised like the training data, if it was)")
     p.set_defaults(func=cmd_predict)
 
 
@@ -131,18 +137,30 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     program, model = _load(args.model)
     pp = dict(model.preprocessing.get("preprocessing") or {}) if model is not None else {}
-    x = apply_preprocessing(pp, args.csv)
-    if len(x) == 0:
-        raise DataError(f"{Path(args.csv).name} has no rows to predict (only a header, or "
-                        "blank lines); add one line of features per sample.")
+    if not args.standardize:
+        pp["standardize"] = False
     want = program.shapes[program.order[program.input_nodes[0]]][1:] if program.input_nodes \
         else None
+    files: list[Path] = []
+    if args.images:
+        from engine.data.images import image_files, read_image
+
+        files = image_files(args.images)
+        x = np.stack([read_image(f, tuple(want or ())) for f in files])
+    else:
+        x = apply_preprocessing(pp, args.csv)
+        if len(x) == 0:
+            raise DataError(f"{Path(args.csv).name} has no rows to predict (only a header, or "
+                            "blank lines); add one line of features per sample.")
     if want is not None and x.shape[1:] != tuple(want):
         if int(np.prod(x.shape[1:])) != int(np.prod(want)):
             raise DataError(f"The rows of {Path(args.csv).name} have {int(np.prod(x.shape[1:]))} "
                             f"values, but the model's input takes {int(np.prod(want))}.")
         x = x.reshape((len(x), *want))
     header, rows = prediction_table(program, model, x)
+    if files:  # one row per image, named
+        header = ["file", *header]
+        rows = [[str(f), *r] for f, r in zip(files, rows)]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)

@@ -198,8 +198,8 @@ def _unique_names(raw: list[str]) -> list[str]:
     return names
 
 
-def _open_table(text: str, name: str) -> _Table:
-    delimiter = _sniff(text)
+def _open_table(text: str, name: str, delimiter: str | None = None) -> _Table:
+    delimiter = delimiter or _sniff(text)
     top = text.lstrip("\r\n")
     end = top.find("\n")
     guess = top.count(delimiter, 0, end if end >= 0 else len(top)) + 1
@@ -375,13 +375,10 @@ def load_csv(
         raise DataError(f"The file '{name}' has a header line but no rows of data below it.")
     x = np.frombuffer(feats, dtype=np.float64).reshape(n, len(f_idx)).copy()
 
-    y, task_out, class_names = _targets(targets, [cols[j] for j in t_idx], lines, task, t)
+    y, task_out, class_names = target_values(targets, [cols[j] for j in t_idx], lines, task,
+                                             t.decimal_comma)
 
-    mean = x.mean(axis=0)
-    std = x.std(axis=0)
-    std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
-    if standardize:
-        x = (x - mean) / std
+    x, scaling = standardize_features(x, standardize)
     preprocessing: dict[str, Any] = {
         "source": "csv",
         "file": name,
@@ -395,9 +392,7 @@ def load_csv(
         "target_indices": t_idx,
         "task": task_out,
         "class_names": class_names,
-        "standardize": bool(standardize),
-        "mean": mean.tolist(),
-        "std": std.tolist(),
+        **scaling,
     }
     return Dataset(
         name=Path(path).stem or name,
@@ -412,21 +407,41 @@ def load_csv(
     )
 
 
-def _bad_cell(line: int, column: str, value: str, role: str) -> None:
+def standardize_features(x: np.ndarray, standardize: bool) -> tuple[np.ndarray, dict[str, Any]]:
+    """(features, preprocessing entries): standardised to mean 0 and std 1 if asked.
+
+    The mean and std are recorded either way, so a model can say what its raw data looked
+    like; `standardize` says whether predict must apply them.
+    """
+    mean = x.mean(axis=0) if len(x) else np.zeros(x.shape[1:])
+    std = x.std(axis=0) if len(x) else np.ones(x.shape[1:])
+    std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+    if standardize:
+        x = (x - mean) / std
+    return x, {"standardize": bool(standardize), "mean": mean.tolist(), "std": std.tolist()}
+
+
+def _bad_cell(line: int, column: str, value: str, role: str, unit: str = "Line") -> None:
     if not value:
         raise DataError(
-            f"Line {line}, column '{column}' is empty. Fill it in or delete the line."
+            f"{unit} {line}, column '{column}' is empty. Fill it in or delete the "
+            f"{unit.lower()}."
         )
     raise DataError(
-        f"Line {line}, column '{column}' holds '{value[:40]}', which is not a number; "
+        f"{unit} {line}, column '{column}' holds '{value[:40]}', which is not a number; "
         f"{role} must be numeric. Fix the cell, or leave the column out."
     )
 
 
-def _targets(
-    targets: list[list[str]], names: list[str], lines: Sequence[int], task: str, t: _Table
+def target_values(
+    targets: list[list[str]], names: list[str], lines: Sequence[int], task: str,
+    decimal_comma: bool = False, unit: str = "Line",
 ) -> tuple[np.ndarray, str, list[str]]:
-    """(y, task, class names) from the target columns' text."""
+    """(y, task, class names) from the target columns' text.
+
+    `lines` numbers each row for messages ("Line 4, column 'y' ..."; `unit` "Row" for a
+    table). task "auto" picks classification for text or few whole numbers.
+    """
     n = len(lines)
     numeric: list[np.ndarray | None] = []
     first_bad: list[int | None] = []
@@ -434,7 +449,7 @@ def _targets(
         vals = np.empty(n)
         bad = None
         for i, s in enumerate(col):
-            v = _number(s, t.decimal_comma)
+            v = _number(s, decimal_comma)
             if v is None:
                 bad = i
                 break
@@ -459,7 +474,7 @@ def _targets(
                 i = first_bad[k]
                 assert i is not None
                 raise DataError(
-                    f"Line {lines[i]}, column '{names[k]}' holds '{targets[k][i][:40]}', which "
+                    f"{unit} {lines[i]}, column '{names[k]}' holds '{targets[k][i][:40]}', which "
                     "is not a number; a regression target must be numeric (choose "
                     "task 'classification' for labels)."
                 )

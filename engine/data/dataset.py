@@ -7,7 +7,7 @@ Generated and bundled data sets live in ``engine.data.generated``, CSV import in
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,10 @@ class Dataset:
 
     x is (N, features) or (N, C, H, W); y is (N, k). For classification y is (N, 1) and
     holds the class index as a float. Both are float64.
+
+    A set whose inputs take their size from the network (an image folder) starts with x of
+    shape (N, 0) and a `load_inputs(rows, shape)` callback; `fit_to_input` fills x in.
+    `rows` are the indices of this set's samples in the source (kept by `subset`).
     """
 
     name: str
@@ -35,6 +39,8 @@ class Dataset:
     target_names: list[str]
     class_names: list[str] = field(default_factory=list)
     preprocessing: dict[str, Any] = field(default_factory=dict)
+    load_inputs: Callable[[np.ndarray, tuple[int, ...]], np.ndarray] | None = None
+    rows: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x, dtype=np.float64)
@@ -68,6 +74,8 @@ class Dataset:
             target_names=list(self.target_names),
             class_names=list(self.class_names),
             preprocessing=copy.deepcopy(self.preprocessing),
+            load_inputs=self.load_inputs,
+            rows=(np.arange(len(self)) if self.rows is None else self.rows)[idx],
         )
 
     def split(self, validation: float, seed: int) -> tuple[Dataset, Dataset]:
@@ -105,6 +113,27 @@ class Dataset:
         out = np.zeros((len(self), self.num_classes), dtype=np.float64)
         out[np.arange(len(self)), labels] = 1.0
         return out
+
+
+def fit_to_input(data: Dataset, shape: tuple[int, ...]) -> Dataset:
+    """Give `data` the per-sample input `shape` of the network, in place; returns `data`.
+
+    Flat rows (N, F) become (N, *shape) when F equals the number of values in `shape`
+    (a CSV or table feeding an Input that declares a shape); a set that loads its inputs
+    later (an image folder) loads them now at that shape. Either way `preprocessing`
+    records `input_shape`, so predict reshapes new rows alike. Anything else is left for
+    the trainer to report.
+    """
+    shape = tuple(int(d) for d in shape)
+    if data.load_inputs is not None:
+        rows = np.arange(len(data)) if data.rows is None else data.rows
+        data.x = np.asarray(data.load_inputs(rows, shape), dtype=np.float64)
+        data.load_inputs = None
+        data.preprocessing["input_shape"] = list(shape)
+    elif (len(shape) > 1 and data.x.ndim == 2 and data.x.shape[1] == int(np.prod(shape))):
+        data.x = data.x.reshape((len(data), *shape))
+        data.preprocessing["input_shape"] = list(shape)
+    return data
 
 
 def batches(

@@ -29,6 +29,9 @@ class TrainConfig:
     csv: str | None = None
     target_columns: list[str] | None = None
     feature_columns: list[str] | None = None
+    images: str | None = None  # a folder with one sub-folder of images per class
+    data: dict[str, Any] | None = None  # the table used by dataset "table"
+    standardize: bool = True  # CSV and table features to mean 0, std 1
     validation_split: float = 0.0
     optimizer: str = "adam"
     optimizer_params: dict[str, Any] = field(default_factory=dict)
@@ -85,6 +88,15 @@ class TrainConfig:
                              ("L1 strength", self.l1), ("L2 strength", self.l2)):
             if not (_is_number(value) and value >= 0 and math.isfinite(value)):
                 raise GradscapeError(f"The {label} must be a number ≥ 0, not {value!r}.")
+        if not isinstance(self.standardize, bool):
+            raise GradscapeError("The training setting 'standardize' must be true or false, "
+                                 f"not {self.standardize!r}.")
+        for label, value in (("CSV file", self.csv), ("image folder", self.images)):
+            if value is not None and not isinstance(value, str):
+                raise GradscapeError(f"The {label} must be given as a path, not {value!r}.")
+        if self.data is not None and not isinstance(self.data, dict):
+            raise GradscapeError("The training block's data table must be an object with "
+                                 "'columns' and 'rows'.")
         for label, value in (("optimizer", self.optimizer), ("schedule", self.schedule),
                              ("dataset", self.dataset)):
             if not isinstance(value, str):
@@ -157,16 +169,44 @@ class EpochReport:
         return out
 
 
+TABLE_DATASET = "table"  # `dataset` value that trains on the training block's `data` table
+
+
 def load_data(cfg: TrainConfig) -> Dataset:
-    """The training data named by the config: a built-in dataset or a CSV file."""
+    """The training data named by the config, in this order of precedence: a CSV file, an
+    image folder, the data table (dataset "table"), a built-in dataset."""
     from engine.data import load_csv, make_dataset
 
     if cfg.csv:
         target = cfg.target_columns
         if isinstance(target, list) and len(target) == 1:
             target = target[0]
-        return load_csv(cfg.csv, target=target, features=cfg.feature_columns)
+        return load_csv(cfg.csv, target=target, features=cfg.feature_columns,
+                        standardize=cfg.standardize)
+    if cfg.images:
+        from engine.data.images import load_image_folder
+
+        return load_image_folder(cfg.images)
+    if cfg.dataset == TABLE_DATASET:
+        from engine.data.table import load_table
+
+        if cfg.data is None:
+            raise DataError("The training block says dataset 'table' but holds no data "
+                            "table; add rows in the Data dock or choose another data set.")
+        return load_table(cfg.data, standardize=cfg.standardize)
     return make_dataset(cfg.dataset, seed=cfg.seed, **cfg.dataset_params)
+
+
+def fit_to_program(program: Program, *datasets: Any) -> None:
+    """Shape each data set's inputs like the program's (first) Input node, in place."""
+    from engine.data.dataset import fit_to_input
+
+    if not program.input_nodes:
+        return
+    shape = tuple(program.shapes[program.order[program.input_nodes[0]]][1:])
+    for data in datasets:
+        if isinstance(data, Dataset):
+            fit_to_input(data, shape)
 
 
 class Trainer:
@@ -183,6 +223,7 @@ class Trainer:
         self.config = config
         self.train_set = train
         self.val_set = val if val is not None and len(val) else None
+        fit_to_program(program, train, self.val_set)
         dtype = program.dtype
         self.x = np.ascontiguousarray(train.x, dtype=dtype)
         self.y = np.ascontiguousarray(train.y, dtype=dtype)
