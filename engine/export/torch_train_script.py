@@ -469,6 +469,7 @@ class Run:
         if not math.isfinite(loss_value):
             raise Diverged(f"Training diverged at step {self.step_count + 1}: the loss became "
                            "NaN or infinite. Try a lower learning rate or gradient clipping.")
+        self._check_runaway(loss_value)
         for p in self.params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
@@ -477,13 +478,47 @@ class Run:
         self.lr = lr_at(self.cfg, float(self.cfg["lr"]), self.epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
+        before = [q.detach().clone() for q in self.params]
         self.optimizer.step()
+        self._check_weights(before)
         self.step_count += 1
         self.epoch_losses.append(loss_value)
         self.step_losses.append(loss_value)
         if self.order.epoch_over():
             self.finish_epoch()
         return loss_value
+
+    # Gradscape's divergence rules (engine/training/trainer.py), so both stop at one step.
+    RUNAWAY_RATIO, RUNAWAY_FLOOR, WEIGHT_LIMIT = 1e3, 0.1, 1e6
+
+    def _check_runaway(self, loss: float) -> None:
+        """Stop when the loss reaches 1,000 times its best so far (floored at a tenth of the
+        first loss, so a loss bouncing near zero is not called a divergence)."""
+        past = [v for v in self.step_losses if math.isfinite(v)]
+        if not past or min(past) < 0 or past[0] < 0:
+            return
+        reference = max(min(past), self.RUNAWAY_FLOOR * past[0], 1e-8)
+        if loss >= self.RUNAWAY_RATIO * reference:
+            raise Diverged(f"Training diverged at step {self.step_count + 1}: the loss jumped "
+                           f"to {loss:.3g}, more than 1,000 times its best so far "
+                           f"({min(past):.3g}). Try a lower learning rate or gradient clipping.")
+
+    def _check_weights(self, before: list) -> None:
+        """Stop (and undo the step) when a weight leaves any sane range."""
+        if getattr(self, "_weight_limit", None) is None:  # the largest target, once
+            top = float(self.y.abs().max()) if self.y.numel() else 1.0
+            self._weight_limit = self.WEIGHT_LIMIT * max(1.0, top)
+        limit = self._weight_limit
+        big = max((float(q.detach().abs().max()) for q in self.params if q.numel()),
+                  default=0.0)
+        if big <= limit and math.isfinite(big):
+            return
+        with torch.no_grad():
+            for q, old in zip(self.params, before):
+                q.copy_(old)
+        raise Diverged(f"Training diverged at step {self.step_count + 1}: a weight reached "
+                       f"{big:.3g}, beyond any sensible size ({limit:.0e}). The weights before "
+                       "that step were kept. Try a lower learning rate or gradient clipping.")
 
     def _regularize(self) -> float:
         """Gradscape's L1/L2 penalty: l1·Σ|θ| + l2·Σθ², its gradient added to every weight."""
