@@ -48,8 +48,8 @@ def test_dialog_exports_a_training_folder_whose_checkpoint_opens_and_continues(
     qtbot.waitUntil(lambda: s2.last_report is not None, timeout=3000)
     assert s2.last_report.step == 12 and s2.state == states.PAUSED
     assert "step 12" in window2.training.panel.counter_label.text()
-    plot = window2.training.plot
-    np.testing.assert_allclose(plot.raw.view()[1], losses)
+    history = window2.training.run.history
+    np.testing.assert_allclose(history.losses.view()[1], losses)
     restored = live_weights(qtbot, s2)
     for key, value in run.engine_state().items():
         np.testing.assert_array_equal(restored[key], value)
