@@ -111,22 +111,31 @@ KEYS = st.sampled_from(["", "id", "op", "mean", "std", "x", "shape", "dtype", "p
                         "__metadata__", "data_offsets", "task", "units", "version"])
 
 
+def _slots(obj: Any) -> list[tuple[Any, Any]]:
+    """Every (container, key or index) inside `obj`, so each value is equally likely."""
+    out, stack = [], [obj]
+    while stack:
+        node = stack.pop()
+        keys = list(node) if isinstance(node, dict) else range(len(node))
+        for key in keys:
+            out.append((node, key))
+            if isinstance(node[key], (dict, list)):
+                stack.append(node[key])
+    return out
+
+
 @st.composite
 def mutated_json(draw, obj: Any) -> Any:
-    """`obj` with one to three values replaced, deleted or added somewhere inside."""
-    obj = json.loads(json.dumps(obj))
+    """`obj` with one to three values, anywhere inside, replaced, deleted or added."""
+    obj = copy.deepcopy(obj)
     for _ in range(draw(st.integers(1, 3))):
-        holder, key = None, None
-        node = obj
-        while isinstance(node, (dict, list)) and node and draw(st.booleans()):
-            keys = list(node) if isinstance(node, dict) else list(range(len(node)))
-            holder, key = node, draw(st.sampled_from(keys))
-            node = node[key]
-        if holder is None:
+        slots = _slots(obj) if isinstance(obj, (dict, list)) else []
+        if not slots:
             if isinstance(obj, dict):
                 obj[draw(KEYS)] = draw(JSON_VALUES)
             continue
-        action = draw(st.sampled_from(["replace", "delete", "add"]))
+        holder, key = slots[draw(st.integers(0, len(slots) - 1))]
+        action = draw(st.sampled_from(["replace", "replace", "delete", "add"]))
         if action == "replace":
             holder[key] = draw(JSON_VALUES)
         elif action == "delete":
