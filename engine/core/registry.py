@@ -33,6 +33,7 @@ def _load() -> None:
         layers,
         losses,
         norm,
+        sequence,
         sources,
     )
 

@@ -263,3 +263,35 @@ class AvgPool2D(_Pool):
     def make_kernel(self, params, ins, out, dtype):
         return AvgPoolKernel(*self.geometry(params))
 
+
+
+class GlobalAvgPoolKernel(Kernel):
+    def forward(self, x):
+        self.shape = x.shape
+        return x.mean(axis=(2, 3))
+
+    # dx = dy / (H·W) for every pixel of the channel
+    def backward(self, gy):
+        n, c, h, w = self.shape
+        g = gy * (1.0 / (h * w))
+        return (np.broadcast_to(g[:, :, None, None], self.shape),)
+
+
+@register
+class GlobalAvgPool2D(OpDef):
+    id = "GlobalAvgPool2D"
+    category = "Layers"
+    description = "Averages each channel over the whole image: (batch, C, H, W) → (batch, C)."
+    formula = "y[c] = mean over all pixels of x[c];  ∂L/∂x[c, i, j] = ∂L/∂y[c] / (H·W)"
+
+    @classmethod
+    def summary(cls, params: dict[str, Any]) -> str:
+        return "GlobalAvgPool"
+
+    def infer_shape(self, params, ins):
+        x = ins["in"]
+        _check_image(self.id, x)
+        return (None, x[1])
+
+    def make_kernel(self, params, ins, out, dtype):
+        return GlobalAvgPoolKernel()
