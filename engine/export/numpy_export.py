@@ -119,9 +119,39 @@ def _batchnorm(x, gamma, beta, mean, var, eps):
     return (x - mean.reshape(bs)) * invstd.reshape(bs) * gamma.reshape(bs) + beta.reshape(bs)
 
 
-def _softmax(x):
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+def _causal(x):
+    """x with −inf above the diagonal of the last two axes (later positions hidden)."""
+    t = x.shape[-1]
+    return np.where(np.triu(np.ones((t, t), dtype=bool), 1), np.float32(-np.inf), x)
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis=-1):
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def _layernorm(x, gamma, beta, eps):
+    xc = x - x.mean(axis=-1, keepdims=True)
+    y = xc / np.sqrt((xc * xc).mean(axis=-1, keepdims=True) + eps)
+    return y if gamma is None else y * gamma + beta
+
+
+def _attention(x, w_in, b_in, w_out, b_out, heads, causal):
+    """Multi-head self-attention over (batch, T, d)."""
+    n, t, d = x.shape
+    qkv = x @ w_in.T
+    if b_in is not None:
+        qkv = qkv + b_in
+    q, k, v = qkv.reshape(n, t, 3, heads, d // heads).transpose(2, 0, 3, 1, 4)
+    s = (q @ k.swapaxes(-1, -2)) * np.float32(1.0 / math.sqrt(d // heads))
+    a = _softmax(_causal(s) if causal else s)
+    y = (a @ v).transpose(0, 2, 1, 3).reshape(n, t, d) @ w_out.T
+    return y if b_out is None else y + b_out
 '''
 
 _MAIN = '''
@@ -240,8 +270,41 @@ class _Gen:
                 self.line(k, f"{a[0]} * (0.5 * (1.0 + erf({a[0]} * {fmt_float(np.sqrt(0.5))})))")
         elif op == "SiLU":
             self.line(k, f"{a[0]} * _sigmoid({a[0]})")
-        elif op == "Softmax":
-            self.line(k, f"_softmax({a[0]})")
+        elif op in ("Softmax", "LogSoftmax"):
+            from engine.ops.activations import softmax_axis
+
+            x = f"_causal({a[0]})" if p.get("causal") else a[0]
+            fn = "_softmax" if op == "Softmax" else "_log_softmax"
+            self.line(k, f"{fn}({x}, {softmax_axis(p, n.in_shapes[0])})")
+        elif op == "Embedding":
+            self.line(k, f"{wk('weight')}[{a[0]}.astype(np.int64)]")
+        elif op == "LayerNorm":
+            affine = p["affine"]
+            args = f"{wk('weight')}, {wk('bias')}" if affine else "None, None"
+            self.line(k, f"_layernorm({a[0]}, {args}, {fmt_float(p['eps'])})")
+        elif op == "MultiHeadAttention":
+            biases = ((wk("in_proj_bias"), wk("out_proj_bias")) if p["bias"] else
+                      ("None", "None"))
+            self.line(k, f"_attention({a[0]}, {wk('in_proj_weight')}, {biases[0]}, "
+                         f"{wk('out_proj_weight')}, {biases[1]}, {int(p['heads'])}, "
+                         f"{bool(p['causal'])})")
+        elif op == "MatMul":
+            x, y = a
+            if p["transpose_a"]:
+                x += ".swapaxes(-1, -2)"
+            if p["transpose_b"]:
+                y += ".swapaxes(-1, -2)"
+            self.line(k, f"np.matmul({x}, {y})")
+        elif op == "Transpose":
+            from engine.ops.sequence import transpose_perm
+
+            self.line(k, f"{a[0]}.transpose({transpose_perm(p, n.in_shapes[0])!r})")
+        elif op in ("Abs", "Sqrt"):
+            self.line(k, f"np.{op.lower()}({a[0]})")
+        elif op == "Clamp":
+            self.line(k, f"np.clip({a[0]}, {fmt_float(p['min'])}, {fmt_float(p['max'])})")
+        elif op == "GlobalAvgPool2D":
+            self.line(k, f"{a[0]}.mean(axis=(2, 3))")
         elif op == "Softplus":
             beta, thr = fmt_float(p["beta"]), fmt_float(p["threshold"])
             x = a[0]
