@@ -210,6 +210,8 @@ class Trainer:
                 threshold = 0.0
 
         def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
+            if pred.ndim == 3:  # a sequence: one class per position
+                return float(np.mean(pred.argmax(axis=-1) == np.rint(y.reshape(pred.shape[:2]))))
             if pred.ndim == 2 and pred.shape[1] > 1:
                 guess = pred.argmax(axis=1)
                 truth = y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0]
