@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from engine.data.dataset import Dataset
+from engine.data.text import TEXT_PARAMS
 from engine.errors import DataError
 from engine.ops.base import Param
 
@@ -210,15 +211,6 @@ def _fables_vocabulary_size() -> int:
     return len(vocabulary(fables_text()))
 
 
-def _text_params() -> tuple[Param, ...]:
-    return (
-        Param("block_size", "int", 32, "Characters per sample (the context the model sees); "
-              "the targets are the same characters shifted by one.", min=1, max=4096),
-        Param("stride", "int", 0, "Characters between the starts of two samples; 0 means the "
-              "block size (samples do not overlap).", min=0, max=4096),
-    )
-
-
 _NOISE_2D = "Standard deviation of the random jitter added to each point."
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -274,7 +266,7 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo(
             "fables", "Aesop's fables as next-character text (about 25 KB): each sample is a "
             "block of characters, its targets the characters that follow.",
-            "classification", _text_params(), (32,), _fables_vocabulary_size(),
+            "classification", TEXT_PARAMS, (32,), _fables_vocabulary_size(),
         ),
     )
 }

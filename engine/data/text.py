@@ -8,14 +8,15 @@ can turn its outputs back into characters (the Generate panel does).
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from engine.data.dataset import Dataset
 from engine.errors import DataError
+from engine.ops.base import Param
 
 FABLES_PATH = Path(__file__).with_name("files") / "aesop_fables.txt"
 MAX_TEXT_BYTES = 20_000_000  # checked before reading: a text model of this size is plenty
@@ -101,6 +102,30 @@ def text_dataset(text: str, block_size: int = 32, stride: int = 0, name: str = "
     )
 
 
+TEXT_PARAMS = (
+    Param("block_size", "int", 32, "Characters per sample (the context the model sees); the "
+          "targets are the same characters shifted by one.", min=1, max=4096),
+    Param("stride", "int", 0, "Characters between the starts of two samples; 0 means the "
+          "block size (samples do not overlap).", min=0, max=4096),
+)
+
+
+def load_text_dataset(path: str | os.PathLike[str], **params: Any) -> Dataset:
+    """A UTF-8 text file as next-character data; `params` are TEXT_PARAMS."""
+    known = {p.name: p for p in TEXT_PARAMS}
+    values = {p.name: p.default for p in TEXT_PARAMS}
+    for key, value in params.items():
+        if key not in known:
+            raise DataError(f"A text data set has no setting '{key}'; its settings are "
+                            f"{', '.join(known)}.")
+        problem = known[key].check(value)
+        if problem:
+            raise DataError(f"Text file {Path(path).name}: {problem}.")
+        values[key] = value
+    return text_dataset(read_text(path), values["block_size"], values["stride"],
+                        name=Path(path).stem)
+
+
 def fables_text() -> str:
     """The bundled public-domain text (Aesop's fables, see files/README.md)."""
     try:
@@ -108,8 +133,3 @@ def fables_text() -> str:
     except OSError as exc:
         raise DataError(f"The bundled text {FABLES_PATH} could not be read ({exc.strerror}); "
                         "reinstall Gradscape.") from None
-
-
-def perplexity(loss: float) -> float:
-    """e^loss: the number of equally likely characters the model is as unsure as."""
-    return math.exp(loss) if loss < 700 else math.inf

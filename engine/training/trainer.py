@@ -27,6 +27,7 @@ class TrainConfig:
     dataset: str = "xor"
     dataset_params: dict[str, Any] = field(default_factory=dict)
     csv: str | None = None
+    text: str | None = None  # a UTF-8 text file: next-character data (dataset_params: block_size)
     target_columns: list[str] | None = None
     feature_columns: list[str] | None = None
     validation_split: float = 0.0
@@ -134,9 +135,13 @@ class EpochReport:
 
 
 def load_data(cfg: TrainConfig) -> Dataset:
-    """The training data named by the config: a built-in dataset or a CSV file."""
+    """The training data named by the config: a built-in dataset, a CSV or a text file."""
     from engine.data import load_csv, make_dataset
 
+    if cfg.text:
+        from engine.data.text import load_text_dataset
+
+        return load_text_dataset(cfg.text, **cfg.dataset_params)
     if cfg.csv:
         target = cfg.target_columns
         if isinstance(target, list) and len(target) == 1:
