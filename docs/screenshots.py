@@ -94,7 +94,7 @@ SHOTS = [
          "learning lab: learning-rate sweep"),
     Shot("gpt-training", "tiny_gpt.json",
          ["--train", "120", "--zoom", "fit", "--size", "1700x1000",
-          "--hide", "backprop,predictions,weights,history"],
+          "--hide", "backprop,predictions,weights,history,inspector,chain rule,optimizer state"],
          "sequences: the tiny GPT training on Aesop's fables, gradients on every wire"),
     Shot("lab-attention", "tiny_gpt.json",
          ["--train", "120", "--action", "learn_attention", "--wait", "3000"],
