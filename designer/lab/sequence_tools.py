@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject
-from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from designer import theme
 from designer.lab.background import start_job
-from designer.lab.menu import ToolDialog, learn_menu
+from designer.lab.menu import ToolDialog, add_learn_actions
 from designer.lab.optimization_tools import _raise
 from designer.training.throttle import ThrottledFetch
 
@@ -372,19 +371,11 @@ class SequenceLab(QObject):
         self.window = window
         self.generate: GenerateDialog | None = None
         self.attention: AttentionDialog | None = None
-        menu = learn_menu(window)
-        if menu.actions():
-            menu.addSeparator()
-        for name, text, slot, tip in (
-                ("learn_attention", "&Attention…", self.show_attention,
-                 "The attention weights of one head, live while training, and their gradients"),
-                ("learn_generate", "&Generate Text…", self.show_generate,
-                 "Sample text from the trained character model")):
-            action = QAction(text, window)
-            action.setStatusTip(tip)
-            action.triggered.connect(lambda _c=False, s=slot: s())
-            window.actions[name] = action
-            menu.addAction(action)
+        self.actions = add_learn_actions(window, (
+            ("learn_attention", "&Attention…", self.show_attention,
+             "The attention weights of one head, live while training, and their gradients"),
+            ("learn_generate", "&Generate Text…", self.show_generate,
+             "Sample text from the trained character model")))
 
     def show_generate(self) -> GenerateDialog:
         if self.generate is None:
