@@ -232,6 +232,8 @@ CASES = {
         conv({"kernel": 3, "stride": 2, "padding": "valid"}, hw=(7, 7)),
         conv({"kernel": 1, "bias": False}, channels=3),
         conv({"kernel": 4, "stride": 3, "init": "xavier"}, hw=(9, 8)),
+        conv({"kernel": 3, "padding": "number", "pad": 2}, hw=(5, 4)),
+        conv({"kernel": 3, "stride": 2, "padding": "number", "pad": 1}, hw=(6, 5)),
     ],
     "MaxPool2D": [
         scaled("MaxPool2D", {}, (2, 6, 6)),

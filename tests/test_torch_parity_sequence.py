@@ -176,3 +176,15 @@ def test_global_average_pool(dtype):
                                      1).flatten(1)
 
     _run_chain(spec, batch((2, 5, 4), 4), fn, dtype, "g")
+
+
+@pytest.mark.parametrize("pad,stride", [(2, 1), (1, 2), (0, 1)])
+def test_conv2d_padding_by_number(pad, stride):
+    spec = _chain_spec((2, 5, 6), [("c", "Conv2D", {"filters": 3, "kernel": 3, "stride": stride,
+                                                    "padding": "number", "pad": pad})],
+                       ["x>c"], 2)
+
+    def fn(P, x):
+        return F.conv2d(x, P["c.weight"], P["c.bias"], stride=stride, padding=pad)
+
+    _run_chain(spec, batch((2, 5, 6), 4), fn, "float64", "c")

@@ -95,7 +95,10 @@ class Conv2D(OpDef):
         Param("kernel", "int", 3, "Filter size k (k×k pixels).", min=1, max=31),
         Param("stride", "int", 1, "Step between filter positions.", min=1, max=16),
         Param("padding", "choice", "same", "'same' pads the border so the output is "
-              "ceil(size/stride); 'valid' does not pad.", choices=("same", "valid")),
+              "ceil(size/stride); 'valid' does not pad; 'number' adds 'pad' rows and columns "
+              "of zeros on every side.", choices=("same", "valid", "number")),
+        Param("pad", "int", 1, "Rows and columns of zeros added on each side when padding is "
+              "'number' (PyTorch's padding=pad).", min=0, max=64),
         Param("bias", "bool", True, "Add a learnable bias to each filter."),
         Param("init", "choice", "he", "How the weights start (see Dense).", choices=INITS),
     )
@@ -116,12 +119,14 @@ class Conv2D(OpDef):
             ho, top, bottom = same_padding(h, k, s)
             wo, left, right = same_padding(w, k, s)
             return ho, wo, (top, bottom, left, right)
+        p = int(params["pad"]) if params["padding"] == "number" else 0
+        h, w = h + 2 * p, w + 2 * p
         if h < k or w < k:
             raise ShapeError(
                 f"the {k}×{k} filter is larger than the {h}×{w} image of input shape "
                 f"{fmt_shape(x)}; use a smaller kernel or padding 'same'"
             )
-        return (h - k) // s + 1, (w - k) // s + 1, (0, 0, 0, 0)
+        return (h - k) // s + 1, (w - k) // s + 1, (p, p, p, p)
 
     def infer_shape(self, params, ins):
         ho, wo, _ = self._geometry(params, ins["in"])
