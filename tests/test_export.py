@@ -137,7 +137,7 @@ def zoo():
         ["x->q", "x->k", "x->v", "q->s.a", "k->s.b", "s->a", "a->av.a", "v->av.b", "av->tr",
          "tr->ls", "ls->mm.a", "w->mm.b", "mm->ab", "ab->sq", "sq->cl", "cl->sm", "sm->o"])
     g["global_pool"] = chain({"shape": [2, 6, 5]}, [
-        ("c", "Conv2D", {"filters": 3, "padding": "number", "pad": 2}),
+        ("c", "Conv2D", {"filters": 3, "padding": "number", "pad": 2, "dilation": 2}),
         ("gap", "GlobalAvgPool2D", {}),
         ("o", "Dense", {"units": 2})], target=2)
     g["no_loss_identity"] = graph(

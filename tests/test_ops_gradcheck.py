@@ -234,6 +234,8 @@ CASES = {
         conv({"kernel": 4, "stride": 3, "init": "xavier"}, hw=(9, 8)),
         conv({"kernel": 3, "padding": "number", "pad": 2}, hw=(5, 4)),
         conv({"kernel": 3, "stride": 2, "padding": "number", "pad": 1}, hw=(6, 5)),
+        conv({"kernel": 3, "dilation": 2}, hw=(7, 6)),
+        conv({"kernel": 2, "dilation": 2, "stride": 2, "padding": "valid"}, hw=(7, 6)),
     ],
     "MaxPool2D": [
         scaled("MaxPool2D", {}, (2, 6, 6)),

@@ -178,13 +178,25 @@ def test_global_average_pool(dtype):
     _run_chain(spec, batch((2, 5, 4), 4), fn, dtype, "g")
 
 
-@pytest.mark.parametrize("pad,stride", [(2, 1), (1, 2), (0, 1)])
-def test_conv2d_padding_by_number(pad, stride):
-    spec = _chain_spec((2, 5, 6), [("c", "Conv2D", {"filters": 3, "kernel": 3, "stride": stride,
-                                                    "padding": "number", "pad": pad})],
+@pytest.mark.parametrize("pad,stride,dilation", [(2, 1, 1), (1, 2, 1), (0, 1, 1), (2, 1, 2),
+                                                 (1, 2, 2)])
+def test_conv2d_padding_by_number_and_dilation(pad, stride, dilation):
+    spec = _chain_spec((2, 5, 6), [("c", "Conv2D", {
+        "filters": 3, "kernel": 3, "stride": stride, "padding": "number", "pad": pad,
+        "dilation": dilation})], ["x>c"], 2)
+
+    def fn(P, x):
+        return F.conv2d(x, P["c.weight"], P["c.bias"], stride=stride, padding=pad,
+                        dilation=dilation)
+
+    _run_chain(spec, batch((2, 5, 6), 4), fn, "float64", "c")
+
+
+def test_conv2d_same_padding_with_dilation():
+    spec = _chain_spec((2, 6, 6), [("c", "Conv2D", {"filters": 2, "kernel": 3, "dilation": 2})],
                        ["x>c"], 2)
 
     def fn(P, x):
-        return F.conv2d(x, P["c.weight"], P["c.bias"], stride=stride, padding=pad)
+        return F.conv2d(x, P["c.weight"], P["c.bias"], padding="same", dilation=2)
 
-    _run_chain(spec, batch((2, 5, 6), 4), fn, "float64", "c")
+    _run_chain(spec, batch((2, 6, 6), 3), fn, "float64", "c")

@@ -86,17 +86,19 @@ def _sigmoid(x):
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
-def _windows(x, k, s):
-    w = sliding_window_view(x, (k, k), axis=(2, 3))
+def _windows(x, k, s, d=1):
+    span = d * (k - 1) + 1
+    w = sliding_window_view(x, (span, span), axis=(2, 3))
+    w = w[..., ::d, ::d] if d > 1 else w
     return w[:, :, ::s, ::s] if s > 1 else w
 
 
-def _conv2d(x, weight, bias, stride, pads):
+def _conv2d(x, weight, bias, stride, pads, dilation=1):
     top, bottom, left, right = pads
     if top or bottom or left or right:
         x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
     n, k = x.shape[0], weight.shape[2]
-    win = _windows(x, k, stride)
+    win = _windows(x, k, stride, dilation)
     ho, wo = win.shape[2:4]
     cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, -1)
     y = cols @ weight.reshape(weight.shape[0], -1).T
@@ -231,7 +233,8 @@ class _Gen:
 
             _, _, pads = Conv2D()._geometry(p, n.in_shapes[0])
             bias = wk("bias") if p["bias"] else "None"
-            self.line(k, f"_conv2d({a[0]}, {wk('weight')}, {bias}, {int(p['stride'])}, {pads!r})")
+            self.line(k, f"_conv2d({a[0]}, {wk('weight')}, {bias}, {int(p['stride'])}, {pads!r}, "
+                         f"{int(p.get('dilation', 1))})")
         elif op in ("MaxPool2D", "AvgPool2D"):
             size = int(p["size"])
             fn = "_maxpool" if op == "MaxPool2D" else "_avgpool"

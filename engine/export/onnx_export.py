@@ -125,8 +125,9 @@ class _Builder:
             args = [ins[0], self.const(f"{n.id}.weight", w[f"{n.id}.weight"])]
             if p["bias"]:
                 args.append(self.const(f"{n.id}.bias", w[f"{n.id}.bias"]))
+            dil = int(p.get("dilation", 1))
             self.add("Conv", args, out, kernel_shape=[k, k], strides=[s, s],
-                     pads=[top, left, bottom, right])
+                     pads=[top, left, bottom, right], dilations=[dil, dil])
         elif op in ("MaxPool2D", "AvgPool2D"):
             k = int(p["size"])
             s = int(p["stride"]) or k

@@ -31,28 +31,33 @@ def same_padding(size: int, k: int, stride: int) -> tuple[int, int, int]:
     return out, total // 2, total - total // 2
 
 
-def _offset_slices(k: int, s: int, ho: int, wo: int):
-    """(i·k + j, slice of the rows, slice of the columns) of each window offset (i, j)."""
+def _offset_slices(k: int, s: int, ho: int, wo: int, d: int = 1):
+    """(i·k + j, slice of the rows, slice of the columns) of each window offset (i, j);
+    `d` is the dilation (the gap between the taps of the window)."""
     for i in range(k):
         for j in range(k):
-            yield i * k + j, slice(i, i + s * (ho - 1) + 1, s), slice(j, j + s * (wo - 1) + 1, s)
+            yield (i * k + j, slice(i * d, i * d + s * (ho - 1) + 1, s),
+                   slice(j * d, j * d + s * (wo - 1) + 1, s))
 
 
 class Conv2DKernel(Kernel):
-    def __init__(self, k: int, stride: int, pads: tuple[int, int, int, int], bias: bool):
+    def __init__(self, k: int, stride: int, pads: tuple[int, int, int, int], bias: bool,
+                 dilation: int = 1):
         self.k, self.stride, self.pads, self.bias = k, stride, pads, bias
+        self.dilation = dilation
 
     def forward(self, x):
         top, bottom, left, right = self.pads
         if top or bottom or left or right:
             x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
         n, c, hp, wp = self.xp_shape = x.shape
-        k, s = self.k, self.stride
-        ho, wo = (hp - k) // s + 1, (wp - k) // s + 1
+        k, s, d = self.k, self.stride, self.dilation
+        span = d * (k - 1) + 1
+        ho, wo = (hp - span) // s + 1, (wp - span) // s + 1
         # im2col, laid out (C, k, k, N, Ho, Wo): one contiguous block copy per kernel offset
         xt = x.transpose(1, 0, 2, 3)
         cols = np.empty((c, k, k, n, ho, wo), dtype=x.dtype)
-        for o, rows, cs in _offset_slices(k, s, ho, wo):
+        for o, rows, cs in _offset_slices(k, s, ho, wo, d):
             cols[:, o // k, o % k] = xt[:, :, rows, cs]
         self.cols = cols.reshape(c * k * k, n * ho * wo)
         weight = self.w["weight"]
@@ -76,7 +81,7 @@ class Conv2DKernel(Kernel):
         dcols = (weight.reshape(f, -1).T @ gmat).reshape(c, k, k, n, ho, wo)
         hp, wp = self.xp_shape[2:]
         dxt = np.zeros((c, n, hp, wp), dtype=gy.dtype)
-        for o, rows, cs in _offset_slices(k, self.stride, ho, wo):
+        for o, rows, cs in _offset_slices(k, self.stride, ho, wo, self.dilation):
             dxt[:, :, rows, cs] += dcols[:, o // k, o % k]
         top, bottom, left, right = self.pads
         return (dxt.transpose(1, 0, 2, 3)[:, :, top:hp - bottom, left:wp - right],)
@@ -99,6 +104,8 @@ class Conv2D(OpDef):
               "of zeros on every side.", choices=("same", "valid", "number")),
         Param("pad", "int", 1, "Rows and columns of zeros added on each side when padding is "
               "'number' (PyTorch's padding=pad).", min=0, max=64),
+        Param("dilation", "int", 1, "Gap between the filter's taps: 2 spreads a 3×3 filter "
+              "over 5×5 pixels (PyTorch's dilation).", min=1, max=16),
         Param("bias", "bool", True, "Add a learnable bias to each filter."),
         Param("init", "choice", "he", "How the weights start (see Dense).", choices=INITS),
     )
@@ -113,7 +120,8 @@ class Conv2D(OpDef):
 
     def _geometry(self, params, x) -> tuple[int, int, tuple[int, int, int, int]]:
         _check_image("Conv2D", x)
-        k, s = int(params["kernel"]), int(params["stride"])
+        s = int(params["stride"])
+        k = int(params.get("dilation", 1)) * (int(params["kernel"]) - 1) + 1  # dilated span
         h, w = x[2], x[3]
         if params["padding"] == "same":
             ho, top, bottom = same_padding(h, k, s)
@@ -123,8 +131,8 @@ class Conv2D(OpDef):
         h, w = h + 2 * p, w + 2 * p
         if h < k or w < k:
             raise ShapeError(
-                f"the {k}×{k} filter is larger than the {h}×{w} image of input shape "
-                f"{fmt_shape(x)}; use a smaller kernel or padding 'same'"
+                f"the filter spans {k}×{k} pixels, more than the {h}×{w} (padded) image of "
+                f"input shape {fmt_shape(x)}; use a smaller kernel or padding 'same'"
             )
         return (h - k) // s + 1, (w - k) // s + 1, (p, p, p, p)
 
@@ -149,7 +157,7 @@ class Conv2D(OpDef):
     def make_kernel(self, params, ins, out, dtype):
         _, _, pads = self._geometry(params, ins["in"])
         return Conv2DKernel(int(params["kernel"]), int(params["stride"]), pads,
-                            bool(params["bias"]))
+                            bool(params["bias"]), int(params["dilation"]))
 
 
 class _Pool(OpDef):
