@@ -138,6 +138,7 @@ def zoo():
          "tr->ls", "ls->mm.a", "w->mm.b", "mm->ab", "ab->sq", "sq->cl", "cl->sm", "sm->o"])
     g["global_pool"] = chain({"shape": [2, 6, 5]}, [
         ("c", "Conv2D", {"filters": 3, "padding": "number", "pad": 2, "dilation": 2}),
+        ("dw", "Conv2D", {"filters": 6, "groups": 3, "padding": "valid"}),
         ("gap", "GlobalAvgPool2D", {}),
         ("o", "Dense", {"units": 2})], target=2)
     g["no_loss_identity"] = graph(

@@ -235,6 +235,9 @@ CASES = {
         conv({"kernel": 3, "padding": "number", "pad": 2}, hw=(5, 4)),
         conv({"kernel": 3, "stride": 2, "padding": "number", "pad": 1}, hw=(6, 5)),
         conv({"kernel": 3, "dilation": 2}, hw=(7, 6)),
+        case((4, 5, 5), [("out", "Conv2D", {"filters": 6, "groups": 2})], ["x>out"]),
+        case((3, 5, 4), [("out", "Conv2D", {"filters": 3, "groups": 3, "dilation": 2})],
+             ["x>out"]),
         conv({"kernel": 2, "dilation": 2, "stride": 2, "padding": "valid"}, hw=(7, 6)),
     ],
     "MaxPool2D": [

@@ -200,3 +200,14 @@ def test_conv2d_same_padding_with_dilation():
         return F.conv2d(x, P["c.weight"], P["c.bias"], padding="same", dilation=2)
 
     _run_chain(spec, batch((2, 6, 6), 3), fn, "float64", "c")
+
+
+@pytest.mark.parametrize("groups,filters", [(2, 4), (4, 4), (4, 8)])
+def test_conv2d_groups(groups, filters):
+    spec = _chain_spec((4, 5, 5), [("c", "Conv2D", {"filters": filters, "kernel": 3,
+                                                    "groups": groups})], ["x>c"], 2)
+
+    def fn(P, x):
+        return F.conv2d(x, P["c.weight"], P["c.bias"], padding=1, groups=groups)
+
+    _run_chain(spec, batch((4, 5, 5), 3), fn, "float64", "c")

@@ -93,15 +93,17 @@ def _windows(x, k, s, d=1):
     return w[:, :, ::s, ::s] if s > 1 else w
 
 
-def _conv2d(x, weight, bias, stride, pads, dilation=1):
+def _conv2d(x, weight, bias, stride, pads, dilation=1, groups=1):
     top, bottom, left, right = pads
     if top or bottom or left or right:
         x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
     n, k = x.shape[0], weight.shape[2]
     win = _windows(x, k, stride, dilation)
     ho, wo = win.shape[2:4]
-    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, -1)
-    y = cols @ weight.reshape(weight.shape[0], -1).T
+    g, f = groups, weight.shape[0]
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, g, -1).transpose(1, 0, 2)
+    y = np.matmul(cols, weight.reshape(g, f // g, -1).transpose(0, 2, 1))
+    y = y.transpose(1, 0, 2).reshape(n * ho * wo, f)
     if bias is not None:
         y += bias
     return np.ascontiguousarray(y.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2))
@@ -234,7 +236,7 @@ class _Gen:
             _, _, pads = Conv2D()._geometry(p, n.in_shapes[0])
             bias = wk("bias") if p["bias"] else "None"
             self.line(k, f"_conv2d({a[0]}, {wk('weight')}, {bias}, {int(p['stride'])}, {pads!r}, "
-                         f"{int(p.get('dilation', 1))})")
+                         f"{int(p.get('dilation', 1))}, {int(p.get('groups', 1))})")
         elif op in ("MaxPool2D", "AvgPool2D"):
             size = int(p["size"])
             fn = "_maxpool" if op == "MaxPool2D" else "_avgpool"

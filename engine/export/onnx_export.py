@@ -127,7 +127,8 @@ class _Builder:
                 args.append(self.const(f"{n.id}.bias", w[f"{n.id}.bias"]))
             dil = int(p.get("dilation", 1))
             self.add("Conv", args, out, kernel_shape=[k, k], strides=[s, s],
-                     pads=[top, left, bottom, right], dilations=[dil, dil])
+                     pads=[top, left, bottom, right], dilations=[dil, dil],
+                     group=int(p.get("groups", 1)))
         elif op in ("MaxPool2D", "AvgPool2D"):
             k = int(p["size"])
             s = int(p["stride"]) or k

@@ -181,7 +181,7 @@ class _Gen:
             pad = f"({top}, {left})" if symmetric else "0"
             self.attr(n.id, f"nn.Conv2d({c_in}, {int(p['filters'])}, {k}, stride={s}, "
                       f"padding={pad}, dilation={int(p.get('dilation', 1))}, "
-                      f"bias={bool(p['bias'])})")
+                      f"groups={int(p.get('groups', 1))}, bias={bool(p['bias'])})")
             self.keys(n.id, ["weight"] + (["bias"] if p["bias"] else []))
             x = a[0] if symmetric else f"F.pad({a[0]}, ({left}, {right}, {top}, {bottom}))"
             self.line(n.id, f"self.{nm}({x})")

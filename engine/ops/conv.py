@@ -42,9 +42,9 @@ def _offset_slices(k: int, s: int, ho: int, wo: int, d: int = 1):
 
 class Conv2DKernel(Kernel):
     def __init__(self, k: int, stride: int, pads: tuple[int, int, int, int], bias: bool,
-                 dilation: int = 1):
+                 dilation: int = 1, groups: int = 1):
         self.k, self.stride, self.pads, self.bias = k, stride, pads, bias
-        self.dilation = dilation
+        self.dilation, self.groups = dilation, groups
 
     def forward(self, x):
         top, bottom, left, right = self.pads
@@ -61,24 +61,30 @@ class Conv2DKernel(Kernel):
             cols[:, o // k, o % k] = xt[:, :, rows, cs]
         self.cols = cols.reshape(c * k * k, n * ho * wo)
         weight = self.w["weight"]
-        f = weight.shape[0]
-        y = weight.reshape(f, -1) @ self.cols  # (F, N·Ho·Wo)
+        f, g = weight.shape[0], self.groups
+        # each group of filters sees its own group of channels: (g, F/g, ·) @ (g, ·, N·Ho·Wo)
+        y = np.matmul(weight.reshape(g, f // g, -1),
+                      self.cols.reshape(g, -1, self.cols.shape[1])).reshape(f, -1)
         if self.bias:
             y += self.w["bias"][:, None]
         return np.ascontiguousarray(y.reshape(f, n, ho, wo).transpose(1, 0, 2, 3))
 
-    # dW = dy·colsᵀ,  db = Σ dy,  dx = col2im(Wᵀ·dy) (the full correlation with W)
+    # dW = dy·colsᵀ,  db = Σ dy,  dx = col2im(Wᵀ·dy) (the full correlation with W), per group
     def backward(self, gy):
         n, f, ho, wo = gy.shape
+        g = self.groups
         gmat = gy.transpose(1, 0, 2, 3).reshape(f, -1)  # (F, N·Ho·Wo)
-        np.matmul(gmat, self.cols.T, out=self.g["weight"].reshape(f, -1))
+        cols = self.cols.reshape(g, -1, self.cols.shape[1])
+        gmat_g = gmat.reshape(g, f // g, -1)
+        np.matmul(gmat_g, cols.transpose(0, 2, 1), out=self.g["weight"].reshape(g, f // g, -1))
         if self.bias:
             gmat.sum(axis=1, out=self.g["bias"])
         if not self.needs_input_grad[0]:
             return (None,)
         weight = self.w["weight"]
-        c, k = weight.shape[1], self.k
-        dcols = (weight.reshape(f, -1).T @ gmat).reshape(c, k, k, n, ho, wo)
+        c, k = weight.shape[1] * g, self.k
+        wg = weight.reshape(g, f // g, -1)
+        dcols = np.matmul(wg.transpose(0, 2, 1), gmat_g).reshape(c, k, k, n, ho, wo)
         hp, wp = self.xp_shape[2:]
         dxt = np.zeros((c, n, hp, wp), dtype=gy.dtype)
         for o, rows, cs in _offset_slices(k, self.stride, ho, wo, self.dilation):
@@ -106,6 +112,9 @@ class Conv2D(OpDef):
               "'number' (PyTorch's padding=pad).", min=0, max=64),
         Param("dilation", "int", 1, "Gap between the filter's taps: 2 spreads a 3×3 filter "
               "over 5×5 pixels (PyTorch's dilation).", min=1, max=16),
+        Param("groups", "int", 1, "Split the channels and the filters into this many groups; "
+              "each filter sees only its group's channels (PyTorch's groups; = channels "
+              "and filters for a depthwise convolution).", min=1, max=4096),
         Param("bias", "bool", True, "Add a learnable bias to each filter."),
         Param("init", "choice", "he", "How the weights start (see Dense).", choices=INITS),
     )
@@ -138,12 +147,16 @@ class Conv2D(OpDef):
 
     def infer_shape(self, params, ins):
         ho, wo, _ = self._geometry(params, ins["in"])
-        return (None, int(params["filters"]), ho, wo)
+        c, f, g = ins["in"][1], int(params["filters"]), int(params["groups"])
+        if c % g or f % g:
+            raise ShapeError(f"{g} groups need the channels ({c}) and the filters ({f}) to "
+                             f"divide by {g}")
+        return (None, f, ho, wo)
 
     def param_shapes(self, params, ins):
-        _check_image("Conv2D", ins["in"])
+        self.infer_shape(params, ins)
         k, f = int(params["kernel"]), int(params["filters"])
-        shapes = {"weight": (f, int(ins["in"][1]), k, k)}
+        shapes = {"weight": (f, int(ins["in"][1]) // int(params["groups"]), k, k)}
         if params["bias"]:
             shapes["bias"] = (f,)
         return shapes
@@ -157,7 +170,7 @@ class Conv2D(OpDef):
     def make_kernel(self, params, ins, out, dtype):
         _, _, pads = self._geometry(params, ins["in"])
         return Conv2DKernel(int(params["kernel"]), int(params["stride"]), pads,
-                            bool(params["bias"]), int(params["dilation"]))
+                            bool(params["bias"]), int(params["dilation"]), int(params["groups"]))
 
 
 class _Pool(OpDef):
