@@ -139,6 +139,8 @@ def zoo():
     g["global_pool"] = chain({"shape": [2, 6, 5]}, [
         ("c", "Conv2D", {"filters": 3, "padding": "number", "pad": 2, "dilation": 2}),
         ("dw", "Conv2D", {"filters": 6, "groups": 3, "padding": "valid"}),
+        ("mp", "MaxPool2D", {"size": 3, "stride": 1, "padding": 1}),
+        ("ap", "AvgPool2D", {"size": 2, "padding": 1}),
         ("gap", "GlobalAvgPool2D", {}),
         ("o", "Dense", {"units": 2})], target=2)
     g["no_loss_identity"] = graph(

@@ -244,12 +244,15 @@ CASES = {
         scaled("MaxPool2D", {}, (2, 6, 6)),
         scaled("MaxPool2D", {"size": 3, "stride": 2}, (2, 7, 7)),
         scaled("MaxPool2D", {"size": 2, "stride": 1}, (1, 5, 4)),
+        scaled("MaxPool2D", {"size": 3, "stride": 2, "padding": 1}, (2, 5, 6)),
     ],
     "AvgPool2D": [
         scaled("AvgPool2D", {}, (2, 6, 6)),
         scaled("AvgPool2D", {"size": 3, "stride": 2}, (2, 7, 7)),
         scaled("AvgPool2D", {"size": 2, "stride": 1}, (1, 5, 4)),
         scaled("AvgPool2D", {"size": 2}, (1, 5, 5)),
+        scaled("AvgPool2D", {"size": 3, "stride": 2, "padding": 1}, (2, 5, 6)),
+        scaled("AvgPool2D", {"size": 2, "padding": 1}, (1, 4, 4)),
     ],
     "BatchNorm": [
         dense_then("BatchNorm", units=4),

@@ -211,3 +211,17 @@ def test_conv2d_groups(groups, filters):
         return F.conv2d(x, P["c.weight"], P["c.bias"], padding=1, groups=groups)
 
     _run_chain(spec, batch((4, 5, 5), 3), fn, "float64", "c")
+
+
+@pytest.mark.parametrize("op,k,s,p", [("MaxPool2D", 3, 2, 1), ("AvgPool2D", 3, 2, 1),
+                                      ("AvgPool2D", 2, 2, 1), ("MaxPool2D", 2, 1, 1)])
+def test_pool_padding(op, k, s, p):
+    spec = _chain_spec((2, 5, 6), [("h", "Conv2D", {"filters": 2}),
+                                   ("pl", op, {"size": k, "stride": s, "padding": p})],
+                       ["x>h", "h>pl"], 2)
+    pool = F.max_pool2d if op == "MaxPool2D" else F.avg_pool2d
+
+    def fn(P, x):
+        return pool(F.conv2d(x, P["h.weight"], P["h.bias"], padding=1), k, s, p)
+
+    _run_chain(spec, batch((2, 5, 6), 3), fn, "float64", "pl")

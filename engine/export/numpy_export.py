@@ -109,11 +109,15 @@ def _conv2d(x, weight, bias, stride, pads, dilation=1, groups=1):
     return np.ascontiguousarray(y.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2))
 
 
-def _maxpool(x, k, s):
+def _maxpool(x, k, s, p=0):
+    if p:
+        x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
     return _windows(x, k, s).max(axis=(-2, -1))
 
 
-def _avgpool(x, k, s):
+def _avgpool(x, k, s, p=0):
+    if p:
+        x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
     return _windows(x, k, s).mean(axis=(-2, -1))
 
 
@@ -240,7 +244,8 @@ class _Gen:
         elif op in ("MaxPool2D", "AvgPool2D"):
             size = int(p["size"])
             fn = "_maxpool" if op == "MaxPool2D" else "_avgpool"
-            self.line(k, f"{fn}({a[0]}, {size}, {int(p['stride']) or size})")
+            self.line(k, f"{fn}({a[0]}, {size}, {int(p['stride']) or size}, "
+                         f"{int(p.get('padding', 0))})")
         elif op == "BatchNorm":
             args = ", ".join(wk(x) for x in ("weight", "bias", "running_mean", "running_var"))
             self.line(k, f"_batchnorm({a[0]}, {args}, {fmt_float(p['eps'])})")

@@ -132,8 +132,10 @@ class _Builder:
         elif op in ("MaxPool2D", "AvgPool2D"):
             k = int(p["size"])
             s = int(p["stride"]) or k
+            pad = int(p.get("padding", 0))
+            extra = {"count_include_pad": 1} if op == "AvgPool2D" and pad else {}
             self.add("MaxPool" if op == "MaxPool2D" else "AveragePool", ins, out,
-                     kernel_shape=[k, k], strides=[s, s])
+                     kernel_shape=[k, k], strides=[s, s], pads=[pad] * 4, **extra)
         elif op == "BatchNorm":
             args = [ins[0]] + [self.const(f"{n.id}.{k}", w[f"{n.id}.{k}"])
                                for k in ("weight", "bias", "running_mean", "running_var")]

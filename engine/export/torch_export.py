@@ -189,7 +189,7 @@ class _Gen:
             k = int(p["size"])
             s = int(p["stride"]) or k
             cls = "MaxPool2d" if op == "MaxPool2D" else "AvgPool2d"
-            self.attr(n.id, f"nn.{cls}({k}, stride={s})")
+            self.attr(n.id, f"nn.{cls}({k}, stride={s}, padding={int(p.get('padding', 0))})")
             self.line(n.id, f"self.{nm}({a[0]})")
         elif op == "BatchNorm":
             dim = "2d" if len(n.shape) == 4 else "1d"

@@ -179,8 +179,12 @@ class _Pool(OpDef):
         Param("size", "int", 2, "Window size k (k×k pixels).", min=1, max=32),
         Param("stride", "int", 0, "Step between windows; 0 means the same as the size "
               "(windows do not overlap).", min=0, max=32),
+        Param("padding", "int", 0, "Rows and columns added on each side first (at most half "
+              "the size, as PyTorch); max pooling pads with −∞, average pooling with zeros "
+              "that count in the average.", min=0, max=16),
     )
     label: str = ""
+    kernel_class: type[Kernel]
 
     @classmethod
     def summary(cls, params: dict[str, Any]) -> str:
@@ -197,20 +201,45 @@ class _Pool(OpDef):
         x = ins["in"]
         _check_image(self.id, x)
         k, s = self.geometry(params)
-        if x[2] < k or x[3] < k:
+        p = int(params.get("padding", 0))
+        if 2 * p > k:
+            raise ShapeError(f"the padding {p} is more than half the window size {k}")
+        h, w = x[2] + 2 * p, x[3] + 2 * p
+        if h < k or w < k:
             raise ShapeError(
                 f"the {k}×{k} window is larger than the {x[2]}×{x[3]} image of input shape "
                 f"{fmt_shape(x)}; use a smaller size"
             )
-        return (None, x[1], (x[2] - k) // s + 1, (x[3] - k) // s + 1)
+        return (None, x[1], (h - k) // s + 1, (w - k) // s + 1)
+
+    def make_kernel(self, params, ins, out, dtype):
+        return self.kernel_class(*self.geometry(params), int(params.get("padding", 0)))
 
 
-class MaxPoolKernel(Kernel):
-    def __init__(self, k: int, s: int):
-        self.k, self.s = k, s
+class _PaddedPoolKernel(Kernel):
+    """Pads the image with `fill` before pooling; backward crops the padding off again."""
+
+    fill = 0.0
+
+    def __init__(self, k: int, s: int, pad: int = 0):
+        self.k, self.s, self.pad = k, s, pad
+
+    def padded(self, x):
+        p = self.pad
+        if not p:
+            return x
+        return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=self.fill)
+
+    def cropped(self, dx):
+        p = self.pad
+        return dx[:, :, p:dx.shape[2] - p, p:dx.shape[3] - p] if p else dx
+
+
+class MaxPoolKernel(_PaddedPoolKernel):
+    fill = -np.inf
 
     def forward(self, x):
-        self.x = x
+        x = self.x = self.padded(x)
         k, s = self.k, self.s
         ho, wo = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
         slices = [x[:, :, rows, cols] for _, rows, cols in _offset_slices(k, s, ho, wo)]
@@ -236,7 +265,7 @@ class MaxPoolKernel(Kernel):
                 dx[:, :, rows, cols] += gy * hit
             else:  # each input pixel belongs to one window: write, don't accumulate
                 np.multiply(gy, hit, out=dx[:, :, rows, cols])
-        return (dx,)
+        return (self.cropped(dx),)
 
 
 @register
@@ -246,15 +275,12 @@ class MaxPool2D(_Pool):
     description = "Keeps the largest value of each window, shrinking the image."
     formula = "y = max over each k×k window;  ∂L/∂x = ∂L/∂y at the window's maximum, 0 elsewhere"
 
-    def make_kernel(self, params, ins, out, dtype):
-        return MaxPoolKernel(*self.geometry(params))
+    kernel_class = MaxPoolKernel
 
 
-class AvgPoolKernel(Kernel):
-    def __init__(self, k: int, s: int):
-        self.k, self.s = k, s
-
+class AvgPoolKernel(_PaddedPoolKernel):
     def forward(self, x):
+        x = self.padded(x)
         self.shape = x.shape
         k, s = self.k, self.s
         ho, wo = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
@@ -272,11 +298,11 @@ class AvgPoolKernel(Kernel):
         if s == k and self.shape[2] % k == 0 and self.shape[3] % k == 0:
             n, c, ho, wo = g.shape
             dx = np.broadcast_to(g[:, :, :, None, :, None], (n, c, ho, k, wo, k))
-            return (dx.reshape(self.shape),)
+            return (self.cropped(dx.reshape(self.shape)),)
         dx = np.zeros(self.shape, dtype=gy.dtype)
         for _, rows, cols in _offset_slices(k, s, *gy.shape[2:]):
             dx[:, :, rows, cols] += g
-        return (dx,)
+        return (self.cropped(dx),)
 
 
 @register
@@ -286,8 +312,7 @@ class AvgPool2D(_Pool):
     description = "Averages each window, shrinking the image."
     formula = "y = mean over each k×k window;  ∂L/∂x = ∂L/∂y / k² for every pixel of the window"
 
-    def make_kernel(self, params, ins, out, dtype):
-        return AvgPoolKernel(*self.geometry(params))
+    kernel_class = AvgPoolKernel
 
 
 
