@@ -45,6 +45,7 @@ from designer.files.model_files import install_model_files, is_model_file, is_on
 from designer.lab.gradient_tools import install_learning_lab_a
 from designer.lab.live_views import install_lab_training
 from designer.lab.optimization_tools import install_optimization_lab
+from designer.lab.sequence_tools import install_sequence_lab
 from designer.resources import resource_path
 from designer.training.setup import install_training
 from designer.window_cleanup import release_plot_menus
@@ -143,6 +144,7 @@ class MainWindow(QMainWindow):
         self.lab_training = install_lab_training(self)  # predictions, weights, backprop
         self.lab_a = install_learning_lab_a(self)  # chain rule, neurons, gradcheck, optimizer
         self.optimization_lab = install_optimization_lab(self)  # landscape, race, lr sweep
+        self.sequence_lab = install_sequence_lab(self)  # attention, generate text
         self.models = install_model_files(self)  # .gsmodel open/save, File → Export Model…
         self.add_loss = install_add_loss(self)  # Train → Add Loss… (for imported models)
         self.data = install_data_dock(self)  # the data table and image-folder preview

@@ -180,6 +180,17 @@ SHOTS = [
     Shot("lab-lr-sweep", "xor_mlp.json",
          ["--action", "learn_lr_sweep", "--click", "Run sweep", "--wait", "8000"],
          "learning lab: learning-rate sweep"),
+    Shot("gpt-training", "tiny_gpt.json",
+         ["--train", "120", "--zoom", "fit", "--size", "1700x1000",
+          "--hide", "backprop,predictions,weights,history,inspector,chain rule,optimizer state"],
+         "sequences: the tiny GPT training on Aesop's fables, gradients on every wire"),
+    Shot("lab-attention", "tiny_gpt.json",
+         ["--train", "120", "--action", "learn_attention", "--wait", "3000"],
+         "sequences: one attention head's weights and gradients, characters on both axes"),
+    Shot("lab-generate", "tiny_gpt.json",
+         ["--train", "120", "--action", "learn_generate", "--click", "Generate",
+          "--wait", "8000"],
+         "sequences: text sampled from the trained tiny GPT"),
 ]
 
 MISSING_ACTION = "There is no action called"

@@ -112,6 +112,37 @@ def zoo():
         g[name] = chain({"features": 5}, [("h", "Dense", {"units": 6}), ("act", op, params),
                                           ("drop", "Dropout", {"p": 0.5}),
                                           ("o", "Dense", {"units": 2})], target=2)
+    g["tiny_gpt"] = graph(
+        [("x", "Input", {"shape": [6]}), ("emb", "Embedding", {"size": 11, "dim": 8}),
+         ("pos", "Parameter", {"shape": [6, 8], "value": 0.1}), ("xp", "Add", {}),
+         ("ln1", "LayerNorm", {}), ("att", "MultiHeadAttention", {"heads": 2}),
+         ("r1", "Add", {}), ("ln2", "LayerNorm", {"affine": False}),
+         ("fc", "Dense", {"units": 16}), ("act", "GELU", {}), ("proj", "Dense", {"units": 8}),
+         ("r2", "Add", {}), ("att2", "MultiHeadAttention", {"heads": 1, "causal": False,
+                                                            "bias": False}),
+         ("head", "Dense", {"units": 11}), ("y", "Target", {"features": 6}),
+         ("loss", "CrossEntropyLoss", {})],
+        ["x->emb", "emb->xp.a", "pos->xp.b", "xp->ln1", "ln1->att", "xp->r1.a", "att->r1.b",
+         "r1->ln2", "ln2->fc", "fc->act", "act->proj", "r1->r2.a", "proj->r2.b", "r2->att2",
+         "att2->head", "head->loss.prediction", "y->loss.target"])
+    g["attention_by_hand"] = graph(
+        [("x", "Input", {"shape": [5, 3]}), ("q", "Dense", {"units": 4}),
+         ("k", "Dense", {"units": 4}), ("v", "Dense", {"units": 4}),
+         ("s", "MatMul", {"transpose_b": True}), ("a", "Softmax", {"causal": True}),
+         ("av", "MatMul", {}), ("tr", "Transpose", {}), ("ls", "LogSoftmax", {"axis": 1}),
+         ("w", "Parameter", {"shape": [2, 4], "value": 0.3}),
+         ("mm", "MatMul", {"transpose_a": True, "transpose_b": True}),
+         ("ab", "Abs", {}), ("sq", "Sqrt", {}), ("cl", "Clamp", {"min": -0.2, "max": 0.9}),
+         ("sm", "Softmax", {"axis": 1}), ("o", "Flatten", {})],
+        ["x->q", "x->k", "x->v", "q->s.a", "k->s.b", "s->a", "a->av.a", "v->av.b", "av->tr",
+         "tr->ls", "ls->mm.a", "w->mm.b", "mm->ab", "ab->sq", "sq->cl", "cl->sm", "sm->o"])
+    g["global_pool"] = chain({"shape": [2, 6, 5]}, [
+        ("c", "Conv2D", {"filters": 3, "padding": "number", "pad": 2, "dilation": 2}),
+        ("dw", "Conv2D", {"filters": 6, "groups": 3, "padding": "valid"}),
+        ("mp", "MaxPool2D", {"size": 3, "stride": 1, "padding": 1}),
+        ("ap", "AvgPool2D", {"size": 2, "padding": 1}),
+        ("gap", "GlobalAvgPool2D", {}),
+        ("o", "Dense", {"units": 2})], target=2)
     g["no_loss_identity"] = graph(
         [("my input", "Input", {"features": 3}), ("class", "Dense", {"units": 2}),
          ("2nd", "ReLU", {}), ("forward", "Dense", {"units": 2})],
@@ -136,7 +167,11 @@ def _program(spec):
 
 def _input(p, n=7):
     shape = p.shapes[p.order[p.input_nodes[0]]][1:]
-    return np.random.default_rng(3).normal(size=(n, *shape)).astype(np.float32)
+    rng = np.random.default_rng(3)
+    sizes = [p.params[p.order[i]]["size"] for i, op in enumerate(p.op_ids) if op == "Embedding"]
+    if sizes:  # whole-number ids
+        return rng.integers(0, min(sizes), size=(n, *shape)).astype(np.float32)
+    return rng.normal(size=(n, *shape)).astype(np.float32)
 
 
 def _import(path):
@@ -231,7 +266,7 @@ def test_generated_code_is_readable_and_names_layers_after_nodes(exported):
     assert "self.forward_" in weird and "self.n_2nd" in weird
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn_bn_pool"])
+@pytest.mark.parametrize("name", ["mlp", "cnn_bn_pool", "tiny_gpt"])
 def test_generated_torch_module_trains(exported, name):
     _, x, ref, d = exported[name]
     mod = _import(d / "torch" / "model.py")
@@ -241,8 +276,12 @@ def test_generated_torch_module_trains(exported, name):
     net.train()
     xb = torch.from_numpy(np.random.default_rng(0).normal(size=(32, *x.shape[1:]))
                           .astype(np.float32))
-    n_classes = ref.shape[1]
-    yb = torch.from_numpy((np.arange(32) % n_classes).reshape(-1, 1).astype(np.float32))
+    n_classes = ref.shape[-1]
+    if name == "tiny_gpt":  # ids in, the next id per position as the target
+        xb = torch.from_numpy(np.random.default_rng(0).integers(0, 11, (32, 6)).astype(np.float32))
+        yb = torch.roll(xb, -1, dims=1)
+    else:
+        yb = torch.from_numpy((np.arange(32) % n_classes).reshape(-1, 1).astype(np.float32))
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
     losses = []
     for _ in range(15):

@@ -118,6 +118,63 @@ def loss_case(loss, params=None, pred="Dense", target_features=3, y=None, learn_
     return case((4,), nodes, edges, head=False, y=y, seed=seed)
 
 
+def ids_case(t, vocab, nodes, edges, seed=0, **kw):
+    """Input of `t` whole-number ids per sample (no input gradient: ids are not differentiable)."""
+    spec, _, y, check = case((t,), nodes, edges, seed=seed, inputs=False, **kw)
+    x = np.random.default_rng(seed).integers(0, vocab, size=(BATCH, t)).astype(float)
+    return spec, x, y, check
+
+
+def seq(op, params=None, t=4, d=6, **kw):
+    """x (batch, t, 3) → Dense(d) on the last axis → op → head."""
+    return case((t, 3), [("d", "Dense", {"units": d}), ("out", op, params or {})],
+                ["x>d", "d>out"], **kw)
+
+
+def gpt_case(seed=0):
+    """A one-block GPT: Embedding + positions → LayerNorm → attention → residual → MLP → head,
+    with the (batch, T, vocab) cross-entropy against (batch, T) next ids."""
+    t, v = 5, 7
+    nodes = [("emb", "Embedding", {"size": v, "dim": 8}),
+             ("pos", "Parameter", {"shape": [t, 8], "value": 0.1}), ("xp", "Add", {}),
+             ("ln1", "LayerNorm", {}), ("att", "MultiHeadAttention", {"heads": 2}),
+             ("r1", "Add", {}), ("ln2", "LayerNorm", {}), ("fc", "Dense", {"units": 12}),
+             ("act", "GELU", {}), ("proj", "Dense", {"units": 8}), ("r2", "Add", {}),
+             ("head", "Dense", {"units": v}), ("t", "Target", {"features": t}),
+             ("loss", "CrossEntropyLoss", {})]
+    edges = ["x>emb", "emb>xp.a", "pos>xp.b", "xp>ln1", "ln1>att", "xp>r1.a", "att>r1.b",
+             "r1>ln2", "ln2>fc", "fc>act", "act>proj", "r1>r2.a", "proj>r2.b", "r2>head",
+             "head>loss.prediction", "t>loss.target"]
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, v, size=(BATCH, t)).astype(float)
+    return ids_case(t, v, nodes, edges, seed=seed, head=False, y=y)
+
+
+def attention_by_hand(causal=True):
+    """Single-head attention from the primitives: softmax(Q·Kᵀ) (causal) · V."""
+    nodes = [("q", "Dense", {"units": 4}), ("k", "Dense", {"units": 4}),
+             ("v", "Dense", {"units": 4}), ("s", "MatMul", {"transpose_b": True}),
+             ("a", "Softmax", {"causal": causal}), ("out", "MatMul", {})]
+    edges = ["x>q", "x>k", "x>v", "q>s.a", "k>s.b", "s>a", "a>out.a", "v>out.b"]
+    return case((5, 3), nodes, edges)
+
+
+def seq_ce_case(index):
+    """(batch, 4, 5) logits against (batch, 4) class indices or (batch, 4, 5) probabilities."""
+    rng = np.random.default_rng(5)
+    if index:
+        target, y = ("t", "Target", {"features": 4}), rng.integers(0, 5, (BATCH, 4)) * 1.0
+        edges = ["t>loss.target"]
+    else:
+        target = ("t", "Target", {"features": 20})
+        y = probs(rng, BATCH * 4, 5).reshape(BATCH, 20)
+        edges = ["t>tr", "tr>loss.target"]
+    nodes = [("p", "Dense", {"units": 5}), target, ("loss", "CrossEntropyLoss", {})]
+    if not index:
+        nodes.append(("tr", "Reshape", {"shape": [4, 5]}))
+    return case((4, 3), nodes, ["x>p", "p>loss.prediction", *edges], head=False, y=y)
+
+
 def probs(rng, n, c):
     p = rng.uniform(0.1, 1.0, size=(n, c))
     return p / p.sum(axis=1, keepdims=True)
@@ -147,6 +204,8 @@ CASES = {
     ],
     "Dense": [
         dense_then("Identity", units=3),
+        seq("Identity"),
+        case((4, 3), [("out", "Dense", {"units": 2, "bias": False})], ["x>out"]),
         case((5,), [("out", "Dense", {"units": 2, "bias": False, "init": "xavier"})], ["x>out"]),
         case((1,), [("out", "Dense", {"units": 4, "init": "normal"})], ["x>out"]),
     ],
@@ -173,17 +232,27 @@ CASES = {
         conv({"kernel": 3, "stride": 2, "padding": "valid"}, hw=(7, 7)),
         conv({"kernel": 1, "bias": False}, channels=3),
         conv({"kernel": 4, "stride": 3, "init": "xavier"}, hw=(9, 8)),
+        conv({"kernel": 3, "padding": "number", "pad": 2}, hw=(5, 4)),
+        conv({"kernel": 3, "stride": 2, "padding": "number", "pad": 1}, hw=(6, 5)),
+        conv({"kernel": 3, "dilation": 2}, hw=(7, 6)),
+        case((4, 5, 5), [("out", "Conv2D", {"filters": 6, "groups": 2})], ["x>out"]),
+        case((3, 5, 4), [("out", "Conv2D", {"filters": 3, "groups": 3, "dilation": 2})],
+             ["x>out"]),
+        conv({"kernel": 2, "dilation": 2, "stride": 2, "padding": "valid"}, hw=(7, 6)),
     ],
     "MaxPool2D": [
         scaled("MaxPool2D", {}, (2, 6, 6)),
         scaled("MaxPool2D", {"size": 3, "stride": 2}, (2, 7, 7)),
         scaled("MaxPool2D", {"size": 2, "stride": 1}, (1, 5, 4)),
+        scaled("MaxPool2D", {"size": 3, "stride": 2, "padding": 1}, (2, 5, 6)),
     ],
     "AvgPool2D": [
         scaled("AvgPool2D", {}, (2, 6, 6)),
         scaled("AvgPool2D", {"size": 3, "stride": 2}, (2, 7, 7)),
         scaled("AvgPool2D", {"size": 2, "stride": 1}, (1, 5, 4)),
         scaled("AvgPool2D", {"size": 2}, (1, 5, 5)),
+        scaled("AvgPool2D", {"size": 3, "stride": 2, "padding": 1}, (2, 5, 6)),
+        scaled("AvgPool2D", {"size": 2, "padding": 1}, (1, 4, 4)),
     ],
     "BatchNorm": [
         dense_then("BatchNorm", units=4),
@@ -202,6 +271,10 @@ CASES = {
     "SiLU": [dense_then("SiLU")],
     "Softmax": [
         dense_then("Softmax"),
+        seq("Softmax", {"axis": 1}),
+        attention_by_hand(causal=True),
+        case((4, 4), [("d", "Dense", {"units": 4}), ("out", "Softmax", {"causal": True})],
+             ["x>d", "d>out"]),
         case((6,), [("d", "Dense", {"units": 6}), ("r", "Reshape", {"shape": [2, 3]}),
                     ("out", "Softmax", {})], ["x>d", "d>r", "r>out"]),
     ],
@@ -216,6 +289,7 @@ CASES = {
         dense_then("Power", {"exponent": 2}),
         scaled("Power", {"exponent": 0.5}, (4,), positive=True),
         scaled("Power", {"exponent": -1.5}, (4,), positive=True),
+        dense_then("Power", {"exponent": 0}),
     ],
     "Square": [dense_then("Square")],
     "Exp": [dense_then("Exp")],
@@ -250,6 +324,43 @@ CASES = {
         dense_then("Mean", {"axis": "batch"}),
         scaled("Mean", {"axis": "features"}, (2, 3)),
     ],
+    "Embedding": [
+        ids_case(4, 6, [("out", "Embedding", {"size": 6, "dim": 3})], ["x>out"]),
+        gpt_case(),
+    ],
+    "LayerNorm": [dense_then("LayerNorm", units=5), seq("LayerNorm"),
+                  seq("LayerNorm", {"affine": False, "eps": 1e-3})],
+    "MultiHeadAttention": [
+        seq("MultiHeadAttention", {"heads": 2}),
+        seq("MultiHeadAttention", {"heads": 3, "causal": False}),
+        seq("MultiHeadAttention", {"heads": 1, "bias": False}, t=3, d=4),
+        gpt_case(seed=1),
+    ],
+    "MatMul": [
+        attention_by_hand(),
+        case((3, 4), [("w", "Parameter", {"shape": [4, 2], "value": [1, 2, 3, 4, -1, .5, 2, 1]}),
+                      ("out", "MatMul", {})], ["x>out.a", "w>out.b"]),
+        case((4, 3), [("w", "Parameter", {"shape": [2, 4], "value": [1, 2, 3, 4, -1, .5, 2, 1]}),
+                      ("out", "MatMul", {"transpose_a": True, "transpose_b": True})],
+             ["x>out.a", "w>out.b"]),
+        case((3, 4), [("d", "Dense", {"units": 4}), ("out", "MatMul", {"transpose_a": True})],
+             ["x>d", "x>out.a", "d>out.b"]),
+    ],
+    "Transpose": [
+        seq("Transpose"),
+        case((2, 3, 4), [("th", "Parameter", {"value": 1.5}), ("m", "Multiply", {}),
+                         ("out", "Transpose", {"axes": [3, 1, 2]})], ["x>m.a", "th>m.b", "m>out"]),
+        case((2, 3), [("th", "Parameter", {"shape": [3, 2], "value": [1, 2, 3, 4, 5, 6]}),
+                      ("tt", "Transpose", {}), ("out", "Multiply", {})],
+             ["th>tt", "tt>out.a", "x>out.b"]),
+    ],
+    "LogSoftmax": [dense_then("LogSoftmax"), seq("LogSoftmax", {"axis": 1})],
+    "Abs": [dense_then("Abs")],
+    "Sqrt": [scaled("Sqrt", {}, (4,), positive=True)],
+    "Clamp": [dense_then("Clamp", {"min": -0.5, "max": 0.7}), dense_then("Clamp")],
+    "GlobalAvgPool2D": [scaled("GlobalAvgPool2D", {}, (2, 3, 4)),
+                        case((2, 4, 4), [("c", "Conv2D", {"filters": 3}),
+                                         ("out", "GlobalAvgPool2D", {})], ["x>c", "c>out"])],
     "MSELoss": [loss_case("MSELoss"), loss_case("MSELoss", {"reduction": "sum"}),
                 loss_case("MSELoss", learn_target=True)],
     "MAELoss": [loss_case("MAELoss"), loss_case("MAELoss", {"reduction": "sum"}),
@@ -269,6 +380,8 @@ CASES = {
         loss_case("CrossEntropyLoss", y=probs(_rng, BATCH, 3)),
         loss_case("CrossEntropyLoss", y=np.eye(3)[[1, 0, 2]]),
         loss_case("CrossEntropyLoss", learn_target=True),
+        seq_ce_case(index=True),
+        seq_ce_case(index=False),
         case((4,), [("p", "Dense", {"units": 3}), ("t", "Target", {"features": 1}),
                     ("r", "Reshape", {"shape": []}), ("loss", "CrossEntropyLoss", {})],
              ["x>p", "t>r", "p>loss.prediction", "r>loss.target"], head=False,
@@ -278,7 +391,7 @@ CASES = {
 
 
 def _check(spec, x, y, kw):
-    report = gradcheck(spec, x, y, inputs=True, **kw)
+    report = gradcheck(spec, x, y, **{"inputs": True, **kw})
     assert report.rows
     assert report.passed, "\n" + report.table()
     return report

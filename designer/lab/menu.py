@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QMenu, QVBoxLayout
 
 
 def learn_menu(window) -> QMenu:
     """The Learn menu (created just before Help the first time it is asked for)."""
     return window.menu("learn", "&Learn")
+
+
+def add_learn_actions(window, entries) -> list[QAction]:
+    """Add a group of (name, text, slot, status tip) actions to the Learn menu, after a
+    separator; each is also registered as `window.actions[name]`."""
+    menu = learn_menu(window)
+    if menu.actions():
+        menu.addSeparator()
+    actions = []
+    for name, text, slot, tip in entries:
+        action = QAction(text, window)
+        action.setStatusTip(tip)
+        action.triggered.connect(lambda _c=False, s=slot: s())
+        window.actions[name] = action
+        menu.addAction(action)
+        actions.append(action)
+    return actions
 
 
 class ToolDialog(QDialog):

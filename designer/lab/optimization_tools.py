@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
-from PySide6.QtGui import QAction
 
-from designer.lab.menu import learn_menu
+from designer.lab.menu import add_learn_actions, learn_menu
 
 # The dialogs (and pyqtgraph, which they draw with) load when first opened: start-up stays fast.
 if TYPE_CHECKING:
@@ -30,24 +29,14 @@ class OptimizationLab(QObject):
         self.landscape: LandscapeDialog | None = None
         self.race: RaceDialog | None = None
         self.sweep: LRSweepDialog | None = None
-        menu = learn_menu(window)
-        if menu.actions():
-            menu.addSeparator()
-        self.actions = []
-        for name, text, slot, tip in (
-                ("learn_landscape", "Loss &Landscape…", self.show_landscape,
-                 "The loss surface around the current weights, with the training path"),
-                ("learn_race", "Optimizer &Race…", self.show_race,
-                 "Train copies of the graph with several optimizers from the same start"),
-                ("learn_lr_sweep", "Learning-Rate &Sweep…", self.show_sweep,
-                 "Short runs over a range of learning rates: which rates work?")):
-            action = QAction(text, window)
-            action.setStatusTip(tip)
-            action.triggered.connect(lambda _c=False, s=slot: s())
-            window.actions[name] = action
-            menu.addAction(action)
-            self.actions.append(action)
-        self.menu = menu
+        self.actions = add_learn_actions(window, (
+            ("learn_landscape", "Loss &Landscape…", self.show_landscape,
+             "The loss surface around the current weights, with the training path"),
+            ("learn_race", "Optimizer &Race…", self.show_race,
+             "Train copies of the graph with several optimizers from the same start"),
+            ("learn_lr_sweep", "Learning-Rate &Sweep…", self.show_sweep,
+             "Short runs over a range of learning rates: which rates work?")))
+        self.menu = learn_menu(window)
 
     def show_landscape(self) -> LandscapeDialog:
         if self.landscape is None:

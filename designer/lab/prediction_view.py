@@ -128,6 +128,8 @@ def evaluate(program, trainer, use_validation: bool = True, aspect: float = 1.0)
     res = Prediction("none", task, trainer.step_count, names)
     res.has_validation = val is not None
     flat_features = x.ndim == 2
+    if task == "classification" and y.shape[1] > 1 and flat_features and x.shape == y.shape:
+        return res  # next-character text: Learn → Generate Text and Attention show it
     pp = train.preprocessing
     if pp.get("standardize") and "mean" in pp:
         res.feature_mean = np.asarray(pp["mean"], dtype=np.float64)
@@ -516,6 +518,8 @@ class PredictionView(QWidget):
         if res.kind == "none":
             self.empty.setText("No picture for this data shape; see the confusion matrix."
                                if res.confusion is not None else
+                               "Text data: see Learn → Generate Text and Learn → Attention."
+                               if res.kind == "none" and res.task == "classification" else
                                "No prediction view for this data shape.")
         if res.kind == "regions":
             self._draw_regions(res)

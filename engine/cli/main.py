@@ -23,10 +23,14 @@ from engine.training.trainer import TrainConfig, Trainer, fit_to_program, load_d
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data (defaults come from the graph file's training block)")
     g.add_argument("--dataset", help="built-in dataset: xor, circles, moons, spirals, blobs, "
-                   "linear, sine, digits")
+                   "linear, sine, digits, fables")
     g.add_argument("--samples", type=int, help="number of samples to generate")
     g.add_argument("--noise", type=float, help="noise level of the generated dataset")
     g.add_argument("--csv", metavar="FILE", help="train on a CSV file instead")
+    g.add_argument("--text", metavar="FILE", help="train on a UTF-8 text file instead: each "
+                   "sample is a block of characters, its targets the next characters")
+    g.add_argument("--block-size", type=int, help="characters per sample of --text or the "
+                   "fables data set")
     g.add_argument("--target", metavar="COL", action="append",
                    help="target column of the CSV (name or 0-based index; repeatable)")
     g.add_argument("--features", metavar="COLS",
@@ -43,7 +47,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace, block: dict[str, Any]) -> TrainConfig:
     overrides: dict[str, Any] = {}
-    for name in ("dataset", "csv", "images", "seed", "epochs", "optimizer", "lr",
+    for name in ("dataset", "csv", "images", "text", "seed", "epochs", "optimizer", "lr",
                  "validation_split", "standardize"):
         if getattr(args, name, None) is not None:
             overrides[name] = getattr(args, name)
@@ -58,6 +62,8 @@ def _config(args: argparse.Namespace, block: dict[str, Any]) -> TrainConfig:
         params["samples"] = args.samples
     if args.noise is not None:
         params["noise"] = args.noise
+    if getattr(args, "block_size", None) is not None:
+        params["block_size"] = args.block_size
     overrides["dataset_params"] = params
     if args.target:
         overrides["target_columns"] = [_column(t) for t in args.target]

@@ -41,6 +41,7 @@ def _load() -> None:
         layers,
         losses,
         norm,
+        sequence,
         sources,
     )
 

@@ -23,7 +23,8 @@ class Dataset:
     """Inputs and targets of one data set, plus what is needed to prepare new data alike.
 
     x is (N, features) or (N, C, H, W); y is (N, k). For classification y is (N, 1) and
-    holds the class index as a float. Both are float64.
+    holds the class index as a float, or (N, T) with one class per position for sequences
+    (next-character text). Both are float64.
 
     A set whose inputs take their size from the network (an image folder) starts with x of
     shape (N, 0) and a `load_inputs(rows, shape)` callback; `fit_to_input` fills x in.

@@ -2,7 +2,8 @@
 
 Everything is generated with numpy from a seed (same seed, same data), except `digits`,
 which is read from the bundled ``files/digits_8x8.npz`` (UCI optdigits test set,
-Alpaydin & Kaynak, CC BY 4.0; see ``files/README.md``).
+Alpaydin & Kaynak, CC BY 4.0), and `fables`, next-character text from the bundled
+``files/aesop_fables.txt`` (public domain); see ``files/README.md``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from engine.data.dataset import Dataset
+from engine.data.text import TEXT_PARAMS
 from engine.errors import DataError
 from engine.ops.base import Param
 
@@ -195,6 +197,20 @@ def _digits(rng: np.random.Generator, p: dict[str, Any], seed: int) -> Dataset:
     )
 
 
+def _fables(rng: np.random.Generator, p: dict[str, Any], seed: int) -> Dataset:
+    from engine.data.text import fables_text, text_dataset
+
+    ds = text_dataset(fables_text(), p["block_size"], p["stride"], name="fables")
+    ds.preprocessing.update(_generated("fables", seed, p))
+    return ds
+
+
+def _fables_vocabulary_size() -> int:
+    from engine.data.text import fables_text, vocabulary
+
+    return len(vocabulary(fables_text()))
+
+
 _NOISE_2D = "Standard deviation of the random jitter added to each point."
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -247,6 +263,11 @@ DATASETS: dict[str, DatasetInfo] = {
             "digits", "1,797 handwritten digits as 8×8 grey images (UCI optdigits), 10 classes.",
             "classification", (), (1, 8, 8), 10,
         ),
+        DatasetInfo(
+            "fables", "Aesop's fables as next-character text (about 25 KB): each sample is a "
+            "block of characters, its targets the characters that follow.",
+            "classification", TEXT_PARAMS, (32,), _fables_vocabulary_size(),
+        ),
     )
 }
 
@@ -259,6 +280,7 @@ _GENERATORS: dict[str, Callable[[np.random.Generator, dict[str, Any], int], Data
     "linear": _linear,
     "sine": _sine,
     "digits": _digits,
+    "fables": _fables,
 }
 
 

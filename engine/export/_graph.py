@@ -65,6 +65,8 @@ INFERENCE_OPS = frozenset({
     "MaxPool2D", "AvgPool2D", "BatchNorm", "Tanh", "ReLU", "Sigmoid", "LeakyReLU", "ELU",
     "GELU", "SiLU", "Softmax", "Softplus", "Identity", "Add", "Subtract", "Multiply",
     "Divide", "Power", "Square", "Exp", "Log", "Concat", "Sum", "Mean",
+    "Embedding", "LayerNorm", "MultiHeadAttention", "MatMul", "Transpose", "LogSoftmax",
+    "Abs", "Sqrt", "Clamp", "GlobalAvgPool2D",
 })
 
 

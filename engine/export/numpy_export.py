@@ -86,30 +86,38 @@ def _sigmoid(x):
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
-def _windows(x, k, s):
-    w = sliding_window_view(x, (k, k), axis=(2, 3))
+def _windows(x, k, s, d=1):
+    span = d * (k - 1) + 1
+    w = sliding_window_view(x, (span, span), axis=(2, 3))
+    w = w[..., ::d, ::d] if d > 1 else w
     return w[:, :, ::s, ::s] if s > 1 else w
 
 
-def _conv2d(x, weight, bias, stride, pads):
+def _conv2d(x, weight, bias, stride, pads, dilation=1, groups=1):
     top, bottom, left, right = pads
     if top or bottom or left or right:
         x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
     n, k = x.shape[0], weight.shape[2]
-    win = _windows(x, k, stride)
+    win = _windows(x, k, stride, dilation)
     ho, wo = win.shape[2:4]
-    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, -1)
-    y = cols @ weight.reshape(weight.shape[0], -1).T
+    g, f = groups, weight.shape[0]
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, g, -1).transpose(1, 0, 2)
+    y = np.matmul(cols, weight.reshape(g, f // g, -1).transpose(0, 2, 1))
+    y = y.transpose(1, 0, 2).reshape(n * ho * wo, f)
     if bias is not None:
         y += bias
     return np.ascontiguousarray(y.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2))
 
 
-def _maxpool(x, k, s):
+def _maxpool(x, k, s, p=0):
+    if p:
+        x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
     return _windows(x, k, s).max(axis=(-2, -1))
 
 
-def _avgpool(x, k, s):
+def _avgpool(x, k, s, p=0):
+    if p:
+        x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
     return _windows(x, k, s).mean(axis=(-2, -1))
 
 
@@ -119,9 +127,39 @@ def _batchnorm(x, gamma, beta, mean, var, eps):
     return (x - mean.reshape(bs)) * invstd.reshape(bs) * gamma.reshape(bs) + beta.reshape(bs)
 
 
-def _softmax(x):
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+def _causal(x):
+    """x with −inf above the diagonal of the last two axes (later positions hidden)."""
+    t = x.shape[-1]
+    return np.where(np.triu(np.ones((t, t), dtype=bool), 1), np.float32(-np.inf), x)
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis=-1):
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def _layernorm(x, gamma, beta, eps):
+    xc = x - x.mean(axis=-1, keepdims=True)
+    y = xc / np.sqrt((xc * xc).mean(axis=-1, keepdims=True) + eps)
+    return y if gamma is None else y * gamma + beta
+
+
+def _attention(x, w_in, b_in, w_out, b_out, heads, causal):
+    """Multi-head self-attention over (batch, T, d)."""
+    n, t, d = x.shape
+    qkv = x @ w_in.T
+    if b_in is not None:
+        qkv = qkv + b_in
+    q, k, v = qkv.reshape(n, t, 3, heads, d // heads).transpose(2, 0, 3, 1, 4)
+    s = (q @ k.swapaxes(-1, -2)) * np.float32(1.0 / math.sqrt(d // heads))
+    a = _softmax(_causal(s) if causal else s)
+    y = (a @ v).transpose(0, 2, 1, 3).reshape(n, t, d) @ w_out.T
+    return y if b_out is None else y + b_out
 '''
 
 _MAIN = '''
@@ -201,11 +239,13 @@ class _Gen:
 
             _, _, pads = Conv2D()._geometry(p, n.in_shapes[0])
             bias = wk("bias") if p["bias"] else "None"
-            self.line(k, f"_conv2d({a[0]}, {wk('weight')}, {bias}, {int(p['stride'])}, {pads!r})")
+            self.line(k, f"_conv2d({a[0]}, {wk('weight')}, {bias}, {int(p['stride'])}, {pads!r}, "
+                         f"{int(p.get('dilation', 1))}, {int(p.get('groups', 1))})")
         elif op in ("MaxPool2D", "AvgPool2D"):
             size = int(p["size"])
             fn = "_maxpool" if op == "MaxPool2D" else "_avgpool"
-            self.line(k, f"{fn}({a[0]}, {size}, {int(p['stride']) or size})")
+            self.line(k, f"{fn}({a[0]}, {size}, {int(p['stride']) or size}, "
+                         f"{int(p.get('padding', 0))})")
         elif op == "BatchNorm":
             args = ", ".join(wk(x) for x in ("weight", "bias", "running_mean", "running_var"))
             self.line(k, f"_batchnorm({a[0]}, {args}, {fmt_float(p['eps'])})")
@@ -240,8 +280,41 @@ class _Gen:
                 self.line(k, f"{a[0]} * (0.5 * (1.0 + erf({a[0]} * {fmt_float(np.sqrt(0.5))})))")
         elif op == "SiLU":
             self.line(k, f"{a[0]} * _sigmoid({a[0]})")
-        elif op == "Softmax":
-            self.line(k, f"_softmax({a[0]})")
+        elif op in ("Softmax", "LogSoftmax"):
+            from engine.ops.activations import softmax_axis
+
+            x = f"_causal({a[0]})" if p.get("causal") else a[0]
+            fn = "_softmax" if op == "Softmax" else "_log_softmax"
+            self.line(k, f"{fn}({x}, {softmax_axis(p, n.in_shapes[0])})")
+        elif op == "Embedding":
+            self.line(k, f"{wk('weight')}[{a[0]}.astype(np.int64)]")
+        elif op == "LayerNorm":
+            affine = p["affine"]
+            args = f"{wk('weight')}, {wk('bias')}" if affine else "None, None"
+            self.line(k, f"_layernorm({a[0]}, {args}, {fmt_float(p['eps'])})")
+        elif op == "MultiHeadAttention":
+            biases = ((wk("in_proj_bias"), wk("out_proj_bias")) if p["bias"] else
+                      ("None", "None"))
+            self.line(k, f"_attention({a[0]}, {wk('in_proj_weight')}, {biases[0]}, "
+                         f"{wk('out_proj_weight')}, {biases[1]}, {int(p['heads'])}, "
+                         f"{bool(p['causal'])})")
+        elif op == "MatMul":
+            x, y = a
+            if p["transpose_a"]:
+                x += ".swapaxes(-1, -2)"
+            if p["transpose_b"]:
+                y += ".swapaxes(-1, -2)"
+            self.line(k, f"np.matmul({x}, {y})")
+        elif op == "Transpose":
+            from engine.ops.sequence import transpose_perm
+
+            self.line(k, f"{a[0]}.transpose({transpose_perm(p, n.in_shapes[0])!r})")
+        elif op in ("Abs", "Sqrt"):
+            self.line(k, f"np.{op.lower()}({a[0]})")
+        elif op == "Clamp":
+            self.line(k, f"np.clip({a[0]}, {fmt_float(p['min'])}, {fmt_float(p['max'])})")
+        elif op == "GlobalAvgPool2D":
+            self.line(k, f"{a[0]}.mean(axis=(2, 3))")
         elif op == "Softplus":
             beta, thr = fmt_float(p["beta"]), fmt_float(p["threshold"])
             x = a[0]

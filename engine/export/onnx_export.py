@@ -75,11 +75,49 @@ class _Builder:
             value = self.nh.from_array(value_array(p, shape).astype(np.float32), out)
             self.names[n.id] = self.add("Constant", [], out, value=value)
             return
-        if op == "Dense":
+        if op == "Dense" and len(n.in_shapes[0]) == 3:  # a sequence: Linear on the last axis
+            self._linear(ins[0], f"{n.id}.weight", f"{n.id}.bias" if p["bias"] else None,
+                         out, c)
+        elif op == "Dense":
             args = [ins[0], self.const(f"{n.id}.weight", w[f"{n.id}.weight"])]
             if p["bias"]:
                 args.append(self.const(f"{n.id}.bias", w[f"{n.id}.bias"]))
             self.add("Gemm", args, out, transB=1)
+        elif op == "Embedding":
+            ids = self.add("Cast", ins, c + "ids", to=7)  # TensorProto.INT64
+            self.add("Gather", [self.const(f"{n.id}.weight", w[f"{n.id}.weight"]), ids], out,
+                     axis=0)
+        elif op == "LayerNorm":
+            d = int(n.shape[-1])
+            if p["affine"]:
+                scale = self.const(f"{n.id}.weight", w[f"{n.id}.weight"])
+                shift = self.const(f"{n.id}.bias", w[f"{n.id}.bias"])
+            else:
+                scale, shift = self.const(c + "one", np.ones(d)), self.const(c + "zero",
+                                                                              np.zeros(d))
+            self.add("LayerNormalization", [ins[0], scale, shift], out, axis=-1,
+                     epsilon=float(p["eps"]))
+        elif op == "MultiHeadAttention":
+            self._attention(n, ins[0], out, c)
+        elif op == "MatMul":
+            a, b = ins
+            if p["transpose_a"]:
+                a = self.add("Transpose", [a], c + "a_t", perm=_swap_last(len(n.in_shapes[0])))
+            if p["transpose_b"]:
+                b = self.add("Transpose", [b], c + "b_t", perm=_swap_last(len(n.in_shapes[1])))
+            self.add("MatMul", [a, b], out)
+        elif op == "Transpose":
+            from engine.ops.sequence import transpose_perm
+
+            self.add("Transpose", ins, out, perm=list(transpose_perm(p, n.in_shapes[0])))
+        elif op == "Abs" or op == "Sqrt":
+            self.add(op, ins, out)
+        elif op == "Clamp":
+            self.add("Clip", [ins[0], self.const(c + "min", float(p["min"])),
+                              self.const(c + "max", float(p["max"]))], out)
+        elif op == "GlobalAvgPool2D":
+            pooled = self.add("GlobalAveragePool", ins, c + "pooled")
+            self.add("Flatten", [pooled], out, axis=1)
         elif op == "Conv2D":
             from engine.ops.conv import Conv2D
 
@@ -88,13 +126,17 @@ class _Builder:
             args = [ins[0], self.const(f"{n.id}.weight", w[f"{n.id}.weight"])]
             if p["bias"]:
                 args.append(self.const(f"{n.id}.bias", w[f"{n.id}.bias"]))
+            dil = int(p.get("dilation", 1))
             self.add("Conv", args, out, kernel_shape=[k, k], strides=[s, s],
-                     pads=[top, left, bottom, right])
+                     pads=[top, left, bottom, right], dilations=[dil, dil],
+                     group=int(p.get("groups", 1)))
         elif op in ("MaxPool2D", "AvgPool2D"):
             k = int(p["size"])
             s = int(p["stride"]) or k
+            pad = int(p.get("padding", 0))
+            extra = {"count_include_pad": 1} if op == "AvgPool2D" and pad else {}
             self.add("MaxPool" if op == "MaxPool2D" else "AveragePool", ins, out,
-                     kernel_shape=[k, k], strides=[s, s])
+                     kernel_shape=[k, k], strides=[s, s], pads=[pad] * 4, **extra)
         elif op == "BatchNorm":
             args = [ins[0]] + [self.const(f"{n.id}.{k}", w[f"{n.id}.{k}"])
                                for k in ("weight", "bias", "running_mean", "running_var")]
@@ -116,8 +158,13 @@ class _Builder:
             self.add("LeakyRelu", ins, out, alpha=float(p["slope"]))
         elif op == "ELU":
             self.add("Elu", ins, out, alpha=float(p["alpha"]))
-        elif op == "Softmax":
-            self.add("Softmax", ins, out, axis=-1)
+        elif op in ("Softmax", "LogSoftmax"):
+            from engine.ops.activations import softmax_axis
+
+            x = ins[0]
+            if p.get("causal"):
+                x = self._causal(x, int(n.shape[-1]), c)
+            self.add(op, [x], out, axis=softmax_axis(p, n.in_shapes[0]))
         elif op == "SiLU":
             sig = self.add("Sigmoid", ins, c + "sigmoid")
             self.add("Mul", [ins[0], sig], out)
@@ -144,6 +191,48 @@ class _Builder:
         else:  # pragma: no cover - INFERENCE_OPS and this chain must agree
             raise ExportError(f"Node '{n.id}' ({op}) cannot be exported to ONNX.")
         self.names[n.id] = out
+
+    def _linear(self, x: str, weight: str, bias: str | None, out: str, c: str) -> str:
+        """x·Wᵀ + b on the last axis of any rank (Gemm takes matrices only)."""
+        w = self.graph.weights
+        wt = self.add("Transpose", [self.const(weight, w[weight])], c + weight + "_t",
+                      perm=[1, 0])
+        if bias is None:
+            return self.add("MatMul", [x, wt], out)
+        y = self.add("MatMul", [x, wt], c + weight + "_xw")
+        return self.add("Add", [y, self.const(bias, w[bias])], out)
+
+    def _causal(self, scores: str, t: int, c: str) -> str:
+        """−∞ above the diagonal of the last two axes (later positions are hidden)."""
+        from engine.ops.sequence import causal_mask
+
+        mask = self.const(c + "causal_mask", causal_mask(t, t), np.bool_)
+        return self.add("Where", [mask, self.const(c + "minus_inf", -np.inf), scores],
+                        c + "masked")
+
+    def _attention(self, n: INode, x: str, out: str, c: str) -> None:
+        """Multi-head self-attention written out in ONNX primitives (opset 17 has no node)."""
+        p, k = n.params, n.id
+        t, d = int(n.shape[1]), int(n.shape[2])
+        h = int(p["heads"])
+        bias = bool(p["bias"])
+        qkv = self._linear(x, f"{k}.in_proj_weight", f"{k}.in_proj_bias" if bias else None,
+                           c + "qkv", c)
+        split = self.add("Reshape", [qkv, self.const(c + "qkv_shape", [0, t, 3, h, d // h],
+                                                     np.int64)], c + "qkv_split")
+        heads = self.add("Transpose", [split], c + "qkv_heads", perm=[2, 0, 3, 1, 4])
+        q, kk, v = (self.add("Gather", [heads, self.const(c + f"i{j}", j, np.int64)],
+                             c + name, axis=0) for j, name in enumerate(("q", "k", "v")))
+        kt = self.add("Transpose", [kk], c + "k_t", perm=[0, 1, 3, 2])
+        s = self.add("MatMul", [q, kt], c + "qk")
+        s = self.add("Mul", [s, self.const(c + "scale", 1.0 / math.sqrt(d // h))], c + "scores")
+        if p["causal"]:
+            s = self._causal(s, t, c)
+        a = self.add("Softmax", [s], c + "attention", axis=-1)
+        o = self.add("MatMul", [a, v], c + "av")
+        o = self.add("Transpose", [o], c + "av_t", perm=[0, 2, 1, 3])
+        o = self.add("Reshape", [o, self.const(c + "o_shape", [0, t, d], np.int64)], c + "o")
+        self._linear(o, f"{k}.out_proj_weight", f"{k}.out_proj_bias" if bias else None, out, c)
 
     def _gelu(self, n: INode, x: str, out: str, c: str) -> None:
         half = self.const(c + "half", 0.5)
@@ -173,6 +262,12 @@ class _Builder:
             self.add(op, [x], out, axes=axes, keepdims=keep)
         else:
             self.add(op, [x, self.const(c + "axes", axes, np.int64)], out, keepdims=keep)
+
+
+def _swap_last(rank: int) -> list[int]:
+    perm = list(range(rank))
+    perm[-1], perm[-2] = perm[-2], perm[-1]
+    return perm
 
 
 def _value_info(helper: Any, name: str, shape: tuple, elem: int) -> Any:

@@ -1,4 +1,4 @@
-"""Activations: element-wise non-linearities (and Softmax over the last axis)."""
+"""Activations: element-wise non-linearities, and Softmax/LogSoftmax over one axis."""
 
 from __future__ import annotations
 
@@ -211,36 +211,111 @@ class SiLU(_Activation):
         return SiLUKernel()
 
 
+def softmax_axis(params: dict[str, Any], x) -> int:
+    """The (non-negative) axis a Softmax/LogSoftmax node works over, or ShapeError."""
+    axis = int(params["axis"])
+    if len(x) == 0 or x == (None,):
+        raise ShapeError(
+            f"this op works over a feature axis of each sample, but its input has shape "
+            f"{fmt_shape(x)}, which has none"
+        )
+    if not -len(x) <= axis < len(x):
+        raise ShapeError(f"axis {axis} does not exist for an input of shape {fmt_shape(x)}")
+    axis %= len(x)
+    if x[axis] is None:
+        raise ShapeError("the softmax cannot run over the batch axis (axis 0); pick a "
+                         "feature axis")
+    if params.get("causal") and (axis != len(x) - 1 or len(x) < 3):
+        raise ShapeError(
+            f"a causal mask needs scores (batch, …, T, T) and the softmax over the last axis, "
+            f"but the input is {fmt_shape(x)} with axis {axis}")
+    return axis
+
+
 class SoftmaxKernel(Kernel):
+    def __init__(self, axis: int, causal: bool):
+        self.axis, self.causal = axis, causal
+
     def forward(self, x):
-        e = np.exp(x - x.max(axis=-1, keepdims=True))
-        e /= e.sum(axis=-1, keepdims=True)
+        if self.causal:  # position i may not look at later positions j > i
+            from engine.ops.sequence import causal_mask
+
+            x = x.copy()
+            x[..., causal_mask(*x.shape[-2:])] = -np.inf
+        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
+        e /= e.sum(axis=self.axis, keepdims=True)
         self.y = e
         return e
 
-    # dx = y · (dy − Σⱼ dyⱼ·yⱼ)
+    # dx = y · (dy − Σⱼ dyⱼ·yⱼ)  (masked entries have y = 0, so no gradient)
     def backward(self, gy):
         y = self.y
-        return (y * (gy - (gy * y).sum(axis=-1, keepdims=True)),)
+        return (y * (gy - (gy * y).sum(axis=self.axis, keepdims=True)),)
+
+
+_AXIS_HELP = ("Axis to normalise over, counting the batch as axis 0; −1 is the last axis "
+              "(the features, or the keys of attention scores).")
 
 
 @register
 class Softmax(_Activation):
     id = "Softmax"
-    description = "Turns the last axis into probabilities that are positive and add up to 1."
-    formula = "yᵢ = e^(xᵢ) / Σⱼ e^(xⱼ);  ∂L/∂xᵢ = yᵢ·(∂L/∂yᵢ − Σⱼ yⱼ·∂L/∂yⱼ)"
+    description = "Turns one axis (the last by default) into probabilities that add up to 1."
+    formula = ("yᵢ = e^(xᵢ) / Σⱼ e^(xⱼ);  causal: xᵢⱼ = −∞ for j > i;  "
+               "∂L/∂xᵢ = yᵢ·(∂L/∂yᵢ − Σⱼ yⱼ·∂L/∂yⱼ)")
+    params = (
+        Param("axis", "int", -1, _AXIS_HELP, min=-5, max=5),
+        Param("causal", "bool", False, "Hide the entries above the diagonal of the last two "
+              "axes (scores of position i for later positions j > i), as in a GPT."),
+    )
+
+    @classmethod
+    def summary(cls, params: dict[str, Any]) -> str:
+        text = "Softmax" if params.get("axis", -1) == -1 else f"Softmax axis {params['axis']}"
+        return text + (" causal" if params.get("causal") else "")
 
     def infer_shape(self, params, ins):
-        x = ins["in"]
-        if len(x) == 0 or x == (None,):
-            raise ShapeError(
-                f"Softmax works over the last axis of each sample, but its input has shape "
-                f"{fmt_shape(x)}, which has no feature axis"
-            )
-        return x
+        softmax_axis(params, ins["in"])
+        return ins["in"]
 
     def make_kernel(self, params, ins, out, dtype):
-        return SoftmaxKernel()
+        return SoftmaxKernel(softmax_axis(params, ins["in"]), bool(params["causal"]))
+
+
+class LogSoftmaxKernel(Kernel):
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def forward(self, x):
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        e = np.exp(shifted)
+        se = e.sum(axis=self.axis, keepdims=True)
+        self.p = e / se
+        return shifted - np.log(se)
+
+    # dx = dy − softmax(x)·Σⱼ dyⱼ
+    def backward(self, gy):
+        return (gy - self.p * gy.sum(axis=self.axis, keepdims=True),)
+
+
+@register
+class LogSoftmax(_Activation):
+    id = "LogSoftmax"
+    description = "The logarithm of the softmax, computed stably (log-probabilities)."
+    formula = "yᵢ = xᵢ − log Σⱼ e^(xⱼ);  ∂L/∂xᵢ = ∂L/∂yᵢ − softmax(x)ᵢ·Σⱼ ∂L/∂yⱼ"
+    params = (Param("axis", "int", -1, _AXIS_HELP, min=-5, max=5),)
+
+    @classmethod
+    def summary(cls, params: dict[str, Any]) -> str:
+        axis = params.get("axis", -1)
+        return "LogSoftmax" if axis == -1 else f"LogSoftmax axis {axis}"
+
+    def infer_shape(self, params, ins):
+        softmax_axis(params, ins["in"])
+        return ins["in"]
+
+    def make_kernel(self, params, ins, out, dtype):
+        return LogSoftmaxKernel(softmax_axis(params, ins["in"]))
 
 
 class SoftplusKernel(Kernel):

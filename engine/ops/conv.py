@@ -31,52 +31,63 @@ def same_padding(size: int, k: int, stride: int) -> tuple[int, int, int]:
     return out, total // 2, total - total // 2
 
 
-def _offset_slices(k: int, s: int, ho: int, wo: int):
-    """(i·k + j, slice of the rows, slice of the columns) of each window offset (i, j)."""
+def _offset_slices(k: int, s: int, ho: int, wo: int, d: int = 1):
+    """(i·k + j, slice of the rows, slice of the columns) of each window offset (i, j);
+    `d` is the dilation (the gap between the taps of the window)."""
     for i in range(k):
         for j in range(k):
-            yield i * k + j, slice(i, i + s * (ho - 1) + 1, s), slice(j, j + s * (wo - 1) + 1, s)
+            yield (i * k + j, slice(i * d, i * d + s * (ho - 1) + 1, s),
+                   slice(j * d, j * d + s * (wo - 1) + 1, s))
 
 
 class Conv2DKernel(Kernel):
-    def __init__(self, k: int, stride: int, pads: tuple[int, int, int, int], bias: bool):
+    def __init__(self, k: int, stride: int, pads: tuple[int, int, int, int], bias: bool,
+                 dilation: int = 1, groups: int = 1):
         self.k, self.stride, self.pads, self.bias = k, stride, pads, bias
+        self.dilation, self.groups = dilation, groups
 
     def forward(self, x):
         top, bottom, left, right = self.pads
         if top or bottom or left or right:
             x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
         n, c, hp, wp = self.xp_shape = x.shape
-        k, s = self.k, self.stride
-        ho, wo = (hp - k) // s + 1, (wp - k) // s + 1
+        k, s, d = self.k, self.stride, self.dilation
+        span = d * (k - 1) + 1
+        ho, wo = (hp - span) // s + 1, (wp - span) // s + 1
         # im2col, laid out (C, k, k, N, Ho, Wo): one contiguous block copy per kernel offset
         xt = x.transpose(1, 0, 2, 3)
         cols = np.empty((c, k, k, n, ho, wo), dtype=x.dtype)
-        for o, rows, cs in _offset_slices(k, s, ho, wo):
+        for o, rows, cs in _offset_slices(k, s, ho, wo, d):
             cols[:, o // k, o % k] = xt[:, :, rows, cs]
         self.cols = cols.reshape(c * k * k, n * ho * wo)
         weight = self.w["weight"]
-        f = weight.shape[0]
-        y = weight.reshape(f, -1) @ self.cols  # (F, N·Ho·Wo)
+        f, g = weight.shape[0], self.groups
+        # each group of filters sees its own group of channels: (g, F/g, ·) @ (g, ·, N·Ho·Wo)
+        y = np.matmul(weight.reshape(g, f // g, -1),
+                      self.cols.reshape(g, -1, self.cols.shape[1])).reshape(f, -1)
         if self.bias:
             y += self.w["bias"][:, None]
         return np.ascontiguousarray(y.reshape(f, n, ho, wo).transpose(1, 0, 2, 3))
 
-    # dW = dy·colsᵀ,  db = Σ dy,  dx = col2im(Wᵀ·dy) (the full correlation with W)
+    # dW = dy·colsᵀ,  db = Σ dy,  dx = col2im(Wᵀ·dy) (the full correlation with W), per group
     def backward(self, gy):
         n, f, ho, wo = gy.shape
+        g = self.groups
         gmat = gy.transpose(1, 0, 2, 3).reshape(f, -1)  # (F, N·Ho·Wo)
-        np.matmul(gmat, self.cols.T, out=self.g["weight"].reshape(f, -1))
+        cols = self.cols.reshape(g, -1, self.cols.shape[1])
+        gmat_g = gmat.reshape(g, f // g, -1)
+        np.matmul(gmat_g, cols.transpose(0, 2, 1), out=self.g["weight"].reshape(g, f // g, -1))
         if self.bias:
             gmat.sum(axis=1, out=self.g["bias"])
         if not self.needs_input_grad[0]:
             return (None,)
         weight = self.w["weight"]
-        c, k = weight.shape[1], self.k
-        dcols = (weight.reshape(f, -1).T @ gmat).reshape(c, k, k, n, ho, wo)
+        c, k = weight.shape[1] * g, self.k
+        wg = weight.reshape(g, f // g, -1)
+        dcols = np.matmul(wg.transpose(0, 2, 1), gmat_g).reshape(c, k, k, n, ho, wo)
         hp, wp = self.xp_shape[2:]
         dxt = np.zeros((c, n, hp, wp), dtype=gy.dtype)
-        for o, rows, cs in _offset_slices(k, self.stride, ho, wo):
+        for o, rows, cs in _offset_slices(k, self.stride, ho, wo, self.dilation):
             dxt[:, :, rows, cs] += dcols[:, o // k, o % k]
         top, bottom, left, right = self.pads
         return (dxt.transpose(1, 0, 2, 3)[:, :, top:hp - bottom, left:wp - right],)
@@ -95,7 +106,15 @@ class Conv2D(OpDef):
         Param("kernel", "int", 3, "Filter size k (k×k pixels).", min=1, max=31),
         Param("stride", "int", 1, "Step between filter positions.", min=1, max=16),
         Param("padding", "choice", "same", "'same' pads the border so the output is "
-              "ceil(size/stride); 'valid' does not pad.", choices=("same", "valid")),
+              "ceil(size/stride); 'valid' does not pad; 'number' adds 'pad' rows and columns "
+              "of zeros on every side.", choices=("same", "valid", "number")),
+        Param("pad", "int", 1, "Rows and columns of zeros added on each side when padding is "
+              "'number' (PyTorch's padding=pad).", min=0, max=64),
+        Param("dilation", "int", 1, "Gap between the filter's taps: 2 spreads a 3×3 filter "
+              "over 5×5 pixels (PyTorch's dilation).", min=1, max=16),
+        Param("groups", "int", 1, "Split the channels and the filters into this many groups; "
+              "each filter sees only its group's channels (PyTorch's groups; = channels "
+              "and filters for a depthwise convolution).", min=1, max=4096),
         Param("bias", "bool", True, "Add a learnable bias to each filter."),
         Param("init", "choice", "he", "How the weights start (see Dense).", choices=INITS),
     )
@@ -110,27 +129,34 @@ class Conv2D(OpDef):
 
     def _geometry(self, params, x) -> tuple[int, int, tuple[int, int, int, int]]:
         _check_image("Conv2D", x)
-        k, s = int(params["kernel"]), int(params["stride"])
+        s = int(params["stride"])
+        k = int(params.get("dilation", 1)) * (int(params["kernel"]) - 1) + 1  # dilated span
         h, w = x[2], x[3]
         if params["padding"] == "same":
             ho, top, bottom = same_padding(h, k, s)
             wo, left, right = same_padding(w, k, s)
             return ho, wo, (top, bottom, left, right)
+        p = int(params["pad"]) if params["padding"] == "number" else 0
+        h, w = h + 2 * p, w + 2 * p
         if h < k or w < k:
             raise ShapeError(
-                f"the {k}×{k} filter is larger than the {h}×{w} image of input shape "
-                f"{fmt_shape(x)}; use a smaller kernel or padding 'same'"
+                f"the filter spans {k}×{k} pixels, more than the {h}×{w} (padded) image of "
+                f"input shape {fmt_shape(x)}; use a smaller kernel or padding 'same'"
             )
-        return (h - k) // s + 1, (w - k) // s + 1, (0, 0, 0, 0)
+        return (h - k) // s + 1, (w - k) // s + 1, (p, p, p, p)
 
     def infer_shape(self, params, ins):
         ho, wo, _ = self._geometry(params, ins["in"])
-        return (None, int(params["filters"]), ho, wo)
+        c, f, g = ins["in"][1], int(params["filters"]), int(params["groups"])
+        if c % g or f % g:
+            raise ShapeError(f"{g} groups need the channels ({c}) and the filters ({f}) to "
+                             f"divide by {g}")
+        return (None, f, ho, wo)
 
     def param_shapes(self, params, ins):
-        _check_image("Conv2D", ins["in"])
+        self.infer_shape(params, ins)
         k, f = int(params["kernel"]), int(params["filters"])
-        shapes = {"weight": (f, int(ins["in"][1]), k, k)}
+        shapes = {"weight": (f, int(ins["in"][1]) // int(params["groups"]), k, k)}
         if params["bias"]:
             shapes["bias"] = (f,)
         return shapes
@@ -144,7 +170,7 @@ class Conv2D(OpDef):
     def make_kernel(self, params, ins, out, dtype):
         _, _, pads = self._geometry(params, ins["in"])
         return Conv2DKernel(int(params["kernel"]), int(params["stride"]), pads,
-                            bool(params["bias"]))
+                            bool(params["bias"]), int(params["dilation"]), int(params["groups"]))
 
 
 class _Pool(OpDef):
@@ -153,8 +179,12 @@ class _Pool(OpDef):
         Param("size", "int", 2, "Window size k (k×k pixels).", min=1, max=32),
         Param("stride", "int", 0, "Step between windows; 0 means the same as the size "
               "(windows do not overlap).", min=0, max=32),
+        Param("padding", "int", 0, "Rows and columns added on each side first (at most half "
+              "the size, as PyTorch); max pooling pads with −∞, average pooling with zeros "
+              "that count in the average.", min=0, max=16),
     )
     label: str = ""
+    kernel_class: type[Kernel]
 
     @classmethod
     def summary(cls, params: dict[str, Any]) -> str:
@@ -171,20 +201,45 @@ class _Pool(OpDef):
         x = ins["in"]
         _check_image(self.id, x)
         k, s = self.geometry(params)
-        if x[2] < k or x[3] < k:
+        p = int(params.get("padding", 0))
+        if 2 * p > k:
+            raise ShapeError(f"the padding {p} is more than half the window size {k}")
+        h, w = x[2] + 2 * p, x[3] + 2 * p
+        if h < k or w < k:
             raise ShapeError(
                 f"the {k}×{k} window is larger than the {x[2]}×{x[3]} image of input shape "
                 f"{fmt_shape(x)}; use a smaller size"
             )
-        return (None, x[1], (x[2] - k) // s + 1, (x[3] - k) // s + 1)
+        return (None, x[1], (h - k) // s + 1, (w - k) // s + 1)
+
+    def make_kernel(self, params, ins, out, dtype):
+        return self.kernel_class(*self.geometry(params), int(params.get("padding", 0)))
 
 
-class MaxPoolKernel(Kernel):
-    def __init__(self, k: int, s: int):
-        self.k, self.s = k, s
+class _PaddedPoolKernel(Kernel):
+    """Pads the image with `fill` before pooling; backward crops the padding off again."""
+
+    fill = 0.0
+
+    def __init__(self, k: int, s: int, pad: int = 0):
+        self.k, self.s, self.pad = k, s, pad
+
+    def padded(self, x):
+        p = self.pad
+        if not p:
+            return x
+        return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=self.fill)
+
+    def cropped(self, dx):
+        p = self.pad
+        return dx[:, :, p:dx.shape[2] - p, p:dx.shape[3] - p] if p else dx
+
+
+class MaxPoolKernel(_PaddedPoolKernel):
+    fill = -np.inf
 
     def forward(self, x):
-        self.x = x
+        x = self.x = self.padded(x)
         k, s = self.k, self.s
         ho, wo = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
         slices = [x[:, :, rows, cols] for _, rows, cols in _offset_slices(k, s, ho, wo)]
@@ -210,7 +265,7 @@ class MaxPoolKernel(Kernel):
                 dx[:, :, rows, cols] += gy * hit
             else:  # each input pixel belongs to one window: write, don't accumulate
                 np.multiply(gy, hit, out=dx[:, :, rows, cols])
-        return (dx,)
+        return (self.cropped(dx),)
 
 
 @register
@@ -220,15 +275,12 @@ class MaxPool2D(_Pool):
     description = "Keeps the largest value of each window, shrinking the image."
     formula = "y = max over each k×k window;  ∂L/∂x = ∂L/∂y at the window's maximum, 0 elsewhere"
 
-    def make_kernel(self, params, ins, out, dtype):
-        return MaxPoolKernel(*self.geometry(params))
+    kernel_class = MaxPoolKernel
 
 
-class AvgPoolKernel(Kernel):
-    def __init__(self, k: int, s: int):
-        self.k, self.s = k, s
-
+class AvgPoolKernel(_PaddedPoolKernel):
     def forward(self, x):
+        x = self.padded(x)
         self.shape = x.shape
         k, s = self.k, self.s
         ho, wo = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
@@ -246,11 +298,11 @@ class AvgPoolKernel(Kernel):
         if s == k and self.shape[2] % k == 0 and self.shape[3] % k == 0:
             n, c, ho, wo = g.shape
             dx = np.broadcast_to(g[:, :, :, None, :, None], (n, c, ho, k, wo, k))
-            return (dx.reshape(self.shape),)
+            return (self.cropped(dx.reshape(self.shape)),)
         dx = np.zeros(self.shape, dtype=gy.dtype)
         for _, rows, cols in _offset_slices(k, s, *gy.shape[2:]):
             dx[:, :, rows, cols] += g
-        return (dx,)
+        return (self.cropped(dx),)
 
 
 @register
@@ -260,6 +312,37 @@ class AvgPool2D(_Pool):
     description = "Averages each window, shrinking the image."
     formula = "y = mean over each k×k window;  ∂L/∂x = ∂L/∂y / k² for every pixel of the window"
 
-    def make_kernel(self, params, ins, out, dtype):
-        return AvgPoolKernel(*self.geometry(params))
+    kernel_class = AvgPoolKernel
 
+
+
+class GlobalAvgPoolKernel(Kernel):
+    def forward(self, x):
+        self.shape = x.shape
+        return x.mean(axis=(2, 3))
+
+    # dx = dy / (H·W) for every pixel of the channel
+    def backward(self, gy):
+        n, c, h, w = self.shape
+        g = gy * (1.0 / (h * w))
+        return (np.broadcast_to(g[:, :, None, None], self.shape),)
+
+
+@register
+class GlobalAvgPool2D(OpDef):
+    id = "GlobalAvgPool2D"
+    category = "Layers"
+    description = "Averages each channel over the whole image: (batch, C, H, W) → (batch, C)."
+    formula = "y[c] = mean over all pixels of x[c];  ∂L/∂x[c, i, j] = ∂L/∂y[c] / (H·W)"
+
+    @classmethod
+    def summary(cls, params: dict[str, Any]) -> str:
+        return "GlobalAvgPool"
+
+    def infer_shape(self, params, ins):
+        x = ins["in"]
+        _check_image(self.id, x)
+        return (None, x[1])
+
+    def make_kernel(self, params, ins, out, dtype):
+        return GlobalAvgPoolKernel()

@@ -1,5 +1,5 @@
 """Element-wise maths and merges: Add, Subtract, Multiply, Divide, Power, Square, Exp, Log,
-Concat, Sum and Mean.
+Abs, Sqrt, Clamp, Concat, Sum and Mean.
 
 Binary ops broadcast like NumPy (a batched (batch, 8) with a scalar Parameter, or
 (batch, 1) with (batch, 8)); their gradients are summed back to each input's shape.
@@ -150,8 +150,10 @@ class PowerKernel(Kernel):
         self.x = x
         return np.power(x, self.p)
 
-    # dx = dy · p · x^(p − 1)
+    # dx = dy · p · x^(p − 1);  p = 0: y = 1 everywhere, so dx = 0 (also at x = 0, as torch)
     def backward(self, gy):
+        if self.p == 0.0:
+            return (np.zeros_like(gy),)
         return (gy * (np.power(self.x, self.p - 1.0) * self.p),)
 
 
@@ -159,7 +161,7 @@ class PowerKernel(Kernel):
 class Power(_Unary):
     id = "Power"
     description = "Raises every value to a fixed power (negative values need a whole exponent)."
-    formula = "y = xᵖ;  ∂y/∂x = p·xᵖ⁻¹"
+    formula = "y = xᵖ;  ∂y/∂x = p·xᵖ⁻¹ (0 when p = 0)"
     params = (Param("exponent", "float", 2.0, "The power p.", min=-100.0, max=100.0, step=0.5),)
 
     @classmethod
@@ -228,6 +230,83 @@ class Log(_Unary):
 
     def make_kernel(self, params, ins, out, dtype):
         return LogKernel()
+
+
+class AbsKernel(Kernel):
+    def forward(self, x):
+        self.x = x
+        return np.abs(x)
+
+    # dx = dy · sign(x)  (0 at x = 0, as torch)
+    def backward(self, gy):
+        return (gy * np.sign(self.x),)
+
+
+@register
+class Abs(_Unary):
+    id = "Abs"
+    description = "The absolute value |x| of every value."
+    formula = "y = |x|;  ∂y/∂x = sign(x) (0 at x = 0)"
+
+    def make_kernel(self, params, ins, out, dtype):
+        return AbsKernel()
+
+
+class SqrtKernel(Kernel):
+    def forward(self, x):
+        self.y = np.sqrt(x)
+        return self.y
+
+    # dx = dy / (2·y)
+    def backward(self, gy):
+        return (gy / (2.0 * self.y),)
+
+
+@register
+class Sqrt(_Unary):
+    id = "Sqrt"
+    description = "The square root of every value (values must not be negative)."
+    formula = "y = √x;  ∂y/∂x = 1/(2√x)"
+
+    def make_kernel(self, params, ins, out, dtype):
+        return SqrtKernel()
+
+
+class ClampKernel(Kernel):
+    def __init__(self, lo: float, hi: float):
+        self.lo, self.hi = float(lo), float(hi)
+
+    def forward(self, x):
+        self.inside = (x >= self.lo) & (x <= self.hi)
+        return np.clip(x, self.lo, self.hi)
+
+    # dx = dy where min ≤ x ≤ max, 0 where the value was clamped (as torch)
+    def backward(self, gy):
+        return (gy * self.inside,)
+
+
+@register
+class Clamp(_Unary):
+    id = "Clamp"
+    description = "Limits every value to the range [min, max]."
+    formula = "y = min(max(x, a), b);  ∂y/∂x = 1 if a ≤ x ≤ b else 0"
+    params = (Param("min", "float", -1.0, "Smallest value let through (a).", min=-1e9, max=1e9,
+                    step=0.1),
+              Param("max", "float", 1.0, "Largest value let through (b).", min=-1e9, max=1e9,
+                    step=0.1))
+
+    @classmethod
+    def summary(cls, params: dict[str, Any]) -> str:
+        return f"Clamp [{params.get('min', -1.0):g}, {params.get('max', 1.0):g}]"
+
+    def infer_shape(self, params, ins):
+        if params["min"] > params["max"]:
+            raise ShapeError(f"min ({params['min']:g}) must not be larger than max "
+                             f"({params['max']:g})")
+        return ins["in"]
+
+    def make_kernel(self, params, ins, out, dtype):
+        return ClampKernel(params["min"], params["max"])
 
 
 class ConcatKernel(Kernel):

@@ -38,11 +38,16 @@ class DenseKernel(Kernel):
             y += self.w["bias"]
         return y
 
-    # dW = dyᵀ·x,  db = Σ_batch dy,  dx = dy·W
+    # dW = dyᵀ·x,  db = Σ_batch dy,  dx = dy·W  (a sequence (batch, T, d) counts as batch·T rows)
     def backward(self, gy: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        np.matmul(gy.T, self.x, out=self.g["weight"])
+        x = self.x
+        if gy.ndim > 2:
+            gy2, x = gy.reshape(-1, gy.shape[-1]), x.reshape(-1, x.shape[-1])
+        else:
+            gy2 = gy
+        np.matmul(gy2.T, x, out=self.g["weight"])
         if self.bias:
-            gy.sum(axis=0, out=self.g["bias"])
+            gy2.sum(axis=0, out=self.g["bias"])
         if self.needs_input_grad[0]:
             return (gy @ self.w["weight"],)
         return (None,)
@@ -52,7 +57,8 @@ class DenseKernel(Kernel):
 class Dense(OpDef):
     id = "Dense"
     category = "Layers"
-    description = "Fully connected layer: every output is a weighted sum of all inputs plus a bias."
+    description = ("Fully connected layer: every output is a weighted sum of all inputs plus a "
+                   "bias (applied to the last axis, as PyTorch's Linear).")
     formula = "y = x·Wᵀ + b;  ∂L/∂W = (∂L/∂y)ᵀ·x,  ∂L/∂b = Σ ∂L/∂y,  ∂L/∂x = ∂L/∂y·W"
     learnable = True
     params = (
@@ -68,15 +74,15 @@ class Dense(OpDef):
 
     def infer_shape(self, params, ins):
         x = ins["in"]
-        if len(x) != 2 or x[0] is not None:
+        if len(x) < 2 or x[0] is not None or None in x[1:] or len(x) > 3:
             raise ShapeError(
-                f"Dense takes one row of features per sample, shape (batch, features), but gets "
-                f"{fmt_shape(x)}; put a Flatten before it"
+                f"Dense takes one row of features per sample, shape (batch, features), or a "
+                f"sequence (batch, T, features), but gets {fmt_shape(x)}; put a Flatten before it"
             )
-        return (None, int(params["units"]))
+        return (*x[:-1], int(params["units"]))
 
     def param_shapes(self, params, ins):
-        shapes = {"weight": (int(params["units"]), int(ins["in"][1]))}
+        shapes = {"weight": (int(params["units"]), int(ins["in"][-1]))}
         if params["bias"]:
             shapes["bias"] = (int(params["units"]),)
         return shapes

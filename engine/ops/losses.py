@@ -183,6 +183,10 @@ class CrossEntropyKernel(Kernel):
         self.index_target = index_target
 
     def forward(self, z, t):
+        self.zshape = z.shape
+        if z.ndim == 3:  # a sequence: every position is one sample
+            z = z.reshape(-1, z.shape[-1])
+            t = t.reshape(len(z), -1)
         n, c = z.shape
         shifted = z - z.max(axis=1, keepdims=True)
         e = np.exp(shifted)
@@ -214,28 +218,43 @@ class CrossEntropyKernel(Kernel):
         if self.index_target:
             gz = self.prob.copy()
             gz[np.arange(len(gz)), self.cls] -= 1.0
-            return (gz * s, None)
+            return ((gz * s).reshape(self.zshape), None)
         t = self.t
         gz = (self.prob * t.sum(axis=1, keepdims=True) - t) * s
-        return (gz, -self.logp * s if self.needs_input_grad[1] else None)
+        gt = -self.logp * s if self.needs_input_grad[1] else None
+        if len(self.zshape) == 3:
+            return (gz.reshape(self.zshape), None if gt is None else gt.reshape(self.zshape))
+        return (gz, gt)
 
 
 @register
 class CrossEntropyLoss(_Loss):
     id = "CrossEntropyLoss"
     description = "Cross-entropy for classification: the prediction holds one raw score per class."
-    formula = ("L = −mean over samples of log softmax(z)[class];  "
+    formula = ("L = −mean over samples (and positions) of log softmax(z)[class];  "
                "∂L/∂z = (softmax(z) − onehot(class))/N")
-    inputs = (Port("prediction", "One raw score (logit) per class, shape (batch, classes)."),
-              Port("target", "The class index (0, 1, …) per sample, or one probability per "
-                   "class (one-hot)."))
+    inputs = (Port("prediction", "One raw score (logit) per class, shape (batch, classes), or "
+                   "per position of a sequence, (batch, T, classes)."),
+              Port("target", "The class index (0, 1, …) per sample (or per position, "
+                   "(batch, T)), or one probability per class (one-hot)."))
 
     def infer_shape(self, params, ins):
         p, t = ins["prediction"], ins["target"]
+        if len(p) == 3 and p[0] is None and None not in p[1:]:
+            if p[2] < 2:
+                raise ShapeError(f"the prediction has shape {fmt_shape(p)}: cross-entropy "
+                                 "needs at least 2 classes")
+            if t not in ((None, p[1]), p):
+                raise ShapeError(
+                    f"the prediction has shape {fmt_shape(p)} but the target has {fmt_shape(t)};"
+                    f" the target must hold a class index per position, (batch, {p[1]}), or "
+                    f"one value per class, {fmt_shape(p)}")
+            return ()
         if len(p) != 2 or p[0] is not None:
             raise ShapeError(
                 f"the prediction has shape {fmt_shape(p)} but CrossEntropyLoss needs one score "
-                "per class, shape (batch, classes); put a Flatten or Dense before it"
+                "per class, shape (batch, classes) or (batch, T, classes); put a Flatten or "
+                "Dense before it"
             )
         if p[1] < 2:
             raise ShapeError(

@@ -27,6 +27,7 @@ class TrainConfig:
     dataset: str = "xor"
     dataset_params: dict[str, Any] = field(default_factory=dict)
     csv: str | None = None
+    text: str | None = None  # a UTF-8 text file: next-character data (dataset_params: block_size)
     target_columns: list[str] | None = None
     feature_columns: list[str] | None = None
     images: str | None = None  # a folder with one sub-folder of images per class
@@ -173,10 +174,14 @@ TABLE_DATASET = "table"  # `dataset` value that trains on the training block's `
 
 
 def load_data(cfg: TrainConfig) -> Dataset:
-    """The training data named by the config, in this order of precedence: a CSV file, an
-    image folder, the data table (dataset "table"), a built-in dataset."""
+    """The training data named by the config, in this order of precedence: a text file, a
+    CSV file, an image folder, the data table (dataset "table"), a built-in dataset."""
     from engine.data import load_csv, make_dataset
 
+    if cfg.text:
+        from engine.data.text import load_text_dataset
+
+        return load_text_dataset(cfg.text, **cfg.dataset_params)
     if cfg.csv:
         target = cfg.target_columns
         if isinstance(target, list) and len(target) == 1:
@@ -280,6 +285,8 @@ class Trainer:
                 threshold = 0.0
 
         def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
+            if pred.ndim == 3:  # a sequence: one class per position
+                return float(np.mean(pred.argmax(axis=-1) == np.rint(y.reshape(pred.shape[:2]))))
             if pred.ndim == 2 and pred.shape[1] > 1:
                 guess = pred.argmax(axis=1)
                 truth = y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0]
