@@ -441,7 +441,8 @@ class Controller(QObject):
 
     def insert_block(self, spec: GraphSpec, at: Pos) -> str:
         """Add an independent copy of a block (see blocks.check_block) with its top-left at
-        `at`, as one undo step. Inner ids become "<block id>/<name>" ("residual_2/dense1"). Returns the block id,
+        `at`, as one undo step. Inner ids become "<block id>/<name>" ("residual_2/dense1").
+        Returns the block id,
         or "" (and emits `message`) if `spec` is not a block."""
         try:
             spec = check_block(spec, "the block")
@@ -478,33 +479,66 @@ class Controller(QObject):
         doc = self.document
         if not doc.has_node(node_id) or not doc.has_edge(edge):
             return "That node or wire is gone."
-        if node_id in (edge.src, edge.dst):
-            return f"'{node_id}' is already an end of this wire."
-        op = registry.get(doc.node(node_id).op)
-        if op is None or not op.inputs:
-            return (f"'{node_id}' has no input, so it cannot sit on a wire; "
-                    "drop a node that takes an input.")
-        free = [p.name for p in op.inputs if doc.incoming(node_id, p.name) is None]
-        if not free:
-            return f"The inputs of '{node_id}' are all wired already; free one first."
-        port = free[0]
-        if self._reaches(node_id, edge.src) or self._reaches(edge.dst, node_id):
-            return (f"Putting '{node_id}' on the wire {cmd.wire_text(edge)} would make a loop.")
-        first = EdgeSpec(edge.src, "out", node_id, port)
-        second = EdgeSpec(node_id, "out", edge.dst, edge.dst_port)
-        spec = doc.spec()
-        before = {(d.node, d.message) for d in analyze(
-            GraphSpec(spec.nodes, spec.edges), require_loss=False).diagnostics}
-        trial = GraphSpec(spec.nodes, tuple(
-            [e for e in spec.edges if e != edge] + [first, second]))
-        for d in analyze(trial, require_loss=False).diagnostics:
-            if d.node in (node_id, edge.dst) and (d.node, d.message) not in before:
-                return f"Cannot insert '{node_id}' here: {d.message}"
+        reason, first, second = self._wire_insertion(doc.node(node_id), edge)
+        if reason:
+            return reason
         self.undo_stack.push(cmd.Composite(f"Insert {node_id} into {cmd.wire_text(edge)}", [
             lambda: cmd.Connect(doc, first),
             lambda: cmd.Connect(doc, second),  # replaces the old wire in the same input
         ]))
         return None
+
+    def add_node_on_wire(self, op_id: str, pos: Pos, edge: EdgeSpec) -> tuple[str, str | None]:
+        """Add a node of `op_id` at `pos` and put it into `edge`, as one undo step.
+
+        If it cannot go into the wire, the node is still added (one step) and the reason
+        is returned. Returns (new id or "" for an unknown op, reason or None).
+        """
+        op = registry.get(op_id)
+        if op is None or not self.document.has_edge(edge):
+            return self.add_node(op_id, pos), None
+        doc = self.document
+        node = NodeSpec(doc.unique_id(op.id.lower()), op.id, op.resolve_params({}))
+        reason, first, second = self._wire_insertion(node, edge)
+        if reason:
+            self.undo_stack.push(cmd.AddNode(doc, node, pos))
+            return node.id, reason
+        self.undo_stack.push(cmd.Composite(f"Insert {op.id} into {cmd.wire_text(edge)}", [
+            lambda: cmd.AddNode(doc, node, pos),
+            lambda: cmd.Connect(doc, first),
+            lambda: cmd.Connect(doc, second),
+        ]))
+        return node.id, None
+
+    def _wire_insertion(self, node: NodeSpec, edge: EdgeSpec
+                        ) -> tuple[str | None, EdgeSpec | None, EdgeSpec | None]:
+        """Why `node` (in the document or about to be) cannot go into `edge`, or None, and
+        the two wires that would replace it."""
+        doc = self.document
+        if node.id in (edge.src, edge.dst):
+            return f"'{node.id}' is already an end of this wire.", None, None
+        op = registry.get(node.op)
+        if op is None or not op.inputs:
+            return (f"'{node.id}' has no input, so it cannot sit on a wire; "
+                    "drop a node that takes an input."), None, None
+        exists = doc.has_node(node.id)
+        free = [p.name for p in op.inputs if not exists or doc.incoming(node.id, p.name) is None]
+        if not free:
+            return f"The inputs of '{node.id}' are all wired already; free one first.", None, None
+        if exists and (self._reaches(node.id, edge.src) or self._reaches(edge.dst, node.id)):
+            return (f"Putting '{node.id}' on the wire {cmd.wire_text(edge)} would make a "
+                    "loop."), None, None
+        first = EdgeSpec(edge.src, "out", node.id, free[0])
+        second = EdgeSpec(node.id, "out", edge.dst, edge.dst_port)
+        spec = doc.spec()
+        nodes = spec.nodes if exists else (*spec.nodes, node)
+        before = {(d.node, d.message) for d in analyze(
+            GraphSpec(nodes, spec.edges), require_loss=False).diagnostics}
+        trial = GraphSpec(nodes, tuple([e for e in spec.edges if e != edge] + [first, second]))
+        for d in analyze(trial, require_loss=False).diagnostics:
+            if d.node in (node.id, edge.dst) and (d.node, d.message) not in before:
+                return f"Cannot insert '{node.id}' here: {d.message}", None, None
+        return None, first, second
 
     def set_waypoints(self, edge: EdgeSpec, points: list[Pos], text: str = "Bend wire") -> None:
         """Give a wire its reroute points (an empty list straightens it): one undo step."""

@@ -286,6 +286,18 @@ def test_insert_on_a_wire_connects_both_sides_as_one_step(ctl):
     assert state(ctl) == before
 
 
+def test_a_new_node_dropped_on_a_wire_is_one_undo_step(ctl):
+    before = state(ctl)
+    edge = EdgeSpec("h1", "out", "a1", "in")
+    node, reason = ctl.add_node_on_wire("Sigmoid", (0, 0), edge)
+    assert reason is None and ctl.document.incoming("a1", "in").src == node
+    ctl.undo_stack.undo()
+    assert state(ctl) == before
+    node, reason = ctl.add_node_on_wire("Input", (0, 0), edge)
+    assert "has no input" in reason and ctl.document.has_node(node)
+    assert ctl.document.has_edge(edge)
+
+
 def test_insert_on_a_wire_refuses_with_a_reason(ctl):
     edge = EdgeSpec("h1", "out", "a1", "in")
     src = ctl.add_node("Input", (0, 0))
