@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 import engine
 from designer import theme
+from designer.canvas.canvas_actions import install_canvas_actions
 from designer.canvas.scene import CanvasScene
 from designer.canvas.view import CanvasView
 from designer.controller import Controller
@@ -65,6 +66,11 @@ GESTURES = [
     ("Zoom around the cursor", "Mouse wheel  /  + and −"),
     ("Select several", "Drag a rubber band  /  Ctrl+click"),
     ("Cancel a wire", "Esc"),
+    ("Open a block / close an open block", "Double-click the block  /  its frame's title bar"),
+    ("Insert a node into a wire", "Drop an unwired node (or a palette op) on the wire"),
+    ("Bend a wire", "Double-click the wire; drag the point; double-click it to remove"),
+    ("Nudge the selection", "Arrow keys  /  Shift+arrows for a grid step"),
+    ("Edit a note or frame", "Double-click it; drag its corner to resize"),
 ]
 
 
@@ -141,6 +147,7 @@ class MainWindow(QMainWindow):
         self.lab_a = install_learning_lab_a(self)  # chain rule, neurons, gradcheck, optimizer
         self.optimization_lab = install_optimization_lab(self)  # landscape, race, lr sweep
         self.models = install_model_files(self)  # .gsmodel open/save, File → Export Model…
+        self.canvas_actions = install_canvas_actions(self)  # blocks, notes, arrange, minimap
 
     # -- layout -------------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget,

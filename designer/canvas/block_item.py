@@ -18,7 +18,7 @@ from designer.canvas.port_item import PortItem
 from designer.document.blocks import BlockPorts
 
 BLOCK_WIDTH = 196.0
-BLOCK_COLOR = "#2f7f7a"
+BLOCK_COLOR = theme.CATEGORY_COLORS["Blocks"]
 FOOTER_HEIGHT = 18.0
 FRAME_MARGIN = 16.0
 
