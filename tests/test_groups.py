@@ -358,3 +358,19 @@ def test_align_and_distribute(ctl):
     assert xs == [0.0, 200.0, 400.0]
     assert "three" in ctl.distribute(ids[:2], "vertical")
     assert "two" in ctl.align(ids[:1], "left")
+
+
+# -- the engine works unchanged on grouped graphs ----------------------------------------------
+
+def test_cli_trace_and_exports_work_on_a_grouped_graph(tmp_path, capsys):
+    from engine.cli.main import main
+    from engine.export import export
+
+    path = ROOT / "resources" / "examples" / "residual_block.json"
+    assert main(["trace", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr()[0])
+    assert {"residual/dense1", "residual/dense2"} <= {p["node"] for p in data["parameters"]}
+    assert any(e["from"] == "residual/add.out" for e in data["edges"])
+    for fmt, out in (("onnx", tmp_path / "m.onnx"), ("torch", tmp_path / "torch"),
+                     ("numpy", tmp_path / "np")):
+        assert export(load_graph(path), fmt, out)

@@ -16,7 +16,7 @@ from designer import theme
 from designer.canvas.block_item import BLOCK_COLOR
 from designer.canvas.note_item import FRAME_COLOR, NOTE_COLOR
 
-MINIMAP_SIZE = (220, 140)
+MINIMAP_SIZE = (180, 110)
 MARGIN = 12
 
 

@@ -56,6 +56,7 @@ class NodeItem(QGraphicsItem):
         self.title = op_id
         self.shape_text = ""
         self.problems: list[str] = []
+        self.id_prefix = ""  # "block/" while the node is shown inside its open block
         self.inputs: dict[str, PortItem] = {}
         self.output: PortItem | None = None
         self.setFlags(
@@ -139,6 +140,12 @@ class NodeItem(QGraphicsItem):
         self._tooltip()
         self.update()
 
+    def set_id_prefix(self, prefix: str) -> None:
+        """Inside an open block, its frame names the block: the title drops that prefix."""
+        if prefix != self.id_prefix:
+            self.id_prefix = prefix
+            self.update()
+
     def _tooltip(self) -> None:
         if self.op is None:
             self.setToolTip(f"<b>{self.node_id}</b>: unknown op '{_html(self.op_id)}'")
@@ -198,7 +205,10 @@ class NodeItem(QGraphicsItem):
         sm = QFontMetricsF(sfont)
         id_room = room - title_w - 8
         if id_room > 12:
-            node_id = sm.elidedText(self.node_id, Qt.TextElideMode.ElideMiddle, id_room)
+            shown = self.node_id
+            if self.id_prefix and shown.startswith(self.id_prefix):
+                shown = shown[len(self.id_prefix):]
+            node_id = sm.elidedText(shown, Qt.TextElideMode.ElideMiddle, id_room)
             painter.setPen(QColor(255, 255, 255, 200))
             painter.drawText(text_rect,
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, node_id)

@@ -51,6 +51,7 @@ class CanvasScene(QGraphicsScene):
         self.frames: dict[str, BlockFrame] = {}  # open blocks, by group id
         self.notes: dict[str, NoteItem] = {}
         self._closed_in: dict[str, str] = {}  # node id -> its closed block's group id
+        self._open_members: dict[str, set[str]] = {}  # open block -> nodes shown in its frame
         self._edges_of: dict[str, set[EdgeSpec]] = {}  # node id -> its wires (moves are hot)
         self.snap_to_grid = False
         self.show_wire_shapes = True
@@ -96,6 +97,7 @@ class CanvasScene(QGraphicsScene):
         self.frames.clear()
         self.notes.clear()
         self._closed_in.clear()
+        self._open_members.clear()
         self._edges_of.clear()
         for node in self.document.nodes():
             self._on_node_added(node.id)
@@ -248,6 +250,13 @@ class CanvasScene(QGraphicsScene):
                 self.frames[group_id] = frame
             self._place_frame(group_id)
         members = set(group.nodes) if group is not None else set()
+        is_open = group is not None and not group.collapsed
+        for n in touched | members | self._open_members.pop(group_id, set()):
+            item = self.nodes.get(n)
+            if item is not None:
+                item.set_id_prefix(f"{group_id}/" if is_open and n in members else "")
+        if is_open:
+            self._open_members[group_id] = members
         for n in touched | members:
             item = self.nodes.get(n)
             if item is not None:
