@@ -383,12 +383,17 @@ class Controller(QObject):
         doc = self.document
         chosen = set(node_ids)
         ids = tuple(n.id for n in doc.nodes() if n.id in chosen)
-        xs = [doc.position(n)[0] for n in ids]
-        ys = [doc.position(n)[1] for n in ids]
         gid = doc.unique_id(_slug(title) or "block")
-        group = GroupSpec(gid, title, ids, True, (min(xs), min(ys)))
+        group = GroupSpec(gid, title, ids, True, self._block_spot(ids))
         self.undo_stack.push(cmd.GroupNodes(doc, group))
         return None
+
+    def _block_spot(self, node_ids) -> Pos:
+        """Where a closed block sits: amid its nodes (the middle of their positions), so
+        the wires into and out of it stay about as long as they were."""
+        xs = [self.document.position(n)[0] for n in node_ids]
+        ys = [self.document.position(n)[1] for n in node_ids]
+        return ((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2)
 
     def last_group_id(self) -> str:
         """The id of the newest block (after `group_nodes` or `insert_block`), or ""."""
@@ -408,9 +413,7 @@ class Controller(QObject):
         group = doc.group(group_id)
         new = dataclasses.replace(group, collapsed=not is_open)
         if not is_open:  # the closed block appears where the open block's nodes are
-            xs = [doc.position(n)[0] for n in group.nodes]
-            ys = [doc.position(n)[1] for n in group.nodes]
-            new = dataclasses.replace(new, position=(min(xs), min(ys)))
+            new = dataclasses.replace(new, position=self._block_spot(group.nodes))
         verb = "Open" if is_open else "Close"
         self.undo_stack.push(cmd.SetGroup(doc, new, f"{verb} block {group.title}"))
 
@@ -440,10 +443,9 @@ class Controller(QObject):
         return path
 
     def insert_block(self, spec: GraphSpec, at: Pos) -> str:
-        """Add an independent copy of a block (see blocks.check_block) with its top-left at
-        `at`, as one undo step. Inner ids become "<block id>/<name>" ("residual_2/dense1").
-        Returns the block id,
-        or "" (and emits `message`) if `spec` is not a block."""
+        """Add an independent copy of a block (see blocks.check_block), closed, at `at`, as
+        one undo step. Inner ids become "<block id>/<name>" ("residual_2/dense1").
+        Returns the block id, or "" (and emits `message`) if `spec` is not a block."""
         try:
             spec = check_block(spec, "the block")
         except FileFormatError as exc:
@@ -457,14 +459,16 @@ class Controller(QObject):
             local = n.id.rsplit("/", 1)[-1]
             renamed[n.id] = doc.unique_id(f"{gid}/{local}", taken=set(renamed.values()) | {gid})
         pos = {n.id: tuple(spec.layout.get(n.id, (0.0, 0.0))) for n in spec.nodes}
-        left = min(p[0] for p in pos.values())
-        top = min(p[1] for p in pos.values())
+        xs = [p[0] for p in pos.values()]
+        ys = [p[1] for p in pos.values()]
+        # The closed block lands at `at`; its nodes keep their layout around that spot.
+        dx, dy = at[0] - (min(xs) + max(xs)) / 2, at[1] - (min(ys) + max(ys)) / 2
         nodes = [(NodeSpec(renamed[n.id], n.op, dict(n.params)),
-                  (pos[n.id][0] - left + at[0], pos[n.id][1] - top + at[1])) for n in spec.nodes]
+                  (pos[n.id][0] + dx, pos[n.id][1] + dy)) for n in spec.nodes]
         edges = [EdgeSpec(renamed[e.src], e.src_port, renamed[e.dst], e.dst_port)
                  for e in spec.edges]
-        new_group = GroupSpec(gid, group.title, tuple(renamed[m] for m in group.nodes),
-                              True, (float(at[0]), float(at[1])))
+        new_group = GroupSpec(gid, group.title, tuple(renamed[m] for m in group.nodes), True,
+                              (float(at[0]), float(at[1])))
         self.undo_stack.push(cmd.Composite(f"Add block {group.title}", [
             lambda: cmd.PasteItems(doc, nodes, edges),
             lambda: cmd.GroupNodes(doc, new_group),
