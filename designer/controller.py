@@ -580,13 +580,15 @@ class Controller(QObject):
     # -- clipboard -------------------------------------------------------------------
 
     def copy_json(self, ids: list[str]) -> str:
-        """Graph JSON of the given nodes, the wires among them and their layout."""
+        """Graph JSON of the given nodes, the wires among them, their layout and the blocks
+        all of whose nodes are given."""
         chosen = set(ids)
         doc = self.document
         nodes = tuple(n for n in doc.nodes() if n.id in chosen)
         edges = tuple(e for e in doc.edges() if e.src in chosen and e.dst in chosen)
         layout = {n.id: list(doc.position(n.id)) for n in nodes}
-        return GraphSpec(nodes, edges, layout).to_json()
+        groups = tuple(g for g in doc.groups() if set(g.nodes) <= chosen)
+        return GraphSpec(nodes, edges, layout, groups=groups).to_json()
 
     def paste_json(self, text: str, at: Pos | None = None, *, verb: str = "Paste") -> list[str]:
         """Add the nodes of graph JSON `text` with fresh unique ids, as one undo step.
@@ -625,7 +627,19 @@ class Controller(QObject):
         edges = list(dict.fromkeys(
             EdgeSpec(renamed[e.src], e.src_port, renamed[e.dst], e.dst_port)
             for e in spec.edges))
-        self.undo_stack.push(cmd.PasteItems(self.document, nodes, edges, verb))
+        doc = self.document
+        steps = [lambda: cmd.PasteItems(doc, nodes, edges, verb)]
+        taken = set(renamed.values())
+        for g in spec.groups:  # copied blocks come along, as independent blocks
+            gid = doc.unique_id(g.id, taken=taken)
+            taken.add(gid)
+            group = GroupSpec(gid, g.title, tuple(renamed[m] for m in g.nodes), g.collapsed,
+                              (g.position[0] + dx, g.position[1] + dy))
+            steps.append(lambda group=group: cmd.GroupNodes(doc, group))
+        if len(steps) == 1:
+            self.undo_stack.push(steps[0]())
+        else:
+            self.undo_stack.push(cmd.Composite(f"{verb} {len(nodes)} nodes", steps))
         return [renamed[i] for i in ids]
 
     def duplicate(self, ids: list[str]) -> list[str]:

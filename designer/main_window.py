@@ -408,8 +408,8 @@ class MainWindow(QMainWindow):
 
     # -- edit -----------------------------------------------------------------------------
     def edit_copy(self) -> bool:
-        """Put the selected nodes on the system clipboard as graph JSON."""
-        ids = self.scene.selected_node_ids()
+        """Put the selected nodes (and closed blocks) on the system clipboard as graph JSON."""
+        ids = self.scene.selected_node_ids(include_blocks=True)
         if not ids:
             return False
         text = self.controller.copy_json(ids)
@@ -447,7 +447,7 @@ class MainWindow(QMainWindow):
         return ids
 
     def edit_duplicate(self) -> None:
-        ids = self.controller.duplicate(self.scene.selected_node_ids())
+        ids = self.controller.duplicate(self.scene.selected_node_ids(include_blocks=True))
         if ids:
             self.scene.select_nodes(ids)
 

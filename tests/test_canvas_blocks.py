@@ -214,3 +214,18 @@ def test_a_block_frame_is_drawn_behind_nodes(qtbot, window):
     window.controller.set_block_open(gid, True)
     frame = window.scene.frames[gid]
     assert isinstance(frame, BlockFrame) and frame.zValue() < 0
+
+
+def test_duplicating_a_closed_block_makes_an_independent_block(qtbot, window):
+    window.open_path(EXAMPLES / "residual_block.json", ask=False)
+    gid = next(iter(window.scene.blocks))
+    window.scene.select_group(gid)
+    count = window.controller.undo_stack.count()
+    window.actions["duplicate"].trigger()
+    assert window.controller.undo_stack.count() == count + 1
+    (new,) = [g for g in window.scene.blocks if g != gid]
+    assert window.scene.selected_group_ids() == [new]
+    old_nodes, new_nodes = (window.document.group(g).nodes for g in (gid, new))
+    assert len(new_nodes) == 5 and not set(old_nodes) & set(new_nodes)
+    window.controller.undo_stack.undo()
+    assert list(window.scene.blocks) == [gid]

@@ -22,6 +22,12 @@ BODY_PAD = 6.0
 CORNER = 6.0
 GRID_SIZE = 20.0
 
+# Looked up once: itemChange runs for every change of every item, and reading an enum
+# member through its class costs more than the comparison (it shows when opening big graphs).
+_POSITION_CHANGE = QGraphicsItem.GraphicsItemChange.ItemPositionChange
+_POSITION_CHANGED = QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged
+_SELECTED_CHANGED = QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged
+
 
 class ErrorBadge(QGraphicsItem):
     """The red "!" in a node's corner; its tooltip is the compiler's message."""
@@ -238,17 +244,18 @@ class NodeItem(QGraphicsItem):
 
     # -- moves ---------------------------------------------------------------------------
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
-        scene = self.scene()
-        if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange and scene is not None:
-            if getattr(scene, "snap_to_grid", False) and getattr(scene, "user_moving", False):
+        if change == _POSITION_CHANGE:
+            scene = self.scene()
+            if scene is not None and getattr(scene, "snap_to_grid", False) and getattr(
+                    scene, "user_moving", False):
                 pos = QPointF(value)
                 return QPointF(round(pos.x() / GRID_SIZE) * GRID_SIZE,
                                round(pos.y() / GRID_SIZE) * GRID_SIZE)
-        elif change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged and scene:
-            moved = getattr(scene, "node_item_moved", None)
+        elif change == _POSITION_CHANGED:
+            moved = getattr(self.scene(), "node_item_moved", None)
             if moved is not None:
                 moved(self)
-        elif change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+        elif change == _SELECTED_CHANGED:
             self.setZValue(1.5 if value else 1)
         return super().itemChange(change, value)
 

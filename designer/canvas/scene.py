@@ -78,14 +78,15 @@ class CanvasScene(QGraphicsScene):
         doc.note_removed.connect(self._sync_note)
         doc.note_changed.connect(self._sync_note)
         doc.waypoints_changed.connect(self._on_waypoints)
-        doc.reset.connect(self.rebuild)
+        doc.reset.connect(lambda: self.rebuild(refresh=False))  # `changed` follows
         doc.changed.connect(self.refresh)
         self.focusItemChanged.connect(self._on_focus_item_changed)
         self.rebuild()
 
     # -- mirroring the document ----------------------------------------------------------
-    def rebuild(self) -> None:
-        """Throw every item away and build them again from the document."""
+    def rebuild(self, refresh: bool = True) -> None:
+        """Throw every item away and build them again from the document (and refresh them,
+        unless the document's `changed` signal is about to)."""
         self.cancel_drag()
         for item in (list(self.edges.values()) + list(self.nodes.values())
                      + list(self.blocks.values()) + list(self.frames.values())
@@ -107,7 +108,8 @@ class CanvasScene(QGraphicsScene):
             self._sync_group(group.id)
         for note in self.document.notes():
             self._sync_note(note.id)
-        self.refresh()
+        if refresh:
+            self.refresh()
 
     def _on_node_added(self, node_id: str) -> None:
         if node_id in self.nodes:
@@ -395,9 +397,13 @@ class CanvasScene(QGraphicsScene):
         self.update()
 
     # -- selection -----------------------------------------------------------------------
-    def selected_node_ids(self) -> list[str]:
-        """Ids of the selected nodes, in document order."""
+    def selected_node_ids(self, include_blocks: bool = False) -> list[str]:
+        """Ids of the selected nodes, in document order (with `include_blocks`, also the
+        nodes inside selected closed blocks: what copy and duplicate take)."""
         chosen = {i.node_id for i in self.selectedItems() if isinstance(i, NodeItem)}
+        if include_blocks:
+            for gid in self.selected_group_ids():
+                chosen.update(self.document.group(gid).nodes)
         return [n.id for n in self.document.nodes() if n.id in chosen]
 
     def selected_edges(self) -> list[EdgeSpec]:
@@ -419,12 +425,15 @@ class CanvasScene(QGraphicsScene):
             self.select_nodes(self.document.group(group_id).nodes)
 
     def select_nodes(self, node_ids) -> None:
-        """Select exactly these nodes."""
+        """Select exactly these nodes (a closed block when all its nodes are among them)."""
         wanted = set(node_ids)
         self.clearSelection()
         for node_id in wanted:
             if node_id in self.nodes:
                 self.nodes[node_id].setSelected(True)
+        for gid, block in self.blocks.items():  # closed blocks whose nodes are all wanted
+            if set(self.document.group(gid).nodes) <= wanted:
+                block.setSelected(True)
 
     def delete_selection(self) -> None:
         """Remove the selected nodes (with their wires) and the selected wires: one undo step."""

@@ -50,6 +50,7 @@ class GraphDocument(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._nodes: list[NodeSpec] = []
+        self._by_id: dict[str, NodeSpec] = {}  # the same nodes by id: lookups are hot
         self._edges: list[EdgeSpec] = []
         self._layout: dict[str, Pos] = {}
         self._training: dict[str, Any] = {}
@@ -81,7 +82,7 @@ class GraphDocument(QObject):
 
     def node(self, node_id: str) -> NodeSpec:
         """The node with this id; KeyError if there is none."""
-        return self._nodes[self._node_index(node_id)]
+        return self._by_id[node_id]
 
     def has_node(self, node_id: str) -> bool:
         return node_id in self._layout
@@ -181,6 +182,7 @@ class GraphDocument(QObject):
         if index is None:
             index = len(self._nodes)
         self._nodes.insert(index, node)
+        self._by_id[node.id] = node
         self._layout[node.id] = (float(pos[0]), float(pos[1]))
         self._bump()
         self.node_added.emit(node.id)
@@ -195,6 +197,7 @@ class GraphDocument(QObject):
             raise ValueError(f"node {node_id!r} is in a group; take it out first")
         index = self._node_index(node_id)
         node = self._nodes.pop(index)
+        del self._by_id[node_id]
         pos = self._layout.pop(node_id)
         self._bump()
         self.node_removed.emit(node_id)
@@ -233,7 +236,8 @@ class GraphDocument(QObject):
         """Replace the whole params dict of a node."""
         index = self._node_index(node_id)
         old = self._nodes[index]
-        self._nodes[index] = NodeSpec(old.id, old.op, copy.deepcopy(dict(params)))
+        self._nodes[index] = self._by_id[node_id] = NodeSpec(old.id, old.op,
+                                                             copy.deepcopy(dict(params)))
         self._bump()
         self.node_changed.emit(node_id)
         self.changed.emit()
@@ -244,7 +248,8 @@ class GraphDocument(QObject):
             raise ValueError(f"a node with id {new!r} already exists")
         index = self._node_index(old)
         node = self._nodes[index]
-        self._nodes[index] = NodeSpec(new, node.op, node.params)
+        self._nodes[index] = self._by_id[new] = NodeSpec(new, node.op, node.params)
+        del self._by_id[old]
         renamed = []
         for e in self._edges:
             r = EdgeSpec(new if e.src == old else e.src, e.src_port,
@@ -367,6 +372,7 @@ class GraphDocument(QObject):
                 if end not in ids:
                     raise ValueError(f"the wire {e.key} refers to a missing node {end!r}")
         self._nodes = [NodeSpec(n.id, n.op, copy.deepcopy(dict(n.params))) for n in spec.nodes]
+        self._by_id = {n.id: n for n in self._nodes}
         self._edges = list(spec.edges)
         self._layout = {}
         for n in spec.nodes:
