@@ -229,3 +229,28 @@ def test_duplicating_a_closed_block_makes_an_independent_block(qtbot, window):
     assert len(new_nodes) == 5 and not set(old_nodes) & set(new_nodes)
     window.controller.undo_stack.undo()
     assert list(window.scene.blocks) == [gid]
+
+
+def test_a_moved_comment_frame_carries_the_nodes_inside_it(qtbot, window):
+    window.open_path(EXAMPLES / "xor_mlp.json", ask=False)
+    scene, doc = window.scene, window.document
+    window.scene.select_nodes(["h1", "a1"])
+    window.actions["add_frame"].trigger()
+    frame_id = doc.notes()[0].id
+    frame = scene.notes[frame_id]
+    frame.finish_editing()
+    scene.clearSelection()
+    frame.setSelected(True)
+    h1, x = doc.position("h1"), doc.position("x")
+    scene._press_positions, scene._press_blocks = {}, {}
+    scene._press_notes = {frame_id: QPointF(frame.pos())}
+    scene._collect_riders([frame])
+    scene.user_moving = True
+    frame.setPos(frame.pos() + QPointF(100, 40))
+    for item, offset, owner in scene._riders:
+        item.setPos(owner.pos() + offset)
+    scene._commit_move()
+    assert doc.position("h1") == (h1[0] + 100, h1[1] + 40)
+    assert doc.position("x") == x  # outside the frame: stays
+    window.controller.undo_stack.undo()
+    assert doc.position("h1") == h1

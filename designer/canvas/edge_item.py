@@ -198,6 +198,12 @@ class EdgeItem(QGraphicsPathItem):
             self.restyle()
         return super().itemChange(change, value)
 
+    def set_hover(self, on: bool) -> None:
+        """Draw the wire highlighted (the mouse, or a node about to be dropped into it)."""
+        if on != self._hover:
+            self._hover = on
+            self.restyle()
+
     def hoverEnterEvent(self, event) -> None:
         self._hover = True
         self.restyle()

@@ -59,6 +59,8 @@ class CanvasScene(QGraphicsScene):
         self._press_positions: dict[str, QPointF] = {}
         self._press_blocks: dict[str, QPointF] = {}
         self._press_notes: dict[str, QPointF] = {}
+        self._riders: list = []  # (item, offset, frame): carried by a moving comment frame
+        self._target_wire: EdgeItem | None = None  # lit while a node is dragged over it
         self._drag: dict | None = None
         self._drag_wire: DragWire | None = None
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
@@ -481,8 +483,31 @@ class CanvasScene(QGraphicsScene):
                 i.group_id: QPointF(i.pos()) for i in selected if isinstance(i, BlockItem)}
             self._press_notes = {
                 i.note_id: QPointF(i.pos()) for i in selected if isinstance(i, NoteItem)}
+            self._collect_riders(selected)
             self.user_moving = bool(self._press_positions or self._press_blocks
                                     or self._press_notes)
+
+    def _collect_riders(self, selected) -> None:
+        """A moved comment frame carries what lies inside it (nodes, blocks, notes)."""
+        self._riders = []
+        taken = set(selected)
+        for frame in selected:
+            if not isinstance(frame, NoteItem) or frame.kind != "frame":
+                continue
+            area = frame.sceneBoundingRect()
+            inside = [i for i in list(self.nodes.values()) + list(self.blocks.values())
+                      + list(self.notes.values())
+                      if i not in taken and i.isVisible()
+                      and area.contains(i.sceneBoundingRect())]
+            for item in inside:
+                taken.add(item)
+                self._riders.append((item, item.pos() - frame.pos(), frame))
+                if isinstance(item, NodeItem):
+                    self._press_positions[item.node_id] = QPointF(item.pos())
+                elif isinstance(item, BlockItem):
+                    self._press_blocks[item.group_id] = QPointF(item.pos())
+                else:
+                    self._press_notes[item.note_id] = QPointF(item.pos())
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._drag is not None:
@@ -490,6 +515,24 @@ class CanvasScene(QGraphicsScene):
             event.accept()
             return
         super().mouseMoveEvent(event)
+        if self.user_moving:
+            for item, offset, frame in self._riders:
+                item.setPos(frame.pos() + offset)
+            self._highlight_target_wire()
+
+    def _highlight_target_wire(self) -> None:
+        """While one unwired node is dragged, light up the wire it would go into."""
+        wire = None
+        if len(self._press_positions) == 1 and not self._press_blocks and not self._press_notes:
+            node_id = next(iter(self._press_positions))
+            item = self.nodes.get(node_id)
+            if item is not None and not self._edges_of.get(node_id):
+                wire = self.wire_under(item.sceneBoundingRect(), node_id)
+        if wire is not self._target_wire:
+            for old_or_new, on in ((self._target_wire, False), (wire, True)):
+                if old_or_new is not None and old_or_new.scene() is self:
+                    old_or_new.set_hover(on)
+            self._target_wire = wire
 
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._drag is not None and event.button() == Qt.MouseButton.LeftButton:
@@ -542,7 +585,12 @@ class CanvasScene(QGraphicsScene):
                 w, h = item.size
                 notes[k] = ((old.x(), old.y(), w, h), item.scene_rect())
         self._press_positions, self._press_blocks, self._press_notes = {}, {}, {}
+        self._riders = []
         self.user_moving = False
+        if self._target_wire is not None:
+            if self._target_wire.scene() is self:
+                self._target_wire.set_hover(False)
+            self._target_wire = None
         if moved or blocks or notes:
             self.controller.move_nodes(moved, blocks, notes)
         if len(moved) == 1 and not blocks and not notes:
