@@ -348,6 +348,8 @@ class Controller(QObject):
             return None
         if self.document.has_node(new_id):
             return f"There is already a node called '{new_id}'."
+        if self.document.has_group(new_id):
+            return f"'{new_id}' is the name of a block; pick another name."
         self.undo_stack.push(cmd.RenameNode(self.document, node_id, new_id))
         return None
 

@@ -146,6 +146,7 @@ def test_removing_a_member_shrinks_its_block_and_undo_restores_it(ctl):
 def test_renaming_a_member_keeps_it_in_its_block(ctl):
     ctl.group_nodes(RES_NODES)
     gid = ctl.last_group_id()
+    assert "name of a block" in ctl.rename("x", gid)
     assert ctl.rename(ctl.document.group(gid).nodes[0], "first") is None
     assert "first" in ctl.document.group(gid).nodes
 

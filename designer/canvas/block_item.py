@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from designer import theme
-from designer.canvas.node_item import BODY_PAD, CORNER, GRID_SIZE, HEADER_HEIGHT, ROW_HEIGHT
+from designer.canvas.node_item import BODY_PAD, CORNER, HEADER_HEIGHT, ROW_HEIGHT, CardItem
 from designer.canvas.port_item import PortItem
 from designer.document.blocks import BlockPorts
 
@@ -29,8 +29,11 @@ def _local(node_id: str, group_id: str) -> str:
     return node_id[len(prefix):] if node_id.startswith(prefix) else node_id
 
 
-class BlockItem(QGraphicsItem):
+class BlockItem(CardItem):
     """A closed block: its title, its id, one port per crossing wire, and what is inside."""
+
+    card_width = BLOCK_WIDTH
+    moved_hook = "block_item_moved"
 
     def __init__(self, group_id: str, title: str, ports: BlockPorts, size_text: str):
         super().__init__()
@@ -51,20 +54,6 @@ class BlockItem(QGraphicsItem):
     def height(self) -> float:
         rows = max(1, len(self.block_ports.inputs), len(self.block_ports.outputs))
         return HEADER_HEIGHT + rows * ROW_HEIGHT + 2 * BODY_PAD + FOOTER_HEIGHT
-
-    def rect(self) -> QRectF:
-        return QRectF(0, 0, BLOCK_WIDTH, self.height)
-
-    def header_rect(self) -> QRectF:
-        return QRectF(0, 0, BLOCK_WIDTH, HEADER_HEIGHT)
-
-    def boundingRect(self) -> QRectF:
-        return self.rect().adjusted(-3, -3, 5, 6)
-
-    def shape(self) -> QPainterPath:
-        path = QPainterPath()
-        path.addRoundedRect(self.rect(), CORNER, CORNER)
-        return path
 
     def set_ports(self, ports: BlockPorts) -> None:
         """Rebuild the ports (the wires crossing the border changed)."""
@@ -170,21 +159,6 @@ class BlockItem(QGraphicsItem):
         painter.drawText(footer, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
                          sm.elidedText(self.size_text, Qt.TextElideMode.ElideRight,
                                        footer.width()))
-
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
-        scene = self.scene()
-        if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange and scene is not None:
-            if getattr(scene, "snap_to_grid", False) and getattr(scene, "user_moving", False):
-                pos = QPointF(value)
-                return QPointF(round(pos.x() / GRID_SIZE) * GRID_SIZE,
-                               round(pos.y() / GRID_SIZE) * GRID_SIZE)
-        elif change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged and scene:
-            moved = getattr(scene, "block_item_moved", None)
-            if moved is not None:
-                moved(self)
-        elif change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
-            self.setZValue(1.5 if value else 1)
-        return super().itemChange(change, value)
 
 
 class BlockFrame(QGraphicsItem):

@@ -51,7 +51,50 @@ class ErrorBadge(QGraphicsItem):
         painter.drawText(self.boundingRect(), Qt.AlignmentFlag.AlignCenter, "!")
 
 
-class NodeItem(QGraphicsItem):
+class CardItem(QGraphicsItem):
+    """What nodes and closed blocks share: a rounded card `card_width` wide under a header,
+    snapped to the grid while the user drags it, raised while selected, and reporting its
+    moves to the scene method named `moved_hook` (its wires follow)."""
+
+    card_width = NODE_WIDTH
+    moved_hook = "node_item_moved"
+
+    @property
+    def height(self) -> float:
+        raise NotImplementedError
+
+    def rect(self) -> QRectF:
+        return QRectF(0, 0, self.card_width, self.height)
+
+    def header_rect(self) -> QRectF:
+        return QRectF(0, 0, self.card_width, HEADER_HEIGHT)
+
+    def boundingRect(self) -> QRectF:
+        return self.rect().adjusted(-3, -3, 5, 6)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRoundedRect(self.rect(), CORNER, CORNER)
+        return path
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
+        if change == _POSITION_CHANGE:
+            scene = self.scene()
+            if scene is not None and getattr(scene, "snap_to_grid", False) and getattr(
+                    scene, "user_moving", False):
+                pos = QPointF(value)
+                return QPointF(round(pos.x() / GRID_SIZE) * GRID_SIZE,
+                               round(pos.y() / GRID_SIZE) * GRID_SIZE)
+        elif change == _POSITION_CHANGED:
+            moved = getattr(self.scene(), self.moved_hook, None)
+            if moved is not None:
+                moved(self)
+        elif change == _SELECTED_CHANGED:
+            self.setZValue(1.5 if value else 1)
+        return super().itemChange(change, value)
+
+
+class NodeItem(CardItem):
     """One node. ``node_id`` is the only link to the document."""
 
     def __init__(self, node_id: str, op_id: str):
@@ -88,20 +131,6 @@ class NodeItem(QGraphicsItem):
     @property
     def height(self) -> float:
         return HEADER_HEIGHT + self._body_height
-
-    def rect(self) -> QRectF:
-        return QRectF(0, 0, NODE_WIDTH, self.height)
-
-    def header_rect(self) -> QRectF:
-        return QRectF(0, 0, NODE_WIDTH, HEADER_HEIGHT)
-
-    def boundingRect(self) -> QRectF:
-        return self.rect().adjusted(-3, -3, 5, 6)
-
-    def shape(self) -> QPainterPath:
-        path = QPainterPath()
-        path.addRoundedRect(self.rect(), CORNER, CORNER)
-        return path
 
     def _build_ports(self) -> None:
         if self.op is None:
@@ -241,24 +270,6 @@ class NodeItem(QGraphicsItem):
             painter.setPen(QColor(pal.error))
             painter.drawText(body, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
                              "shape unknown")
-
-    # -- moves ---------------------------------------------------------------------------
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
-        if change == _POSITION_CHANGE:
-            scene = self.scene()
-            if scene is not None and getattr(scene, "snap_to_grid", False) and getattr(
-                    scene, "user_moving", False):
-                pos = QPointF(value)
-                return QPointF(round(pos.x() / GRID_SIZE) * GRID_SIZE,
-                               round(pos.y() / GRID_SIZE) * GRID_SIZE)
-        elif change == _POSITION_CHANGED:
-            moved = getattr(self.scene(), "node_item_moved", None)
-            if moved is not None:
-                moved(self)
-        elif change == _SELECTED_CHANGED:
-            self.setZValue(1.5 if value else 1)
-        return super().itemChange(change, value)
-
 
 def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
