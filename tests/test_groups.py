@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from designer.controller import Controller
 from designer.document.blocks import BlockLibrary, block_ports
@@ -375,3 +377,27 @@ def test_cli_trace_and_exports_work_on_a_grouped_graph(tmp_path, capsys):
     for fmt, out in (("onnx", tmp_path / "m.onnx"), ("torch", tmp_path / "torch"),
                      ("numpy", tmp_path / "np")):
         assert export(load_graph(path), fmt, out)
+
+
+# -- fuzzing the version 2 blocks --------------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.floats(-1e3, 1e3) | st.text(max_size=4)
+    | st.sampled_from(["x", "h1", "note", "frame", "x.out->h1.in"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["id", "title", "nodes", "collapsed", "position", "kind", "text",
+                         "rect", "x.out->h1.in"]), inner, max_size=5),
+    max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(groups=_json, notes=_json, waypoints=_json)
+def test_any_groups_notes_or_waypoints_load_or_give_a_sentence(groups, notes, waypoints):
+    raw = json.loads(V1[-1].read_text())
+    raw.update(version=2, groups=groups, notes=notes, waypoints=waypoints)
+    try:
+        spec = GraphSpec.from_dict(raw, "fuzz.json")
+    except FileFormatError as exc:
+        assert "fuzz.json" in str(exc)
+        return
+    assert GraphSpec.from_json(spec.to_json()) == spec  # what loads, saves and loads again
