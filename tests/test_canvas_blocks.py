@@ -254,3 +254,18 @@ def test_a_moved_comment_frame_carries_the_nodes_inside_it(qtbot, window):
     assert doc.position("x") == x  # outside the frame: stays
     window.controller.undo_stack.undo()
     assert doc.position("h1") == h1
+
+
+def test_typing_in_a_note_edits_its_text_not_the_graph(qtbot, window):
+    window.open_path(EXAMPLES / "xor_mlp.json", ask=False)
+    window.view.setFocus()
+    window.actions["add_note"].trigger()
+    (note,) = window.document.notes()
+    item = window.scene.notes[note.id]
+    QTest.keyClicks(window.view.viewport(), "ab")
+    QTest.keyClick(window.view.viewport(), Qt.Key.Key_Backspace)
+    QTest.keyClick(window.view.viewport(), Qt.Key.Key_Left)
+    assert item.editor.toPlainText() == "a"
+    assert window.document.has_note(note.id) and item.pos() == QPointF(*note.rect[:2])
+    QTest.keyClick(window.view.viewport(), Qt.Key.Key_Escape)
+    assert window.document.note(note.id).text == "a" and not item.editing

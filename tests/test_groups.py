@@ -57,6 +57,15 @@ def test_every_v1_fixture_migrates_and_saves_as_v2(path, tmp_path):
     assert load_graph(out) == spec
 
 
+def test_the_editor_opens_a_v1_file_and_saves_it_as_v2(ctl, tmp_path):
+    out = tmp_path / "saved.json"
+    ctl.save_as(out)
+    saved = json.loads(out.read_text())
+    raw = json.loads((ROOT / "tests" / "fixtures" / "v1" / "residual_block.json").read_text())
+    assert saved["version"] == 2 and saved["nodes"] == raw["nodes"]
+    assert saved["edges"] == raw["edges"] and saved["layout"] == raw["layout"]
+
+
 def test_v1_keys_that_only_v2_defines_are_dropped_not_read():
     raw = json.loads(V1[0].read_text())
     raw["groups"] = [{"id": "g", "nodes": ["nope"]}]
