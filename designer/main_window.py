@@ -391,7 +391,8 @@ class MainWindow(QMainWindow):
             self.view.setFocus()
 
     def _on_selection(self) -> None:
-        self.inspector.show_nodes(self.scene.selected_node_ids())
+        # A selected closed block shows what is inside it (its nodes and their parameters).
+        self.inspector.show_nodes(self.scene.selected_node_ids(include_blocks=True))
 
     def _on_reset(self) -> None:
         self.inspector.show_nodes([])

@@ -269,3 +269,12 @@ def test_typing_in_a_note_edits_its_text_not_the_graph(qtbot, window):
     assert window.document.has_note(note.id) and item.pos() == QPointF(*note.rect[:2])
     QTest.keyClick(window.view.viewport(), Qt.Key.Key_Escape)
     assert window.document.note(note.id).text == "a" and not item.editing
+
+
+def test_the_inspector_sums_up_a_selected_block(qtbot, window):
+    window.open_path(EXAMPLES / "residual_block.json", ask=False)
+    window.scene.select_group(next(iter(window.scene.blocks)))
+    texts = [w.text() for w in window.inspector.findChildren(type(window.zoom_label))
+             if w.isVisibleTo(window.inspector)]
+    assert "5 nodes selected" in texts
+    assert any("544 parameters in the selection" in t for t in texts)  # two 16×16 Dense
