@@ -399,7 +399,7 @@ _json = st.recursive(
     max_leaves=12)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(groups=_json, notes=_json, waypoints=_json)
 def test_any_groups_notes_or_waypoints_load_or_give_a_sentence(groups, notes, waypoints):
     raw = json.loads(V1[-1].read_text())
