@@ -452,16 +452,16 @@ class CanvasScene(QGraphicsScene):
         return None
 
     def block_at(self, pos: QPointF) -> BlockItem | None:
-        for item in self.items(pos):
-            while item is not None and not isinstance(item, BlockItem):
-                item = item.parentItem()
-            if item is not None:
-                return item
-        return None
+        """The closed block under a scene point (its ports count), or None."""
+        return self._item_at(pos, BlockItem)
 
     def node_at(self, pos: QPointF) -> NodeItem | None:
+        """The node under a scene point (its ports and badge count), or None."""
+        return self._item_at(pos, NodeItem)
+
+    def _item_at(self, pos: QPointF, kind: type):
         for item in self.items(pos):
-            while item is not None and not isinstance(item, NodeItem):
+            while item is not None and not isinstance(item, kind):
                 item = item.parentItem()
             if item is not None:
                 return item

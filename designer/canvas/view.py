@@ -284,27 +284,24 @@ class CanvasView(QGraphicsView):
         if node is not None:
             if not node.isSelected():
                 self.canvas.select_nodes([node.node_id])
-            menu = QMenu(self)
-            menu.addAction("Rename…").triggered.connect(
-                lambda: self.start_rename(node.node_id))
-            menu.addSeparator()
-            menu.addActions(self.node_menu_actions)
-            menu.exec(event.globalPos())
-            event.accept()
+            self._item_menu(event, "Rename…", node.node_id, self.node_menu_actions)
             return
         block = self.canvas.block_at(pos)
         if block is not None:
             if not block.isSelected():
                 self.canvas.select_group(block.group_id)
-            menu = QMenu(self)
-            menu.addAction("Rename Block…").triggered.connect(
-                lambda: self.start_rename(block.group_id))
-            menu.addSeparator()
-            menu.addActions(self.block_menu_actions)
-            menu.exec(event.globalPos())
-            event.accept()
+            self._item_menu(event, "Rename Block…", block.group_id, self.block_menu_actions)
             return
         super().contextMenuEvent(event)
+
+    def _item_menu(self, event, rename_text: str, item_id: str, actions: list) -> None:
+        """The context menu of a node or a block: rename, then the window's actions."""
+        menu = QMenu(self)
+        menu.addAction(rename_text).triggered.connect(lambda: self.start_rename(item_id))
+        menu.addSeparator()
+        menu.addActions(actions)
+        menu.exec(event.globalPos())
+        event.accept()
 
     def _cursor_scene_pos(self) -> QPointF:
         pos = self.viewport().mapFromGlobal(self.cursor().pos())
@@ -359,16 +356,21 @@ class CanvasView(QGraphicsView):
         painter.drawLines(major)
 
     # -- palette drops -------------------------------------------------------------------
-    def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasFormat(OP_MIME) or event.mimeData().hasFormat(BLOCK_MIME):
+    @staticmethod
+    def _palette_drag(event) -> bool:
+        """True (and the drop is accepted) for an op or a block dragged from the palette."""
+        mime = event.mimeData()
+        if mime.hasFormat(OP_MIME) or mime.hasFormat(BLOCK_MIME):
             event.acceptProposedAction()
-        else:
+            return True
+        return False
+
+    def dragEnterEvent(self, event) -> None:
+        if not self._palette_drag(event):
             super().dragEnterEvent(event)
 
     def dragMoveEvent(self, event) -> None:
-        if event.mimeData().hasFormat(OP_MIME) or event.mimeData().hasFormat(BLOCK_MIME):
-            event.acceptProposedAction()
-        else:
+        if not self._palette_drag(event):
             super().dragMoveEvent(event)
 
     def dropEvent(self, event) -> None:

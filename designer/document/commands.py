@@ -367,20 +367,25 @@ class Ungroup(QUndoCommand):
         self.doc.insert_group(group, index)
 
 
-class SetGroup(QUndoCommand):
+class _Replace(QUndoCommand):
+    """Swap a record (a group, a note) for a changed copy with the same id."""
+
+    def __init__(self, text: str, old: Any, new: Any, setter: Callable[[Any], None]):
+        super().__init__(text)
+        self.old, self.new, self._set = old, new, setter
+
+    def redo(self) -> None:
+        self._set(self.new)
+
+    def undo(self) -> None:
+        self._set(self.old)
+
+
+class SetGroup(_Replace):
     """Change a block's title, open/closed state or position."""
 
     def __init__(self, doc: GraphDocument, group: GroupSpec, text: str):
-        super().__init__(text)
-        self.doc = doc
-        self.old = doc.group(group.id)
-        self.new = group
-
-    def redo(self) -> None:
-        self.doc.set_group(self.new)
-
-    def undo(self) -> None:
-        self.doc.set_group(self.old)
+        super().__init__(text, doc.group(group.id), group, doc.set_group)
 
 
 class AddNote(QUndoCommand):
@@ -398,20 +403,11 @@ class AddNote(QUndoCommand):
         self.doc.take_note(self.note.id)
 
 
-class SetNote(QUndoCommand):
+class SetNote(_Replace):
     """Change a note's text or rectangle."""
 
     def __init__(self, doc: GraphDocument, note: NoteSpec, text: str = "Edit note"):
-        super().__init__(text)
-        self.doc = doc
-        self.old = doc.note(note.id)
-        self.new = note
-
-    def redo(self) -> None:
-        self.doc.set_note(self.new)
-
-    def undo(self) -> None:
-        self.doc.set_note(self.old)
+        super().__init__(text, doc.note(note.id), note, doc.set_note)
 
 
 class SetWaypoints(QUndoCommand):
