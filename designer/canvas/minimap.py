@@ -40,8 +40,11 @@ class Minimap(QWidget):
         self._timer.timeout.connect(self.refresh)
         view.canvas.document.changed.connect(self.schedule)
         view.canvas.document.reset.connect(self.schedule)
-        view.zoom_changed.connect(lambda _z: self.schedule())
+        view.zoom_changed.connect(self._on_zoom)
         self.hide()
+
+    def _on_zoom(self, _zoom: float) -> None:
+        self.schedule()
 
     def schedule(self) -> None:
         """Refresh soon (many scroll steps in a row cost one refresh)."""

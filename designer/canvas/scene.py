@@ -80,7 +80,7 @@ class CanvasScene(QGraphicsScene):
         doc.note_removed.connect(self._sync_note)
         doc.note_changed.connect(self._sync_note)
         doc.waypoints_changed.connect(self._on_waypoints)
-        doc.reset.connect(lambda: self.rebuild(refresh=False))  # `changed` follows
+        doc.reset.connect(self._on_reset)
         doc.changed.connect(self.refresh)
         self.focusItemChanged.connect(self._on_focus_item_changed)
         self.rebuild()
@@ -112,6 +112,9 @@ class CanvasScene(QGraphicsScene):
             self._sync_note(note.id)
         if refresh:
             self.refresh()
+
+    def _on_reset(self) -> None:
+        self.rebuild(refresh=False)  # the document's `changed` follows and refreshes
 
     def _on_node_added(self, node_id: str) -> None:
         if node_id in self.nodes:
