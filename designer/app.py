@@ -277,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     open_initial(window, args.file)
     if args.screenshot:
         ok = False
+        window.ask_save_changes = lambda: "discard"  # e.g. an opened block is an edit
         try:
             if not errors:
                 settle()

@@ -11,7 +11,9 @@ A clean exit, a save, new, open and revert delete the session's own file.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,16 +22,25 @@ from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
 from designer.document import commands as cmd
+from designer.document.blocks import BlockLibrary, block_spec, check_block
 from designer.document.graph_document import GraphDocument, Pos
 from designer.document.layout import layered_layout
 from designer.document.serialize import check_editable, load_file, save_file, to_json
 from engine.core import registry
 from engine.core.compiler import analyze
-from engine.core.spec import EdgeSpec, GraphSpec, NodeSpec, atomic_write_bytes
+from engine.core.spec import (
+    EdgeSpec,
+    GraphSpec,
+    GroupSpec,
+    NodeSpec,
+    NoteSpec,
+    atomic_write_bytes,
+)
 from engine.errors import FileFormatError
 
 PASTE_OFFSET = 30.0
 AUTOSAVE_INTERVAL_MS = 60_000
+ALIGN_MODES = ("left", "hcenter", "right", "top", "vcenter", "bottom")
 
 
 class Controller(QObject):
@@ -42,8 +53,10 @@ class Controller(QObject):
     path_changed = Signal(object)
     message = Signal(str)
 
-    def __init__(self, parent: QObject | None = None, recovery_dir: str | Path | None = None):
+    def __init__(self, parent: QObject | None = None, recovery_dir: str | Path | None = None,
+                 blocks_dir: str | Path | None = None):
         super().__init__(parent)
+        self.blocks = BlockLibrary(blocks_dir)
         self.document = GraphDocument(self)
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
@@ -155,7 +168,7 @@ class Controller(QObject):
         edges = [edge if e == old else e for e in spec.edges]
         if old is None:
             edges.append(edge)
-        trial = GraphSpec(spec.nodes, tuple(edges), spec.layout, spec.training)
+        trial = GraphSpec(spec.nodes, tuple(edges))
         for d in analyze(trial, require_loss=False).diagnostics:
             if d.node == edge.dst and (d.node, d.message) not in before:
                 return d.message
@@ -216,21 +229,123 @@ class Controller(QObject):
         if self.document.has_edge(edge):
             self.undo_stack.push(cmd.Disconnect(self.document, edge))
 
-    def remove(self, node_ids: list[str], edges: list[EdgeSpec] = ()) -> None:
-        """Delete nodes (with all their wires) and extra wires, as one undo step."""
-        command = cmd.RemoveItems(self.document, list(node_ids), list(edges))
+    def remove(self, node_ids: list[str], edges: list[EdgeSpec] = (),
+               note_ids: list[str] = (), group_ids: list[str] = ()) -> None:
+        """Delete nodes (with all their wires), extra wires, notes and whole blocks (a block
+        with all its nodes), as one undo step."""
+        ids = list(node_ids)
+        for gid in group_ids:
+            if self.document.has_group(gid):
+                ids.extend(self.document.group(gid).nodes)
+        command = cmd.RemoveItems(self.document, ids, list(edges), list(note_ids))
         if not command.is_empty():
             self.undo_stack.push(command)
 
-    def move_nodes(self, moves: dict[str, tuple[Pos, Pos]]) -> None:
-        """Record a finished move {id: (old, new)} as one undo step (no-op moves dropped).
-
-        The document's positions are set to `new` (the canvas may already show them).
+    def move_nodes(self, moves: dict[str, tuple[Pos, Pos]],
+                   groups: dict[str, tuple[Pos, Pos]] | None = None,
+                   notes: dict[str, tuple[tuple, tuple]] | None = None,
+                   burst: int | None = None) -> None:
+        """Record a finished move as one undo step (no-op moves dropped): nodes
+        {id: (old, new)}, collapsed blocks {group id: (old, new)} and notes
+        {note id: (old_rect, new_rect)}. A moved collapsed block takes its hidden nodes
+        along. Moves with the same `burst` number merge into one step (arrow-key nudges).
         """
+        doc = self.document
         real = {k: (old, new) for k, (old, new) in moves.items()
-                if self.document.has_node(k) and tuple(old) != tuple(new)}
+                if doc.has_node(k) and tuple(old) != tuple(new)}
+        real_groups = {k: (old, new) for k, (old, new) in (groups or {}).items()
+                       if doc.has_group(k) and tuple(old) != tuple(new)}
+        for gid, (old, new) in real_groups.items():
+            dx, dy = new[0] - old[0], new[1] - old[1]
+            for m in doc.group(gid).nodes:
+                if m not in real:
+                    x, y = doc.position(m)
+                    real[m] = ((x, y), (x + dx, y + dy))
+        real_notes = {k: (old, new) for k, (old, new) in (notes or {}).items()
+                      if doc.has_note(k) and tuple(old) != tuple(new)}
+        if real or real_groups or real_notes:
+            text = "Nudge" if burst is not None else None
+            self.undo_stack.push(cmd.MoveNodes(doc, real, text, real_groups, real_notes,
+                                               burst))
+
+    def nudge(self, node_ids: list[str], dx: float, dy: float, burst: int,
+              group_ids: list[str] = (), note_ids: list[str] = ()) -> None:
+        """Shift items by (dx, dy); nudges with the same `burst` are one undo step."""
+        doc = self.document
+        moves = {}
+        for n in node_ids:
+            if doc.has_node(n):
+                x, y = doc.position(n)
+                moves[n] = ((x, y), (x + dx, y + dy))
+        groups = {}
+        for g in group_ids:
+            if doc.has_group(g):
+                x, y = doc.group(g).position
+                groups[g] = ((x, y), (x + dx, y + dy))
+        notes = {}
+        for n in note_ids:
+            if doc.has_note(n):
+                r = doc.note(n).rect
+                notes[n] = (r, (r[0] + dx, r[1] + dy, r[2], r[3]))
+        self.move_nodes(moves, groups, notes, burst=burst)
+
+    def align(self, node_ids: list[str], mode: str,
+              sizes: dict[str, tuple[float, float]] | None = None) -> str | None:
+        """Line the nodes up on one side or centre line (one undo step).
+
+        `mode` is one of ALIGN_MODES; `sizes` gives each node's (width, height) for the
+        right, bottom and centre modes (the canvas knows them). Returns the reason if refused.
+        """
+        doc = self.document
+        ids = [n for n in node_ids if doc.has_node(n)]
+        if len(ids) < 2:
+            return "Select at least two nodes to align."
+        if mode not in ALIGN_MODES:
+            return f"Unknown alignment '{mode}'."
+        sizes = sizes or {}
+        axis = 0 if mode in ("left", "hcenter", "right") else 1
+        frac = {"left": 0, "top": 0, "hcenter": 0.5, "vcenter": 0.5, "right": 1,
+                "bottom": 1}[mode]
+
+        def anchor(n: str) -> float:
+            return doc.position(n)[axis] + frac * sizes.get(n, (0.0, 0.0))[axis]
+        values = [anchor(n) for n in ids]
+        target = {0: min(values), 0.5: sum(values) / len(values), 1: max(values)}[frac]
+        moves = {}
+        for n in ids:
+            pos = list(doc.position(n))
+            pos[axis] += target - anchor(n)
+            moves[n] = (doc.position(n), tuple(pos))
+        self._push_layout_move(moves, f"Align {_count_nodes(len(ids))} {mode}")
+        return None
+
+    def distribute(self, node_ids: list[str], axis: str,
+                   sizes: dict[str, tuple[float, float]] | None = None) -> str | None:
+        """Space the nodes evenly between the outermost two, "horizontal" or "vertical"
+        (equal gaps between their edges; one undo step). Returns the reason if refused."""
+        doc = self.document
+        ids = [n for n in node_ids if doc.has_node(n)]
+        if len(ids) < 3:
+            return "Select at least three nodes to distribute."
+        a = 0 if axis == "horizontal" else 1
+        sizes = sizes or {}
+        ids.sort(key=lambda n: doc.position(n)[a])
+        extent = [sizes.get(n, (0.0, 0.0))[a] for n in ids]
+        first, last = doc.position(ids[0])[a], doc.position(ids[-1])[a] + extent[-1]
+        gap = (last - first - sum(extent)) / (len(ids) - 1)
+        moves, cursor = {}, first
+        for n, size in zip(ids, extent):
+            pos = list(doc.position(n))
+            pos[a] = cursor
+            moves[n] = (doc.position(n), tuple(pos))
+            cursor += size + gap
+        self._push_layout_move(moves, f"Distribute {_count_nodes(len(ids))} {axis}ly")
+        return None
+
+    def _push_layout_move(self, moves: dict[str, tuple[Pos, Pos]], text: str) -> None:
+        real = {k: v for k, v in moves.items() if tuple(v[0]) != tuple(v[1])}
         if real:
-            self.undo_stack.push(cmd.MoveNodes(self.document, real))
+            self.undo_stack.push(cmd.MoveNodes(self.document, real, text=text))
 
     def set_param(self, node_id: str, name: str, value: Any, merge: bool = True) -> str | None:
         """Set one param after checking it against the op's schema.
@@ -270,6 +385,8 @@ class Controller(QObject):
             return None
         if self.document.has_node(new_id):
             return f"There is already a node called '{new_id}'."
+        if self.document.has_group(new_id):
+            return f"'{new_id}' is the name of a block; pick another name."
         self.undo_stack.push(cmd.RenameNode(self.document, node_id, new_id))
         return None
 
@@ -280,16 +397,239 @@ class Controller(QObject):
         if dict(training) != self.document.training():
             self.undo_stack.push(cmd.SetTraining(self.document, training, text))
 
+    # -- groups (blocks) ------------------------------------------------------------------
+
+    def can_group(self, node_ids: list[str]) -> str | None:
+        """None if these nodes can become one block, else why not."""
+        doc = self.document
+        ids = [n for n in node_ids if doc.has_node(n)]
+        if not ids:
+            return "Select the nodes to put in the block first."
+        for n in ids:
+            owner = doc.group_of(n)
+            if owner is not None:
+                return (f"'{n}' is already in the block '{owner.title}'; blocks inside blocks "
+                        "are not supported. Ungroup it first.")
+        return None
+
+    def group_nodes(self, node_ids: list[str], title: str = "Block") -> str | None:
+        """Make the nodes one collapsed block (one undo step); returns None or the reason.
+
+        The nodes keep their ids, params and wires, so the graph computes exactly as before;
+        the block's ports are the wires crossing the selection's border.
+        """
+        reason = self.can_group(node_ids)
+        if reason:
+            return reason
+        doc = self.document
+        chosen = set(node_ids)
+        ids = tuple(n.id for n in doc.nodes() if n.id in chosen)
+        gid = doc.unique_id(_slug(title) or "block")
+        group = GroupSpec(gid, title, ids, True, self._block_spot(ids))
+        self.undo_stack.push(cmd.GroupNodes(doc, group))
+        return None
+
+    def _block_spot(self, node_ids) -> Pos:
+        """Where a closed block sits: amid its nodes (the middle of their positions), so
+        the wires into and out of it stay about as long as they were."""
+        xs = [self.document.position(n)[0] for n in node_ids]
+        ys = [self.document.position(n)[1] for n in node_ids]
+        return ((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2)
+
+    def last_group_id(self) -> str:
+        """The id of the newest block (after `group_nodes` or `insert_block`), or ""."""
+        groups = self.document.groups()
+        return groups[-1].id if groups else ""
+
+    def ungroup(self, group_id: str) -> None:
+        """Dissolve a block: exactly its nodes, as they were, shown one by one again."""
+        if self.document.has_group(group_id):
+            self.undo_stack.push(cmd.Ungroup(self.document, group_id))
+
+    def set_block_open(self, group_id: str, is_open: bool) -> None:
+        """Open a block (its nodes shown in place, framed) or close it (one block node)."""
+        doc = self.document
+        if not doc.has_group(group_id) or doc.group(group_id).collapsed == (not is_open):
+            return
+        group = doc.group(group_id)
+        new = dataclasses.replace(group, collapsed=not is_open)
+        if not is_open:  # the closed block appears where the open block's nodes are
+            new = dataclasses.replace(new, position=self._block_spot(group.nodes))
+        verb = "Open" if is_open else "Close"
+        self.undo_stack.push(cmd.SetGroup(doc, new, f"{verb} block {group.title}"))
+
+    def rename_block(self, group_id: str, title: str) -> str | None:
+        """Change a block's title; returns None or the reason."""
+        title = title.strip()
+        if not self.document.has_group(group_id):
+            return f"There is no block '{group_id}'."
+        if not title:
+            return "A block's name cannot be empty."
+        group = self.document.group(group_id)
+        if title != group.title:
+            self.undo_stack.push(cmd.SetGroup(
+                self.document, dataclasses.replace(group, title=title),
+                f"Rename block {group.title} → {title}"))
+        return None
+
+    def save_block(self, group_id: str) -> Path:
+        """Store a block in the user's block library ("My blocks"); returns its file.
+
+        Raises:
+            OSError: the library folder cannot be written.
+        """
+        path = self.blocks.save(block_spec(self.document, group_id))
+        self.message.emit(f"Saved the block '{self.document.group(group_id).title}' to "
+                          "My blocks.")
+        return path
+
+    def insert_block(self, spec: GraphSpec, at: Pos) -> str:
+        """Add an independent copy of a block (see blocks.check_block), closed, at `at`, as
+        one undo step. Inner ids become "<block id>/<name>" ("residual_2/dense1").
+        Returns the block id, or "" (and emits `message`) if `spec` is not a block."""
+        try:
+            spec = check_block(spec, "the block")
+        except FileFormatError as exc:
+            self.message.emit(f"Cannot add the block: {exc}")
+            return ""
+        doc = self.document
+        group = spec.groups[0]
+        gid = doc.unique_id(group.id)
+        renamed: dict[str, str] = {}
+        for n in spec.nodes:
+            local = n.id.rsplit("/", 1)[-1]
+            renamed[n.id] = doc.unique_id(f"{gid}/{local}", taken=set(renamed.values()) | {gid})
+        pos = {n.id: tuple(spec.layout.get(n.id, (0.0, 0.0))) for n in spec.nodes}
+        xs = [p[0] for p in pos.values()]
+        ys = [p[1] for p in pos.values()]
+        # The closed block lands at `at`; its nodes keep their layout around that spot.
+        dx, dy = at[0] - (min(xs) + max(xs)) / 2, at[1] - (min(ys) + max(ys)) / 2
+        nodes = [(NodeSpec(renamed[n.id], n.op, dict(n.params)),
+                  (pos[n.id][0] + dx, pos[n.id][1] + dy)) for n in spec.nodes]
+        edges = [EdgeSpec(renamed[e.src], e.src_port, renamed[e.dst], e.dst_port)
+                 for e in spec.edges]
+        new_group = GroupSpec(gid, group.title, tuple(renamed[m] for m in group.nodes), True,
+                              (float(at[0]), float(at[1])))
+        self.undo_stack.push(cmd.Composite(f"Add block {group.title}", [
+            lambda: cmd.PasteItems(doc, nodes, edges),
+            lambda: cmd.GroupNodes(doc, new_group),
+        ]))
+        return gid
+
+    # -- wires ---------------------------------------------------------------------------
+
+    def insert_on_wire(self, node_id: str, edge: EdgeSpec) -> str | None:
+        """Put a node into a wire: source → node's first free input, node → the wire's old
+        input (one undo step). Returns None when done, else the reason it was refused."""
+        doc = self.document
+        if not doc.has_node(node_id) or not doc.has_edge(edge):
+            return "That node or wire is gone."
+        reason, first, second = self._wire_insertion(doc.node(node_id), edge)
+        if reason:
+            return reason
+        self.undo_stack.push(cmd.Composite(f"Insert {node_id} into {cmd.wire_text(edge)}", [
+            lambda: cmd.Connect(doc, first),
+            lambda: cmd.Connect(doc, second),  # replaces the old wire in the same input
+        ]))
+        return None
+
+    def add_node_on_wire(self, op_id: str, pos: Pos, edge: EdgeSpec) -> tuple[str, str | None]:
+        """Add a node of `op_id` at `pos` and put it into `edge`, as one undo step.
+
+        If it cannot go into the wire, the node is still added (one step) and the reason
+        is returned. Returns (new id or "" for an unknown op, reason or None).
+        """
+        op = registry.get(op_id)
+        if op is None or not self.document.has_edge(edge):
+            return self.add_node(op_id, pos), None
+        doc = self.document
+        node = NodeSpec(doc.unique_id(op.id.lower()), op.id, op.resolve_params({}))
+        reason, first, second = self._wire_insertion(node, edge)
+        if reason:
+            self.undo_stack.push(cmd.AddNode(doc, node, pos))
+            return node.id, reason
+        self.undo_stack.push(cmd.Composite(f"Insert {op.id} into {cmd.wire_text(edge)}", [
+            lambda: cmd.AddNode(doc, node, pos),
+            lambda: cmd.Connect(doc, first),
+            lambda: cmd.Connect(doc, second),
+        ]))
+        return node.id, None
+
+    def _wire_insertion(self, node: NodeSpec, edge: EdgeSpec
+                        ) -> tuple[str | None, EdgeSpec | None, EdgeSpec | None]:
+        """Why `node` (in the document or about to be) cannot go into `edge`, or None, and
+        the two wires that would replace it."""
+        doc = self.document
+        if node.id in (edge.src, edge.dst):
+            return f"'{node.id}' is already an end of this wire.", None, None
+        op = registry.get(node.op)
+        if op is None or not op.inputs:
+            return (f"'{node.id}' has no input, so it cannot sit on a wire; "
+                    "drop a node that takes an input."), None, None
+        exists = doc.has_node(node.id)
+        free = [p.name for p in op.inputs if not exists or doc.incoming(node.id, p.name) is None]
+        if not free:
+            return f"The inputs of '{node.id}' are all wired already; free one first.", None, None
+        if exists and (self._reaches(node.id, edge.src) or self._reaches(edge.dst, node.id)):
+            return (f"Putting '{node.id}' on the wire {cmd.wire_text(edge)} would make a "
+                    "loop."), None, None
+        first = EdgeSpec(edge.src, "out", node.id, free[0])
+        second = EdgeSpec(node.id, "out", edge.dst, edge.dst_port)
+        spec = doc.spec()
+        nodes = spec.nodes if exists else (*spec.nodes, node)
+        before = {(d.node, d.message) for d in analyze(
+            GraphSpec(nodes, spec.edges), require_loss=False).diagnostics}
+        trial = GraphSpec(nodes, tuple([e for e in spec.edges if e != edge] + [first, second]))
+        for d in analyze(trial, require_loss=False).diagnostics:
+            if d.node in (node.id, edge.dst) and (d.node, d.message) not in before:
+                return f"Cannot insert '{node.id}' here: {d.message}", None, None
+        return None, first, second
+
+    def set_waypoints(self, edge: EdgeSpec, points: list[Pos], text: str = "Bend wire") -> None:
+        """Give a wire its reroute points (an empty list straightens it): one undo step."""
+        doc = self.document
+        if doc.has_edge(edge) and [tuple(p) for p in points] != doc.waypoints(edge):
+            self.undo_stack.push(cmd.SetWaypoints(doc, edge, points, text))
+
+    # -- notes and frames ----------------------------------------------------------------
+
+    def add_note(self, kind: str, rect: tuple[float, float, float, float],
+                 text: str = "") -> str:
+        """Add a sticky note ("note") or a comment frame ("frame"); returns its id."""
+        note_id = self.document.unique_id(kind)
+        if not text:
+            text = "Comment" if kind == "frame" else "Note"
+        self.undo_stack.push(cmd.AddNote(self.document, NoteSpec(note_id, kind, text,
+                                                                 tuple(map(float, rect)))))
+        return note_id
+
+    def set_note_text(self, note_id: str, text: str) -> None:
+        """Change what a note or a frame says (one undo step)."""
+        doc = self.document
+        if doc.has_note(note_id) and doc.note(note_id).text != text:
+            self.undo_stack.push(cmd.SetNote(
+                doc, dataclasses.replace(doc.note(note_id), text=text), "Edit note"))
+
+    def resize_note(self, note_id: str, rect: tuple[float, float, float, float]) -> None:
+        """Give a note or a frame a new rectangle (one undo step)."""
+        doc = self.document
+        rect = tuple(map(float, rect))
+        if doc.has_note(note_id) and doc.note(note_id).rect != rect and rect[2] > 0 < rect[3]:
+            self.undo_stack.push(cmd.SetNote(
+                doc, dataclasses.replace(doc.note(note_id), rect=rect), "Resize note"))
+
     # -- clipboard -------------------------------------------------------------------
 
     def copy_json(self, ids: list[str]) -> str:
-        """Graph JSON of the given nodes, the wires among them and their layout."""
+        """Graph JSON of the given nodes, the wires among them, their layout and the blocks
+        all of whose nodes are given."""
         chosen = set(ids)
         doc = self.document
         nodes = tuple(n for n in doc.nodes() if n.id in chosen)
         edges = tuple(e for e in doc.edges() if e.src in chosen and e.dst in chosen)
         layout = {n.id: list(doc.position(n.id)) for n in nodes}
-        return GraphSpec(nodes, edges, layout).to_json()
+        groups = tuple(g for g in doc.groups() if set(g.nodes) <= chosen)
+        return GraphSpec(nodes, edges, layout, groups=groups).to_json()
 
     def paste_json(self, text: str, at: Pos | None = None, *, verb: str = "Paste") -> list[str]:
         """Add the nodes of graph JSON `text` with fresh unique ids, as one undo step.
@@ -328,7 +668,19 @@ class Controller(QObject):
         edges = list(dict.fromkeys(
             EdgeSpec(renamed[e.src], e.src_port, renamed[e.dst], e.dst_port)
             for e in spec.edges))
-        self.undo_stack.push(cmd.PasteItems(self.document, nodes, edges, verb))
+        doc = self.document
+        steps = [lambda: cmd.PasteItems(doc, nodes, edges, verb)]
+        taken = set(renamed.values())
+        for g in spec.groups:  # copied blocks come along, as independent blocks
+            gid = doc.unique_id(g.id, taken=taken)
+            taken.add(gid)
+            group = GroupSpec(gid, g.title, tuple(renamed[m] for m in g.nodes), g.collapsed,
+                              (g.position[0] + dx, g.position[1] + dy))
+            steps.append(lambda group=group: cmd.GroupNodes(doc, group))
+        if len(steps) == 1:
+            self.undo_stack.push(steps[0]())
+        else:
+            self.undo_stack.push(cmd.Composite(f"{verb} {len(nodes)} nodes", steps))
         return [renamed[i] for i in ids]
 
     def duplicate(self, ids: list[str]) -> list[str]:
@@ -386,7 +738,7 @@ class Controller(QObject):
             layout = dict(spec.layout)
             auto = layered_layout([n.id for n in spec.nodes], spec.edges)
             layout.update({k: list(auto[k]) for k in missing})
-            spec = GraphSpec(spec.nodes, spec.edges, layout, spec.training)
+            spec = dataclasses.replace(spec, layout=layout)
         self.document.load(spec)
         self.undo_stack.clear()
         self.undo_stack.setClean()
@@ -522,3 +874,12 @@ class Controller(QObject):
         if path is None and self._lock is not None:
             self._lock.unlock()
             self._lock = None
+
+
+def _slug(title: str) -> str:
+    """A node-id-like form of a title: "Residual block" -> "residual_block"."""
+    return re.sub(r"[^\w]+", "_", title.strip().lower()).strip("_")
+
+
+def _count_nodes(n: int) -> str:
+    return f"{n} node" if n == 1 else f"{n} nodes"

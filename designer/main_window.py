@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 import engine
 from designer import theme
+from designer.canvas.canvas_actions import install_canvas_actions
 from designer.canvas.scene import CanvasScene
 from designer.canvas.view import CanvasView
 from designer.controller import Controller
@@ -69,6 +70,11 @@ GESTURES = [
     ("Zoom around the cursor", "Mouse wheel  /  + and −"),
     ("Select several", "Drag a rubber band  /  Ctrl+click"),
     ("Cancel a wire", "Esc"),
+    ("Open a block / close an open block", "Double-click the block  /  its frame's title bar"),
+    ("Insert a node into a wire", "Drop an unwired node (or a palette op) on the wire"),
+    ("Bend a wire", "Double-click the wire; drag the point; double-click it to remove"),
+    ("Nudge the selection", "Arrow keys  /  Shift+arrows for a grid step"),
+    ("Edit a note or frame", "Double-click it; drag its corner to resize"),
 ]
 
 
@@ -148,6 +154,7 @@ class MainWindow(QMainWindow):
         self.models = install_model_files(self)  # .gsmodel open/save, File → Export Model…
         self.add_loss = install_add_loss(self)  # Train → Add Loss… (for imported models)
         self.data = install_data_dock(self)  # the data table and image-folder preview
+        self.canvas_actions = install_canvas_actions(self)  # blocks, notes, arrange, minimap
 
     # -- layout -------------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget,
@@ -413,7 +420,8 @@ class MainWindow(QMainWindow):
             self.view.setFocus()
 
     def _on_selection(self) -> None:
-        self.inspector.show_nodes(self.scene.selected_node_ids())
+        # A selected closed block shows what is inside it (its nodes and their parameters).
+        self.inspector.show_nodes(self.scene.selected_node_ids(include_blocks=True))
 
     def _on_reset(self) -> None:
         self.inspector.show_nodes([])
@@ -430,8 +438,8 @@ class MainWindow(QMainWindow):
 
     # -- edit -----------------------------------------------------------------------------
     def edit_copy(self) -> bool:
-        """Put the selected nodes on the system clipboard as graph JSON."""
-        ids = self.scene.selected_node_ids()
+        """Put the selected nodes (and closed blocks) on the system clipboard as graph JSON."""
+        ids = self.scene.selected_node_ids(include_blocks=True)
         if not ids:
             return False
         text = self.controller.copy_json(ids)
@@ -469,7 +477,7 @@ class MainWindow(QMainWindow):
         return ids
 
     def edit_duplicate(self) -> None:
-        ids = self.controller.duplicate(self.scene.selected_node_ids())
+        ids = self.controller.duplicate(self.scene.selected_node_ids(include_blocks=True))
         if ids:
             self.scene.select_nodes(ids)
 

@@ -19,6 +19,7 @@ CATEGORY_COLORS = {
     "Activations": "#c27c2c",
     "Element-wise/Merge": "#7b5ea7",
     "Losses": "#c0464a",
+    "Blocks": "#2f7f7a",  # groups of nodes (designer.canvas.block_item)
 }
 FALLBACK_CATEGORY_COLOR = "#6b7280"
 

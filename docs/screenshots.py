@@ -145,6 +145,22 @@ SHOTS = [
          "your data: points drawn on the Predictions plane, kept in the table"),
     Shot("data-images", "digits_cnn.json", ["--train", "20", "--wait", "2500", *DATA_VIEW],
          "your data: an image folder with the preview grid", make=image_folder_graph),
+    Shot("blocks-closed", "residual_block.json",
+         ["--train", "200", "--zoom", "fit", "--size", "1500x700",
+          "--hide", "palette,inspector,history,chain rule,optimizer state,training,backprop,"
+          "predictions,weights"],
+         "user guide: a closed block (the residual example), gradients on its outer wires, "
+         "a sticky note"),
+    Shot("blocks-open", "residual_block.json",
+         ["--select", "residual", "--open", "open_block", "--train", "200", "--zoom", "fit",
+          "--size", "1500x700",
+          "--hide", "palette,inspector,history,chain rule,optimizer state,training,backprop,"
+          "predictions,weights"],
+         "user guide: the same block opened in place, gradients on its inner wires"),
+    Shot("minimap", "residual_block.json",
+         ["--zoom", "130", "--size", "1300x800", "--hide", "training,backprop,predictions,"
+          "weights"],
+         "user guide: the minimap of a graph larger than the view, the palette's blocks"),
     # Shots of dialogs and panels opened by a menu action (skipped while the action is missing).
     Shot("export-dialog", "xor_mlp.json", ["--train", "300", "--action", "export"],
          "user guide: File → Export Model…"),

@@ -3,6 +3,9 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The platform's data folder (recovery files, the user's block library) goes to a private
+# temporary folder, so no test reads or writes the real one.
+os.environ["XDG_DATA_HOME"] = __import__("tempfile").mkdtemp(prefix="gradscape-test-data-")
 
 import sys  # noqa: E402
 

@@ -11,12 +11,14 @@ EXAMPLES = resource_path("examples")
 
 
 def make_window(qtbot, tmp_path, name: str = "w", size: tuple[int, int] = (1300, 850)):
-    """A shown MainWindow with its own settings and recovery folder; prompts never block.
+    """A shown MainWindow with its own settings, recovery folder and block library; prompts
+    never block.
 
     Error and information boxes are collected in `win.errors` / `win.infos` instead.
     """
     settings = QSettings(str(tmp_path / f"{name}.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(Controller(recovery_dir=tmp_path / f"recovery-{name}"), settings)
+    win = MainWindow(Controller(recovery_dir=tmp_path / f"recovery-{name}",
+                                blocks_dir=tmp_path / f"blocks-{name}"), settings)
     win.ask_save_changes = lambda: "discard"
     win.errors = []
     win.show_error = lambda title, text: win.errors.append((title, text))

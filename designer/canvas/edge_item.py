@@ -1,6 +1,7 @@
-"""Wires: smooth cubic curves from an output port to an input port.
+"""Wires: smooth cubic curves from an output port to an input port, through the wire's
+reroute points if it has any.
 
-The path is rebuilt only when an endpoint moves (``set_ends``), never in ``paint``.
+The path is rebuilt only when an endpoint or a reroute point moves, never in ``paint``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from designer import theme
+from designer.canvas.note_item import RerouteItem
 from engine.core.spec import EdgeSpec
 
 
@@ -25,6 +27,17 @@ def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
     bend = max(40.0, abs(dx) * 0.5, min(abs(b.y() - a.y()) * 0.5, 120.0) if dx < 0 else 0.0)
     path = QPainterPath(a)
     path.cubicTo(QPointF(a.x() + bend, a.y()), QPointF(b.x() - bend, b.y()), b)
+    return path
+
+
+def routed_path(a: QPointF, b: QPointF, points: list[QPointF]) -> QPainterPath:
+    """A wire from a to b through reroute points: one smooth curve per stretch."""
+    if not points:
+        return wire_path(a, b)
+    stops = [a, *points, b]
+    path = QPainterPath(a)
+    for start, end in zip(stops, stops[1:]):
+        path.connectPath(wire_path(start, end))
     return path
 
 
@@ -56,6 +69,7 @@ class EdgeItem(QGraphicsPathItem):
         self.label.setVisible(False)
         self._label_wanted = False
         self._ends = (QPointF(), QPointF())
+        self.reroutes: list[RerouteItem] = []
         # Training overlay (designer.overlays): pen colour/width and a number label.
         self.overlay: tuple[QColor, float] | None = None
         self.value_label = WireLabel(self)
@@ -69,7 +83,34 @@ class EdgeItem(QGraphicsPathItem):
         if (a, b) == self._ends:
             return
         self._ends = (QPointF(a), QPointF(b))
-        self.setPath(wire_path(a, b))
+        self._rebuild()
+
+    def set_waypoints(self, points: list[tuple[float, float]]) -> None:
+        """Show the wire's reroute points (scene coordinates) as draggable handles."""
+        current = [(r.pos().x(), r.pos().y()) for r in self.reroutes]
+        if current == [tuple(p) for p in points]:
+            return
+        for r in self.reroutes:
+            r.setParentItem(None)
+            if r.scene() is not None:
+                r.scene().removeItem(r)
+        self.reroutes = []
+        for i, (x, y) in enumerate(points):
+            handle = RerouteItem(i, self)
+            handle.setPos(x, y)
+            self.reroutes.append(handle)
+        self._rebuild()
+
+    def waypoint_positions(self) -> list[tuple[float, float]]:
+        """Where the reroute handles are now (maybe mid-drag)."""
+        return [(r.pos().x(), r.pos().y()) for r in self.reroutes]
+
+    def reroute_dragged(self) -> None:
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        a, b = self._ends
+        self.setPath(routed_path(a, b, [r.pos() for r in self.reroutes]))
         self._place_label()
 
     def set_label(self, text: str, visible: bool) -> None:
@@ -156,6 +197,12 @@ class EdgeItem(QGraphicsPathItem):
         if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
             self.restyle()
         return super().itemChange(change, value)
+
+    def set_hover(self, on: bool) -> None:
+        """Draw the wire highlighted (the mouse, or a node about to be dropped into it)."""
+        if on != self._hover:
+            self._hover = on
+            self.restyle()
 
     def hoverEnterEvent(self, event) -> None:
         self._hover = True

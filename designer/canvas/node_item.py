@@ -22,6 +22,12 @@ BODY_PAD = 6.0
 CORNER = 6.0
 GRID_SIZE = 20.0
 
+# Looked up once: itemChange runs for every change of every item, and reading an enum
+# member through its class costs more than the comparison (it shows when opening big graphs).
+_POSITION_CHANGE = QGraphicsItem.GraphicsItemChange.ItemPositionChange
+_POSITION_CHANGED = QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged
+_SELECTED_CHANGED = QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged
+
 
 class ErrorBadge(QGraphicsItem):
     """The red "!" in a node's corner; its tooltip is the compiler's message."""
@@ -45,7 +51,50 @@ class ErrorBadge(QGraphicsItem):
         painter.drawText(self.boundingRect(), Qt.AlignmentFlag.AlignCenter, "!")
 
 
-class NodeItem(QGraphicsItem):
+class CardItem(QGraphicsItem):
+    """What nodes and closed blocks share: a rounded card `card_width` wide under a header,
+    snapped to the grid while the user drags it, raised while selected, and reporting its
+    moves to the scene method named `moved_hook` (its wires follow)."""
+
+    card_width = NODE_WIDTH
+    moved_hook = "node_item_moved"
+
+    @property
+    def height(self) -> float:
+        raise NotImplementedError
+
+    def rect(self) -> QRectF:
+        return QRectF(0, 0, self.card_width, self.height)
+
+    def header_rect(self) -> QRectF:
+        return QRectF(0, 0, self.card_width, HEADER_HEIGHT)
+
+    def boundingRect(self) -> QRectF:
+        return self.rect().adjusted(-3, -3, 5, 6)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRoundedRect(self.rect(), CORNER, CORNER)
+        return path
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
+        if change == _POSITION_CHANGE:
+            scene = self.scene()
+            if scene is not None and getattr(scene, "snap_to_grid", False) and getattr(
+                    scene, "user_moving", False):
+                pos = QPointF(value)
+                return QPointF(round(pos.x() / GRID_SIZE) * GRID_SIZE,
+                               round(pos.y() / GRID_SIZE) * GRID_SIZE)
+        elif change == _POSITION_CHANGED:
+            moved = getattr(self.scene(), self.moved_hook, None)
+            if moved is not None:
+                moved(self)
+        elif change == _SELECTED_CHANGED:
+            self.setZValue(1.5 if value else 1)
+        return super().itemChange(change, value)
+
+
+class NodeItem(CardItem):
     """One node. ``node_id`` is the only link to the document."""
 
     def __init__(self, node_id: str, op_id: str):
@@ -56,6 +105,7 @@ class NodeItem(QGraphicsItem):
         self.title = op_id
         self.shape_text = ""
         self.problems: list[str] = []
+        self.id_prefix = ""  # "block/" while the node is shown inside its open block
         self.inputs: dict[str, PortItem] = {}
         self.output: PortItem | None = None
         self.setFlags(
@@ -81,20 +131,6 @@ class NodeItem(QGraphicsItem):
     @property
     def height(self) -> float:
         return HEADER_HEIGHT + self._body_height
-
-    def rect(self) -> QRectF:
-        return QRectF(0, 0, NODE_WIDTH, self.height)
-
-    def header_rect(self) -> QRectF:
-        return QRectF(0, 0, NODE_WIDTH, HEADER_HEIGHT)
-
-    def boundingRect(self) -> QRectF:
-        return self.rect().adjusted(-3, -3, 5, 6)
-
-    def shape(self) -> QPainterPath:
-        path = QPainterPath()
-        path.addRoundedRect(self.rect(), CORNER, CORNER)
-        return path
 
     def _build_ports(self) -> None:
         if self.op is None:
@@ -138,6 +174,12 @@ class NodeItem(QGraphicsItem):
             port.node_id = node_id
         self._tooltip()
         self.update()
+
+    def set_id_prefix(self, prefix: str) -> None:
+        """Inside an open block, its frame names the block: the title drops that prefix."""
+        if prefix != self.id_prefix:
+            self.id_prefix = prefix
+            self.update()
 
     def _tooltip(self) -> None:
         if self.op is None:
@@ -198,7 +240,10 @@ class NodeItem(QGraphicsItem):
         sm = QFontMetricsF(sfont)
         id_room = room - title_w - 8
         if id_room > 12:
-            node_id = sm.elidedText(self.node_id, Qt.TextElideMode.ElideMiddle, id_room)
+            shown = self.node_id
+            if self.id_prefix and shown.startswith(self.id_prefix):
+                shown = shown[len(self.id_prefix):]
+            node_id = sm.elidedText(shown, Qt.TextElideMode.ElideMiddle, id_room)
             painter.setPen(QColor(255, 255, 255, 200))
             painter.drawText(text_rect,
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, node_id)
@@ -225,23 +270,6 @@ class NodeItem(QGraphicsItem):
             painter.setPen(QColor(pal.error))
             painter.drawText(body, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
                              "shape unknown")
-
-    # -- moves ---------------------------------------------------------------------------
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
-        scene = self.scene()
-        if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange and scene is not None:
-            if getattr(scene, "snap_to_grid", False) and getattr(scene, "user_moving", False):
-                pos = QPointF(value)
-                return QPointF(round(pos.x() / GRID_SIZE) * GRID_SIZE,
-                               round(pos.y() / GRID_SIZE) * GRID_SIZE)
-        elif change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged and scene:
-            moved = getattr(scene, "node_item_moved", None)
-            if moved is not None:
-                moved(self)
-        elif change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
-            self.setZValue(1.5 if value else 1)
-        return super().itemChange(change, value)
-
 
 def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

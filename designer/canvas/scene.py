@@ -3,17 +3,22 @@
 Items are created, removed and updated only in answer to document signals, so the first
 "do", every redo and every undo take the same path. Gestures handled here: connecting
 (drag from a port; drag a wire off an input to re-route or remove it), moving a selection
-(one MoveNodes on release), double-click on a title to rename.
+(one MoveNodes on release; a lone unwired node dropped on a wire goes into it), double-click
+on a title to rename, on a block to open it, on an open block's title bar to close it, on a
+wire to add a reroute point. A closed block hides its nodes; its ports stand for their ports.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsSceneMouseEvent
 
+from designer.canvas.block_item import BlockFrame, BlockItem
 from designer.canvas.edge_item import DragWire, EdgeItem
 from designer.canvas.node_item import HEADER_HEIGHT, NodeItem
+from designer.canvas.note_item import NoteItem
 from designer.canvas.port_item import PortItem
+from designer.document.blocks import block_ports
 from engine.core import registry
 from engine.core.spec import EdgeSpec
 from engine.ops.base import fmt_shape
@@ -42,11 +47,20 @@ class CanvasScene(QGraphicsScene):
         self.document = controller.document
         self.nodes: dict[str, NodeItem] = {}
         self.edges: dict[EdgeSpec, EdgeItem] = {}
+        self.blocks: dict[str, BlockItem] = {}  # closed blocks, by group id
+        self.frames: dict[str, BlockFrame] = {}  # open blocks, by group id
+        self.notes: dict[str, NoteItem] = {}
+        self._closed_in: dict[str, str] = {}  # node id -> its closed block's group id
+        self._open_members: dict[str, set[str]] = {}  # open block -> nodes shown in its frame
         self._edges_of: dict[str, set[EdgeSpec]] = {}  # node id -> its wires (moves are hot)
         self.snap_to_grid = False
         self.show_wire_shapes = True
         self.user_moving = False
         self._press_positions: dict[str, QPointF] = {}
+        self._press_blocks: dict[str, QPointF] = {}
+        self._press_notes: dict[str, QPointF] = {}
+        self._riders: list = []  # (item, offset, frame): carried by a moving comment frame
+        self._target_wire: EdgeItem | None = None  # lit while a node is dragged over it
         self._drag: dict | None = None
         self._drag_wire: DragWire | None = None
         # Current values of one-number parameter nodes (θ) from training: the title shows the
@@ -62,32 +76,55 @@ class CanvasScene(QGraphicsScene):
         doc.node_changed.connect(lambda _id: None)  # content follows in refresh()
         doc.edge_added.connect(self._on_edge_added)
         doc.edge_removed.connect(self._on_edge_removed)
-        doc.reset.connect(lambda: self.rebuild(refresh=False))  # `changed` follows a reset
+        doc.group_added.connect(self._sync_group)
+        doc.group_removed.connect(self._sync_group)
+        doc.group_changed.connect(self._sync_group)
+        doc.note_added.connect(self._sync_note)
+        doc.note_removed.connect(self._sync_note)
+        doc.note_changed.connect(self._sync_note)
+        doc.waypoints_changed.connect(self._on_waypoints)
+        doc.reset.connect(self._on_reset)
         doc.changed.connect(self.refresh)
+        self.focusItemChanged.connect(self._on_focus_item_changed)
         self.rebuild()
 
     # -- mirroring the document ----------------------------------------------------------
     def rebuild(self, refresh: bool = True) -> None:
-        """Throw every item away and build them again from the document."""
+        """Throw every item away and build them again from the document (and refresh them,
+        unless the document's `changed` signal is about to)."""
         self.cancel_drag()
         # Without an index while thousands of items arrive, then one index build: keeping
         # the BSP tree up to date item by item costs more than the items themselves.
         method = self.itemIndexMethod()
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         try:
-            for item in list(self.edges.values()) + list(self.nodes.values()):
+            for item in (list(self.edges.values()) + list(self.nodes.values())
+                         + list(self.blocks.values()) + list(self.frames.values())
+                         + list(self.notes.values())):
                 self.removeItem(item)
             self.nodes.clear()
             self.edges.clear()
+            self.blocks.clear()
+            self.frames.clear()
+            self.notes.clear()
+            self._closed_in.clear()
+            self._open_members.clear()
             self._edges_of.clear()
             for node in self.document.nodes():
                 self._on_node_added(node.id)
             for edge in self.document.edges():
                 self._on_edge_added(edge)
+            for group in self.document.groups():
+                self._sync_group(group.id)
+            for note in self.document.notes():
+                self._sync_note(note.id)
         finally:
             self.setItemIndexMethod(method)
         if refresh:
             self.refresh()
+
+    def _on_reset(self) -> None:
+        self.rebuild(refresh=False)  # the document's `changed` follows and refreshes
 
     def _on_node_added(self, node_id: str) -> None:
         if node_id in self.nodes:
@@ -102,12 +139,15 @@ class CanvasScene(QGraphicsScene):
         item = self.nodes.pop(node_id, None)
         if item is not None:
             self.removeItem(item)
+        self._closed_in.pop(node_id, None)
 
     def _on_node_renamed(self, old: str, new: str) -> None:
         item = self.nodes.pop(old, None)
         if item is not None:
             item.set_node_id(new)
             self.nodes[new] = item
+        if old in self._closed_in:
+            self._closed_in[new] = self._closed_in.pop(old)
         self._sync_edges()
 
     def _on_node_moved(self, node_id: str) -> None:
@@ -126,7 +166,15 @@ class CanvasScene(QGraphicsScene):
         self.edges[edge] = item
         for end in (edge.src, edge.dst):
             self._edges_of.setdefault(end, set()).add(edge)
+        points = self.document.waypoints(edge)
+        if points:
+            item.set_waypoints(points)
         self._place_edge(item)
+
+    def _on_waypoints(self, key: str) -> None:
+        for edge, item in self.edges.items():
+            if edge.key == key:
+                item.set_waypoints(self.document.waypoints(edge))
 
     def _on_edge_removed(self, edge: EdgeSpec) -> None:
         item = self.edges.pop(edge, None)
@@ -143,18 +191,164 @@ class CanvasScene(QGraphicsScene):
             self._on_edge_added(edge)
 
     def _place_edge(self, item: EdgeItem) -> None:
-        src, dst = self.nodes.get(item.edge.src), self.nodes.get(item.edge.dst)
-        if src is None or dst is None:
+        edge = item.edge
+        if edge.src not in self.nodes or edge.dst not in self.nodes:
             item.setVisible(False)
             return
+        inside = self._closed_in.get(edge.src)
+        if inside is not None and inside == self._closed_in.get(edge.dst):
+            item.setVisible(False)  # a wire inside a closed block
+            return
         item.setVisible(True)
-        item.set_ends(src.port_scene_pos("out", True),
-                      dst.port_scene_pos(item.edge.dst_port, False))
+        item.set_ends(self.port_scene_pos(edge.src, "out", True),
+                      self.port_scene_pos(edge.dst, edge.dst_port, False))
+
+    def port_scene_pos(self, node_id: str, name: str, is_output: bool) -> QPointF:
+        """Where a wire of this node's port attaches: on the node, or on its closed block."""
+        gid = self._closed_in.get(node_id)
+        if gid is not None and gid in self.blocks:
+            return self.blocks[gid].port_scene_pos(node_id, name, is_output)
+        return self.nodes[node_id].port_scene_pos(name, is_output)
+
+    def port_item(self, node_id: str, name: str, is_output: bool) -> PortItem | None:
+        """The visible port item of a node's port (its closed block's port if it has one)."""
+        gid = self._closed_in.get(node_id)
+        if gid is not None and gid in self.blocks:
+            return self.blocks[gid].port(node_id, name, is_output)
+        node = self.nodes.get(node_id)
+        return node.port(name, is_output) if node else None
 
     def node_item_moved(self, item: NodeItem) -> None:
-        """Called by a node item whenever it moves: its wires follow."""
+        """Called by a node item whenever it moves: its wires and its open block follow."""
         for edge in self._edges_of.get(item.node_id, ()):
             self._place_edge(self.edges[edge])
+        if self.frames:
+            group = self.document.group_of(item.node_id)
+            if group is not None and group.id in self.frames:
+                self._place_frame(group.id)
+
+    def block_item_moved(self, item: BlockItem) -> None:
+        """Called by a closed block whenever it moves: the wires crossing its border follow."""
+        if not self.document.has_group(item.group_id):
+            return
+        for node_id in self.document.group(item.group_id).nodes:
+            for edge in self._edges_of.get(node_id, ()):
+                self._place_edge(self.edges[edge])
+
+    # -- blocks and notes ----------------------------------------------------------------
+    def _sync_group(self, group_id: str) -> None:
+        """Show a group as the document has it: a closed block item, or an open frame."""
+        doc = self.document
+        group = doc.group(group_id) if doc.has_group(group_id) else None
+        block = self.blocks.get(group_id)
+        if block is not None and (group is None or not group.collapsed):
+            self.removeItem(self.blocks.pop(group_id))
+        frame = self.frames.get(group_id)
+        if frame is not None and (group is None or group.collapsed):
+            self.removeItem(self.frames.pop(group_id))
+        touched = {n for n, g in self._closed_in.items() if g == group_id}
+        for n in touched:
+            del self._closed_in[n]
+        if group is not None and group.collapsed:
+            for n in group.nodes:
+                self._closed_in[n] = group_id
+            block = self.blocks.get(group_id)
+            if block is None:
+                block = BlockItem(group_id, group.title, block_ports(doc, group), "")
+                self.addItem(block)
+                self.blocks[group_id] = block
+            block.set_content(group.title, block.size_text)
+            if block.pos() != QPointF(*group.position):
+                block.setPos(*group.position)
+        elif group is not None:
+            if group_id not in self.frames:
+                frame = BlockFrame(group_id, group.title)
+                self.addItem(frame)
+                self.frames[group_id] = frame
+            self._place_frame(group_id)
+        members = set(group.nodes) if group is not None else set()
+        is_open = group is not None and not group.collapsed
+        for n in touched | members | self._open_members.pop(group_id, set()):
+            item = self.nodes.get(n)
+            if item is not None:
+                item.set_id_prefix(f"{group_id}/" if is_open and n in members else "")
+        if is_open:
+            self._open_members[group_id] = members
+        for n in touched | members:
+            item = self.nodes.get(n)
+            if item is not None:
+                hidden = self._closed_in.get(n) is not None
+                item.setVisible(not hidden)
+                if hidden:
+                    item.setSelected(False)
+        for n in touched | members:
+            for edge in self._edges_of.get(n, ()):
+                self._place_edge(self.edges[edge])
+
+    def _place_frame(self, group_id: str) -> None:
+        group = self.document.group(group_id)
+        rect = QRectF()
+        for n in group.nodes:
+            item = self.nodes.get(n)
+            if item is not None:
+                rect = rect.united(item.sceneBoundingRect())
+        self.frames[group_id].set_frame(rect, group.title)
+
+    def _sync_note(self, note_id: str) -> None:
+        doc = self.document
+        item = self.notes.get(note_id)
+        if not doc.has_note(note_id):
+            if item is not None:
+                self.removeItem(self.notes.pop(note_id))
+            return
+        note = doc.note(note_id)
+        if item is None:
+            item = NoteItem(note.id, note.kind, note.text, note.rect[2:])
+            self.addItem(item)
+            self.notes[note_id] = item
+        item.set_content(note.text, note.rect[2:])
+        if item.pos() != QPointF(note.rect[0], note.rect[1]):
+            item.setPos(note.rect[0], note.rect[1])
+
+    def note_resized(self, item: NoteItem) -> None:
+        """A note's resize grip was released: record the new size."""
+        self.controller.resize_note(item.note_id, item.scene_rect())
+        self._sync_note(item.note_id)  # refused (or unchanged): show the document's size
+
+    def _on_focus_item_changed(self, new, old, _reason) -> None:
+        """Leaving a note's text editor records its text (one undo step)."""
+        for item in self.notes.values():
+            if item.editor is old and item.editor is not new:
+                text = item.finish_editing()
+                if text is not None:
+                    self.controller.set_note_text(item.note_id, text)
+
+    def reroute_released(self, edge_item: EdgeItem) -> None:
+        self.controller.set_waypoints(edge_item.edge, edge_item.waypoint_positions(),
+                                      "Move wire bend")
+
+    def reroute_removed(self, edge_item: EdgeItem, index: int) -> None:
+        points = edge_item.waypoint_positions()
+        del points[index]
+        self.controller.set_waypoints(edge_item.edge, points, "Remove wire bend")
+
+    def add_reroute(self, edge_item: EdgeItem, pos: QPointF) -> None:
+        """Add a reroute point where the wire was double-clicked, in path order."""
+        path = edge_item.path()
+
+        def t_of(p: QPointF) -> float:
+            best, best_t = float("inf"), 0.0
+            for i in range(101):
+                q = path.pointAtPercent(i / 100)
+                d = (q.x() - p.x()) ** 2 + (q.y() - p.y()) ** 2
+                if d < best:
+                    best, best_t = d, i / 100
+            return best_t
+        points = edge_item.waypoint_positions()
+        t = t_of(pos)
+        index = sum(1 for x, y in points if t_of(QPointF(x, y)) < t)
+        points.insert(index, (round(pos.x()), round(pos.y())))
+        self.controller.set_waypoints(edge_item.edge, points, "Bend wire")
 
     def set_live_values(self, values: dict[str, float]) -> None:
         """Show these current values of one-number parameters in their titles ({} after a
@@ -186,14 +380,31 @@ class CanvasScene(QGraphicsScene):
                              by_node.get(node_id, []))
             for port in item.ports():
                 port.set_connected(False)
+        for gid, block in self.blocks.items():
+            if not self.document.has_group(gid):
+                continue
+            group = self.document.group(gid)
+            ports = block_ports(self.document, group)
+            if ports != block.block_ports:
+                block.set_ports(ports)
+            shapes = [analysis.shapes.get(n) for n in ports.outputs]
+            out = " ".join(fmt_shape(x) for x in shapes if x is not None)
+            count = f"{len(group.nodes)} node" + ("s" if len(group.nodes) != 1 else "")
+            problems = sum(1 for n in group.nodes if n in by_node)
+            size = f"{count} · ⚠ {problems}" if problems else f"{count} · {out}".rstrip(" ·")
+            block.set_content(group.title, size)
+            for port in block.ports():
+                port.set_connected(False)
+        for gid in self.frames:
+            if self.document.has_group(gid):
+                self._place_frame(gid)
         for edge, item in self.edges.items():
             shape = analysis.shapes.get(edge.src)
             item.set_label(fmt_shape(shape) if shape is not None else "", self.show_wire_shapes)
             item.set_problem(by_edge.get(edge.key))
             item.restyle()
             for node_id, name, out in ((edge.src, "out", True), (edge.dst, edge.dst_port, False)):
-                node = self.nodes.get(node_id)
-                port = node.port(name, out) if node else None
+                port = self.port_item(node_id, name, out)
                 if port is not None:
                     port.set_connected(True)
         self.refreshed.emit()
@@ -211,38 +422,69 @@ class CanvasScene(QGraphicsScene):
         self.update()
 
     # -- selection -----------------------------------------------------------------------
-    def selected_node_ids(self) -> list[str]:
-        """Ids of the selected nodes, in document order."""
+    def selected_node_ids(self, include_blocks: bool = False) -> list[str]:
+        """Ids of the selected nodes, in document order (with `include_blocks`, also the
+        nodes inside selected closed blocks: what copy and duplicate take)."""
         chosen = {i.node_id for i in self.selectedItems() if isinstance(i, NodeItem)}
+        if include_blocks:
+            for gid in self.selected_group_ids():
+                chosen.update(self.document.group(gid).nodes)
         return [n.id for n in self.document.nodes() if n.id in chosen]
 
     def selected_edges(self) -> list[EdgeSpec]:
         return [i.edge for i in self.selectedItems() if isinstance(i, EdgeItem)]
 
+    def selected_group_ids(self) -> list[str]:
+        """Ids of the selected closed blocks."""
+        return [i.group_id for i in self.selectedItems() if isinstance(i, BlockItem)]
+
+    def selected_note_ids(self) -> list[str]:
+        return [i.note_id for i in self.selectedItems() if isinstance(i, NoteItem)]
+
+    def select_group(self, group_id: str) -> None:
+        """Select exactly this block (closed), or its nodes (open)."""
+        if group_id in self.blocks:
+            self.clearSelection()
+            self.blocks[group_id].setSelected(True)
+        elif self.document.has_group(group_id):
+            self.select_nodes(self.document.group(group_id).nodes)
+
     def select_nodes(self, node_ids) -> None:
-        """Select exactly these nodes."""
+        """Select exactly these nodes (a closed block when all its nodes are among them)."""
         wanted = set(node_ids)
         self.clearSelection()
         for node_id in wanted:
             if node_id in self.nodes:
                 self.nodes[node_id].setSelected(True)
+        for gid, block in self.blocks.items():  # closed blocks whose nodes are all wanted
+            if set(self.document.group(gid).nodes) <= wanted:
+                block.setSelected(True)
 
     def delete_selection(self) -> None:
         """Remove the selected nodes (with their wires) and the selected wires: one undo step."""
         ids, edges = self.selected_node_ids(), self.selected_edges()
-        if ids or edges:
-            self.controller.remove(ids, edges)
+        notes, groups = self.selected_note_ids(), self.selected_group_ids()
+        if ids or edges or notes or groups:
+            self.controller.remove(ids, edges, notes, groups)
 
     # -- gestures ------------------------------------------------------------------------
     def port_at(self, pos: QPointF) -> PortItem | None:
         for item in self.items(pos):
-            if isinstance(item, PortItem):
+            if isinstance(item, PortItem) and item.isVisible():
                 return item
         return None
 
+    def block_at(self, pos: QPointF) -> BlockItem | None:
+        """The closed block under a scene point (its ports count), or None."""
+        return self._item_at(pos, BlockItem)
+
     def node_at(self, pos: QPointF) -> NodeItem | None:
+        """The node under a scene point (its ports and badge count), or None."""
+        return self._item_at(pos, NodeItem)
+
+    def _item_at(self, pos: QPointF, kind: type):
         for item in self.items(pos):
-            while item is not None and not isinstance(item, NodeItem):
+            while item is not None and not isinstance(item, kind):
                 item = item.parentItem()
             if item is not None:
                 return item
@@ -257,11 +499,38 @@ class CanvasScene(QGraphicsScene):
                 return
         super().mousePressEvent(event)
         if event.button() == Qt.MouseButton.LeftButton:
+            selected = self.selectedItems()
             self._press_positions = {
-                i.node_id: QPointF(i.pos()) for i in self.selectedItems()
-                if isinstance(i, NodeItem)
-            }
-            self.user_moving = bool(self._press_positions)
+                i.node_id: QPointF(i.pos()) for i in selected if isinstance(i, NodeItem)}
+            self._press_blocks = {
+                i.group_id: QPointF(i.pos()) for i in selected if isinstance(i, BlockItem)}
+            self._press_notes = {
+                i.note_id: QPointF(i.pos()) for i in selected if isinstance(i, NoteItem)}
+            self._collect_riders(selected)
+            self.user_moving = bool(self._press_positions or self._press_blocks
+                                    or self._press_notes)
+
+    def _collect_riders(self, selected) -> None:
+        """A moved comment frame carries what lies inside it (nodes, blocks, notes)."""
+        self._riders = []
+        taken = set(selected)
+        for frame in selected:
+            if not isinstance(frame, NoteItem) or frame.kind != "frame":
+                continue
+            area = frame.sceneBoundingRect()
+            inside = [i for i in list(self.nodes.values()) + list(self.blocks.values())
+                      + list(self.notes.values())
+                      if i not in taken and i.isVisible()
+                      and area.contains(i.sceneBoundingRect())]
+            for item in inside:
+                taken.add(item)
+                self._riders.append((item, item.pos() - frame.pos(), frame))
+                if isinstance(item, NodeItem):
+                    self._press_positions[item.node_id] = QPointF(item.pos())
+                elif isinstance(item, BlockItem):
+                    self._press_blocks[item.group_id] = QPointF(item.pos())
+                else:
+                    self._press_notes[item.note_id] = QPointF(item.pos())
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._drag is not None:
@@ -269,6 +538,24 @@ class CanvasScene(QGraphicsScene):
             event.accept()
             return
         super().mouseMoveEvent(event)
+        if self.user_moving:
+            for item, offset, frame in self._riders:
+                item.setPos(frame.pos() + offset)
+            self._highlight_target_wire()
+
+    def _highlight_target_wire(self) -> None:
+        """While one unwired node is dragged, light up the wire it would go into."""
+        wire = None
+        if len(self._press_positions) == 1 and not self._press_blocks and not self._press_notes:
+            node_id = next(iter(self._press_positions))
+            item = self.nodes.get(node_id)
+            if item is not None and not self._edges_of.get(node_id):
+                wire = self.wire_under(item.sceneBoundingRect(), node_id)
+        if wire is not self._target_wire:
+            for old_or_new, on in ((self._target_wire, False), (wire, True)):
+                if old_or_new is not None and old_or_new.scene() is self:
+                    old_or_new.set_hover(on)
+            self._target_wire = wire
 
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._drag is not None and event.button() == Qt.MouseButton.LeftButton:
@@ -280,6 +567,24 @@ class CanvasScene(QGraphicsScene):
             self._commit_move()
 
     def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        pos = event.scenePos()
+        for item in self.items(pos):
+            if isinstance(item, PortItem) or isinstance(item, NoteItem):
+                break
+            if isinstance(item, BlockItem):
+                self.controller.set_block_open(item.group_id, True)
+                event.accept()
+                return
+            if isinstance(item, BlockFrame):
+                self.controller.set_block_open(item.group_id, False)
+                event.accept()
+                return
+            if isinstance(item, EdgeItem) and self.node_at(pos) is None:
+                self.add_reroute(item, pos)
+                event.accept()
+                return
+            if isinstance(item, NodeItem):
+                break
         node = self.node_at(event.scenePos())
         if node is not None and self.port_at(event.scenePos()) is None:
             local = node.mapFromScene(event.scenePos())
@@ -290,35 +595,68 @@ class CanvasScene(QGraphicsScene):
         super().mouseDoubleClickEvent(event)
 
     def _commit_move(self) -> None:
-        moved = {}
-        for node_id, old in self._press_positions.items():
-            item = self.nodes.get(node_id)
+        def pair(old: QPointF, new: QPointF) -> tuple:
+            return (old.x(), old.y()), (new.x(), new.y())
+        moved = {k: pair(old, self.nodes[k].pos()) for k, old in self._press_positions.items()
+                 if k in self.nodes and self.nodes[k].pos() != old}
+        blocks = {k: pair(old, self.blocks[k].pos()) for k, old in self._press_blocks.items()
+                  if k in self.blocks and self.blocks[k].pos() != old}
+        notes = {}
+        for k, old in self._press_notes.items():
+            item = self.notes.get(k)
             if item is not None and item.pos() != old:
-                moved[node_id] = ((old.x(), old.y()), (item.pos().x(), item.pos().y()))
-        self._press_positions = {}
+                w, h = item.size
+                notes[k] = ((old.x(), old.y(), w, h), item.scene_rect())
+        self._press_positions, self._press_blocks, self._press_notes = {}, {}, {}
+        self._riders = []
         self.user_moving = False
-        if moved:
-            self.controller.move_nodes(moved)
+        if self._target_wire is not None:
+            if self._target_wire.scene() is self:
+                self._target_wire.set_hover(False)
+            self._target_wire = None
+        if moved or blocks or notes:
+            self.controller.move_nodes(moved, blocks, notes)
+        if len(moved) == 1 and not blocks and not notes:
+            self._drop_on_wire(next(iter(moved)))
+
+    def wire_under(self, rect: QRectF, exclude: str = "") -> EdgeItem | None:
+        """A visible wire crossing the middle band of `rect` (not one of `exclude`'s)."""
+        band = QRectF(rect.left(), rect.center().y() - 6, rect.width(), 12)
+        for item in self.items(band):
+            if isinstance(item, EdgeItem) and item.isVisible() and exclude not in (
+                    item.edge.src, item.edge.dst):
+                return item
+        return None
+
+    def _drop_on_wire(self, node_id: str) -> None:
+        """A lone node without wires released over a wire goes into that wire."""
+        item = self.nodes.get(node_id)
+        if item is None or self._edges_of.get(node_id) or node_id in self._closed_in:
+            return
+        wire = self.wire_under(item.sceneBoundingRect(), node_id)
+        if wire is not None:
+            reason = self.controller.insert_on_wire(node_id, wire.edge)
+            if reason:
+                self.feedback.emit(reason, item.scenePos())
 
     # connect drag: a small state machine (idle -> dragging -> finished/cancelled)
     def _start_drag(self, port: PortItem, pos: QPointF) -> None:
-        node = self.nodes[port.node_id]
         detached = None
         if port.is_output:
-            anchor_node, from_output = node, True
+            anchor, from_output = port.node_id, True
         else:
             detached = self.document.incoming(port.node_id, port.name)
             if detached is not None and detached.src in self.nodes:
                 # Pick the wire up by its end: it now hangs from its source.
-                anchor_node, from_output = self.nodes[detached.src], True
+                anchor, from_output = detached.src, True
                 self.edges[detached].setVisible(False)
             else:
-                detached, anchor_node, from_output = None, node, False
+                detached, anchor, from_output = None, port.node_id, False
         anchor_port = "out" if from_output else port.name
         self._drag = {
-            "node": anchor_node.node_id, "port": anchor_port, "from_output": from_output,
+            "node": anchor, "port": anchor_port, "from_output": from_output,
             "detached": detached, "target": None,
-            "anchor": anchor_node.port_scene_pos(anchor_port, from_output),
+            "anchor": self.port_scene_pos(anchor, anchor_port, from_output),
         }
         if self._drag_wire is None:  # one reusable item, hidden between drags
             self._drag_wire = DragWire()
@@ -348,14 +686,17 @@ class CanvasScene(QGraphicsScene):
         drag = self._drag
         port = self.port_at(pos)
         if port is None:
-            node = self.node_at(pos)
-            if node is None or node.node_id == drag["node"]:
+            node = self.node_at(pos) or self.block_at(pos)
+            if node is None or getattr(node, "node_id", None) == drag["node"]:
                 return None
+            inputs = list(node.inputs.values())
+            outputs = [node.output] if isinstance(node, NodeItem) else list(
+                node.outputs.values())
             if drag["from_output"]:
-                free = [p for p in node.inputs.values() if not p.connected]
-                port = (free or list(node.inputs.values()) or [None])[0]
+                free = [p for p in inputs if not p.connected]
+                port = (free or inputs or [None])[0]
             else:
-                port = node.output
+                port = (outputs or [None])[0]
         if port is None or port.is_output == drag["from_output"]:
             return None
         return port
@@ -423,6 +764,12 @@ class CanvasScene(QGraphicsScene):
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Escape and self._drag is not None:
             self.cancel_drag()
+            event.accept()
+            return
+        focus = self.focusItem()
+        if event.key() == Qt.Key.Key_Escape and any(
+                focus is n.editor for n in self.notes.values()):
+            focus.clearFocus()  # ends the edit: _on_focus_item_changed records the text
             event.accept()
             return
         super().keyPressEvent(event)

@@ -1,22 +1,39 @@
-"""The canvas view: zoom, pan, grid background, palette drops, quick-add and inline rename."""
+"""The canvas view: zoom, pan, grid background, palette drops (ops and blocks, onto a wire to
+insert), quick-add, inline rename, arrow-key nudges and the minimap."""
 
 from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, QLineF, QPoint, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QElapsedTimer,
+    QEvent,
+    QLineF,
+    QPoint,
+    QPointF,
+    QRectF,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QGraphicsView, QLabel, QLineEdit, QMenu
 
 from designer import theme
+from designer.canvas.block_item import BlockItem
+from designer.canvas.minimap import Minimap
 from designer.canvas.node_item import GRID_SIZE, HEADER_HEIGHT, NODE_WIDTH, NodeItem
 from designer.canvas.scene import CanvasScene
-from designer.editing.palette import OP_MIME
+from designer.editing.palette import BLOCK_MIME, OP_MIME
 from designer.editing.quick_add import QuickAddPopup
 from engine.core import registry
 
 MIN_ZOOM, MAX_ZOOM = 0.15, 3.0
 FEEDBACK_MS = 4000
+NUDGE_STEP = 1.0  # scene units per arrow key press (Shift: one grid step)
+NUDGE_BURST_MS = 800  # presses closer together than this are one undo step
+ARROWS = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, -1),
+          Qt.Key.Key_Down: (0, 1)}
 
 
 class CanvasView(QGraphicsView):
@@ -67,6 +84,10 @@ class CanvasView(QGraphicsView):
 
         self.rename_editor: QLineEdit | None = None
         self.node_menu_actions: list = []  # the window's Cut/Copy/Duplicate/Delete actions
+        self.block_menu_actions: list = []  # Open/Ungroup/Save to palette (canvas_actions)
+        self._nudge_clock = QElapsedTimer()
+        self._nudge_burst = 0
+        self.minimap = Minimap(self)
 
         scene.feedback.connect(self.show_feedback)
         scene.quick_add_requested.connect(self.open_quick_add)
@@ -117,14 +138,19 @@ class CanvasView(QGraphicsView):
 
     def fit_all(self) -> None:
         """Fit every node into the view."""
-        self.fit_rect(self._items_rect(self.canvas.nodes.values()))
+        self.fit_rect(self._items_rect(self.canvas_items()))
+
+    def canvas_items(self) -> list:
+        """What "the whole graph" is for framing: visible nodes, closed blocks and notes."""
+        return ([i for i in self.canvas.nodes.values() if i.isVisible()]
+                + list(self.canvas.blocks.values()) + list(self.canvas.notes.values()))
 
     def show_graph(self, min_zoom: float = 0.65) -> None:
         """Frame a freshly opened graph: fit it, but stay readable.
 
         When the graph is too wide to fit at `min_zoom`, its left end (the inputs) is shown.
         """
-        rect = self._items_rect(self.canvas.nodes.values())
+        rect = self._items_rect(self.canvas_items())
         if rect.isEmpty():
             self.reset_zoom()
             self.centerOn(0, 0)
@@ -205,6 +231,8 @@ class CanvasView(QGraphicsView):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
+        if key in ARROWS and self._nudge(event):
+            return
         if key == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = True
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
@@ -217,6 +245,26 @@ class CanvasView(QGraphicsView):
             self.zoom_out()
             return
         super().keyPressEvent(event)
+
+    def _nudge(self, event: QKeyEvent) -> bool:
+        """Arrow keys move the selection (Shift: a grid step); a burst is one undo step."""
+        canvas = self.canvas
+        if any(canvas.focusItem() is n.editor for n in canvas.notes.values()):
+            return False
+        if event.modifiers() & ~(Qt.KeyboardModifier.ShiftModifier
+                                 | Qt.KeyboardModifier.KeypadModifier):
+            return False
+        nodes, blocks = canvas.selected_node_ids(), canvas.selected_group_ids()
+        notes = canvas.selected_note_ids()
+        if not (nodes or blocks or notes):
+            return False
+        if not self._nudge_clock.isValid() or self._nudge_clock.elapsed() > NUDGE_BURST_MS:
+            self._nudge_burst += 1
+        self._nudge_clock.restart()
+        step = GRID_SIZE if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else NUDGE_STEP
+        dx, dy = ARROWS[event.key()]
+        self.controller.nudge(nodes, dx * step, dy * step, self._nudge_burst, blocks, notes)
+        return True
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
@@ -236,15 +284,24 @@ class CanvasView(QGraphicsView):
         if node is not None:
             if not node.isSelected():
                 self.canvas.select_nodes([node.node_id])
-            menu = QMenu(self)
-            menu.addAction("Rename…").triggered.connect(
-                lambda: self.start_rename(node.node_id))
-            menu.addSeparator()
-            menu.addActions(self.node_menu_actions)
-            menu.exec(event.globalPos())
-            event.accept()
+            self._item_menu(event, "Rename…", node.node_id, self.node_menu_actions)
+            return
+        block = self.canvas.block_at(pos)
+        if block is not None:
+            if not block.isSelected():
+                self.canvas.select_group(block.group_id)
+            self._item_menu(event, "Rename Block…", block.group_id, self.block_menu_actions)
             return
         super().contextMenuEvent(event)
+
+    def _item_menu(self, event, rename_text: str, item_id: str, actions: list) -> None:
+        """The context menu of a node or a block: rename, then the window's actions."""
+        menu = QMenu(self)
+        menu.addAction(rename_text).triggered.connect(lambda: self.start_rename(item_id))
+        menu.addSeparator()
+        menu.addActions(actions)
+        menu.exec(event.globalPos())
+        event.accept()
 
     def _cursor_scene_pos(self) -> QPointF:
         pos = self.viewport().mapFromGlobal(self.cursor().pos())
@@ -261,6 +318,14 @@ class CanvasView(QGraphicsView):
         self.show_grid = on
         self.resetCachedContent()
         self.viewport().update()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        self.minimap.schedule()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.minimap.place()
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
         pal = theme.current()
@@ -291,22 +356,33 @@ class CanvasView(QGraphicsView):
         painter.drawLines(major)
 
     # -- palette drops -------------------------------------------------------------------
-    def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasFormat(OP_MIME):
+    @staticmethod
+    def _palette_drag(event) -> bool:
+        """True (and the drop is accepted) for an op or a block dragged from the palette."""
+        mime = event.mimeData()
+        if mime.hasFormat(OP_MIME) or mime.hasFormat(BLOCK_MIME):
             event.acceptProposedAction()
-        else:
+            return True
+        return False
+
+    def dragEnterEvent(self, event) -> None:
+        if not self._palette_drag(event):
             super().dragEnterEvent(event)
 
     def dragMoveEvent(self, event) -> None:
-        if event.mimeData().hasFormat(OP_MIME):
-            event.acceptProposedAction()
-        else:
+        if not self._palette_drag(event):
             super().dragMoveEvent(event)
 
     def dropEvent(self, event) -> None:
+        pos = self.mapToScene(event.position().toPoint())
         if event.mimeData().hasFormat(OP_MIME):
             op_id = bytes(event.mimeData().data(OP_MIME).data()).decode("utf-8")
-            self.add_op_at(op_id, self.mapToScene(event.position().toPoint()))
+            self.add_op_at(op_id, pos, onto_wire=True)
+            event.acceptProposedAction()
+            return
+        if event.mimeData().hasFormat(BLOCK_MIME):
+            path = bytes(event.mimeData().data(BLOCK_MIME).data()).decode("utf-8")
+            self.add_block_at(path, pos)
             event.acceptProposedAction()
             return
         super().dropEvent(event)
@@ -319,15 +395,42 @@ class CanvasView(QGraphicsView):
             x, y = round(x / GRID_SIZE) * GRID_SIZE, round(y / GRID_SIZE) * GRID_SIZE
         return float(x), float(y)
 
-    def add_op_at(self, op_id: str, scene_pos: QPointF) -> str | None:
-        """Add a node of `op_id` centred under a scene point; returns its id."""
+    def add_op_at(self, op_id: str, scene_pos: QPointF, onto_wire: bool = False) -> str | None:
+        """Add a node of `op_id` centred under a scene point; returns its id.
+
+        With `onto_wire`, a node dropped on a wire goes into it (or the reason is shown).
+        """
         if registry.get(op_id) is None:
             self.message.emit(f"Unknown op '{op_id}'.")
             return None
-        node_id = self.controller.add_node(op_id, self._node_origin(scene_pos))
+        x, y = self._node_origin(scene_pos)
+        under = QRectF(x, scene_pos.y() - HEADER_HEIGHT, NODE_WIDTH, 2 * HEADER_HEIGHT)
+        wire = self.canvas.wire_under(under) if onto_wire else None
+        if wire is not None:
+            node_id, reason = self.controller.add_node_on_wire(op_id, (x, y), wire.edge)
+            if reason:
+                self.show_feedback(reason, scene_pos)
+        else:
+            node_id = self.controller.add_node(op_id, (x, y))
         if node_id:
             self.canvas.select_nodes([node_id])
         return node_id
+
+    def add_block_at(self, path: str, scene_pos: QPointF) -> str:
+        """Add a copy of the block stored in `path` under a scene point; returns its id."""
+        from engine.errors import FileFormatError
+
+        try:
+            spec = self.controller.blocks.read(path)
+        except FileFormatError as exc:
+            self.show_feedback(f"Cannot add the block: {exc}", scene_pos)
+            return ""
+        at = (float(round(scene_pos.x() - NODE_WIDTH / 2)),
+              float(round(scene_pos.y() - HEADER_HEIGHT / 2)))
+        group_id = self.controller.insert_block(spec, at)
+        if group_id:
+            self.canvas.select_group(group_id)
+        return group_id
 
     # -- quick add -----------------------------------------------------------------------
     def open_quick_add(self, scene_pos: QPointF, pending=None) -> None:
@@ -384,13 +487,18 @@ class CanvasView(QGraphicsView):
 
     # -- inline rename -------------------------------------------------------------------
     def start_rename(self, node_id: str) -> None:
-        """Put a line editor over the node's title; Enter renames, Escape cancels."""
-        item: NodeItem | None = self.canvas.nodes.get(node_id)
-        if item is None:
-            return
+        """Put a line editor over the node's (or closed block's) title; Enter renames,
+        Escape cancels. A block is renamed by its title, a node by its id."""
+        item: NodeItem | BlockItem | None = self.canvas.nodes.get(node_id)
+        text = node_id
+        if item is None or not item.isVisible():
+            item = self.canvas.blocks.get(node_id)
+            if item is None:
+                return
+            text = item.title
         self.finish_rename(commit=False)
         rect = self.mapFromScene(item.mapToScene(item.header_rect())).boundingRect()
-        editor = QLineEdit(node_id, self.viewport())
+        editor = QLineEdit(text, self.viewport())
         editor.setGeometry(rect.adjusted(2, 2, -2, -2))
         editor.selectAll()
         editor.setProperty("node_id", node_id)
@@ -408,7 +516,11 @@ class CanvasView(QGraphicsView):
         old, new = editor.property("node_id"), editor.text().strip()
         editor.hide()
         editor.deleteLater()
-        if commit and new and new != old:
+        if commit and old in self.canvas.blocks:
+            reason = self.controller.rename_block(old, new)
+            if reason:
+                self.show_feedback(reason, self.canvas.blocks[old].scenePos())
+        elif commit and new and new != old:
             reason = self.controller.rename(old, new)
             if reason and old in self.canvas.nodes:
                 self.show_feedback(reason, self.canvas.nodes[old].scenePos())

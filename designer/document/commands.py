@@ -7,15 +7,18 @@ Build a command right before pushing it: some constructors read the current docu
 from __future__ import annotations
 
 import copy
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtGui import QUndoCommand
 
 from designer.document.graph_document import GraphDocument, Pos
-from engine.core.spec import EdgeSpec, NodeSpec
+from engine.core.spec import EdgeSpec, GroupSpec, NodeSpec, NoteSpec
 
 # Merge ids (QUndoCommand.id); -1 means "never merge".
 SET_PARAM_ID = 1001
+NUDGE_ID = 1002
 
 
 def wire_text(edge: EdgeSpec) -> str:
@@ -46,22 +49,32 @@ class AddNode(QUndoCommand):
 
 
 class RemoveItems(QUndoCommand):
-    """Remove nodes, all their wires and some extra wires; undo restores ids and indices."""
+    """Remove nodes, all their wires, some extra wires and notes; undo restores ids and indices.
 
-    def __init__(self, doc: GraphDocument, node_ids: list[str], edges: list[EdgeSpec] = ()):
+    A group loses the removed members; a group left empty is removed with them.
+    """
+
+    def __init__(self, doc: GraphDocument, node_ids: list[str], edges: list[EdgeSpec] = (),
+                 note_ids: list[str] = ()):
         super().__init__()
         self.doc = doc
         self.node_ids = [n for n in dict.fromkeys(node_ids) if doc.has_node(n)]
+        self.note_ids = [n for n in dict.fromkeys(note_ids) if doc.has_note(n)]
         chosen = set(self.node_ids)
         wanted = set(edges)
         self.edges = [e for e in doc.edges()
                       if e in wanted or e.src in chosen or e.dst in chosen]
+        self.groups = [g for g in doc.groups() if chosen & set(g.nodes)]
         # Filled by redo: what was taken, in the order it was taken.
         self._taken_edges: list[tuple[EdgeSpec, int]] = []
         self._taken_nodes: list[tuple[NodeSpec, Pos, int]] = []
+        self._taken_groups: list[tuple[GroupSpec, int]] = []
+        self._taken_notes: list[tuple[NoteSpec, int]] = []
         self.setText(self._describe())
 
     def _describe(self) -> str:
+        if not self.node_ids and not self.edges:
+            return f"Delete {_count(len(self.note_ids), 'note')}"
         if len(self.node_ids) == 1 and all(
                 self.node_ids[0] in (e.src, e.dst) for e in self.edges):
             return f"Delete {self.node_ids[0]}"
@@ -73,40 +86,93 @@ class RemoveItems(QUndoCommand):
 
     def is_empty(self) -> bool:
         """True if there is nothing to remove."""
-        return not self.node_ids and not self.edges
+        return not self.node_ids and not self.edges and not self.note_ids
 
     def redo(self) -> None:
+        chosen = set(self.node_ids)
+        self._taken_groups = []
+        for g in self.groups:
+            kept = tuple(m for m in g.nodes if m not in chosen)
+            if kept:
+                self.doc.set_group(dataclasses.replace(g, nodes=kept))
+            else:
+                self._taken_groups.append(self.doc.take_group(g.id))
         self._taken_edges = [(e, self.doc.take_edge(e)) for e in self.edges]
         self._taken_nodes = [self.doc.take_node(n) for n in self.node_ids]
+        self._taken_notes = [self.doc.take_note(n) for n in self.note_ids]
 
     def undo(self) -> None:
+        for note, index in reversed(self._taken_notes):
+            self.doc.insert_note(note, index)
         for node, pos, index in reversed(self._taken_nodes):
             self.doc.insert_node(node, pos, index)
         for edge, index in reversed(self._taken_edges):
             self.doc.insert_edge(edge, index)
+        for group, index in reversed(self._taken_groups):
+            self.doc.insert_group(group, index)
+        for g in self.groups:
+            if self.doc.has_group(g.id):
+                self.doc.set_group(g)
 
 
 class MoveNodes(QUndoCommand):
-    """Move nodes: {id: (old_pos, new_pos)}; pushed once, when the drag ends."""
+    """Move nodes {id: (old_pos, new_pos)}, blocks {group id: (old, new)} and notes
+    {note id: (old_rect, new_rect)}; pushed once, when the drag ends.
+
+    With `burst` set, consecutive moves of the same items with the same burst number merge
+    into one undo step (arrow-key nudges).
+    """
 
     def __init__(self, doc: GraphDocument, moves: dict[str, tuple[Pos, Pos]],
-                 text: str | None = None):
+                 text: str | None = None, groups: dict[str, tuple[Pos, Pos]] | None = None,
+                 notes: dict[str, tuple[tuple, tuple]] | None = None,
+                 burst: int | None = None):
         super().__init__()
         self.doc = doc
         self.moves = {k: (tuple(map(float, a)), tuple(map(float, b)))
                       for k, (a, b) in moves.items()}
+        self.groups = {k: (tuple(map(float, a)), tuple(map(float, b)))
+                       for k, (a, b) in (groups or {}).items()}
+        self.notes = {k: (tuple(map(float, a)), tuple(map(float, b)))
+                      for k, (a, b) in (notes or {}).items()}
+        self.burst = burst
         if text is None:
-            text = (f"Move {next(iter(self.moves))}" if len(self.moves) == 1
-                    else f"Move {_count(len(self.moves), 'node')}")
+            names = list(self.moves) + list(self.groups) + list(self.notes)
+            word = "node" if not self.groups and not self.notes else "item"
+            text = (f"Move {names[0]}" if len(names) == 1
+                    else f"Move {_count(len(names), word)}")
         self.setText(text)
 
+    def id(self) -> int:
+        return NUDGE_ID if self.burst is not None else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, MoveNodes) or other.burst != self.burst or (
+                other.doc is not self.doc):
+            return False
+        if (set(other.moves), set(other.groups), set(other.notes)) != (
+                set(self.moves), set(self.groups), set(self.notes)):
+            return False
+        for mine, theirs in ((self.moves, other.moves), (self.groups, other.groups),
+                             (self.notes, other.notes)):
+            for k in mine:
+                mine[k] = (mine[k][0], theirs[k][1])
+        return True
+
+    def _apply(self, which: int) -> None:
+        for node_id, pair in self.moves.items():
+            self.doc.set_position(node_id, pair[which])
+        for group_id, pair in self.groups.items():
+            self.doc.set_group(dataclasses.replace(self.doc.group(group_id),
+                                                   position=pair[which]))
+        for note_id, pair in self.notes.items():
+            self.doc.set_note(dataclasses.replace(self.doc.note(note_id), rect=pair[which]))
+
     def redo(self) -> None:
-        for node_id, (_, new) in self.moves.items():
-            self.doc.set_position(node_id, new)
+        self._apply(1)
 
     def undo(self) -> None:
-        for node_id, (old, _) in self.moves.items():
-            self.doc.set_position(node_id, old)
+        self._apply(0)
 
 
 class Connect(QUndoCommand):
@@ -236,3 +302,126 @@ class SetTraining(QUndoCommand):
 
     def undo(self) -> None:
         self.doc.set_training(self.old)
+
+
+class Composite(QUndoCommand):
+    """Several commands as one undo step.
+
+    Each step is a function that builds its command; the functions run one after the other
+    on the first redo, so each sees the document the previous step left (a command reads
+    the document when it is built). Later redos and undos replay the built commands.
+    A step may return None (nothing to do).
+    """
+
+    def __init__(self, text: str, steps: list[Callable[[], QUndoCommand | None]]):
+        super().__init__(text)
+        self._steps = list(steps)
+        self._done: list[QUndoCommand] | None = None
+
+    def redo(self) -> None:
+        if self._done is None:
+            self._done = []
+            for step in self._steps:
+                command = step()
+                if command is not None:
+                    command.redo()
+                    self._done.append(command)
+            return
+        for command in self._done:
+            command.redo()
+
+    def undo(self) -> None:
+        for command in reversed(self._done or []):
+            command.undo()
+
+
+class GroupNodes(QUndoCommand):
+    """Make existing nodes one named block (they keep their ids, params and wires)."""
+
+    def __init__(self, doc: GraphDocument, group: GroupSpec, text: str | None = None):
+        super().__init__(text or f"Group {_count(len(group.nodes), 'node')} as {group.title}")
+        self.doc = doc
+        self.group = group
+
+    def redo(self) -> None:
+        self.doc.insert_group(self.group)
+
+    def undo(self) -> None:
+        self.doc.take_group(self.group.id)
+
+
+class Ungroup(QUndoCommand):
+    """Dissolve a block: its nodes stay exactly as they are, shown one by one again."""
+
+    def __init__(self, doc: GraphDocument, group_id: str):
+        super().__init__(f"Ungroup {doc.group(group_id).title}")
+        self.doc = doc
+        self.group_id = group_id
+        self._taken: tuple[GroupSpec, int] | None = None
+
+    def redo(self) -> None:
+        self._taken = self.doc.take_group(self.group_id)
+
+    def undo(self) -> None:
+        group, index = self._taken
+        self.doc.insert_group(group, index)
+
+
+class _Replace(QUndoCommand):
+    """Swap a record (a group, a note) for a changed copy with the same id."""
+
+    def __init__(self, text: str, old: Any, new: Any, setter: Callable[[Any], None]):
+        super().__init__(text)
+        self.old, self.new, self._set = old, new, setter
+
+    def redo(self) -> None:
+        self._set(self.new)
+
+    def undo(self) -> None:
+        self._set(self.old)
+
+
+class SetGroup(_Replace):
+    """Change a block's title, open/closed state or position."""
+
+    def __init__(self, doc: GraphDocument, group: GroupSpec, text: str):
+        super().__init__(text, doc.group(group.id), group, doc.set_group)
+
+
+class AddNote(QUndoCommand):
+    """Add a sticky note or a comment frame."""
+
+    def __init__(self, doc: GraphDocument, note: NoteSpec):
+        super().__init__("Add comment frame" if note.kind == "frame" else "Add note")
+        self.doc = doc
+        self.note = note
+
+    def redo(self) -> None:
+        self.doc.insert_note(self.note)
+
+    def undo(self) -> None:
+        self.doc.take_note(self.note.id)
+
+
+class SetNote(_Replace):
+    """Change a note's text or rectangle."""
+
+    def __init__(self, doc: GraphDocument, note: NoteSpec, text: str = "Edit note"):
+        super().__init__(text, doc.note(note.id), note, doc.set_note)
+
+
+class SetWaypoints(QUndoCommand):
+    """Set the reroute points of one wire."""
+
+    def __init__(self, doc: GraphDocument, edge: EdgeSpec, points: list[Pos], text: str):
+        super().__init__(text)
+        self.doc = doc
+        self.edge = edge
+        self.old = doc.waypoints(edge)
+        self.new = [(float(x), float(y)) for x, y in points]
+
+    def redo(self) -> None:
+        self.doc.set_waypoints(self.edge, self.new)
+
+    def undo(self) -> None:
+        self.doc.set_waypoints(self.edge, self.old)

@@ -3,6 +3,7 @@ engine.core.spec / engine.core.migrations; this module adds the editor's own che
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from designer.document.graph_document import GraphDocument
@@ -29,7 +30,7 @@ def check_editable(spec: GraphSpec, source: str) -> GraphSpec:
                     f"In {source}, the wire {e.key} refers to a node '{end}' that does not exist."
                 )
     layout = {k: v for k, v in spec.layout.items() if k in ids}
-    return GraphSpec(spec.nodes, spec.edges, layout, spec.training)
+    return dataclasses.replace(spec, layout=layout)
 
 
 def load_file(path: str | os.PathLike[str]) -> GraphSpec:

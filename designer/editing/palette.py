@@ -1,7 +1,9 @@
 """The op palette: every registered op grouped by category, searchable and draggable.
 
 A drag carries the op id as ``application/x-gradscape-op`` mime data; the canvas creates the
-node where it is dropped. Double-click (or Enter) asks for the op at the view centre.
+node where it is dropped. Double-click (or Enter) asks for the op at the view centre. Blocks
+(shipped ones under "Blocks", the user's under "My blocks") drag as
+``application/x-gradscape-block`` carrying the block file's path.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from engine.core import registry
 from engine.ops.base import OpDef
 
 OP_MIME = "application/x-gradscape-op"
+BLOCK_MIME = "application/x-gradscape-block"
 OP_ROLE = Qt.ItemDataRole.UserRole
+BLOCK_ROLE = Qt.ItemDataRole.UserRole + 1
+BLOCK_GROUPS = ("Blocks", "My blocks")
 
 
 def op_tooltip(op: OpDef) -> str:
@@ -42,11 +47,16 @@ class _OpTree(QTreeWidget):
     def startDrag(self, supported_actions) -> None:
         item = self.currentItem()
         op_id = item.data(0, OP_ROLE) if item else None
-        if not op_id:
+        block = item.data(0, BLOCK_ROLE) if item else None
+        if not op_id and not block:
             return
         mime = QMimeData()
-        mime.setData(OP_MIME, op_id.encode("utf-8"))
-        mime.setText(op_id)
+        if block:
+            mime.setData(BLOCK_MIME, block.encode("utf-8"))
+            mime.setText(item.text(0))
+        else:
+            mime.setData(OP_MIME, op_id.encode("utf-8"))
+            mime.setText(op_id)
         drag = QDrag(self)
         drag.setMimeData(mime)
         drag.setPixmap(item.icon(0).pixmap(16, 16))
@@ -61,6 +71,7 @@ class PaletteWidget(QWidget):
     """
 
     op_activated = Signal(str)
+    block_activated = Signal(str)  # a block file's path
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -116,7 +127,8 @@ class PaletteWidget(QWidget):
             for j in range(group.childCount()):
                 item = group.child(j)
                 op = registry.get(item.data(0, OP_ROLE))
-                hay = f"{op.id} {op.category} {op.description}".lower() if op else ""
+                hay = (f"{op.id} {op.category} {op.description}".lower() if op
+                       else f"{item.text(0)} {group.text(0)}".lower())
                 hidden = bool(text) and text not in hay
                 item.setHidden(hidden)
                 shown += not hidden
@@ -131,7 +143,7 @@ class PaletteWidget(QWidget):
             group = self.tree.topLevelItem(i)
             for j in range(group.childCount()):
                 item = group.child(j)
-                if not item.isHidden() and not group.isHidden():
+                if not item.isHidden() and not group.isHidden() and item.data(0, OP_ROLE):
                     out.append(item.data(0, OP_ROLE))
         return out
 
@@ -144,3 +156,45 @@ class PaletteWidget(QWidget):
         op_id = item.data(0, OP_ROLE)
         if op_id:
             self.op_activated.emit(op_id)
+        elif item.data(0, BLOCK_ROLE):
+            self.block_activated.emit(item.data(0, BLOCK_ROLE))
+
+    def set_blocks(self, entries) -> None:
+        """Show the block library (designer.document.blocks.BlockEntry list): shipped blocks
+        under "Blocks", the user's under "My blocks" (with a hint while it is empty)."""
+        for i in reversed(range(self.tree.topLevelItemCount())):
+            if self.tree.topLevelItem(i).text(0) in BLOCK_GROUPS:
+                self.tree.takeTopLevelItem(i)
+        for name, shipped in zip(BLOCK_GROUPS, (True, False)):
+            group = QTreeWidgetItem([name])
+            group.setIcon(0, theme.category_icon("Blocks"))
+            group.setFont(0, theme.ui_font(9, bold=True))
+            group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            self.tree.addTopLevelItem(group)
+            for entry in entries:
+                if entry.shipped != shipped:
+                    continue
+                item = QTreeWidgetItem([entry.title])
+                item.setData(0, BLOCK_ROLE, str(entry.path))
+                item.setIcon(0, theme.category_icon("Blocks", 10))
+                item.setToolTip(0, f"<b>{entry.title}</b><br>Drag onto the canvas to add an "
+                                   f"independent copy.<br><small>{entry.path}</small>")
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                              | Qt.ItemFlag.ItemIsDragEnabled)
+                group.addChild(item)
+            if not shipped and group.childCount() == 0:
+                hint = QTreeWidgetItem(["Right-click a block › Save Block to Palette"])
+                hint.setFlags(Qt.ItemFlag.NoItemFlags)
+                hint.setFont(0, theme.ui_font(8))
+                group.addChild(hint)
+            group.setExpanded(True)
+        self.filter(self.search.text())
+
+    def block_titles(self, group: str = "My blocks") -> list[str]:
+        """Titles listed under a block group (for tests and scripts)."""
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            if top.text(0) == group:
+                return [top.child(j).text(0) for j in range(top.childCount())
+                        if top.child(j).data(0, BLOCK_ROLE)]
+        return []

@@ -100,12 +100,15 @@ def _why(session, problems: list[str], fallback: str) -> str:
 
 
 def select_item(window, what: str) -> None:
-    """Select a node (its id) or a wire ("SRC->DST" or "SRC->DST.PORT") on the canvas.
+    """Select a node or a block (its id) or a wire ("SRC->DST" or "SRC->DST.PORT").
 
     A selected node fills the inspector; a selected wire opens the wire detail panel.
     Raises ScreenshotError if there is no such node or wire.
     """
     scene = window.scene
+    if "->" not in what and window.document.has_group(what):
+        scene.select_group(what)  # a block, by its id
+        return
     if "->" not in what:
         if what not in scene.nodes:
             raise ScreenshotError(f"There is no node called {what!r} to select.")

@@ -6,7 +6,7 @@ from typing import Any
 
 from engine.errors import FileFormatError
 
-CURRENT = 1
+CURRENT = 2
 
 
 def migrate(data: Any, source: str = "the graph") -> dict[str, Any]:
@@ -39,5 +39,17 @@ def migrate(data: Any, source: str = "the graph") -> dict[str, Any]:
     return data
 
 
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 adds groups, notes and wire waypoints; a version-1 graph has none of them.
+
+    Version 1 readers tolerated (and dropped) unknown top-level keys, so any stray
+    'groups'/'notes'/'waypoints' in a version-1 file carried no meaning: they are removed
+    rather than interpreted.
+    """
+    out = {k: v for k, v in data.items() if k not in ("groups", "notes", "waypoints")}
+    out.update(version=2, groups=[], notes=[], waypoints={})
+    return out
+
+
 # version -> function taking a document of that version and returning the next version.
-_STEPS: dict[int, Any] = {}
+_STEPS: dict[int, Any] = {1: _v1_to_v2}

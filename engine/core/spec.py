@@ -1,8 +1,9 @@
-"""The graph file format: nodes, edges, optional layout and training settings.
+"""The graph file format: nodes, edges, optional layout, training settings and annotations.
 
-A `GraphSpec` holds what compiles (nodes with op and params, edges port to port) plus the
-optional `layout` and `training` blocks, which the compiler ignores. Files are JSON with a
-format name and an integer version; older versions are migrated, newer ones refused.
+A `GraphSpec` holds what compiles (nodes with op and params, edges port to port) plus blocks
+the compiler ignores: `layout`, `training`, `groups` (named blocks over the flat node list),
+`notes` (sticky notes and comment frames) and `waypoints` (reroute points of wires). Files are
+JSON with a format name and an integer version; older versions are migrated, newer ones refused.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from engine.errors import FileFormatError
 
 FORMAT_NAME = "gradscape-graph"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # A 20,000-node graph with its layout is about 3 MiB; the caps leave room for bigger graphs
 # while keeping a hostile file's parse under a second and a few hundred MB.
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -59,14 +60,59 @@ class EdgeSpec:
         return {"from": f"{self.src}.{self.src_port}", "to": f"{self.dst}.{self.dst_port}"}
 
 
+NOTE_KINDS = ("note", "frame")
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """A named block: nodes the canvas shows as one node. The compiler never sees it.
+
+    The member nodes stay in the graph's flat node list with their own ids, so a grouped
+    graph compiles, trains and exports exactly like the same graph without the group.
+    `position` is where the collapsed block sits; `collapsed` False shows the members.
+    """
+
+    id: str
+    title: str
+    nodes: tuple[str, ...]
+    collapsed: bool = True
+    position: tuple[float, float] = (0.0, 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "nodes": list(self.nodes),
+                "collapsed": self.collapsed,
+                "position": [float(self.position[0]), float(self.position[1])]}
+
+
+@dataclass(frozen=True)
+class NoteSpec:
+    """A sticky note ("note") or a comment frame ("frame") for people; never compiled.
+
+    `rect` is (x, y, width, height) in canvas coordinates.
+    """
+
+    id: str
+    kind: str
+    text: str
+    rect: tuple[float, float, float, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "text": self.text,
+                "rect": [float(v) for v in self.rect]}
+
+
 @dataclass(frozen=True)
 class GraphSpec:
-    """A whole graph. `layout` maps node id to [x, y]; `training` holds trainer defaults."""
+    """A whole graph. `layout` maps node id to [x, y]; `training` holds trainer defaults;
+    `groups`, `notes` and `waypoints` (edge key -> reroute points) are for the canvas only."""
 
     nodes: tuple[NodeSpec, ...] = ()
     edges: tuple[EdgeSpec, ...] = ()
     layout: dict[str, list[float]] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    groups: tuple[GroupSpec, ...] = ()
+    notes: tuple[NoteSpec, ...] = ()
+    waypoints: dict[str, list[list[float]]] = field(default_factory=dict)
 
     def node(self, node_id: str) -> NodeSpec:
         for n in self.nodes:
@@ -85,6 +131,13 @@ class GraphSpec:
             out["layout"] = {k: [float(v[0]), float(v[1])] for k, v in sorted(self.layout.items())}
         if self.training:
             out["training"] = dict(sorted(self.training.items()))
+        if self.groups:
+            out["groups"] = [g.to_dict() for g in self.groups]
+        if self.notes:
+            out["notes"] = [n.to_dict() for n in self.notes]
+        if self.waypoints:
+            out["waypoints"] = {k: [[float(x), float(y)] for x, y in pts]
+                                for k, pts in sorted(self.waypoints.items()) if pts}
         return out
 
     def to_json(self) -> str:
@@ -172,7 +225,91 @@ def _build(data: dict[str, Any], source: str) -> GraphSpec:
     training = data.get("training", {}) or {}
     if not isinstance(training, dict):
         raise FileFormatError(f"In {source}, 'training' must be an object.")
-    return GraphSpec(tuple(nodes), tuple(edges), layout, dict(training))
+    groups = _build_groups(data.get("groups", []), seen, source)
+    notes = _build_notes(data.get("notes", []), source)
+    waypoints = _build_waypoints(data.get("waypoints", {}), {e.key for e in edges}, source)
+    return GraphSpec(tuple(nodes), tuple(edges), layout, dict(training), groups, notes,
+                     waypoints)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _point(raw: Any, source: str, what: str) -> tuple[float, float]:
+    if not isinstance(raw, (list, tuple)) or len(raw) != 2 or not all(map(_is_number, raw)):
+        raise FileFormatError(f"In {source}, {what} must be [x, y] numbers.")
+    return float(raw[0]), float(raw[1])
+
+
+def _build_groups(raw: Any, node_ids: set[str], source: str) -> tuple[GroupSpec, ...]:
+    if not isinstance(raw, list):
+        raise FileFormatError(f"In {source}, 'groups' must be a list.")
+    groups: list[GroupSpec] = []
+    owner: dict[str, str] = {}
+    for i, g in enumerate(raw):
+        if not isinstance(g, dict) or not isinstance(g.get("id"), str) or not g["id"]:
+            raise FileFormatError(f"In {source}, group #{i + 1} needs a non-empty string 'id'.")
+        gid = g["id"]
+        if "." in gid or "->" in gid or gid in node_ids or any(x.id == gid for x in groups):
+            raise FileFormatError(
+                f"In {source}, the group id {gid!r} is already used or contains '.' or '->'.")
+        members = g.get("nodes")
+        if not isinstance(members, list) or not members or not all(
+                isinstance(m, str) for m in members):
+            raise FileFormatError(f"In {source}, group {gid!r} needs a list of node ids.")
+        for m in members:
+            if m not in node_ids:
+                raise FileFormatError(
+                    f"In {source}, group {gid!r} lists a node {m!r} that does not exist.")
+            if m in owner:
+                raise FileFormatError(
+                    f"In {source}, node {m!r} is in two groups ({owner[m]!r} and {gid!r}).")
+            owner[m] = gid
+        title = g.get("title", gid)
+        collapsed = g.get("collapsed", True)
+        if not isinstance(title, str) or not isinstance(collapsed, bool):
+            raise FileFormatError(
+                f"In {source}, group {gid!r} needs a text 'title' and a true/false 'collapsed'.")
+        pos = _point(g.get("position", [0, 0]), source, f"the position of group {gid!r}")
+        groups.append(GroupSpec(gid, title, tuple(members), collapsed, pos))
+    return tuple(groups)
+
+
+def _build_notes(raw: Any, source: str) -> tuple[NoteSpec, ...]:
+    if not isinstance(raw, list):
+        raise FileFormatError(f"In {source}, 'notes' must be a list.")
+    notes: list[NoteSpec] = []
+    for i, n in enumerate(raw):
+        if not isinstance(n, dict) or not isinstance(n.get("id"), str) or not n["id"]:
+            raise FileFormatError(f"In {source}, note #{i + 1} needs a non-empty string 'id'.")
+        kind, text, rect = n.get("kind", "note"), n.get("text", ""), n.get("rect")
+        if kind not in NOTE_KINDS or not isinstance(text, str):
+            raise FileFormatError(
+                f"In {source}, note {n['id']!r} needs 'kind' \"note\" or \"frame\" and a text.")
+        if (not isinstance(rect, list) or len(rect) != 4 or not all(map(_is_number, rect))
+                or rect[2] <= 0 or rect[3] <= 0):
+            raise FileFormatError(
+                f"In {source}, note {n['id']!r} needs 'rect' [x, y, width, height] "
+                "with a positive width and height.")
+        if any(x.id == n["id"] for x in notes):
+            raise FileFormatError(f"In {source}, two notes share the id {n['id']!r}.")
+        notes.append(NoteSpec(n["id"], kind, text, tuple(float(v) for v in rect)))
+    return tuple(notes)
+
+
+def _build_waypoints(raw: Any, edge_keys: set[str],
+                     source: str) -> dict[str, list[list[float]]]:
+    if not isinstance(raw, dict):
+        raise FileFormatError(f"In {source}, 'waypoints' must map wires to lists of [x, y].")
+    out: dict[str, list[list[float]]] = {}
+    for key, pts in raw.items():
+        if key not in edge_keys:
+            continue  # the wire was removed by hand: its bends go with it
+        if not isinstance(pts, list):
+            raise FileFormatError(f"In {source}, the waypoints of {key!r} must be a list.")
+        out[key] = [list(_point(p, source, f"a waypoint of {key!r}")) for p in pts]
+    return {k: v for k, v in out.items() if v}
 
 
 def load_graph(path: str | os.PathLike[str]) -> GraphSpec:
