@@ -774,6 +774,11 @@ class CanvasScene(QGraphicsScene):
             return
         super().keyPressEvent(event)
 
+    def item_sizes(self, node_ids) -> dict[str, tuple[float, float]]:
+        """(width, height) of node items, for align and distribute."""
+        return {n: (self.nodes[n].rect().width(), self.nodes[n].rect().height())
+                for n in node_ids if n in self.nodes}
+
 
 def _summary(op_id: str, params: dict) -> str:
     op = registry.get(op_id)
