@@ -180,7 +180,7 @@ class MainWindow(QMainWindow):
         self.training_label.setMinimumHeight(90)
         self.training_dock = self._dock("Training", "training_dock", self.training_label,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [196, 280],
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [160, 280],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.training_dock], [290], Qt.Orientation.Vertical)
 
@@ -249,7 +249,7 @@ class MainWindow(QMainWindow):
 
     def auto_layout(self) -> None:
         """Lay the graph out and frame it (the layout may move it anywhere)."""
-        self.controller.auto_layout()
+        self.controller.auto_layout(self.view.legible_width())
         self.view.show_graph()
 
     def _build_menus(self) -> None:

@@ -52,14 +52,14 @@ class EdgeItem(QGraphicsPathItem):
         self.setAcceptHoverEvents(True)
         self.setZValue(0)
         self.label = WireLabel(self)
-        self.label.setFont(theme.mono_font(7.5))
+        self.label.setFont(theme.canvas_font("shape"))
         self.label.setVisible(False)
         self._label_wanted = False
         self._ends = (QPointF(), QPointF())
         # Training overlay (designer.overlays): pen colour/width and a number label.
         self.overlay: tuple[QColor, float] | None = None
         self.value_label = WireLabel(self)
-        self.value_label.setFont(theme.mono_font(7))
+        self.value_label.setFont(theme.canvas_font("wire"))
         self.value_label.setBrush(theme.color("text"))
         self.value_label.setVisible(False)
         self.restyle()
