@@ -44,6 +44,7 @@ from designer.lab.gradient_tools import install_learning_lab_a
 from designer.lab.live_views import install_lab_training
 from designer.lab.optimization_tools import install_optimization_lab
 from designer.resources import resource_path
+from designer.training.health_notice import install_health_notice
 from designer.training.setup import install_training
 from engine.errors import FileFormatError
 
@@ -141,6 +142,7 @@ class MainWindow(QMainWindow):
         self.lab_a = install_learning_lab_a(self)  # chain rule, neurons, gradcheck, optimizer
         self.optimization_lab = install_optimization_lab(self)  # landscape, race, lr sweep
         self.models = install_model_files(self)  # .gsmodel open/save, File → Export Model…
+        self.health = install_health_notice(self)  # a sentence when a run stops learning
 
     # -- layout -------------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget,
