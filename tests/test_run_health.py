@@ -6,13 +6,18 @@ import numpy as np
 import pytest
 
 from designer.training import session as states
+from engine.core.compiler import compile_graph
+from engine.core.spec import load_graph
+from engine.data import make_dataset
+from engine.errors import DataError
 from engine.training.health import (
     STUCK_WINDOW,
     chance_accuracy,
     chance_loss,
     diagnose_run,
 )
-from tests.gui import make_window, open_example
+from engine.training.trainer import TrainConfig, Trainer
+from tests.gui import EXAMPLES, make_window, open_example
 
 
 def test_chance_loss_is_the_best_constant_guess():
@@ -51,3 +56,24 @@ def test_a_run_with_a_huge_learning_rate_ends_with_a_sentence(qtbot, tmp_path):
     session.reset_weights()
     qtbot.waitUntil(lambda: not win.health.banner.isVisible(), timeout=5000)
     assert win.health.messages == []
+
+
+def test_an_output_width_that_does_not_match_the_classes_is_refused_before_training():
+    spec = load_graph(EXAMPLES / "spirals_classifier.json")  # logits: Dense 2
+    program = compile_graph(spec, seed=0)
+    blobs = make_dataset("blobs", seed=0, classes=3)
+    with pytest.raises(DataError, match=r"Node 'logits' gives 2 outputs .* 3 classes"):
+        Trainer(program, blobs, TrainConfig())
+    Trainer(program, make_dataset("circles", seed=0), TrainConfig())  # 2 classes: fine
+
+
+def test_the_training_panel_names_the_width_problem(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path)
+    win.open_path(EXAMPLES / "spirals_classifier.json", ask=False)
+    problems = []
+    win.training.session.problem.connect(problems.append)
+    block = win.document.training()
+    block.update(dataset="blobs", dataset_params={"classes": 4})
+    win.controller.set_training(block)
+    win.training.session.compile_now()
+    qtbot.waitUntil(lambda: any("4 classes" in p for p in problems), timeout=5000)
