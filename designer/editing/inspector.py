@@ -238,7 +238,8 @@ class Inspector(QWidget):
             w.editingFinished.connect(
                 lambda n=name, e=w, k=param.kind: self.commit(n, parse_list(e.text(), k)))
             return w
-        return param_editor(param, value, lambda v, n=name: self.commit(n, v))
+        return param_editor(param, value, lambda v, n=name: self.commit(n, v),
+                            lambda reason, n=name: self._show_error(n, reason))
 
     def commit(self, name: str, value: Any) -> str | None:
         """Send one param edit to the controller; show the reason if it is refused."""
