@@ -67,6 +67,7 @@ class Inspector(QWidget):
         self.document = controller.document
         self.node_id: str | None = None
         self.editors: dict[str, QWidget] = {}
+        self.formula_label: QLabel | None = None
         self.errors: dict[str, QLabel] = {}
         self._selection: list[str] = []
 
@@ -103,6 +104,7 @@ class Inspector(QWidget):
         self._layout.addWidget(self._content)
         self.editors.clear()
         self.errors.clear()
+        self.formula_label = None
 
     def _rebuild(self) -> None:
         self._clear()
@@ -170,7 +172,8 @@ class Inspector(QWidget):
             desc.setWordWrap(True)
             box.addWidget(desc)
             if op.formula:
-                formula = QLabel(op.formula)
+                formula = QLabel(op.formula_for(op.resolve_params(node.params)))
+                self.formula_label = formula
                 formula.setFont(theme.mono_font(8.5))
                 formula.setWordWrap(True)
                 formula.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -295,6 +298,8 @@ class Inspector(QWidget):
         if op is None:
             return
         values = op.resolve_params(node.params)
+        if self.formula_label is not None:  # a loss's formula follows its reduction
+            self.formula_label.setText(op.formula_for(values))
         for name, w in self.editors.items():
             value = values.get(name)
             w.blockSignals(True)
