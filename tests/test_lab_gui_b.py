@@ -200,3 +200,35 @@ def test_region_bands_merge_neighbours():
     assert [b[2] for b in bands] == ["too small (slow)", "good", "too large (diverging)"]
     assert bands[0][1] == pytest.approx(10 ** -2.5)
     assert bands[1][1] == pytest.approx(10 ** -0.5)
+
+
+def test_landscape_dots_each_step_and_draws_the_descent_arrow(qtbot, window):
+    session = open_example(qtbot, window, "chain_rule.json")
+    view = window.optimization_lab.show_landscape().view
+    qtbot.waitUntil(lambda: view.param_x.count() >= 3, timeout=3000)
+    view.set_mode("params")
+    view.select_parameters("a", "c")
+    view.resolution.setValue(5)
+    compute(qtbot, view)
+    qtbot.waitUntil(lambda: view.arrow is not None, timeout=5000)
+    for k in range(1, 4):
+        session.step()
+        qtbot.waitUntil(lambda k=k: len(view.path_thetas) == k + 1, timeout=5000)
+    line, _dot = view.plot.paths["training path"]
+    assert len(line.scatter.data) == 4  # a dot at the start and one per step
+    qtbot.waitUntil(lambda: view.arrow is not None and np.array_equal(
+        view.arrow[0], view.path_thetas[-1]), timeout=5000)
+    theta, end = view.arrow
+
+    def full_gradient(p, t):
+        p.set_training(False)
+        p.forward(t.x, t.y)
+        p.backward()
+        return p.grad.copy(), t.optimizer.lr
+
+    grad, lr = on_worker(qtbot, session, full_gradient)
+    np.testing.assert_allclose(end, theta - lr * grad, rtol=1e-12, atol=1e-15)
+    assert view.plot.arrow_line.isVisible()
+    xs, ys = view.plot.arrow_line.getData()
+    a, b = view.plane.project(np.stack([theta, end]))
+    np.testing.assert_allclose(xs, a) and np.testing.assert_allclose(ys, b)
