@@ -167,21 +167,9 @@ class Inspector(QWidget):
         form.addRow("", self.errors["__id__"])
         box.addLayout(form)
 
+        # The parameters come first, so a layer's units show without scrolling in the
+        # default dock size; what the op computes follows.
         if op is not None:
-            desc = QLabel(op.description)
-            desc.setWordWrap(True)
-            box.addWidget(desc)
-            if op.formula:
-                formula = QLabel(op.formula_for(op.resolve_params(node.params)))
-                self.formula_label = formula
-                formula.setFont(theme.mono_font(8.5))
-                formula.setWordWrap(True)
-                formula.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-                formula.setStyleSheet(
-                    f"background: {pal.label_background}; border: 1px solid {pal.node_border};"
-                    " border-radius: 4px; padding: 6px;")
-                box.addWidget(formula)
-
             if op.params:
                 box.addWidget(self._section("Parameters"))
                 pform = QFormLayout()
@@ -204,6 +192,21 @@ class Inspector(QWidget):
                     self.errors[param.name] = self._error_label()
                     pform.addRow("", self.errors[param.name])
                 box.addLayout(pform)
+
+            box.addWidget(self._section("What it computes"))
+            desc = QLabel(op.description)
+            desc.setWordWrap(True)
+            box.addWidget(desc)
+            if op.formula:
+                formula = QLabel(op.formula_for(op.resolve_params(node.params)))
+                self.formula_label = formula
+                formula.setFont(theme.mono_font(8.5))
+                formula.setWordWrap(True)
+                formula.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                formula.setStyleSheet(
+                    f"background: {pal.label_background}; border: 1px solid {pal.node_border};"
+                    " border-radius: 4px; padding: 6px;")
+                box.addWidget(formula)
 
         box.addWidget(self._section("Output"))
         self.shape_label = QLabel()

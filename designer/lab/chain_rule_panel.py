@@ -237,6 +237,13 @@ class ChainRulePanel(QWidget):
         self.path_explanation = pe
         pal = theme.current()
         out = [f"<h4>The whole chain from the loss back to {esc(node_id)}</h4>"]
+        if len(pe.paths) > 1:  # the answer first: both paths and their sum fit a small dock
+            rows = "".join(
+                f"<br>path {k + 1} via {esc(' → '.join(t.nodes[1:-1]))}: {esc(num(t.product))}"
+                for k, t in enumerate(pe.paths))
+            out.append(f"<p style='font-family:\"{theme.NUMBER_FAMILY}\"'><b>∂L/∂{esc(node_id)}"
+                       f" = {esc(signed_sum([t.product for t in pe.paths]))} = "
+                       f"{esc(num(pe.total))}</b>{rows}</p>")
         texts = []
         for k, term in enumerate(pe.paths):
             if len(pe.paths) > 1:
