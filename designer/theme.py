@@ -117,6 +117,18 @@ DARK = Palette(
 )
 
 _forced: str | None = None
+_wire_scale = 1.0  # presentation mode draws thicker wires
+
+
+def set_wire_scale(scale: float) -> None:
+    """Multiply every wire's pen width (1.0: normal)."""
+    global _wire_scale
+    _wire_scale = float(scale)
+
+
+def wire_scale() -> float:
+    """The factor wire pens are drawn with."""
+    return _wire_scale
 
 
 def set_scheme(scheme: str | None) -> None:

@@ -131,6 +131,8 @@ class EdgeItem(QGraphicsPathItem):
             p.setCapStyle(Qt.PenCapStyle.RoundCap)
         else:
             p = theme.pen("wire", 3.0 if self._hover else 2.2)
+        if theme.wire_scale() != 1.0:
+            p.setWidthF(p.widthF() * theme.wire_scale())
         if p != self.pen():
             self.setPen(p)
         for label, role in ((self.label, "shape_text"), (self.value_label, "text")):
