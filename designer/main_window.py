@@ -43,6 +43,7 @@ from designer.files.model_files import install_model_files, is_model_file
 from designer.lab.gradient_tools import install_learning_lab_a
 from designer.lab.live_views import install_lab_training
 from designer.lab.optimization_tools import install_optimization_lab
+from designer.lab.training_loop_view import install_training_loop
 from designer.presentation import install_presentation
 from designer.resources import resource_path
 from designer.training.health_notice import install_health_notice
@@ -144,6 +145,7 @@ class MainWindow(QMainWindow):
         self.optimization_lab = install_optimization_lab(self)  # landscape, race, lr sweep
         self.models = install_model_files(self)  # .gsmodel open/save, File → Export Model…
         self.health = install_health_notice(self)  # a sentence when a run stops learning
+        self.training_loop = install_training_loop(self)  # Learn → The Training Loop
         self.presentation = install_presentation(self)  # View → Presentation Mode (F5)
 
     # -- layout -------------------------------------------------------------------------

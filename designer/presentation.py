@@ -4,9 +4,10 @@ Large type (the application font 1.5× and the canvas opened at 1.5× the legibl
 thicker wires, and the docks reduced to the lesson: the editing panels and the training
 settings are hidden (the tool bar keeps Play, Step and the backprop stepper), and of the
 side panels only the lesson panel on top of its tabs (Chain Rule, Optimizer State,
-Backprop) stays, if one is; otherwise the whole width goes to the graph, which then fits
-a 1280×800 screen at 1.5× the legible zoom (View → Panels brings any panel back). Leaving the mode puts the window back exactly
-as it was (dock layout, font, zoom).
+Backprop, Training Loop) stays, if one is; otherwise the whole width goes to the graph,
+which then fits a 1280×800 screen at 1.5× the legible zoom (View → Panels brings any
+panel back). Leaving the mode puts the window back exactly as it was (dock layout, font,
+zoom).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from designer import theme
 
 TEXT_SCALE = 1.5  # application font and canvas zoom
 WIRE_SCALE = 1.8  # wire pens
-LESSON_DOCKS = ("chain_rule_dock", "optimizer_state_dock", "backprop_dock")
+LESSON_DOCKS = ("chain_rule_dock", "optimizer_state_dock", "backprop_dock",
+                "training_loop_dock")
 
 
 class PresentationMode(QObject):
