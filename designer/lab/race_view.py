@@ -38,7 +38,7 @@ from designer.lab.menu import ToolDialog
 from engine.core import registry
 from engine.errors import GradscapeError
 from engine.lab.landscape import LandscapeScan, project
-from engine.lab.race import OptimizerRace, RaceEntry
+from engine.lab.race import DEFAULT_ENTRIES, DEFAULT_EPOCHS, OptimizerRace, RaceEntry
 from engine.training.optim import OPTIMIZERS
 from engine.training.trainer import TrainConfig, load_data
 
@@ -63,16 +63,7 @@ EXPLAIN = (
     "compares loss functions (MSE against cross-entropy): those contenders are scored by "
     "their own loss, so compare their accuracy.")
 
-# Rates that make each one visibly learn XOR within the default 50 epochs: full-batch GD
-# takes one step per epoch, so it needs a large rate to move in 50 steps.
-DEFAULT_EPOCHS = 50
-DEFAULT_CONTENDERS = [
-    ("Full-batch GD", "sgd", 2.0, 0),
-    ("SGD (1 sample)", "sgd", 0.1, 1),
-    ("Mini-batch SGD (16)", "sgd", 0.5, 16),
-    ("Momentum (16)", "momentum", 0.1, 16),
-    ("Adam (16)", "adam", 0.01, 16),
-]
+DEFAULT_CONTENDERS = [(e.label, e.optimizer, e.lr, e.batch_size or 0) for e in DEFAULT_ENTRIES]
 
 
 @dataclass

@@ -54,6 +54,18 @@ class RaceEntry:
     loss: str | None = None  # a loss op id replacing the graph's loss node(s); None keeps it
 
 
+# Rates that make each one visibly learn XOR within DEFAULT_EPOCHS: full-batch GD takes one
+# step per epoch, so it needs a large rate to move in 50 steps.
+DEFAULT_EPOCHS = 50
+DEFAULT_ENTRIES = (
+    RaceEntry("Full-batch GD", "sgd", 2.0, None),
+    RaceEntry("SGD (1 sample)", "sgd", 0.1, 1),
+    RaceEntry("Mini-batch SGD (16)", "sgd", 0.5, 16),
+    RaceEntry("Momentum (16)", "momentum", 0.1, 16),
+    RaceEntry("Adam (16)", "adam", 0.01, 16),
+)
+
+
 @dataclass
 class Contender:
     """A contender's live state and histories (index k of `losses` is step k + 1)."""

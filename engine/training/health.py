@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 STUCK_WINDOW = 50  # steps compared at the end of a run
-STUCK_CHANGE = 0.01  # less relative change than this over the window counts as no progress
+STUCK_CHANGE = 0.05  # less relative change than this over the window counts as no progress
 CHANCE_MARGIN = 0.05  # within 5 % of the chance loss counts as "at chance level"
 DEAD_FRACTION = 0.9  # a ReLU with more than this fraction of zero outputs is mostly dead
 
@@ -66,8 +66,9 @@ def diagnose_run(losses: Sequence[float], chance: float | None = None,
     recent = np.asarray(list(losses)[-STUCK_WINDOW:], dtype=np.float64)
     stuck = False
     if len(recent) >= STUCK_WINDOW and np.isfinite(recent).all():
-        first, last = float(recent[: STUCK_WINDOW // 5].mean()), float(
-            recent[-STUCK_WINDOW // 5:].mean())
+        # means of the first and last 40 % of the window: batch-to-batch noise averages out
+        part = STUCK_WINDOW * 2 // 5
+        first, last = float(recent[:part].mean()), float(recent[-part:].mean())
         stuck = abs(first - last) <= STUCK_CHANGE * max(abs(first), 1e-12)
         at_chance = chance is not None and chance > 0 and \
             abs(last - chance) <= CHANCE_MARGIN * chance
@@ -77,7 +78,8 @@ def diagnose_run(losses: Sequence[float], chance: float | None = None,
                        "the network has stopped learning anything about its inputs.")
         elif stuck and at_chance is False and chance is not None and last > chance:
             out.append(f"The loss has stayed at {last:.4g} for the last {STUCK_WINDOW} steps, "
-                       f"worse than a constant guess ({chance:.4g}): the network is stuck.")
+                       f"worse than the best constant guess ({chance:.4g}): the network is "
+                       "stuck.")
     if accuracy is not None and chance_accuracy is not None and stuck \
             and accuracy <= chance_accuracy + 0.02:
         out.append(f"Accuracy {accuracy:.0%} is no better than always answering the most "
@@ -105,3 +107,28 @@ def chance_accuracy(y: np.ndarray) -> float | None:
             return None
         classes = flat.astype(np.int64) - int(flat.min())
     return float(np.bincount(classes).max() / len(classes))
+
+
+def dead_relu_fractions(program) -> dict[str, float]:
+    """ReLU node id → fraction of its outputs that are exactly zero in the last forward."""
+    out = {}
+    for i, op_id in enumerate(program.op_ids):
+        value = program.values[i] if i < len(program.values) else None
+        if op_id == "ReLU" and value is not None and np.size(value):
+            out[program.order[i]] = float(np.mean(np.asarray(value) == 0))
+    return out
+
+
+def diagnose_trainer(program, trainer, accuracy: float | None = None) -> list[str]:
+    """`diagnose_run` for a Trainer after some steps (the command line's `train`)."""
+    loss_nodes = list(program.loss_nodes)
+    chance = chance_acc = None
+    if len(loss_nodes) == 1:
+        i = loss_nodes[0]
+        op_id = program.op_ids[i]
+        reduction = program.params[program.order[i]].get("reduction", "mean")
+        chance = chance_loss(op_id, trainer.y, reduction)
+        if op_id in ("CrossEntropyLoss", "BCELoss"):
+            chance_acc = chance_accuracy(trainer.y)
+    return diagnose_run(trainer.step_losses, chance, dead_relu_fractions(program), accuracy,
+                        chance_acc, float(trainer.optimizer.lr))
