@@ -146,7 +146,7 @@ class MainWindow(QMainWindow):
         self.models = install_model_files(self)  # .gsmodel open/save, File → Export Model…
         self.health = install_health_notice(self)  # a sentence when a run stops learning
         self.training_loop = install_training_loop(self)  # Learn → The Training Loop
-        self.presentation = install_presentation(self)  # View → Presentation Mode (F5)
+        self.presentation = install_presentation(self)  # View → Presentation Mode (F11)
 
     # -- layout -------------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget,

@@ -34,7 +34,7 @@ class PresentationMode(QObject):
         self._saved: tuple | None = None
         self.action = QAction("&Presentation Mode", window)
         self.action.setCheckable(True)
-        self.action.setShortcut(QKeySequence("F5"))
+        self.action.setShortcut(QKeySequence("F11"))
         self.action.setStatusTip("Large type, thicker wires, only the lesson's panels")
         self.action.toggled.connect(self.set_on)
         window.actions["presentation"] = self.action
@@ -86,5 +86,5 @@ class PresentationMode(QObject):
 
 
 def install_presentation(window) -> PresentationMode:
-    """Add View → Presentation Mode (F5) to a MainWindow."""
+    """Add View → Presentation Mode (F11) to a MainWindow."""
     return PresentationMode(window)

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
 EXAMPLES = ROOT / "resources" / "examples"
-SIZE = "1500x950"
+SIZE = "1280x800"  # every picture: the window a laptop or a projector shows
 
 
 @dataclass
@@ -36,58 +36,63 @@ class Shot:
     what: str = ""  # where it is used / what it shows
 
     def command(self, out: Path) -> list[str]:
-        size = [] if "--size" in self.args else ["--size", SIZE]
-        return [sys.executable, "-m", "designer", str(EXAMPLES / self.example), *size,
+        return [sys.executable, "-m", "designer", str(EXAMPLES / self.example), "--size", SIZE,
                 *self.args, "--screenshot", str(out)]
 
 
+# The canvas opens at the zoom the app picks (labels at least 10 px on screen), as a user
+# sees it; no --zoom.
 SHOTS = [
     Shot("hero", "spirals_classifier.json",
-         ["--train", "1500", "--zoom", "fit", "--size", "1600x900",
-          "--hide", "palette,inspector,history,chain rule,optimizer state,backprop,predictions,"
-          "weights"],
+         ["--train", "1500", "--hide", "palette,inspector,history,chain rule,optimizer state,"
+          "backprop,weights"],
          "README: the two-spirals classifier after 1500 steps, gradient-coloured wires"),
     Shot("editor", "xor_mlp.json",
-         ["--select", "h1", "--zoom", "fit", "--size", "1700x850",
-          "--hide", "training,backprop,predictions,weights"],
+         ["--select", "h1", "--hide", "training,backprop,predictions,weights"],
          "user guide: palette, canvas, inspector with a Dense layer selected"),
     Shot("training", "xor_mlp.json",
-         ["--train", "300", "--select", "h1->a1", "--zoom", "fit", "--size", "1700x1000",
-          "--hide", "backprop,predictions,weights"],
+         ["--train", "300", "--select", "h1->a1", "--hide", "backprop,predictions,weights"],
          "user guide: training dock, loss plot, overlay legend, wire detail panel"),
     Shot("chain-rule", "chain_rule.json",
-         ["--train", "1", "--zoom", "fit", "--size", "1300x640",
-          "--hide", "palette,inspector,history,chain rule,optimizer state,training,backprop,"
-          "predictions,weights"],
+         ["--train", "1", "--hide", "palette,inspector,history,chain rule,optimizer state,"
+          "training,backprop,predictions,weights"],
          "concepts: the pen-and-paper chain with every wire's gradient"),
     Shot("xor-start", "xor_mlp.json",
-         ["--train", "1", "--zoom", "fit", "--size", "1300x560",
-          "--hide", "palette,inspector,history,chain rule,optimizer state,training,backprop,"
-          "predictions,weights"],
+         ["--train", "1", "--hide", "palette,inspector,history,chain rule,optimizer state,"
+          "training,backprop,predictions,weights"],
          "concepts: XOR after one step (gradients large near the loss)"),
+    Shot("presentation", "chain_rule.json",
+         ["--open", "presentation", "--train", "1"],
+         "concepts: View → Presentation Mode (F11), large type and thick wires"),
+    Shot("training-loop", "xor_mlp.json",
+         ["--open", "learn_training_loop", "--train", "1"],
+         "concepts: Learn → The Training Loop beside the graph, with the initial weights"),
+    Shot("stuck-run", "spirals_classifier.json",
+         ["--set", "dataset=circles", "--set", "optimizer=sgd", "--set", "lr=100",
+          "--set", "validation_split=0", "--train", "120"],
+         "concepts: a run with a learning rate of 100 stops learning and says so"),
     # Shots of dialogs and panels opened by a menu action (skipped while the action is missing).
     Shot("export-dialog", "xor_mlp.json", ["--train", "300", "--action", "export"],
          "user guide: File → Export Model…"),
     Shot("lab-chain-rule", "chain_rule.json",
-         ["--train", "1", "--select", "f", "--action", "learn_chain_rule"],
-         "learning lab: chain-rule inspector"),
+         ["--train", "1", "--select", "a", "--open", "learn_chain_rule"],
+         "learning lab: chain-rule inspector docked beside the graph"),
     Shot("lab-neurons", "xor_mlp.json",
-         ["--train", "300", "--select", "h1", "--action", "learn_neurons", "--zoom", "100",
-          "--size", "1500x900", "--hide", "palette,predictions,weights,backprop"],
+         ["--train", "300", "--select", "h1", "--action", "learn_neurons",
+          "--hide", "palette,predictions,weights,backprop,training"],
          "learning lab: a Dense layer expanded into its neurons"),
     Shot("lab-gradcheck", "xor_mlp.json",
          ["--train", "50", "--action", "learn_gradcheck", "--wait", "4000"],
          "learning lab: gradient check table"),
     Shot("lab-optimizer-state", "xor_mlp.json",
-         ["--select", "out", "--open", "learn_optimizer", "--train", "100", "--size",
-          "1500x900", "--hide", "palette,predictions,weights,backprop,training"],
+         ["--select", "out", "--open", "learn_optimizer", "--train", "100"],
          "learning lab: optimizer state of one parameter"),
-    Shot("lab-landscape", "xor_mlp.json",
-         ["--train", "300", "--action", "learn_landscape", "--click", "Compute",
-          "--wait", "8000"],
-         "learning lab: loss landscape"),
+    Shot("lab-landscape", "chain_rule.json",
+         ["--train", "30", "--action", "learn_landscape", "--click", "Compute",
+          "--wait", "6000"],
+         "learning lab: loss landscape with a dot per step and the −α∇L arrow"),
     Shot("lab-race", "xor_mlp.json",
-         ["--action", "learn_race", "--click", "Start race", "--wait", "8000"],
+         ["--action", "learn_race", "--click", "Start race", "--wait", "40000"],
          "learning lab: optimizer race"),
     Shot("lab-lr-sweep", "xor_mlp.json",
          ["--action", "learn_lr_sweep", "--click", "Run sweep", "--wait", "8000"],

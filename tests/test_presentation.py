@@ -15,7 +15,7 @@ def test_presentation_mode_on_and_off(qtbot, tmp_path):
     edge = next(iter(win.scene.edges.values()))
     width = edge.pen().widthF()
     action = win.actions["presentation"]
-    assert action.shortcut().toString() == "F5"
+    assert action.shortcut().toString() == "F11"
     action.trigger()
     assert win.presentation.on
     assert not win.palette_dock.isVisible() and not win.inspector_dock.isVisible()

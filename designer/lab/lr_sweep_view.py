@@ -53,9 +53,10 @@ EXPLAIN = (
     "initial weights with one learning rate; its height is the loss on the whole training "
     "set afterwards (the dashed line is the loss before training). Too small a rate "
     "(blue band) barely moves the weights; a good rate (green) gets the loss down fast; "
-    "too large a rate (red) overshoots the valley, so the loss stalls, bounces or blows "
-    "up (✗ at the top). The best rate is starred. Click a point to pick its rate and apply "
-    "it to the training settings (Edit → Undo takes it back).")
+    "past the best, a rate whose loss still fell learns less (orange); only a rate whose "
+    "loss rose or blew up (✗ at the top) is diverging (red). The best rate is starred. "
+    "Click a point to pick its rate and apply it to the training settings (Edit → Undo "
+    "takes it back).")
 
 
 def sweep_body(job: BackgroundJob, spec, config: TrainConfig, lrs: list[float], steps: int):

@@ -73,11 +73,11 @@ def diagnose_run(losses: Sequence[float], chance: float | None = None,
         at_chance = chance is not None and chance > 0 and \
             abs(last - chance) <= CHANCE_MARGIN * chance
         if stuck and at_chance:
-            out.append(f"The loss has stayed at {last:.4g} for the last {STUCK_WINDOW} steps, "
+            out.append(f"The loss has stayed around {last:.4g} for the last {STUCK_WINDOW} steps, "
                        f"which is chance level ({chance:.4g} is what a constant guess scores): "
                        "the network has stopped learning anything about its inputs.")
         elif stuck and at_chance is False and chance is not None and last > chance:
-            out.append(f"The loss has stayed at {last:.4g} for the last {STUCK_WINDOW} steps, "
+            out.append(f"The loss has stayed around {last:.4g} for the last {STUCK_WINDOW} steps, "
                        f"worse than the best constant guess ({chance:.4g}): the network is "
                        "stuck.")
     if accuracy is not None and chance_accuracy is not None and stuck \
