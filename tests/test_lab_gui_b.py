@@ -83,7 +83,8 @@ def test_landscape_centre_is_the_current_loss(qtbot, window):
     assert view.plot.losses[3, 3] == pytest.approx(expected, rel=1e-9)
 
 
-def test_landscape_path_follows_training(qtbot, window):
+def landscape_of_a_and_c(qtbot, window):
+    """The chain example's loss mapped over its parameters a and c (5 × 5)."""
     session = open_example(qtbot, window, "chain_rule.json")
     view = window.optimization_lab.show_landscape().view
     qtbot.waitUntil(lambda: view.param_x.count() >= 3, timeout=3000)
@@ -91,6 +92,11 @@ def test_landscape_path_follows_training(qtbot, window):
     view.select_parameters("a", "c")
     view.resolution.setValue(5)
     compute(qtbot, view)
+    return session, view
+
+
+def test_landscape_path_follows_training(qtbot, window):
+    session, view = landscape_of_a_and_c(qtbot, window)
     session.play()
     qtbot.waitUntil(lambda: len(view.path_thetas) >= 2, timeout=5000)
     session.pause()
@@ -203,13 +209,7 @@ def test_region_bands_merge_neighbours():
 
 
 def test_landscape_dots_each_step_and_draws_the_descent_arrow(qtbot, window):
-    session = open_example(qtbot, window, "chain_rule.json")
-    view = window.optimization_lab.show_landscape().view
-    qtbot.waitUntil(lambda: view.param_x.count() >= 3, timeout=3000)
-    view.set_mode("params")
-    view.select_parameters("a", "c")
-    view.resolution.setValue(5)
-    compute(qtbot, view)
+    session, view = landscape_of_a_and_c(qtbot, window)
     qtbot.waitUntil(lambda: view.arrow is not None, timeout=5000)
     for k in range(1, 4):
         session.step()
