@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMenu
 
 from designer.lab.background import running_jobs
@@ -232,3 +232,19 @@ def test_landscape_dots_each_step_and_draws_the_descent_arrow(qtbot, window):
     xs, ys = view.plot.arrow_line.getData()
     a, b = view.plane.project(np.stack([theta, end]))
     np.testing.assert_allclose(xs, a) and np.testing.assert_allclose(ys, b)
+
+
+def test_a_diverging_contender_does_not_stretch_the_axis(qtbot, window):
+    open_example(qtbot, window, "xor_mlp.json")
+    view = window.optimization_lab.show_race().view
+    view.smooth_box.setChecked(False)
+    view._reset_curves(["calm", "wild"])
+    view.losses = [[np.array([0.25, 0.2, 0.1])], [np.array([0.3, 5.0, 1e9, np.inf])]]
+    view.samples = [[np.array([1.0, 2.0, 3.0])], [np.array([1.0, 2.0, 3.0, 4.0])]]
+    view.n_samples = 1
+    assert view.y_cap() == pytest.approx(3.0)  # 10 × the highest starting loss
+    _x, wild = view.series(1)
+    assert wild.tolist() == [0.3]  # 5, 1e9 and ∞ are off the scale, not on the axis
+    assert view.series(0)[1].tolist() == [0.25, 0.2, 0.1]
+    spin = view.epochs
+    assert spin.property("number_guard") and spin.focusPolicy() == Qt.FocusPolicy.StrongFocus

@@ -61,3 +61,12 @@ def test_long_chains_wrap_into_rows_and_the_last_row_ends_right():
     assert pos["n8"][0] == max(xs), "the last node sits at the right end of its row"
     assert pos["n4"][0] == 0.0 and pos["n4"][1] > pos["n3"][1]
     assert layered_layout(ids, edges)["n8"] == (8 * X_SPACING, 0.0)  # no limit: one line
+
+
+def test_a_wire_label_explains_itself_on_hover(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path, size=(1280, 800))
+    session = open_example(qtbot, win, "xor_mlp.json")
+    session.step()
+    qtbot.waitUntil(lambda: win.training.overlay.last_report is not None, timeout=5000)
+    item = next(iter(win.scene.edges.values()))
+    assert item.toolTip() and item.value_label.toolTip() == item.toolTip()

@@ -140,6 +140,12 @@ class EdgeItem(QGraphicsPathItem):
             if label.brush() != brush:
                 label.setBrush(brush)
 
+    def setToolTip(self, text: str) -> None:
+        """The wire's tooltip also shows over its labels (a "⚠ 0" label explains itself)."""
+        super().setToolTip(text)
+        self.label.setToolTip(text)
+        self.value_label.setToolTip(text)
+
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()
         stroker.setWidth(12)

@@ -191,6 +191,7 @@ def wheel_only_with_focus(widget: QWidget) -> QWidget:
     """The mouse wheel changes `widget` (a combo box) only while it has the focus."""
     widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
     widget.installEventFilter(_WheelOnlyWithFocus(widget))
+    widget.setProperty("wheel_guard", True)
     return widget
 
 

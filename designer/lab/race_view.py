@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from designer import theme
 from designer.lab.background import BackgroundJob, start_job
 from designer.lab.landscape_view import LandscapePlot, scan_rows
-from designer.lab.menu import ToolDialog
+from designer.lab.menu import ToolDialog, guard_all
 from engine.core import registry
 from engine.errors import GradscapeError
 from engine.lab.landscape import LandscapeScan, project
@@ -308,6 +308,7 @@ class RaceView(QWidget):
         losses.setToolTip("Train this contender with another loss function (the graph's "
                           "loss node is swapped in its copy)")
         self.table.setCellWidget(r, 5, losses)
+        guard_all(self.table)  # rows added later get the same wheel rule
         self.table.setMaximumHeight(self.table.verticalHeader().length() + 60)
 
     def _remove_selected(self) -> None:
