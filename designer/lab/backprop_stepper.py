@@ -519,6 +519,7 @@ class BackpropPanel(QWidget):
         layout.addWidget(self.rule)
         layout.addWidget(self.dense)
         layout.addWidget(self.table, 1)
+        self._rows: list[tuple[str, ...]] | None = None
         stepper_.changed.connect(self.refresh)
         self.refresh()
 
@@ -588,11 +589,22 @@ class BackpropPanel(QWidget):
                               " · F9 update</span>")
         self.dense.setText(dense)
         self.dense.setVisible(bool(dense))
-        self.table.setRowCount(len(rows))
+        if rows != self._rows:  # refilled only when it changes: every wire's tick calls here
+            self._rows = rows
+            self._fill(rows)
+
+    def _fill(self, rows: list[tuple[str, ...]]) -> None:
+        table, header = self.table, self.table.horizontalHeader()
+        # Sizing columns to contents after every cell costs a pass over the table per
+        # cell; size them once after filling.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        table.setRowCount(len(rows))
         for r, cells in enumerate(rows):
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
-                self.table.setItem(r, c, item)
+                table.setItem(r, c, item)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
