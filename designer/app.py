@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes.util
+import json
 import os
 import sys
 import tempfile
@@ -82,6 +83,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
+def _setting(text: str) -> tuple[str, object]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' is not KEY=VALUE (e.g. lr=0.5)")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of `gradscape` / `python -m designer` (docs/cli.md is generated from it)."""
     parser = argparse.ArgumentParser(
@@ -93,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", metavar="PNG",
                         help="save a picture of the window to PNG and quit (with default "
                              "window settings, not the saved layout)")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", type=_setting,
+                        help="change a training setting before anything else, e.g. lr=100 or "
+                        "dataset=circles (VALUE is read as JSON when it can be; repeatable)")
     parser.add_argument("--train", type=int, metavar="N",
                         help="train N steps (as pressing Step N times) before the picture")
     parser.add_argument("--select", metavar="ID",
@@ -165,6 +180,14 @@ def prepare_view(window: MainWindow, args: argparse.Namespace) -> None:
 
     from designer.headless.screenshot import ScreenshotError, select_item, settle, train_steps
 
+    if args.set:
+        block = dict(window.document.training())
+        for key, value in args.set:
+            if key == "dataset" and value != block.get("dataset"):
+                block["dataset_params"] = {}  # the old data set's parameters do not apply
+            block[key] = value
+        window.controller.set_training(block)
+        settle(100)
     panels = {}
     for panel in window.findChildren(QDockWidget) + window.findChildren(QToolBar):
         for key in (panel.windowTitle().replace("&", "").lower(),
@@ -178,6 +201,8 @@ def prepare_view(window: MainWindow, args: argparse.Namespace) -> None:
                   f"(known: {', '.join(sorted(panels))}).", file=sys.stderr)
     if args.hide:
         settle(100)
+        if args.zoom is None:  # the canvas grew: frame the graph for its new size
+            window.view.show_graph()
     if args.zoom is not None:
         if args.zoom:
             window.view.set_zoom(args.zoom)
@@ -271,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{title}: {text}", file=sys.stderr)
 
         window.show_error = report
+        window.ask_save_changes = lambda: "discard"  # --set edits must not prompt on quit
     if args.size:
         window.resize(args.size)
     window.show()

@@ -691,10 +691,11 @@ class Controller(QObject):
 
     # -- layout ----------------------------------------------------------------------
 
-    def auto_layout(self) -> None:
-        """Arrange all nodes in layers left to right, as one undo step."""
+    def auto_layout(self, max_width: float | None = None) -> None:
+        """Arrange all nodes in layers left to right, as one undo step; wider than
+        `max_width` (scene units), the layers wrap into rows."""
         doc = self.document
-        new = layered_layout([n.id for n in doc.nodes()], doc.edges())
+        new = layered_layout([n.id for n in doc.nodes()], doc.edges(), max_width=max_width)
         moves = {k: (doc.position(k), p) for k, p in new.items() if doc.position(k) != p}
         if moves:
             self.undo_stack.push(cmd.MoveNodes(doc, moves, text="Auto layout"))

@@ -47,7 +47,10 @@ from designer.lab.gradient_tools import install_learning_lab_a
 from designer.lab.live_views import install_lab_training
 from designer.lab.optimization_tools import install_optimization_lab
 from designer.lab.sequence_tools import install_sequence_lab
+from designer.lab.training_loop_view import install_training_loop
+from designer.presentation import install_presentation
 from designer.resources import resource_path
+from designer.training.health_notice import install_health_notice
 from designer.training.setup import install_training
 from designer.window_cleanup import release_plot_menus
 from engine.errors import FileFormatError
@@ -155,6 +158,9 @@ class MainWindow(QMainWindow):
         self.add_loss = install_add_loss(self)  # Train → Add Loss… (for imported models)
         self.data = install_data_dock(self)  # the data table and image-folder preview
         self.canvas_actions = install_canvas_actions(self)  # blocks, notes, arrange, minimap
+        self.health = install_health_notice(self)  # a sentence when a run stops learning
+        self.training_loop = install_training_loop(self)  # Learn → The Training Loop
+        self.presentation = install_presentation(self)  # View → Presentation Mode (F11)
 
     # -- layout -------------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget,
@@ -194,7 +200,7 @@ class MainWindow(QMainWindow):
         self.training_label.setMinimumHeight(90)
         self.training_dock = self._dock("Training", "training_dock", self.training_label,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [196, 280],
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [160, 280],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.training_dock], [290], Qt.Orientation.Vertical)
 
@@ -263,7 +269,7 @@ class MainWindow(QMainWindow):
 
     def auto_layout(self) -> None:
         """Lay the graph out and frame it (the layout may move it anywhere)."""
-        self.controller.auto_layout()
+        self.controller.auto_layout(self.view.legible_width())
         self.view.show_graph()
 
     def menu(self, name: str, title: str = "") -> QMenu:

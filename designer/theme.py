@@ -10,7 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPalette, QPen, QPixmap
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontDatabase,
+    QGuiApplication,
+    QIcon,
+    QPainter,
+    QPalette,
+    QPen,
+    QPixmap,
+)
 
 # One colour per op category; unknown categories (added later) get a neutral grey.
 CATEGORY_COLORS = {
@@ -108,6 +118,18 @@ DARK = Palette(
 )
 
 _forced: str | None = None
+_wire_scale = 1.0  # presentation mode draws thicker wires
+
+
+def set_wire_scale(scale: float) -> None:
+    """Multiply every wire's pen width (1.0: normal)."""
+    global _wire_scale
+    _wire_scale = float(scale)
+
+
+def wire_scale() -> float:
+    """The factor wire pens are drawn with."""
+    return _wire_scale
 
 
 def set_scheme(scheme: str | None) -> None:
@@ -151,6 +173,35 @@ def pen(name: str, width: float = 1.0, style: Qt.PenStyle = Qt.PenStyle.SolidLin
 
 # -- fonts ------------------------------------------------------------------------------
 
+# Numbers are drawn in DejaVu Sans Mono, shipped in resources/fonts: its zero is dotted, so
+# "−0.1059" cannot be read as "−0.1859" from the back of a room, and its digits line up.
+NUMBER_FAMILY = "DejaVu Sans Mono"
+_fonts_loaded = False
+
+# Canvas text is sized in scene pixels (not points), so its size on screen is exactly
+# size × zoom whatever the screen's DPI. LEGIBLE_PX is the smallest size a label may have on
+# screen; the view never opens a graph below `legible_zoom()`.
+CANVAS_PX = {"title": 13.0, "small": 12.0, "shape": 12.0, "wire": 12.0}
+LEGIBLE_PX = 10.0
+
+
+def legible_zoom() -> float:
+    """The smallest canvas zoom at which every canvas label is at least LEGIBLE_PX tall."""
+    return LEGIBLE_PX / min(CANVAS_PX.values())
+
+
+def load_fonts() -> None:
+    """Register the bundled fonts with Qt (once; needs a QGuiApplication)."""
+    global _fonts_loaded
+    if _fonts_loaded or QGuiApplication.instance() is None:
+        return
+    from designer.resources import resource_path
+
+    for path in sorted(resource_path("fonts").glob("*.ttf")):
+        QFontDatabase.addApplicationFont(str(path))
+    _fonts_loaded = True
+
+
 def ui_font(point_size: float = 9.0, bold: bool = False) -> QFont:
     """The application's font at a given size."""
     f = QFont(QGuiApplication.font()) if QGuiApplication.instance() else QFont()
@@ -159,19 +210,34 @@ def ui_font(point_size: float = 9.0, bold: bool = False) -> QFont:
     return f
 
 
+def canvas_font(role: str, bold: bool = False) -> QFont:
+    """A canvas font in scene pixels: "title" and "small" (UI text), "shape" and "wire"
+    (numbers and shapes, in the number font)."""
+    if role in ("shape", "wire"):
+        load_fonts()
+        f = QFont(NUMBER_FAMILY)
+        f.setStyleHint(QFont.StyleHint.Monospace)
+    else:
+        f = QFont(QGuiApplication.font()) if QGuiApplication.instance() else QFont()
+    f.setPixelSize(round(CANVAS_PX[role]))
+    f.setBold(bold or role == "title")
+    return f
+
+
 def title_font() -> QFont:
     """Node titles."""
-    return ui_font(9.0, bold=True)
+    return canvas_font("title")
 
 
 def small_font() -> QFont:
-    """Node ids, port names, wire labels."""
-    return ui_font(8.0)
+    """Node ids and port names."""
+    return canvas_font("small")
 
 
 def mono_font(point_size: float = 8.5) -> QFont:
-    """Shapes and formulas."""
-    f = QFont("monospace")
+    """Numbers, shapes and formulas in panels (the number font, with its dotted zero)."""
+    load_fonts()
+    f = QFont(NUMBER_FAMILY)
     f.setStyleHint(QFont.StyleHint.Monospace)
     f.setPointSizeF(point_size)
     return f

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the shots that write their file use the engine
 IMAGES = ROOT / "docs" / "images"
 EXAMPLES = ROOT / "resources" / "examples"
-SIZE = "1500x950"
+SIZE = "1280x800"  # every picture: the window a laptop or a projector shows
 
 
 @dataclass
@@ -139,6 +139,16 @@ SHOTS = [
           "--hide", "palette,inspector,history,chain rule,optimizer state,training,backprop,"
           "predictions,weights,data"],
          "concepts: XOR after one step (gradients large near the loss)"),
+    Shot("presentation", "chain_rule.json",
+         ["--open", "presentation", "--train", "1"],
+         "concepts: View → Presentation Mode (F11), large type and thick wires"),
+    Shot("training-loop", "xor_mlp.json",
+         ["--open", "learn_training_loop", "--train", "1"],
+         "concepts: Learn → The Training Loop beside the graph, with the initial weights"),
+    Shot("stuck-run", "spirals_classifier.json",
+         ["--set", "dataset=circles", "--set", "optimizer=sgd", "--set", "lr=100",
+          "--set", "validation_split=0", "--train", "120"],
+         "concepts: a run with a learning rate of 100 stops learning and says so"),
     Shot("data-table", "chain_rule.json", ["--train", "1", *DATA_VIEW],
          "your data: the chain example's table in the Data dock, raw numbers"),
     Shot("data-draw", "drawn_points.json", ["--train", "300", *DATA_VIEW],
@@ -173,25 +183,25 @@ SHOTS = [
          "import/export: the imported CNN with a loss, trained 200 steps on digits",
          make=torch_cnn_with_loss),
     Shot("lab-chain-rule", "chain_rule.json",
-         ["--train", "1", "--select", "f", "--action", "learn_chain_rule"],
-         "learning lab: chain-rule inspector"),
+         ["--train", "1", "--select", "a", "--open", "learn_chain_rule"],
+         "learning lab: chain-rule inspector docked beside the graph"),
     Shot("lab-neurons", "xor_mlp.json",
-         ["--train", "300", "--select", "h1", "--action", "learn_neurons", "--zoom", "100",
-          "--size", "1500x900", "--hide", "palette,predictions,weights,backprop,data"],
+         ["--train", "300", "--select", "h1", "--action", "learn_neurons",
+          "--hide", "palette,predictions,weights,backprop,training,data"],
          "learning lab: a Dense layer expanded into its neurons"),
     Shot("lab-gradcheck", "xor_mlp.json",
          ["--train", "50", "--action", "learn_gradcheck", "--wait", "4000"],
          "learning lab: gradient check table"),
     Shot("lab-optimizer-state", "xor_mlp.json",
-         ["--select", "out", "--open", "learn_optimizer", "--train", "100", "--size",
-          "1500x900", "--hide", "palette,predictions,weights,backprop,training,data"],
+         ["--select", "out", "--open", "learn_optimizer", "--train", "100",
+          "--hide", "data"],
          "learning lab: optimizer state of one parameter"),
-    Shot("lab-landscape", "xor_mlp.json",
-         ["--train", "300", "--action", "learn_landscape", "--click", "Compute",
-          "--wait", "8000"],
-         "learning lab: loss landscape"),
+    Shot("lab-landscape", "chain_rule.json",
+         ["--train", "30", "--action", "learn_landscape", "--click", "Compute",
+          "--wait", "6000"],
+         "learning lab: loss landscape with a dot per step and the −α∇L arrow"),
     Shot("lab-race", "xor_mlp.json",
-         ["--action", "learn_race", "--click", "Start race", "--wait", "8000"],
+         ["--action", "learn_race", "--click", "Start race", "--wait", "40000"],
          "learning lab: optimizer race"),
     Shot("lab-lr-sweep", "xor_mlp.json",
          ["--action", "learn_lr_sweep", "--click", "Run sweep", "--wait", "8000"],

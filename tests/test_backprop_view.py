@@ -206,3 +206,59 @@ def test_digits_samples_and_confusion_matrix(qtbot, window):
     val = on_worker(qtbot, session, lambda p, t: len(t.val_set))
     assert res.confusion_set == "validation" and res.confusion.sum() == val
     assert res.images.shape[1:] == (8, 8) and len(res.images) == len(res.image_pred)
+
+
+# -- naming what backward computes ---------------------------------------------------------
+def test_backward_stages_say_upstream_times_local_and_small_dense_shows_delta_x():
+    program, trainer = _chain_trainer()
+    preview = stepper.preview_step(program, trainer)
+    into_loss, *rest = preview.backward
+    assert into_loss.why.startswith("local ") and "loss's own derivative" in into_loss.why
+    named = [st for st in rest if st.why.startswith("upstream ")]
+    assert named
+    for st in named:
+        u, loc, pr = (float(t.replace("−", "-")) for t in
+                      st.why.removeprefix("upstream ").replace(" × local ", " ").split(" = ")[0]
+                      .split() + [st.why.rsplit(" = ", 1)[1]])
+        assert pr == pytest.approx(u * loc, rel=1e-5)
+        assert pr == pytest.approx(st.data.scalar, rel=1e-5)
+
+    spec = load_graph(EXAMPLES / "xor_mlp.json")
+    cfg = TrainConfig.from_block({**spec.training, "batch_size": 1, "dtype": "float64"})
+    p = compile_graph(spec, dtype=cfg.dtype, seed=cfg.seed)
+    pv = stepper.preview_step(p, Trainer(p, load_data(cfg), cfg))
+    dense = {d.node: d for d in pv.dense}
+    assert set(dense) == {"h1", "out"}
+    for d in dense.values():
+        delta = np.reshape(d.delta.values, d.delta.shape)
+        x = np.reshape(d.x.values, d.x.shape)
+        np.testing.assert_allclose(delta.T @ x, np.reshape(d.grad_w.values, d.grad_w.shape),
+                                   rtol=1e-12)
+
+
+def test_stepper_legend_table_and_rule(qtbot, window):
+    open_example(qtbot, window, "xor_mlp.json", batch_size=1, optimizer="sgd", lr=0.5)
+    st = window.lab_training.stepper
+    overlay = window.training.overlay
+    st.set_delay(0)
+    st.forward_action.trigger()
+    qtbot.waitUntil(lambda: st.phase == FORWARD_DONE, timeout=5000)
+    assert "value" in overlay.title() and "∂L" not in overlay.title()
+    st.backward_action.trigger()
+    qtbot.waitUntil(lambda: st.phase == BACKWARD_DONE, timeout=5000)
+    assert "∂L/∂wire" in overlay.title()
+    panel = window.lab_training.backprop
+    assert "∂L/∂W of out = δᵀ·x" in panel.dense.text()
+    st.apply_action.trigger()
+    qtbot.waitUntil(lambda: st.phase == UPDATED, timeout=5000)
+    table = panel.table
+    names = [table.item(r, 0).text() for r in range(table.rowCount())]
+    assert "h1.weight[7, 1]" in names and "out.weight[0, 7]" in names  # 16 and 8 elements
+    assert table.horizontalHeaderItem(3).text() == "Δθ"
+    row = names.index("out.bias")  # one number: one row
+    old, grad, delta, new = (float(table.item(row, c).text().replace("−", "-"))
+                             for c in range(1, 5))
+    assert delta == pytest.approx(-0.5 * grad, rel=1e-3, abs=1e-6)
+    assert "θ ← θ − α·∂L/∂θ" in panel.rule.text() and "Why minus" in panel.rule.text()
+    st.cancel()
+    assert overlay.mode == window.training.legend.mode_combo.currentData()

@@ -99,3 +99,27 @@ def test_unwritable_output_gives_a_clear_error(command, tmp_path, capsys):
     err = capsys.readouterr()[1]
     assert "Traceback" not in err
     assert f"error: cannot access {target}: No such file or directory." in err
+
+
+def test_race_sweep_and_explain_from_the_command_line(capsys):
+    xor, chain = str(EXAMPLES / "xor_mlp.json"), str(EXAMPLES / "chain_rule.json")
+    assert main(["race", xor, "--epochs", "3", "--contender", "GD=sgd:2:0",
+                 "--contender", "CE=sgd:2:0:BCELoss"]) == 0
+    out = capsys.readouterr()[0]
+    assert "whole training set (300 samples)" in out
+    assert out.splitlines()[2].startswith("GD") and out.splitlines()[3].startswith("CE")
+    assert main(["race", xor, "--contender", "oops"]) == 2
+    assert "NAME=OPT:LR:BATCH" in capsys.readouterr()[1]
+    assert main(["sweep", xor, "--steps", "5", "--count", "3"]) == 0
+    out = capsys.readouterr()[0]
+    assert out.count("  lr ") == 3
+    assert main(["explain", chain, "a"]) == 0
+    out = capsys.readouterr()[0]
+    assert "[2(h − y)/N] · 2 [c] · 1 [Add]" in out and "∂g/∂f = 2f + b" in out
+    assert "✓ equals" in out
+
+
+def test_train_warns_when_relus_die(capsys):
+    assert main(["train", str(EXAMPLES / "spirals_classifier.json"), "--dataset", "circles",
+                 "--lr", "100", "--epochs", "12"]) == 0
+    assert "warning: Most ReLU units are dead" in capsys.readouterr()[1]

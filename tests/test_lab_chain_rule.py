@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.core import registry
 from engine.core.compiler import compile_graph
 from engine.core.spec import load_graph
 from engine.lab.chain_rule import (
@@ -163,3 +164,44 @@ def test_tensor_edges_reproduce_the_edge_gradients(batch):
         assert kinds["a1.out->out.in"] == "summed"
     node = explain_node(p, "a1")
     assert node.error == 0.0
+
+
+def test_path_factors_are_named_and_the_fan_out_is_combined(chain):
+    f = A * X
+    a = explain_parameter_path(chain, "a")
+    names = [[fac.name for fac in term.factors] for term in a.paths]
+    assert names == [["2(h − y)/N", "c", "Add", "2f", "x"], ["2(h − y)/N", "c", "Add", "b", "x"]]
+    assert "[2(h − y)/N] · 2 [c] · 1 [Add]" in a.formula
+    assert a.fan_out.startswith("f fans out, and its paths join at g")
+    assert "∂g/∂f = 2f + b" in a.fan_out
+    combined = float(a.fan_out.rsplit("= ", 1)[1].replace("−", "-"))
+    assert combined == pytest.approx(2 * f + B, rel=1e-5)
+    assert explain_parameter_path(chain, "c").fan_out == ""
+
+
+def test_formulas_follow_the_reduction():
+    for op_id in ("MSELoss", "MAELoss", "HuberLoss", "BCELoss", "CrossEntropyLoss"):
+        op = registry.get(op_id)
+        mean = op.formula_for({"reduction": "mean"})
+        total = op.formula_for({"reduction": "sum"})
+        assert mean == op.formula and "/N" in mean and "mean" in mean
+        assert "/N" not in total and "mean" not in total and "Σ" in total, op_id
+    assert registry.get("MSELoss").formula_for({"reduction": "sum"}) == (
+        "L = Σ((p − t)²);  ∂L/∂p = 2(p − t)")
+    assert registry.get("ReLU").formula_for({}) == registry.get("ReLU").formula
+
+
+def test_chain_rule_text_uses_sum_when_the_loss_adds(chain):
+    spec = load_graph(EXAMPLES / "chain_rule.json")
+    nodes = tuple(n if n.id != "loss" else type(n)(n.id, n.op, {"reduction": "sum"})
+                  for n in spec.nodes)
+    p = compile_graph(type(spec)(nodes, spec.edges, spec.layout, spec.training),
+                      dtype="float64")
+    p.forward(np.array([[X], [X]]), np.array([[T], [T]]))
+    p.backward()
+    a = explain_parameter_path(p, "a")
+    assert a.paths[0].factors[0].name == "2(h − y)"  # Σ: no /N
+    loss_edge = next(k for k, e in enumerate(p.edges) if e.dst == "loss" and
+                     e.dst_port == "prediction")
+    text = explain_edge(p, loss_edge).formula
+    assert "/N" not in text and "ᵀ" not in text and "∂L/∂L" not in text

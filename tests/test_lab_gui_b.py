@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMenu
 
 from designer.lab.background import running_jobs
@@ -83,7 +83,8 @@ def test_landscape_centre_is_the_current_loss(qtbot, window):
     assert view.plot.losses[3, 3] == pytest.approx(expected, rel=1e-9)
 
 
-def test_landscape_path_follows_training(qtbot, window):
+def landscape_of_a_and_c(qtbot, window):
+    """The chain example's loss mapped over its parameters a and c (5 × 5)."""
     session = open_example(qtbot, window, "chain_rule.json")
     view = window.optimization_lab.show_landscape().view
     qtbot.waitUntil(lambda: view.param_x.count() >= 3, timeout=3000)
@@ -91,6 +92,11 @@ def test_landscape_path_follows_training(qtbot, window):
     view.select_parameters("a", "c")
     view.resolution.setValue(5)
     compute(qtbot, view)
+    return session, view
+
+
+def test_landscape_path_follows_training(qtbot, window):
+    session, view = landscape_of_a_and_c(qtbot, window)
     session.play()
     qtbot.waitUntil(lambda: len(view.path_thetas) >= 2, timeout=5000)
     session.pause()
@@ -200,3 +206,45 @@ def test_region_bands_merge_neighbours():
     assert [b[2] for b in bands] == ["too small (slow)", "good", "too large (diverging)"]
     assert bands[0][1] == pytest.approx(10 ** -2.5)
     assert bands[1][1] == pytest.approx(10 ** -0.5)
+
+
+def test_landscape_dots_each_step_and_draws_the_descent_arrow(qtbot, window):
+    session, view = landscape_of_a_and_c(qtbot, window)
+    qtbot.waitUntil(lambda: view.arrow is not None, timeout=5000)
+    for k in range(1, 4):
+        session.step()
+        qtbot.waitUntil(lambda k=k: len(view.path_thetas) == k + 1, timeout=5000)
+    line, _dot = view.plot.paths["training path"]
+    assert len(line.scatter.data) == 4  # a dot at the start and one per step
+    qtbot.waitUntil(lambda: view.arrow is not None and np.array_equal(
+        view.arrow[0], view.path_thetas[-1]), timeout=5000)
+    theta, end = view.arrow
+
+    def full_gradient(p, t):
+        p.set_training(False)
+        p.forward(t.x, t.y)
+        p.backward()
+        return p.grad.copy(), t.optimizer.lr
+
+    grad, lr = on_worker(qtbot, session, full_gradient)
+    np.testing.assert_allclose(end, theta - lr * grad, rtol=1e-12, atol=1e-15)
+    assert view.plot.arrow_line.isVisible()
+    xs, ys = view.plot.arrow_line.getData()
+    a, b = view.plane.project(np.stack([theta, end]))
+    np.testing.assert_allclose(xs, a) and np.testing.assert_allclose(ys, b)
+
+
+def test_a_diverging_contender_does_not_stretch_the_axis(qtbot, window):
+    open_example(qtbot, window, "xor_mlp.json")
+    view = window.optimization_lab.show_race().view
+    view.smooth_box.setChecked(False)
+    view._reset_curves(["calm", "wild"])
+    view.losses = [[np.array([0.25, 0.2, 0.1])], [np.array([0.3, 5.0, 1e9, np.inf])]]
+    view.samples = [[np.array([1.0, 2.0, 3.0])], [np.array([1.0, 2.0, 3.0, 4.0])]]
+    view.n_samples = 1
+    assert view.y_cap() == pytest.approx(3.0)  # 10 × the highest starting loss
+    _x, wild = view.series(1)
+    assert wild.tolist() == [0.3]  # 5, 1e9 and ∞ are off the scale, not on the axis
+    assert view.series(0)[1].tolist() == [0.25, 0.2, 0.1]
+    spin = view.epochs
+    assert spin.property("number_guard") and spin.focusPolicy() == Qt.FocusPolicy.StrongFocus

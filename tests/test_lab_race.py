@@ -3,9 +3,12 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from engine.core.compiler import compile_graph
 from engine.core.spec import GraphSpec, load_graph
 from engine.data import make_dataset
+from engine.errors import GradscapeError
 from engine.lab.race import OptimizerRace, RaceEntry
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
@@ -75,3 +78,34 @@ def test_a_diverging_contender_stops_without_stopping_the_race():
     assert race.running == [race.contenders[0]]
     assert race.step_all()[1:] == [None, None]
     assert np.isnan(race.evaluate(DATA)[1])
+
+
+def test_summary_is_the_whole_training_set_loss_not_the_last_batch():
+    entries = [RaceEntry("SGD (1 sample)", "sgd", 0.1, 1), RaceEntry("GD", "sgd", 2.0, None)]
+    race = OptimizerRace(XOR, entries, DATA, seed=0)
+    race.run(2)
+    for c, r in zip(race.contenders, race.results()):
+        fresh = compile_graph(XOR, seed=0)
+        fresh.load_state_dict(c.program.state_dict())
+        fresh.set_training(False)
+        expected = float(fresh.forward(np.asarray(DATA.x, fresh.dtype),
+                                       np.asarray(DATA.y, fresh.dtype)))
+        assert r.train_loss == np.float64(expected) or abs(r.train_loss - expected) < 1e-12
+        assert 0.0 <= r.train_accuracy <= 1.0
+    sgd = race.results()[0]
+    assert sgd.final_loss != sgd.train_loss  # one sample's loss is not the training loss
+
+
+def test_a_contender_can_train_with_another_loss():
+    entries = [RaceEntry("MSE", "sgd", 2.0, None), RaceEntry("BCE", "sgd", 2.0, None,
+                                                             loss="BCELoss")]
+    race = OptimizerRace(XOR, entries, DATA, seed=0)
+    ops = [[n.op for n in c.program.spec.nodes if n.id == "loss"] for c in race.contenders]
+    assert ops == [["MSELoss"], ["BCELoss"]]
+    first = race.results()
+    race.run(60)
+    last = race.results()
+    for before, after in zip(first, last):
+        assert after.train_loss < 0.8 * before.train_loss  # both visibly learn
+    with pytest.raises(GradscapeError, match="not a loss"):
+        OptimizerRace(XOR, [RaceEntry("x", "sgd", 0.1, None, loss="ReLU")], DATA)

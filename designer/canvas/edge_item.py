@@ -65,7 +65,7 @@ class EdgeItem(QGraphicsPathItem):
         self.setAcceptHoverEvents(True)
         self.setZValue(0)
         self.label = WireLabel(self)
-        self.label.setFont(theme.mono_font(7.5))
+        self.label.setFont(theme.canvas_font("shape"))
         self.label.setVisible(False)
         self._label_wanted = False
         self._ends = (QPointF(), QPointF())
@@ -73,7 +73,7 @@ class EdgeItem(QGraphicsPathItem):
         # Training overlay (designer.overlays): pen colour/width and a number label.
         self.overlay: tuple[QColor, float] | None = None
         self.value_label = WireLabel(self)
-        self.value_label.setFont(theme.mono_font(7))
+        self.value_label.setFont(theme.canvas_font("wire"))
         self.value_label.setBrush(theme.color("text"))
         self.value_label.setVisible(False)
         self.restyle()
@@ -172,12 +172,20 @@ class EdgeItem(QGraphicsPathItem):
             p.setCapStyle(Qt.PenCapStyle.RoundCap)
         else:
             p = theme.pen("wire", 3.0 if self._hover else 2.2)
+        if theme.wire_scale() != 1.0:
+            p.setWidthF(p.widthF() * theme.wire_scale())
         if p != self.pen():
             self.setPen(p)
         for label, role in ((self.label, "shape_text"), (self.value_label, "text")):
             brush = theme.color(role)
             if label.brush() != brush:
                 label.setBrush(brush)
+
+    def setToolTip(self, text: str) -> None:
+        """The wire's tooltip also shows over its labels (a "⚠ 0" label explains itself)."""
+        super().setToolTip(text)
+        self.label.setToolTip(text)
+        self.value_label.setToolTip(text)
 
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()

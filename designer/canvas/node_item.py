@@ -259,7 +259,7 @@ class NodeItem(CardItem):
         # Output shape, right-aligned next to the output port.
         body = QRectF(10, HEADER_HEIGHT, NODE_WIDTH - 22, self._body_height)
         if self.shape_text:
-            painter.setFont(theme.mono_font())
+            painter.setFont(theme.canvas_font("shape"))
             painter.setPen(QColor(pal.shape_text))
             align = Qt.AlignmentFlag.AlignVCenter | (
                 Qt.AlignmentFlag.AlignRight if len(self.inputs) > 1

@@ -29,6 +29,7 @@ from designer.editing.quick_add import QuickAddPopup
 from engine.core import registry
 
 MIN_ZOOM, MAX_ZOOM = 0.15, 3.0
+SHOW_MARGIN = 40.0  # scene units around a graph framed by show_graph
 FEEDBACK_MS = 4000
 NUDGE_STEP = 1.0  # scene units per arrow key press (Shift: one grid step)
 NUDGE_BURST_MS = 800  # presses closer together than this are one undo step
@@ -52,6 +53,7 @@ class CanvasView(QGraphicsView):
         self.canvas = scene
         self.controller = scene.controller
         self.show_grid = True
+        self.text_scale = 1.0  # presentation mode opens graphs larger
         self._pan_from: QPoint | None = None
         self._space = False
         self.setRenderHints(QPainter.RenderHint.Antialiasing
@@ -145,20 +147,32 @@ class CanvasView(QGraphicsView):
         return ([i for i in self.canvas.nodes.values() if i.isVisible()]
                 + list(self.canvas.blocks.values()) + list(self.canvas.notes.values()))
 
-    def show_graph(self, min_zoom: float = 0.65) -> None:
-        """Frame a freshly opened graph: fit it, but stay readable.
+    def opening_zoom_range(self) -> tuple[float, float]:
+        """(smallest, largest) zoom a freshly opened graph is shown at: never below the zoom
+        where canvas labels stay legible (theme.legible_zoom)."""
+        low = theme.legible_zoom() * self.text_scale
+        return low, max(low, 1.0)
 
-        When the graph is too wide to fit at `min_zoom`, its left end (the inputs) is shown.
+    def legible_width(self) -> float:
+        """How wide (scene units) a graph may be to fit the view at the legible zoom."""
+        return self.viewport().width() / self.opening_zoom_range()[0] - 2 * SHOW_MARGIN
+
+    def show_graph(self) -> None:
+        """Frame a freshly opened graph: fit it, but stay legible.
+
+        When the graph is too wide to fit at the legible zoom, its left end (the inputs) is
+        shown; Auto Layout then wraps it into rows that fit.
         """
         rect = self._items_rect(self.canvas_items())
         if rect.isEmpty():
             self.reset_zoom()
             self.centerOn(0, 0)
             return
-        margin = rect.adjusted(-40, -40, 40, 40)
+        margin = rect.adjusted(-SHOW_MARGIN, -SHOW_MARGIN, SHOW_MARGIN, SHOW_MARGIN)
         vp = self.viewport().rect()
         factor = min(vp.width() / margin.width(), vp.height() / margin.height())
-        zoom = max(min_zoom, min(factor, 1.0))
+        low, high = self.opening_zoom_range()
+        zoom = max(low, min(factor, high))
         self.set_zoom(zoom)
         center = margin.center()
         if margin.width() * zoom > vp.width():

@@ -67,6 +67,7 @@ class Inspector(QWidget):
         self.document = controller.document
         self.node_id: str | None = None
         self.editors: dict[str, QWidget] = {}
+        self.formula_label: QLabel | None = None
         self.errors: dict[str, QLabel] = {}
         self._selection: list[str] = []
 
@@ -103,6 +104,7 @@ class Inspector(QWidget):
         self._layout.addWidget(self._content)
         self.editors.clear()
         self.errors.clear()
+        self.formula_label = None
 
     def _rebuild(self) -> None:
         self._clear()
@@ -165,20 +167,9 @@ class Inspector(QWidget):
         form.addRow("", self.errors["__id__"])
         box.addLayout(form)
 
+        # The parameters come first, so a layer's units show without scrolling in the
+        # default dock size; what the op computes follows.
         if op is not None:
-            desc = QLabel(op.description)
-            desc.setWordWrap(True)
-            box.addWidget(desc)
-            if op.formula:
-                formula = QLabel(op.formula)
-                formula.setFont(theme.mono_font(8.5))
-                formula.setWordWrap(True)
-                formula.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-                formula.setStyleSheet(
-                    f"background: {pal.label_background}; border: 1px solid {pal.node_border};"
-                    " border-radius: 4px; padding: 6px;")
-                box.addWidget(formula)
-
             if op.params:
                 box.addWidget(self._section("Parameters"))
                 pform = QFormLayout()
@@ -201,6 +192,21 @@ class Inspector(QWidget):
                     self.errors[param.name] = self._error_label()
                     pform.addRow("", self.errors[param.name])
                 box.addLayout(pform)
+
+            box.addWidget(self._section("What it computes"))
+            desc = QLabel(op.description)
+            desc.setWordWrap(True)
+            box.addWidget(desc)
+            if op.formula:
+                formula = QLabel(op.formula_for(op.resolve_params(node.params)))
+                self.formula_label = formula
+                formula.setFont(theme.mono_font(8.5))
+                formula.setWordWrap(True)
+                formula.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                formula.setStyleSheet(
+                    f"background: {pal.label_background}; border: 1px solid {pal.node_border};"
+                    " border-radius: 4px; padding: 6px;")
+                box.addWidget(formula)
 
         box.addWidget(self._section("Output"))
         self.shape_label = QLabel()
@@ -238,7 +244,8 @@ class Inspector(QWidget):
             w.editingFinished.connect(
                 lambda n=name, e=w, k=param.kind: self.commit(n, parse_list(e.text(), k)))
             return w
-        return param_editor(param, value, lambda v, n=name: self.commit(n, v))
+        return param_editor(param, value, lambda v, n=name: self.commit(n, v),
+                            lambda reason, n=name: self._show_error(n, reason))
 
     def commit(self, name: str, value: Any) -> str | None:
         """Send one param edit to the controller; show the reason if it is refused."""
@@ -294,6 +301,8 @@ class Inspector(QWidget):
         if op is None:
             return
         values = op.resolve_params(node.params)
+        if self.formula_label is not None:  # a loss's formula follows its reduction
+            self.formula_label.setText(op.formula_for(values))
         for name, w in self.editors.items():
             value = values.get(name)
             w.blockSignals(True)

@@ -79,6 +79,49 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "(" + "×".join(str(d) for d in shape) + ")"
 
 
+SMALL_TENSOR = 16  # tensors up to this size get one table row per element
+WHY_MINUS = ("Why minus: ∂L/∂θ points the way the loss grows fastest, so stepping against "
+             "it (−α·∂L/∂θ) makes the loss smaller.")
+
+
+def element_rows(key: str, views: list[stepper.Tensor | None]) -> list[tuple[str, ...]]:
+    """One row per element (name[i, j], then each view's number) for a small tensor."""
+    first = views[0]
+    shape = first.shape
+    rows = []
+    for flat in range(first.size):
+        index = ", ".join(str(int(i)) for i in _unravel(flat, shape))
+        rows.append((f"{key}[{index}]",) + tuple(
+            _short(v.values[flat]) if v is not None and v.values else "" for v in views))
+    return rows
+
+
+def _unravel(flat: int, shape: tuple[int, ...]) -> list[int]:
+    out = []
+    for d in reversed(shape):
+        flat, r = divmod(flat, d)
+        out.append(r)
+    return list(reversed(out))
+
+
+def matrix_text(t: stepper.Tensor) -> str:
+    """A small matrix (or vector) written out row by row: [[0.1, −0.2], [0.3, 0.4]]."""
+    vals = [_short(v) for v in (t.values or ())]
+    if len(t.shape) != 2:
+        return "[" + ", ".join(vals) + "]"
+    cols = t.shape[1]
+    rows = ["[" + ", ".join(vals[r * cols:(r + 1) * cols]) + "]" for r in range(t.shape[0])]
+    return "[" + ", ".join(rows) + "]"
+
+
+def dense_text(d: stepper.DenseGrad) -> str:
+    """∂L/∂W = δᵀx for one small Dense layer, with its numbers."""
+    return (f"∂L/∂W of {d.node} = δᵀ·x\n"
+            f"  δ = ∂L/∂{d.node} {_shape(d.delta.shape)} = {matrix_text(d.delta)}\n"
+            f"  x = its input {_shape(d.x.shape)} = {matrix_text(d.x)}\n"
+            f"  δᵀ·x {_shape(d.grad_w.shape)} = {matrix_text(d.grad_w)}")
+
+
 class BackpropStepper(QObject):
     """Drives the three stages on the canvas. Signals `changed()` when its text changes.
 
@@ -234,6 +277,7 @@ class BackpropStepper(QObject):
         self._queue, self._pos = list(queue), 0
         self.visited, self.shown = [], {}
         self._restyle_all_dim()
+        self._legend_shows("value" if phase == FORWARD else "grad")
         self._tick()
         if self._pos < len(self._queue):
             self.timer.start()
@@ -253,8 +297,9 @@ class BackpropStepper(QObject):
         e = st.edge
         what = "value" if self.phase == FORWARD else "∂L/∂wire"
         text = self.shown[st.index]
+        why = f"\n  {st.why}" if self.phase == BACKWARD and st.why else ""
         self._say(f"{'Forward' if self.phase == FORWARD else 'Backward'} {self._pos}/{n}: "
-                  f"{e.src} → {e.dst}.{e.dst_port}   {what} {text}")
+                  f"{e.src} → {e.dst}.{e.dst_port}   {what} {text}{why}")
         if self._pos >= n:
             self._done()
 
@@ -296,6 +341,19 @@ class BackpropStepper(QObject):
             pos = _position(mag, self._range)
             lut = self.overlay.lut
             item.set_overlay(lut[round(pos * (len(lut) - 1))], 1.8 + 3.0 * pos, text)
+
+    def _legend_shows(self, mode: str | None) -> None:
+        """Make the canvas legend describe what the wires show now: values while the forward
+        pass runs, gradients while backward runs, with the stepper's colour range; None
+        gives the legend back to the overlay's own setting."""
+        legend = getattr(self.window.training, "legend", None)
+        if mode is None:
+            if legend is not None and self.overlay.mode != legend.mode_combo.currentData():
+                self.overlay.mode = legend.mode_combo.currentData()
+            return
+        self.overlay.mode = mode
+        self.overlay.range = self._range
+        self.overlay.range_changed.emit(self._range[0], self._range[1], self.overlay.title())
 
     def _restyle_all_dim(self) -> None:
         for item in self.scene.edges.values():
@@ -368,6 +426,7 @@ class BackpropStepper(QObject):
         self.visited, self.shown = [], {}
         self._clear_captions()
         self.session.run.release_wires("stepper")  # the overlay repaints the live numbers
+        self._legend_shows(None)
         self.changed.emit()
 
     def _on_state(self, state: str) -> None:
@@ -446,16 +505,20 @@ class BackpropPanel(QWidget):
         self.status.setFont(theme.mono_font(8.5))
 
         self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["parameter", "θ old", "∂L/∂θ", "θ new", "Δθ"])
+        self.table.setHorizontalHeaderLabels(["parameter", "θ old", "∂L/∂θ", "Δθ", "θ new"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.setFont(theme.mono_font(8))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # Δθ never scrolls off
         self.rule = QLabel()
         self.rule.setWordWrap(True)
+        self.dense = QLabel()  # ∂L/∂W = δᵀx of small Dense layers, after backward
+        self.dense.setFont(theme.mono_font(8.5))
+        self.dense.setWordWrap(True)
+        self.dense.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -463,7 +526,9 @@ class BackpropPanel(QWidget):
         layout.addLayout(speed)
         layout.addWidget(self.status)
         layout.addWidget(self.rule)
+        layout.addWidget(self.dense)
         layout.addWidget(self.table, 1)
+        self._rows: list[tuple[str, ...]] | None = None
         stepper_.changed.connect(self.refresh)
         self.refresh()
 
@@ -486,33 +551,43 @@ class BackpropPanel(QWidget):
         self.status.setText(s.message)
         rows: list[tuple[str, ...]] = []
         pal = theme.current()
+        dense = ""
         if s.phase == UPDATED and s.update is not None:
             u = s.update
             if u.plain_sgd:
-                self.rule.setText(f"<b>θ ← θ − α·∂L/∂θ</b> with α = {u.lr:g} (SGD), "
-                                  f"step {u.step}, loss {_num(u.loss)}")
+                self.rule.setText(f"<b>θ ← θ − α·∂L/∂θ</b>, so Δθ = −α·∂L/∂θ, with α = {u.lr:g} "
+                                  f"(SGD), step {u.step}, loss {_num(u.loss)}.<br>{WHY_MINUS}")
             else:
-                self.rule.setText(f"<b>θ ← θ + Δθ</b>: {u.optimizer} with α = {u.lr:g} "
-                                  f"(Δθ uses its running averages), step {u.step}")
+                self.rule.setText(f"<b>θ ← θ + Δθ</b>: {u.optimizer} with α = {u.lr:g}; its Δθ "
+                                  "uses running averages of ∂L/∂θ but still points against "
+                                  f"them (step {u.step}).<br>{WHY_MINUS}")
             for q in u.params:
                 if q.old.scalar is not None:
                     rows.append((q.key, _num(q.old.scalar), _num(q.grad.scalar),
-                                 _num(q.new.scalar), _num(q.delta.scalar)))
+                                 _num(q.delta.scalar), _num(q.new.scalar)))
+                elif q.old.size <= SMALL_TENSOR and q.old.values:
+                    rows += element_rows(q.key, [q.old, q.grad, q.delta, q.new])
                 else:
                     rows.append((f"{q.key} {_shape(q.shape)}",
                                  f"‖θ‖ {format_magnitude(q.old.summary.l2)}",
                                  f"‖g‖ {format_magnitude(q.grad_norm)}",
-                                 f"‖θ‖ {format_magnitude(q.new.summary.l2)}",
-                                 f"‖Δθ‖ {format_magnitude(q.delta_norm)}"))
+                                 f"‖Δθ‖ {format_magnitude(q.delta_norm)}",
+                                 f"‖θ‖ {format_magnitude(q.new.summary.l2)}"))
         elif s.preview is not None and s.phase in (BACKWARD_DONE, BACKWARD, FORWARD_DONE,
                                                    FORWARD):
             self.rule.setText(f"<span style='color:{pal.muted_text}'>Parameters before the "
-                              "update (gradients after Step Backward)</span>")
+                              "update (gradients after Step Backward); the update will be "
+                              f"θ ← θ − α·∂L/∂θ.</span> {WHY_MINUS}")
             show_grad = s.phase == BACKWARD_DONE
+            if show_grad:
+                dense = "\n".join(dense_text(d) for d in s.preview.dense)
             for g in s.preview.params:
                 if g.value.scalar is not None:
                     rows.append((g.key, _num(g.value.scalar),
                                  _num(g.grad.scalar) if show_grad else "", "", ""))
+                elif g.value.size <= SMALL_TENSOR and g.value.values:
+                    rows += [r + ("", "") for r in element_rows(
+                        g.key, [g.value, g.grad if show_grad else None])]
                 else:
                     rows.append((f"{g.key} {_shape(g.value.shape)}",
                                  f"‖θ‖ {format_magnitude(g.value.summary.l2)}",
@@ -521,11 +596,24 @@ class BackpropPanel(QWidget):
         else:
             self.rule.setText(f"<span style='color:{pal.muted_text}'>F7 forward · F8 backward"
                               " · F9 update</span>")
-        self.table.setRowCount(len(rows))
+        self.dense.setText(dense)
+        self.dense.setVisible(bool(dense))
+        if rows != self._rows:  # refilled only when it changes: every wire's tick calls here
+            self._rows = rows
+            self._fill(rows)
+
+    def _fill(self, rows: list[tuple[str, ...]]) -> None:
+        table, header = self.table, self.table.horizontalHeader()
+        # Sizing columns to contents after every cell costs a pass over the table per
+        # cell; size them once after filling.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        table.setRowCount(len(rows))
         for r, cells in enumerate(rows):
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
-                self.table.setItem(r, c, item)
+                table.setItem(r, c, item)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)

@@ -26,6 +26,7 @@ from engine.lab.chain_rule import (
     explain_edge,
     explain_node,
     explain_parameter_path,
+    op_formula,
     rule_in_node_names,  # the op's rule letters → this graph's names
 )
 
@@ -236,6 +237,13 @@ class ChainRulePanel(QWidget):
         self.path_explanation = pe
         pal = theme.current()
         out = [f"<h4>The whole chain from the loss back to {esc(node_id)}</h4>"]
+        if len(pe.paths) > 1:  # the answer first: both paths and their sum fit a small dock
+            rows = "".join(
+                f"<br>path {k + 1} via {esc(' → '.join(t.nodes[1:-1]))}: {esc(num(t.product))}"
+                for k, t in enumerate(pe.paths))
+            out.append(f"<p style='font-family:\"{theme.NUMBER_FAMILY}\"'><b>∂L/∂{esc(node_id)}"
+                       f" = {esc(signed_sum([t.product for t in pe.paths]))} = "
+                       f"{esc(num(pe.total))}</b>{rows}</p>")
         texts = []
         for k, term in enumerate(pe.paths):
             if len(pe.paths) > 1:
@@ -246,7 +254,8 @@ class ChainRulePanel(QWidget):
                 fr += ([] if j == 0 else ["·"]) + [dfrac(top, bottom)]
             head = [dfrac("L", node_id), "="] if len(pe.paths) == 1 else ["="]
             if all(f.value is not None for f in term.factors):
-                nums = " · ".join(num(f.value) for f in term.factors)
+                # each number named by what it is: 0.134591 [2(h − y)/N] · 2 [c] · 1 [Add]
+                nums = " · ".join(f"{num(f.value)} [{f.name}]" for f in term.factors)
                 texts.append(f"{nums} = {num(term.product)}")
                 out.append(lines([head + fr, ["=", value_span(nums)],
                                   ["=", value_span(num(term.product), pal.selection, True)]],
@@ -261,6 +270,9 @@ class ChainRulePanel(QWidget):
             out.append("<p>Both paths contribute; their products are added:</p>")
             out.append(lines([[dfrac("L", node_id), "=", value_span(sums)],
                               ["=", value_span(total, pal.selection, True)]], 12))
+            if pe.fan_out:
+                texts.insert(len(texts) - 1, pe.fan_out)
+                out.append(f"<p>{esc(pe.fan_out)}.</p>")
         self.path_text = "\n".join(texts)
         ok = "✓ equals" if pe.error <= 1e-12 * max(1.0, abs(pe.param_grad)) else "≠"
         out.append(f"<p>{ok} the gradient backprop stored for {esc(node_id)}: "
@@ -273,7 +285,7 @@ class ChainRulePanel(QWidget):
             f"<tr><td>∂L/∂{esc(e.key)}</td><td>{'×'.join(map(str, e.shape))}</td>"
             f"<td align='right'>‖·‖₂ {num(float((p.param_grad(e) ** 2).sum() ** 0.5))}</td></tr>"
             for e in entries)
-        formula = p.ops[p.index[node_id]].formula
+        formula = op_formula(p, p.index[node_id])
         return (f"<h4>Its learnable tensors</h4><p>{esc(formula)}</p>"
                 f"<table cellspacing='0' cellpadding='3'>{rows}</table>"
                 "<p>Open the Optimizer State panel to follow one of them over time.</p>")
@@ -320,8 +332,14 @@ def _edge_block(ex: EdgeExplanation, program, panel: ChainRulePanel | None) -> s
                            f"({'×'.join(map(str, ex.local.shape))}); product = Jᵀ · upstream",
                "summed": "the Jacobian is too large to list; the product is Jᵀ · upstream"}
         symbol = "⊙" if ex.local_kind == "elementwise" else "ᵀ·"
-        out.append(lines([lhs + ["=", dfrac("L", dst), symbol, dfrac(dst, ex.src)]], 12))
-        out.append(f"<p>{esc(how[ex.local_kind])}.</p>")
+        if dst == "L":  # straight into the loss: its own derivative, no upstream factor
+            out.append(lines([lhs + ["="] + ([value_span(sym)] if sym else [dfrac("L", ex.src)])],
+                             12))
+            out.append("<p>This wire goes straight into the loss, so its gradient is the "
+                       "loss's own derivative (the upstream gradient is ∂L/∂L = 1).</p>")
+        else:
+            out.append(lines([lhs + ["=", dfrac("L", dst), symbol, dfrac(dst, ex.src)]], 12))
+            out.append(f"<p>{esc(how[ex.local_kind])}.</p>")
         if panel is not None:
             panel.product_text = _tensor_plain(ex.product)
         table = [("upstream gradient", "∂L/∂" + dst, "", _tensor_plain(ex.upstream)),

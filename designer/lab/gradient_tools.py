@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from designer.lab.optimizer_state_panel import OptimizerStatePanel
 
 RIGHT_WIDTH = 430
+MIN_WIDTH = 320  # a lesson panel narrower than this gets RIGHT_WIDTH
 
 
 class LearningLabA(QObject):
@@ -106,7 +107,10 @@ class LearningLabA(QObject):
     def _show(self, dock: QDockWidget) -> None:
         dock.show()
         dock.raise_()
-        self.window.resizeDocks([dock], [RIGHT_WIDTH], Qt.Orientation.Horizontal)
+        # Widen the column only when it is narrow: a wider column would shrink the canvas
+        # below the zoom where its labels are legible.
+        if dock.width() < MIN_WIDTH:
+            self.window.resizeDocks([dock], [RIGHT_WIDTH], Qt.Orientation.Horizontal)
 
     def show_chain_rule(self) -> None:
         self._show(self.chain_dock)

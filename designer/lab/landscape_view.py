@@ -8,6 +8,7 @@ second and projected on the plane, so the optimizer's path is drawn on the surfa
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -33,7 +34,7 @@ from designer.lab.background import BackgroundJob, start_job
 from designer.lab.menu import ToolDialog
 from engine.core.compiler import compile_graph
 from engine.errors import GradscapeError
-from engine.lab.landscape import LandscapeScan, project
+from engine.lab.landscape import LandscapeScan, descent_step, project
 
 PATH_FETCH_MS = 50  # the live path asks for the weights at most 20 times a second
 MAX_PARAM_CHOICES = 64  # numbers offered per tensor in the parameter lists
@@ -102,6 +103,18 @@ def grab_live(program, trainer) -> LiveCopy:
         raise GradscapeError("The graph has no loss node, so there is no landscape.")
     return LiveCopy(program.spec, program.state_dict(), str(np.dtype(program.dtype)),
                     program.seed, trainer.x.copy(), trainer.y.copy(), program.theta.copy())
+
+
+def live_theta(program, trainer):
+    """Run on the training thread: (θ copy, steps taken, learning rate), or None."""
+    if program is None or trainer is None:
+        return None
+    return program.theta.copy(), int(trainer.step_count), float(trainer.optimizer.lr)
+
+
+def arrow_body(live: LiveCopy, theta: np.ndarray, lr: float, _job=None) -> np.ndarray:
+    """Job body: where one plain gradient step −α∇L (whole training set) leads from θ."""
+    return descent_step(rebuild_program(live), live.x, live.y, theta, lr)
 
 
 def param_choices(program, trainer) -> list[tuple[str, int, str]]:
@@ -312,8 +325,35 @@ class LandscapePlot(QWidget):
             self.paths[name] = (line, dot)
         line, dot = self.paths[name]
         xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-        line.setData(xs, ys)
+        line.setData(xs, ys, symbol="o", symbolSize=5, symbolBrush=line.opts["pen"].color(),
+                     symbolPen=None)  # a dot per point: one per step when stepping
         dot.setData(xs[-1:], ys[-1:])
+
+    def set_arrow(self, start: tuple[float, float] | None, end: tuple[float, float] | None,
+                  label: str = "") -> None:
+        """Draw an arrow from `start` to `end` (plot coordinates); None hides it."""
+        if not hasattr(self, "arrow_line"):
+            pen = pg.mkPen("#ff3b30", width=2.5)
+            self.arrow_line = pg.PlotDataItem(pen=pen, antialias=True)
+            self.arrow_head = pg.ArrowItem(headLen=14, tipAngle=35, brush="#ff3b30",
+                                           pen=pg.mkPen("#000000", width=0.8))
+            self.arrow_line.setZValue(12)
+            self.arrow_head.setZValue(13)
+            self.plot.addItem(self.arrow_line)
+            self.plot.addItem(self.arrow_head)
+            self.legend.addItem(self.arrow_line, label or "−α∇L")
+        visible = start is not None and end is not None
+        self.arrow_line.setVisible(visible)
+        self.arrow_head.setVisible(visible)
+        if not visible:
+            return
+        self.arrow_line.setData([start[0], end[0]], [start[1], end[1]])
+        vb = self.plot.getViewBox()
+        a, b = vb.mapViewToScene(QPointF(*start)), vb.mapViewToScene(QPointF(*end))
+        # ArrowItem's angle is in screen degrees; 0 points left, so the tip faces the end
+        angle = math.degrees(math.atan2(a.y() - b.y(), a.x() - b.x()))
+        self.arrow_head.setStyle(angle=angle)
+        self.arrow_head.setPos(*end)
 
     def clear_paths(self) -> None:
         for line, dot in self.paths.values():
@@ -364,6 +404,10 @@ class LandscapeView(QWidget):
         self.path_xy: tuple[list[float], list[float]] = ([], [])
         self._fetching = False
         self._starting = False
+        self.live: LiveCopy | None = None  # the data the map was computed on
+        self.arrow_job: BackgroundJob | None = None
+        self._arrow_pending: tuple[np.ndarray, float] | None = None
+        self.arrow: tuple[np.ndarray, np.ndarray] | None = None  # (θ, θ − α∇L) drawn
 
         explain = QLabel(EXPLAIN)
         explain.setWordWrap(True)
@@ -523,6 +567,7 @@ class LandscapeView(QWidget):
         def start(live: LiveCopy) -> None:
             if not self._starting:
                 return  # cancelled meanwhile
+            self.live = live
             def body(job):
                 program = rebuild_program(live)
                 return scan_rows(job, program, live.x, live.y, directions, span, res, seed,
@@ -560,6 +605,7 @@ class LandscapeView(QWidget):
             self.plot.set_plane(self.plane)
             self.path_thetas = [self.plane.center]
             self._reproject()
+            self._fetch_weights()  # the −α∇L arrow at the current weights
         else:
             _, i, row = chunk
             self.plot.set_row(i, row)
@@ -603,16 +649,19 @@ class LandscapeView(QWidget):
             self._fetch_timer.start()
             return
         self._fetching = True
-        self.session.run_on_worker(lambda p, t: None if p is None else p.theta.copy(),
-                                   self._add_theta, self._fetch_failed)
+        self.session.run_on_worker(live_theta, self._add_theta, self._fetch_failed)
 
     def _fetch_failed(self, _message: str) -> None:
         self._fetching = False
 
-    def _add_theta(self, theta) -> None:
+    def _add_theta(self, fetched) -> None:
         self._fetching = False
-        if theta is None or self.plane is None or theta.shape != self.plane.center.shape:
+        if fetched is None or self.plane is None:
             return
+        theta, _step, lr = fetched
+        if theta.shape != self.plane.center.shape:
+            return
+        self.update_arrow(theta, lr)
         if self.path_thetas and np.array_equal(theta, self.path_thetas[-1]):
             return
         self.path_thetas.append(theta)
@@ -623,6 +672,30 @@ class LandscapeView(QWidget):
         if not self.plot.contains(float(a[0]), float(b[0])) and not self.busy:
             self.status.setText("The weights have left the mapped area: press Compute to map "
                                 "the surface around where they are now.")
+
+    def update_arrow(self, theta: np.ndarray, lr: float) -> None:
+        """Draw −α∇L (a plain gradient step on the whole training set) at θ, computed on a
+        thread of its own; while one is computed, only the newest θ waits."""
+        if self.live is None:
+            return
+        if self.arrow_job is not None:
+            self._arrow_pending = (theta, lr)
+            return
+        self.arrow_job = start_job(functools.partial(arrow_body, self.live, theta, lr),
+                                   on_done=lambda end, t=theta: self._on_arrow(t, end),
+                                   on_failed=lambda _m: self._on_arrow(None, None),
+                                   name="gradscape-landscape-arrow")
+
+    def _on_arrow(self, theta, end) -> None:
+        self.arrow_job = None
+        if theta is not None and self.plane is not None and np.isfinite(end).all():
+            self.arrow = (theta, end)
+            a, b = self.plane.project(np.stack([theta, end]))
+            self.plot.set_arrow((float(a[0]), float(b[0])), (float(a[1]), float(b[1])),
+                                "−α∇L at the current weights (whole training set)")
+        if self._arrow_pending is not None:
+            pending, self._arrow_pending = self._arrow_pending, None
+            self.update_arrow(*pending)
 
     def _reproject(self) -> None:
         if self.plane is None:
@@ -639,11 +712,14 @@ class LandscapeView(QWidget):
         self.path_thetas = [self.plane.center] if self.plane is not None else []
         self.path_xy = ([], [])
         self.plot.clear_paths()
+        self.plot.set_arrow(None, None)
+        self.arrow = None
 
     def shutdown(self) -> None:
-        if self.job is not None:
-            self.job.cancel(wait=True)
-        self.job = None
+        for job in (self.job, self.arrow_job):
+            if job is not None:
+                job.cancel(wait=True)
+        self.job = self.arrow_job = None
 
 
 class LandscapeDialog(ToolDialog):

@@ -16,7 +16,7 @@ from designer.lab.prediction_view import PredictionView
 from designer.lab.weights_view import WeightsView
 
 RIGHT_WIDTH = 360
-TRAINING_HEIGHT = 300
+TRAINING_HEIGHT = 250  # leaves a 1280×800 canvas tall enough for the examples at a legible zoom
 
 
 class LabTraining(QObject):

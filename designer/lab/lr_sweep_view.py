@@ -30,11 +30,20 @@ from designer import theme
 from designer.lab.background import BackgroundJob, start_job
 from designer.lab.menu import ToolDialog
 from engine.errors import GradscapeError
-from engine.lab.lr_sweep import GOOD, NOT_RUN, TOO_LARGE, TOO_SMALL, SweepResult, lr_sweep
+from engine.lab.lr_sweep import (
+    GOOD,
+    NOT_RUN,
+    TOO_LARGE,
+    TOO_LARGE_SLOW,
+    TOO_SMALL,
+    SweepResult,
+    lr_sweep,
+)
 from engine.training.optim import OPTIMIZERS
 from engine.training.trainer import TrainConfig, load_data
 
-REGION_COLORS = {TOO_SMALL: "#4c8fd6", GOOD: "#2e9e5b", TOO_LARGE: "#d03b3b"}
+REGION_COLORS = {TOO_SMALL: "#4c8fd6", GOOD: "#2e9e5b", TOO_LARGE_SLOW: "#e08a2b",
+                 TOO_LARGE: "#d03b3b"}
 REGION_ALPHA = 55
 LINE = "#1f2328"
 BEST = "#f0a020"
@@ -44,9 +53,10 @@ EXPLAIN = (
     "initial weights with one learning rate; its height is the loss on the whole training "
     "set afterwards (the dashed line is the loss before training). Too small a rate "
     "(blue band) barely moves the weights; a good rate (green) gets the loss down fast; "
-    "too large a rate (red) overshoots the valley, so the loss stalls, bounces or blows "
-    "up (✗ at the top). The best rate is starred. Click a point to pick its rate and apply "
-    "it to the training settings (Edit → Undo takes it back).")
+    "past the best, a rate whose loss still fell learns less (orange); only a rate whose "
+    "loss rose or blew up (✗ at the top) is diverging (red). The best rate is starred. "
+    "Click a point to pick its rate and apply it to the training settings (Edit → Undo "
+    "takes it back).")
 
 
 def sweep_body(job: BackgroundJob, spec, config: TrainConfig, lrs: list[float], steps: int):
@@ -198,7 +208,7 @@ class LRSweepView(QWidget):
     def _legend_samples(self) -> None:
         """Legend rows for the bands (filled squares), the line and the markers."""
         self._samples = []  # legend-only items (kept alive here)
-        for region in (TOO_SMALL, GOOD, TOO_LARGE):
+        for region in (TOO_SMALL, GOOD, TOO_LARGE_SLOW, TOO_LARGE):
             c = QColor(REGION_COLORS[region])
             c.setAlpha(110)
             sample = pg.BarGraphItem(x=[0], height=[1], width=1, brush=pg.mkBrush(c),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDialog, QMenu, QVBoxLayout
+from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QDialog, QMenu, QVBoxLayout
+
+from designer.editing.param_widgets import guard_number_box, wheel_only_with_focus
 
 
 def learn_menu(window) -> QMenu:
@@ -45,6 +47,7 @@ class ToolDialog(QDialog):
         self.setWindowTitle(self.TITLE)
         self.setObjectName(self.NAME)
         self.view = self.make_view(self)
+        guard_all(self.view)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.view)
@@ -56,3 +59,14 @@ class ToolDialog(QDialog):
     def closeEvent(self, event) -> None:
         getattr(self.view, self.STOP)()
         super().closeEvent(event)
+
+
+def guard_all(widget) -> None:
+    """Every spin box and combo box inside `widget`: the wheel edits it only with focus, and
+    a spin box says why a typed value was refused (`param_widgets.guard_number_box`)."""
+    for box in widget.findChildren(QAbstractSpinBox):
+        if not box.property("number_guard"):
+            guard_number_box(box, box.toolTip().split(":")[0] or "This value")
+    for combo in widget.findChildren(QComboBox):
+        if not combo.property("wheel_guard"):
+            wheel_only_with_focus(combo)

@@ -129,7 +129,7 @@ class NeuronCard(QGraphicsObject):
         self.weights: np.ndarray | None = None  # the matrix the lines show (units × inputs)
         self.shown: np.ndarray | None = None  # weights or their gradients, as drawn
         rows = max(n_in, units)
-        self.height = HEADER + rows * SPACING + 30
+        self.height = HEADER + rows * SPACING + 44  # room for the two footer lines
         self.setPos(-6, 22)
         self.setZValue(10)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
@@ -154,7 +154,7 @@ class NeuronCard(QGraphicsObject):
         self.footer = QGraphicsSimpleTextItem(self)
         self.footer.setFont(theme.ui_font(7.5))
         self.footer.setBrush(QColor(pal.muted_text))
-        self.footer.setPos(10, self.height - 20)
+        self.footer.setPos(10, self.height - 34)
         x_in, x_out = 40.0, CARD_WIDTH - 46.0
         self.in_pos = [QPointF(x_in, self._row_y(j, n_in)) for j in range(n_in)]
         self.out_pos = [QPointF(x_out, self._row_y(i, units)) for i in range(units)]
@@ -269,7 +269,8 @@ class NeuronCard(QGraphicsObject):
         what = "weights" if self.mode == "weight" else "∂L/∂W"
         self.title.setText(f"{node_id} · {self.units} neurons × {self.n_in} inputs")
         after = f" after {act}" if act else ""
-        self.footer.setText(f"{what}: |max| {scale:.3g} · dots: output{after}")
+        # two lines, so the footer stays inside the card's width
+        self.footer.setText(f"{what}: |max| {scale:.3g}\ndots: output{after}")
 
     def _fill(self, dots, texts, values, left: bool) -> None:
         if values is None or len(values) != len(dots):

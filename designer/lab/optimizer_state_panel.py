@@ -15,7 +15,15 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from designer import theme
 from designer.lab.formula_html import esc, num
@@ -144,13 +152,25 @@ class OptimizerStatePanel(QWidget):
         top.addWidget(self.tensor_box, 1)
         top.addWidget(QLabel("Show"))
         top.addWidget(self.quantity_box, 1)
+        # The numbers come first and the texts sit in a scroll area: in a short dock they
+        # scroll instead of being squeezed until their lines are cut in half.
+        body = QWidget()
+        inner = QVBoxLayout(body)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(self.now)
+        inner.addWidget(self.explain)
+        inner.addWidget(self.intro)
+        self.plots.setMinimumHeight(260)
+        inner.addWidget(self.plots, 1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
-        layout.addWidget(self.intro)
         layout.addLayout(top)
-        layout.addWidget(self.explain)
-        layout.addWidget(self.now)
-        layout.addWidget(self.plots, 1)
+        layout.addWidget(scroll, 1)
 
         self.tensor_box.activated.connect(lambda _i: self.set_key(self.tensor_box.currentText()))
         self.quantity_box.currentIndexChanged.connect(lambda _i: self.redraw())

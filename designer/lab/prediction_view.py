@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter, QPen
 from PySide6.QtWidgets import QBoxLayout, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from designer import theme
@@ -251,31 +251,38 @@ class ConfusionWidget(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         k = m.shape[0]
-        margin_l, margin_t = 30, 28
+        names = [self.names[i] if i < len(self.names) else str(i) for i in range(k)]
+        name_font = theme.ui_font(8)
+        fm = QFontMetricsF(name_font)
+        # Row names get the room they need (up to a third of the width), so "outer" and
+        # "inner" are never cut to "oute" and "inne".
+        name_w = min(max(fm.horizontalAdvance(n) for n in names) + 6, self.width() / 3)
+        margin_l, margin_t = 20 + name_w, 28
         side = min(self.width() - margin_l - 6, self.height() - margin_t - 6)
         cell = side / k
         x0 = margin_l + max(0.0, (self.width() - margin_l - 6 - side) / 2)
         y0 = float(margin_t)
-        p.setFont(theme.ui_font(8))
+        p.setFont(name_font)
         p.setPen(QColor(pal.muted_text))
         p.drawText(QRectF(x0, 0, side, 13), Qt.AlignmentFlag.AlignCenter, "predicted →")
         p.save()
-        p.translate(x0 - 24, y0 + side / 2)
+        p.translate(x0 - name_w - 12, y0 + side / 2)
         p.rotate(-90)
         p.drawText(QRectF(-side / 2, -7, side, 14), Qt.AlignmentFlag.AlignCenter, "true →")
         p.restore()
+        p.setPen(QColor(pal.text))
+        for i, label in enumerate(names):
+            p.drawText(QRectF(x0 + i * cell, 14, cell, 13), Qt.AlignmentFlag.AlignCenter,
+                       fm.elidedText(label, Qt.TextElideMode.ElideRight, cell))
+            p.drawText(QRectF(x0 - name_w - 2, y0 + i * cell, name_w, cell),
+                       Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                       fm.elidedText(label, Qt.TextElideMode.ElideRight, name_w))
         rows = m.sum(axis=1, keepdims=True).astype(np.float64)
         frac = np.divide(m, rows, out=np.zeros_like(rows * m, dtype=np.float64), where=rows > 0)
         base = QColor(pal.shape_text)
         font_pt = max(6.0, min(9.0, cell * 0.32))
         p.setFont(theme.mono_font(font_pt))
         for i in range(k):
-            label = self.names[i] if i < len(self.names) else str(i)
-            p.setPen(QColor(pal.text))
-            p.drawText(QRectF(x0 + i * cell, 14, cell, 13), Qt.AlignmentFlag.AlignCenter,
-                       label[:4])
-            p.drawText(QRectF(x0 - 16, y0 + i * cell, 14, cell), Qt.AlignmentFlag.AlignCenter,
-                       label[:2])
             for j in range(k):
                 f = float(frac[i, j])
                 c = QColor(base)
@@ -388,6 +395,7 @@ class PredictionView(QWidget):
         self.confusion = ConfusionWidget()
         self.cm_label = QLabel()
         self.cm_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.cm_label.setWordWrap(True)  # a long title must not widen the dock
         cm_box = QVBoxLayout()
         cm_box.setContentsMargins(0, 0, 0, 0)
         cm_box.addWidget(self.cm_label)

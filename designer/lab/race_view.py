@@ -34,10 +34,11 @@ from PySide6.QtWidgets import (
 from designer import theme
 from designer.lab.background import BackgroundJob, start_job
 from designer.lab.landscape_view import LandscapePlot, scan_rows
-from designer.lab.menu import ToolDialog
+from designer.lab.menu import ToolDialog, guard_all
+from engine.core import registry
 from engine.errors import GradscapeError
 from engine.lab.landscape import LandscapeScan, project
-from engine.lab.race import OptimizerRace, RaceEntry
+from engine.lab.race import DEFAULT_ENTRIES, DEFAULT_EPOCHS, OptimizerRace, RaceEntry
 from engine.training.optim import OPTIMIZERS
 from engine.training.trainer import TrainConfig, load_data
 
@@ -45,7 +46,9 @@ SEND_EVERY_S = 0.1  # the race sends new losses at most 10 times a second
 SMOOTHING = 0.1  # newest point's weight in the optional moving average
 COLORS = ["#e6194b", "#f58231", "#3cb44b", "#4363d8", "#f032e6", "#42d4f4", "#911eb4",
           "#9a6324"]
-COLUMNS = ["Race", "Name", "Optimizer", "Learning rate", "Batch size"]
+COLUMNS = ["Race", "Name", "Optimizer", "Learning rate", "Batch size", "Loss"]
+GRAPH_LOSS = ""  # the Loss column's "keep the graph's loss"
+DIVERGED_CAP = 10.0  # curves are drawn up to this × the highest starting loss
 
 EXPLAIN = (
     "<b>What am I looking at?</b> Each contender trains its own copy of this graph, starting "
@@ -55,15 +58,12 @@ EXPLAIN = (
     "SGD and mini-batches take many cheap, noisy steps; momentum and Adam reuse past "
     "gradients to go faster. The x axis counts <i>epochs</i> (passes over the data), so a "
     "contender with small batches has taken many more steps at the same x. A contender "
-    "whose loss blows up is marked <i>diverged</i> and stops.")
+    "whose loss blows up is marked <i>diverged</i> and stops; its curve is cut at "
+    f"{DIVERGED_CAP:g}× the starting loss so the others keep their scale. The Loss column "
+    "compares loss functions (MSE against cross-entropy): those contenders are scored by "
+    "their own loss, so compare their accuracy.")
 
-DEFAULT_CONTENDERS = [
-    ("Full-batch GD", "sgd", 0.1, 0),
-    ("SGD (1 sample)", "sgd", 0.01, 1),
-    ("Mini-batch SGD (16)", "sgd", 0.1, 16),
-    ("Momentum (16)", "momentum", 0.05, 16),
-    ("Adam (16)", "adam", 0.01, 16),
-]
+DEFAULT_CONTENDERS = [(e.label, e.optimizer, e.lr, e.batch_size or 0) for e in DEFAULT_ENTRIES]
 
 
 @dataclass
@@ -187,6 +187,10 @@ class RaceView(QWidget):
         self.table.setToolTip("Batch size 0 means full batch (the whole training set per step)")
         for row in DEFAULT_CONTENDERS:
             self.add_contender(*row)
+        # MSE against cross-entropy, ticked by whoever wants that comparison (BCE needs a
+        # probability output, which not every graph has).
+        self.add_contender("Full-batch GD, cross-entropy", "sgd", 2.0, 0, use=False,
+                           loss="BCELoss")
         add = QPushButton("Add")
         add.clicked.connect(lambda: self.add_contender("Adam", "adam", 0.01, 16))
         remove = QPushButton("Remove")
@@ -194,7 +198,7 @@ class RaceView(QWidget):
 
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 10000)
-        self.epochs.setValue(20)
+        self.epochs.setValue(DEFAULT_EPOCHS)
         self.epochs.setSuffix(" epochs")
         self.x_axis = QComboBox()
         self.x_axis.addItem("x: epochs (data seen)", "epochs")
@@ -275,7 +279,7 @@ class RaceView(QWidget):
 
     # -- the table -----------------------------------------------------------------------
     def add_contender(self, name: str, optimizer: str, lr: float, batch: int,
-                      use: bool = True) -> None:
+                      use: bool = True, loss: str = GRAPH_LOSS) -> None:
         r = self.table.rowCount()
         self.table.insertRow(r)
         check = QTableWidgetItem()
@@ -295,6 +299,16 @@ class RaceView(QWidget):
         spin.setSpecialValueText("full batch")
         spin.setValue(batch)
         self.table.setCellWidget(r, 4, spin)
+        losses = QComboBox()
+        losses.addItem("the graph's", GRAPH_LOSS)
+        for op in registry.all_ops():
+            if getattr(op, "is_loss", False):
+                losses.addItem(op.id, op.id)
+        losses.setCurrentIndex(max(0, losses.findData(loss)))
+        losses.setToolTip("Train this contender with another loss function (the graph's "
+                          "loss node is swapped in its copy)")
+        self.table.setCellWidget(r, 5, losses)
+        guard_all(self.table)  # rows added later get the same wheel rule
         self.table.setMaximumHeight(self.table.verticalHeader().length() + 60)
 
     def _remove_selected(self) -> None:
@@ -322,7 +336,8 @@ class RaceView(QWidget):
                                      f"number, not '{self.table.item(r, 3).text()}'.")
             optimizer = self.table.cellWidget(r, 2).currentData()
             batch = self.table.cellWidget(r, 4).value()
-            out.append(RaceEntry(name, optimizer, lr, batch or None))
+            loss = self.table.cellWidget(r, 5).currentData() or None
+            out.append(RaceEntry(name, optimizer, lr, batch or None, loss=loss))
         if not out:
             raise GradscapeError("Tick at least one contender.")
         return out
@@ -419,7 +434,14 @@ class RaceView(QWidget):
         if self.smooth_box.isChecked() and len(y):
             y = _ema(y, SMOOTHING)
         finite = np.isfinite(y) & (y > 0 if self.log_box.isChecked() else True)
+        finite &= y <= self.y_cap()  # a diverging curve must not flatten the others
         return x[finite], y[finite]
+
+    def y_cap(self) -> float:
+        """The highest loss drawn: DIVERGED_CAP × the highest first loss of any contender."""
+        firsts = [float(s[0][0]) for s in self.losses if s and len(s[0])
+                  and math.isfinite(float(s[0][0]))]
+        return DIVERGED_CAP * max(firsts) if firsts else math.inf
 
     def redraw(self) -> None:
         for k, curve in enumerate(self.curves):
@@ -454,9 +476,11 @@ class RaceView(QWidget):
         for r in self.race.results():
             if r.diverged:
                 parts.append(f"<b>{r.label}</b>: diverged")
-            else:
-                parts.append(f"<b>{r.label}</b>: {r.final_loss:.4g} after {r.steps} steps")
-        return "Final batch loss — " + "  ·  ".join(parts)
+                continue
+            acc = "" if r.train_accuracy is None else f", {r.train_accuracy:.0%} right"
+            parts.append(f"<b>{r.label}</b>: {r.train_loss:.4g}{acc} after {r.steps} steps")
+        return (f"Loss on the whole training set ({self.n_samples} samples, evaluation mode) — "
+                + "  ·  ".join(parts))
 
     # -- paths on a landscape ------------------------------------------------------------
     def _on_paths_toggled(self, on: bool) -> None:

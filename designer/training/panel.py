@@ -40,7 +40,14 @@ from PySide6.QtWidgets import (
 )
 
 from designer import theme
-from designer.editing.param_widgets import LogSpinBox, NumberSpinBox, param_editor, set_editor_value
+from designer.editing.param_widgets import (
+    LogSpinBox,
+    NumberSpinBox,
+    guard_number_box,
+    param_editor,
+    set_editor_value,
+    wheel_only_with_focus,
+)
 from designer.training import session as states
 from engine.data.generated import DATASETS
 from engine.errors import GradscapeError
@@ -323,6 +330,14 @@ class TrainingPanel(QWidget):
         self.dtype_combo.activated.connect(
             lambda _i: self._set("dtype", self.dtype_combo.currentText()))
         form.addRow("Precision", self.dtype_combo)
+        for spin, label in ((self.val_spin, "Validation"), (self.lr_spin, "Learning rate"),
+                            (self.batch_spin, "Batch size"), (self.epochs_spin, "Epochs"),
+                            (self.seed_spin, "Seed"), (self.l1_spin, "L1"),
+                            (self.l2_spin, "L2"), (self.clip_spin, "Clip norm")):
+            guard_number_box(spin, label)
+        for combo in (self.dataset_combo, self.optimizer_combo, self.schedule_combo,
+                      self.batch_combo, self.dtype_combo):
+            wheel_only_with_focus(combo)
         return box
 
     # -- document -> widgets -------------------------------------------------------------

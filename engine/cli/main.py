@@ -1,4 +1,5 @@
-"""Command line: `python -m engine train|trace|gradcheck …` (each with --help)."""
+"""Command line: `python -m engine train|trace|gradcheck|race|sweep|explain …` (each with
+--help)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.cli import lab_commands as lab_cli
 from engine.cli import model_commands as model_cli
 from engine.core.compiler import compile_graph
 from engine.core.program import Program
@@ -175,6 +177,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         status = 1
     else:
         progress.close()
+        from engine.training.health import diagnose_trainer
+
+        accuracy = trainer.history[-1].accuracy if trainer.history else None
+        for sentence in diagnose_trainer(program, trainer, accuracy):
+            print(f"warning: {sentence}", file=sys.stderr)
     if args.out:
         from engine.files.model_file import save_model
 
@@ -325,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_gradcheck)
 
     model_cli.add_commands(sub)
+    lab_cli.add_commands(sub, _add_data_args)
     return parser
 
 

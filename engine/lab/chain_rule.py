@@ -99,6 +99,7 @@ class PathFactor:
     label: str  # e.g. "∂h/∂g"
     jacobian: TensorView  # shape (dst numbers, src numbers)
     value: float | None  # the number when the Jacobian is 1×1
+    name: str = ""  # what the factor is, in the graph's names: "2f", "c"; the op for a constant
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class ParameterPathExplanation:
     error: float  # |total − param_grad|
     truncated: bool  # more than MAX_PATHS paths: only the first were listed (total is nan)
     formula: str
+    fan_out: str = ""  # where the paths split and join: "∂g/∂f = 2f + b = …" ("" if one path)
 
 
 # -- public API -------------------------------------------------------------------------
@@ -172,7 +174,7 @@ def explain_edge(program: Program, edge_index: int, digits: int = 6) -> EdgeExpl
             product = _probe(p, i, j, up).reshape(in_shape)
     g_arr = np.asarray(g_edge)
     err = float(np.max(np.abs(product.reshape(g_arr.shape) - g_arr))) if g_arr.size else 0.0
-    rule = _rule(p.ops[i].formula, edge.dst_port)
+    rule = _rule(op_formula(p, i), edge.dst_port)
     rule = f"{p.op_ids[i]}: {rule}" if rule else ""
     fan_out = sum(1 for e in p.edges if e.src == edge.src) > 1
     views = [tensor_view(a) for a in (up, local, product, g_arr)]
@@ -268,12 +270,13 @@ def explain_parameter_path(program: Program, param_node: str,
                 prod_scalar = prod_scalar * jac.reshape(())
             chain = chain @ jac
             factors.append(PathFactor(e, p.order[i], src, f"∂{name[i]}/∂{name[p.srcs[i][j]]}",
-                                      tensor_view(jac), value))
+                                      tensor_view(jac), value, _factor_name(p, i, j)))
         product = float(prod_scalar) if all_scalar else float(chain.reshape(()))
         nodes = (param_node,) + tuple(p.order[i] for _, i, _ in path)
         labels = " · ".join(f.label for f in factors)
         if all_scalar:
-            nums = " · ".join(_num(f.value, digits) for f in factors)  # type: ignore[arg-type]
+            nums = " · ".join(f"{_num(f.value, digits)} [{f.name}]"  # type: ignore[arg-type]
+                              for f in factors)
             text = f"{labels} = {nums} = {_num(product, digits)}"
         else:
             text = f"{labels} (Jacobian product) = {_num(product, digits)}"
@@ -292,8 +295,65 @@ def explain_parameter_path(program: Program, param_node: str,
         lines.append(f"{head} = Σ over {len(terms)} paths{more} = {sums} = "
                      f"{_num(total if not truncated else grad, digits)}")
         formula = "\n".join(lines)
+    fan_out = _fan_out_text(terms, name, p, digits) if len(terms) > 1 else ""
+    if fan_out:
+        formula += "\n" + fan_out
     return ParameterPathExplanation(param_node, tuple(terms), total, grad, err, truncated,
-                                    formula)
+                                    formula, fan_out)
+
+
+def _factor_name(p: Program, node: int, port: int) -> str:
+    """A local derivative in the graph's names ("2f", "c", "2(h − y)/N"); the op's name when
+    the derivative is a constant (Add's 1), "J" when the op documents no rule."""
+    rule = _rule(op_formula(p, node), p.input_ports[node][port])
+    if not rule:
+        return p.op_ids[node]
+    expr = rule_in_node_names(rule.split(" = ", 1)[1].strip(), p, node)
+    return p.op_ids[node] if _is_number(expr) else expr
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace("−", "-"))
+    except ValueError:
+        return False
+    return True
+
+
+def _fan_out_text(terms: list[PathTerm], name: dict[int, str], p: Program,
+                  digits: int) -> str:
+    """The combined local derivative where the paths split and join again.
+
+    For the seed chain (f feeds both Square and Multiply, which Add joins into g) this is
+    "∂g/∂f = 2f + b = … = …": the sum over the sub-paths between the split and the join.
+    """
+    node_lists = [t.nodes for t in terms]
+    first = node_lists[0]
+    split = 0  # last node shared by every path before they part
+    while all(len(n) > split + 1 and n[split + 1] == first[split + 1] for n in node_lists):
+        split += 1
+    if not all(len(n) > split + 1 for n in node_lists):
+        return ""
+    later = [set(n[split + 1:]) for n in node_lists]
+    join = next((v for v in first[split + 1:] if all(v in s for s in later)), None)
+    if join is None:
+        return ""
+    src, dst = first[split], join
+    distinct: dict[str, float] = {}  # paths past the join repeat a sub-path: keep it once
+    for t in terms:  # the factors run from the loss back; pick those between split and join
+        k0, k1 = t.nodes.index(src), t.nodes.index(dst)
+        segment = t.factors[len(t.factors) - k1: len(t.factors) - k0]
+        if any(f.value is None for f in segment):
+            return ""
+        words = [f.name for f in reversed(segment) if f.name not in (
+            p.op_ids[p.index[f.dst]],)] or ["1"]
+        distinct.setdefault("·".join(words), float(np.prod([f.value for f in segment])))
+    sym = " + ".join(distinct)
+    nums = " + ".join(_num(v, digits) for v in distinct.values()).replace("+ −", "− ")
+    total = _sum_in_dtype(list(distinct.values()), p.dtype)
+    d_dst = name[p.index[dst]]
+    return (f"{src} fans out, and its paths join at {dst}: combined local derivative "
+            f"∂{d_dst}/∂{src} = {sym} = {nums} = {_num(total, digits)}")
 
 
 def local_jacobian(program: Program, node: int, port: int) -> np.ndarray:
@@ -389,6 +449,11 @@ _RULE = re.compile(r"∂([A-Za-z])/∂([A-Za-z])ᵢ?\s*=\s*([^,;]+)")
 _LETTER = re.compile(r"(?<![A-Za-z])([A-Za-z])(?![A-Za-z])")
 
 
+def op_formula(p: Program, node: int) -> str:
+    """The formula of node number `node` as its params make it (e.g. Σ for reduction sum)."""
+    return p.ops[node].formula_for(p.params[p.order[node]])
+
+
 def _port_letter(port: str) -> str:
     """The letter an op's formula uses for an input port: a, b, x for "in", p, t, …"""
     return "x" if port == "in" else port[:1]
@@ -430,6 +495,11 @@ def _edge_formula(p: Program, src: str, dst: str, kind: str, rule: str,
     if kind == "scalar" and d_name == "L":  # the loss itself: ∂L/∂L = 1
         parts = [lhs] + ([sym] if sym else []) + [_num(product.scalar, digits)]  # type: ignore
         return " = ".join(parts)
+    if d_name == "L":  # the loss's own derivative: no upstream factor to multiply by
+        rule_text = f" = {sym}" if sym else ""
+        return (f"{lhs}{rule_text} (the loss's own derivative): "
+                f"{_shape_text(product.shape)}, mean {_num(product.summary.mean, digits)}, "
+                f"‖·‖₂ {_num(product.summary.l2, digits)}")
     chain = f"∂L/∂{d_name} · ∂{d_name}/∂{src}"
     if kind == "scalar":
         u, loc, pr = (_num(v.scalar, digits) for v in (up, local, product))  # type: ignore

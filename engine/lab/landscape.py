@@ -150,6 +150,21 @@ def clone_program(program: Program) -> Program:
     return clone
 
 
+def descent_step(program: Program, x: np.ndarray, y: np.ndarray, theta: np.ndarray,
+                 lr: float) -> np.ndarray:
+    """θ − α·∇L(θ), with the gradient of the loss on all of (x, y) in evaluation mode.
+
+    `program` is used as scratch (a private copy, e.g. from `clone_program`): its weights
+    are set to `theta` and its trace overwritten. The landscape view draws the −α∇L arrow
+    from θ to this point.
+    """
+    program.set_training(False)
+    np.copyto(program.theta, np.asarray(theta, dtype=program.dtype))
+    program.forward(np.asarray(x, dtype=program.dtype), np.asarray(y, dtype=program.dtype))
+    program.backward()
+    return program.theta - float(lr) * program.grad
+
+
 class LandscapeScan:
     """A landscape computed row by row.
 

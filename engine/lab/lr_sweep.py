@@ -12,8 +12,9 @@ The rule that labels each learning rate (L₀ = loss before training, Lᵢ = aft
 * best: the non-diverged run with the lowest Lᵢ. Its progress is g* = ln(L₀/L_best).
 * "good": not diverged and progress ln(L₀/Lᵢ) ≥ good_fraction·g* (by default it
   got at least half as many e-folds of loss reduction as the best).
-* otherwise "too small (slow)" below the best learning rate and "too large (diverging)"
-  above it (unstable or stalled by overshooting, even without blowing up).
+* otherwise "too small (slow)" below the best learning rate and "too large (learns less)"
+  above it: the loss fell, just less than at the best rate. Only a run whose loss rose or
+  went non-finite is called diverging.
 
 If no run lowered the loss, there is no best and every finite run is "too small (slow)".
 """
@@ -35,6 +36,7 @@ from engine.training.trainer import TrainConfig, Trainer
 TOO_SMALL = "too small (slow)"
 GOOD = "good"
 TOO_LARGE = "too large (diverging)"
+TOO_LARGE_SLOW = "too large (learns less)"
 NOT_RUN = ""  # cancelled before this learning rate ran
 DEFAULT_LRS = tuple(float(v) for v in np.logspace(-4, 1, 16))  # 1e-4 … 10
 
@@ -47,7 +49,7 @@ class SweepResult:
     initial_loss: float
     final_losses: tuple[float, ...]  # whole-dataset loss after the run (nan if not run)
     diverged: tuple[bool, ...]
-    regions: tuple[str, ...]  # TOO_SMALL, GOOD, TOO_LARGE, or NOT_RUN
+    regions: tuple[str, ...]  # TOO_SMALL, GOOD, TOO_LARGE_SLOW, TOO_LARGE, or NOT_RUN
     best_lr: float | None
     curves: tuple[tuple[float, ...], ...]  # batch loss per step of each run
     completed: int  # learning rates run to the end
@@ -137,7 +139,7 @@ def classify(lrs: Sequence[float], initial: float, finals: Sequence[float],
         elif k == best or _gain(initial, finals[k]) >= good_fraction * gain_best:
             regions.append(GOOD)
         else:
-            regions.append(TOO_SMALL if lrs[k] < lrs[best] else TOO_LARGE)
+            regions.append(TOO_SMALL if lrs[k] < lrs[best] else TOO_LARGE_SLOW)
     return regions, lrs[best]
 
 

@@ -16,6 +16,13 @@ every contender by whole epochs, round-robin one step at a time, and can be canc
 between steps. A contender whose loss or gradient becomes NaN/Inf, or whose batch loss
 grows beyond ``diverge_factor`` × its first loss, is marked diverged and simply stops;
 the race goes on.
+
+A contender may also change the graph's loss (`RaceEntry.loss`, e.g. "MSELoss" against
+"BCELoss"): its copy of the graph is compiled with that loss op instead. The summary
+`results()` scores every contender by its loss on the *whole training set* in evaluation
+mode (`train_loss`), not by its last batch, which for a one-sample batch can be any number.
+Contenders with a different loss function are scored by their own loss; their accuracy
+(`train_accuracy`) is the number to compare across losses.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.core import registry
 from engine.core.compiler import compile_graph
 from engine.core.program import Program
 from engine.core.spec import GraphSpec
@@ -43,6 +51,19 @@ class RaceEntry:
     lr: float = 0.01
     batch_size: int | None = 32  # None or 0: full batch
     optimizer_params: dict[str, Any] = field(default_factory=dict)
+    loss: str | None = None  # a loss op id replacing the graph's loss node(s); None keeps it
+
+
+# Rates that make each one visibly learn XOR within DEFAULT_EPOCHS: full-batch GD takes one
+# step per epoch, so it needs a large rate to move in 50 steps.
+DEFAULT_EPOCHS = 50
+DEFAULT_ENTRIES = (
+    RaceEntry("Full-batch GD", "sgd", 2.0, None),
+    RaceEntry("SGD (1 sample)", "sgd", 0.1, 1),
+    RaceEntry("Mini-batch SGD (16)", "sgd", 0.5, 16),
+    RaceEntry("Momentum (16)", "momentum", 0.1, 16),
+    RaceEntry("Adam (16)", "adam", 0.01, 16),
+)
 
 
 @dataclass
@@ -84,6 +105,8 @@ class RaceResult:
     best_loss: float
     diverged: bool
     message: str
+    train_loss: float = float("nan")  # whole training set, evaluation mode (nan if diverged)
+    train_accuracy: float | None = None  # classification only
 
 
 class OptimizerRace:
@@ -119,7 +142,7 @@ class OptimizerRace:
                           batch_size=entry.batch_size or 0,
                           optimizer_params=dict(entry.optimizer_params), seed=seed)
             cfg.validate()
-            program = compile_graph(spec, dtype=cfg.dtype, seed=seed)
+            program = compile_graph(with_loss(spec, entry.loss), dtype=cfg.dtype, seed=seed)
             if first is None:
                 first = program
             else:
@@ -130,6 +153,7 @@ class OptimizerRace:
                 c.snapshot_steps.append(0)
             self.contenders.append(c)
         self._n = len(data)
+        self.data = data
 
     @property
     def running(self) -> list[Contender]:
@@ -193,11 +217,28 @@ class OptimizerRace:
                 for c in self.contenders]
 
     def results(self) -> list[RaceResult]:
+        """Every contender's numbers, scored on the whole training set."""
         out = []
         for c in self.contenders:
             finite = [v for v in c.losses if math.isfinite(v)]
+            loss, acc = float("nan"), None
+            if not c.diverged:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    loss, acc = c.trainer.evaluate(self.data)
             out.append(RaceResult(c.label, c.steps, c.epochs,
                                   c.losses[-1] if c.losses else float("nan"),
                                   min(finite) if finite else float("nan"), c.diverged,
-                                  c.message))
+                                  c.message, float(loss), acc))
         return out
+
+
+def with_loss(spec: GraphSpec, loss: str | None) -> GraphSpec:
+    """`spec` with every loss node's op replaced by `loss` (its parameters dropped)."""
+    if not loss:
+        return spec
+    op = registry.get(loss)
+    if op is None or not getattr(op, "is_loss", False):
+        raise GradscapeError(f"'{loss}' is not a loss function.")
+    nodes = tuple(replace(n, op=loss, params={})
+                  if getattr(registry.get(n.op), "is_loss", False) else n for n in spec.nodes)
+    return replace(spec, nodes=nodes)

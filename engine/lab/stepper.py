@@ -11,6 +11,10 @@ one of normal training).
 `snapshot(program)` before and `describe_update(program, trainer, before)` after that
 `trainer.step()` give each parameter's change: old value, learning rate, gradient, new
 value and Δθ = θ_new − θ_old (exactly, computed from the two copies).
+
+For teaching, every backward stage also says how its gradient was made ("upstream ×
+local = result", from `engine.lab.chain_rule.explain_edge`, for small wires), and a small
+Dense layer's weight gradient is written out as ∂L/∂W = δᵀx with its numbers.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from engine.core.program import Program
 from engine.core.spec import EdgeSpec
 from engine.core.stats import TensorView, tensor_view
 from engine.errors import DataError
+from engine.lab.chain_rule import ExplainError, explain_edge
 from engine.training.trainer import Trainer
 
 Tensor = TensorView  # the name the designer's backprop views use
@@ -41,6 +46,17 @@ class EdgeStage:
     index: int
     edge: EdgeSpec
     data: Tensor | None  # forward value or gradient (None: no gradient flows here)
+    why: str = ""  # backward: "upstream × local = result" for small wires, else ""
+
+
+@dataclass(frozen=True)
+class DenseGrad:
+    """∂L/∂W = δᵀx of a small Dense layer: δ = ∂L/∂y (batch × units), x its input."""
+
+    node: str
+    delta: Tensor  # (batch, units)
+    x: Tensor  # (batch, features)
+    grad_w: Tensor  # (units, features) = δᵀ·x, what backward stored
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,7 @@ class StepPreview:
     forward: list[EdgeStage] = field(default_factory=list)  # topological order
     backward: list[EdgeStage] = field(default_factory=list)  # reverse topological order
     params: list[ParamGrad] = field(default_factory=list)
+    dense: list[DenseGrad] = field(default_factory=list)  # small Dense layers: δᵀx
 
 
 @dataclass(frozen=True)
@@ -140,19 +157,62 @@ def preview_step(program: Program, trainer: Trainer) -> StepPreview:
             p.backward()
             params = [ParamGrad(e.key, e.node, e.name, tensor(p.param_value(e)),
                                 tensor(p.param_grad(e))) for e in p.entries]
-        backward = [_stage(p, k, p.edge_grads[k] if math.isfinite(loss) else None)
+        backward = [_stage(p, k, p.edge_grads[k] if math.isfinite(loss) else None,
+                           _why(p, k) if math.isfinite(loss) else "")
                     for k in reversed(order)]
+        dense = dense_grads(p) if math.isfinite(loss) else []
     finally:
         for key, saved in buffers.items():  # the real step updates the running stats
             p.buffers[key][...] = saved
         for rng, state in randoms:  # ... and draws the same Dropout masks
             rng.bit_generator.state = state
     return StepPreview(id(p), trainer.step_count + 1, trainer.epoch, np.array(idx),
-                       float(loss), forward, backward, params)
+                       float(loss), forward, backward, params, dense)
 
 
-def _stage(p: Program, k: int, a: np.ndarray | None) -> EdgeStage:
-    return EdgeStage(k, p.edges[k], tensor(a))
+def _stage(p: Program, k: int, a: np.ndarray | None, why: str = "") -> EdgeStage:
+    return EdgeStage(k, p.edges[k], tensor(a), why)
+
+
+SMALL_WIRE = 16  # wires up to this many numbers get an "upstream × local" sentence
+SMALL_DENSE = 16  # Dense layers whose δ, x and W each hold at most this many numbers
+
+
+def _why(p: Program, k: int) -> str:
+    """How backward made edge k's gradient, for wires of at most SMALL_WIRE numbers."""
+    grad = p.edge_grads[k]
+    dst = p.index[p.edges[k].dst]
+    if grad is None or np.size(grad) > SMALL_WIRE or np.size(p.values[dst]) > SMALL_WIRE:
+        return ""
+    try:
+        ex = explain_edge(p, k)
+    except ExplainError:
+        return ""
+    if ex.local_kind == "scalar":
+        u, loc, pr = (_plain(v.scalar) for v in (ex.upstream, ex.local, ex.product))
+        if p.index[ex.dst] in p.loss_nodes:
+            return f"local {loc} (the loss's own derivative) = {pr}"
+        return f"upstream {u} × local {loc} = {pr}"
+    return ex.formula
+
+
+def dense_grads(p: Program) -> list[DenseGrad]:
+    """δᵀx for every Dense layer small enough to write out (after forward and backward)."""
+    out = []
+    for i, op_id in enumerate(p.op_ids):
+        if op_id != "Dense" or p.node_grads[i] is None or not p.srcs[i]:
+            continue
+        delta, x = np.asarray(p.node_grads[i]), np.asarray(p.values[p.srcs[i][0]])
+        weight = next((e for e in p.entries if e.node == p.order[i] and e.name == "weight"),
+                      None)
+        if weight is None or max(delta.size, x.size, weight.size) > SMALL_DENSE:
+            continue
+        out.append(DenseGrad(p.order[i], tensor(delta), tensor(x), tensor(p.param_grad(weight))))
+    return out
+
+
+def _plain(v: float | None) -> str:
+    return "—" if v is None else f"{v:.6g}".replace("-", "−")
 
 
 def snapshot(program: Program) -> tuple[int, np.ndarray]:

@@ -138,6 +138,12 @@ class OpDef:
         """Short text shown on the node, e.g. "Dense 16"."""
         return cls.id
 
+    @classmethod
+    def formula_for(cls, params: dict[str, Any]) -> str:
+        """The formula as these params make it (ops whose maths depends on a param, like a
+        loss's reduction, override this)."""
+        return cls.formula
+
     # -- compile-time behaviour --------------------------------------------------------
     def infer_shape(self, params: dict[str, Any], ins: dict[str, Shape]) -> Shape:
         """Output shape from input shapes; raise ShapeError with a clear sentence."""

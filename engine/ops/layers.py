@@ -27,6 +27,20 @@ def init_weight(kind: str, shape: tuple[int, ...], fan_in: int, fan_out: int,
     return np.zeros(shape)
 
 
+def describe_init(kind: str, fan_in: int, fan_out: int) -> str:
+    """The distribution `init_weight` draws from, with its numbers, for teaching."""
+    if kind == "he":
+        return (f"He normal: N(0, σ²) with σ = √(2/fan_in) = √(2/{fan_in}) = "
+                f"{math.sqrt(2.0 / fan_in):.4g}")
+    if kind == "xavier":
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        return (f"Xavier uniform: U(−r, r) with r = √(6/(fan_in + fan_out)) = "
+                f"√(6/{fan_in + fan_out}) = {limit:.4g}")
+    if kind == "normal":
+        return "small normal: N(0, 0.01²)"
+    return "zeros (every unit starts the same, so they all learn the same thing)"
+
+
 class DenseKernel(Kernel):
     def __init__(self, bias: bool):
         self.bias = bias

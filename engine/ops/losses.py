@@ -26,6 +26,15 @@ class _Loss(OpDef):
     def summary(cls, params: dict[str, Any]) -> str:
         return cls.id if params.get("reduction", "mean") == "mean" else f"{cls.id} (sum)"
 
+    @classmethod
+    def formula_for(cls, params: dict[str, Any]) -> str:
+        """With reduction "sum" the loss adds the per-element losses: Σ instead of the mean,
+        and no division by N in the derivative."""
+        if params.get("reduction", "mean") != "sum":
+            return cls.formula
+        return (cls.formula.replace("mean over samples of", "Σ over samples of")
+                .replace("mean(", "Σ(").replace("/N", ""))
+
     def infer_shape(self, params, ins):
         p, t = ins["prediction"], ins["target"]
         if p != t:

@@ -214,6 +214,34 @@ def fit_to_program(program: Program, *datasets: Any) -> None:
             fit_to_input(data, shape)
 
 
+def output_width_problem(program: Program, data: Any) -> str | None:
+    """A sentence when the output feeding a classification loss does not give one score per
+    class of `data` (checked before training, so no step is wasted on it)."""
+    classes = int(getattr(data, "num_classes", 0) or 0)
+    if getattr(data, "task", "") != "classification" or classes < 2:
+        return None
+    for i in program.loss_nodes:
+        ports = program.input_ports[i]
+        if "prediction" not in ports:
+            continue
+        src = program.order[program.srcs[i][ports.index("prediction")]]
+        width = program.shapes[src][-1] if len(program.shapes[src]) == 2 else None
+        loss = program.op_ids[i]
+        wanted = classes if loss == "CrossEntropyLoss" else (1 if classes == 2 else classes)
+        if loss not in ("CrossEntropyLoss", "BCELoss") or width in (None, wanted):
+            continue
+        names = ", ".join(getattr(data, "class_names", ())[:10])
+        named = f" ({names})" if names else ""
+        if loss == "BCELoss" and classes > 2:
+            return (f"The dataset '{data.name}' has {classes} classes{named}, but BCELoss "
+                    "answers yes/no for one class. Use CrossEntropyLoss with "
+                    f"{classes} outputs.")
+        return (f"Node '{src}' gives {width} output{'s' if width != 1 else ''} per sample "
+                f"but the dataset '{data.name}' has {classes} classes{named}, so {loss} "
+                f"needs {wanted}. Set the units of the layer before the loss to {wanted}.")
+    return None
+
+
 class Trainer:
     """Drives a compiled Program over a dataset with an optimizer.
 
@@ -270,6 +298,9 @@ class Trainer:
                     f"The dataset '{self.train_set.name}' has {self._fmt(self.y.shape[1:])} "
                     f"target values per sample but node '{p.order[i]}' expects "
                     f"{self._fmt(want)}. Set the Target's features to match.")
+        problem = output_width_problem(self.program, self.train_set)
+        if problem:
+            raise DataError(problem)
 
     @staticmethod
     def _fmt(shape: tuple) -> str:

@@ -1,0 +1,90 @@
+"""View → Presentation Mode: readable from the back of a room.
+
+Large type (the application font 1.5× and the canvas opened at 1.5× the legible zoom),
+thicker wires, and the docks reduced to the lesson: the editing panels and the training
+settings are hidden (the tool bar keeps Play, Step and the backprop stepper), and of the
+side panels only the lesson panel on top of its tabs (Chain Rule, Optimizer State,
+Backprop, Training Loop) stays, if one is; otherwise the whole width goes to the graph,
+which then fits a 1280×800 screen at 1.5× the legible zoom (View → Panels brings any
+panel back). Leaving the mode puts the window back exactly as it was (dock layout, font,
+zoom).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget
+
+from designer import theme
+
+TEXT_SCALE = 1.5  # application font and canvas zoom
+WIRE_SCALE = 1.8  # wire pens
+LESSON_DOCKS = ("chain_rule_dock", "optimizer_state_dock", "backprop_dock",
+                "training_loop_dock")
+
+
+class PresentationMode(QObject):
+    """Turns presentation mode on and off for one MainWindow."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.on = False
+        self._saved: tuple | None = None
+        self.action = QAction("&Presentation Mode", window)
+        self.action.setCheckable(True)
+        self.action.setShortcut(QKeySequence("F11"))
+        self.action.setStatusTip("Large type, thicker wires, only the lesson's panels")
+        self.action.toggled.connect(self.set_on)
+        window.actions["presentation"] = self.action
+        window.addAction(self.action)
+        for menu_action in window.menuBar().actions():
+            if menu_action.text() == "&View" and menu_action.menu() is not None:
+                menu_action.menu().addSeparator()
+                menu_action.menu().addAction(self.action)
+
+    def set_on(self, on: bool) -> None:
+        """Enter (True) or leave (False) presentation mode."""
+        if on == self.on:
+            return
+        w, app = self.window, QApplication.instance()
+        if on:
+            self._saved = (w.saveState(), QApplication.font(), w.view.zoom())
+            font = QApplication.font()
+            font.setPointSizeF(font.pointSizeF() * TEXT_SCALE)
+            app.setFont(font)
+            keep = self.lesson_dock()
+            for dock in w.findChildren(QDockWidget):
+                if dock is not keep and not dock.isFloating():
+                    dock.hide()
+            theme.set_wire_scale(WIRE_SCALE)
+            w.view.text_scale = TEXT_SCALE
+        else:
+            state, font, zoom = self._saved
+            app.setFont(font)
+            w.restoreState(state)
+            theme.set_wire_scale(1.0)
+            w.view.text_scale = 1.0
+        self.on = on
+        if self.action.isChecked() != on:
+            self.action.setChecked(on)
+        w.scene.restyle()
+        w.layout().activate()  # the canvas takes its new size before it is framed
+        if on:
+            w.view.show_graph()
+        else:
+            w.view.set_zoom(zoom)
+
+
+    def lesson_dock(self) -> QDockWidget | None:
+        """The one side panel presentation mode keeps (see the module docstring)."""
+        docks = {d.objectName(): d for d in self.window.findChildren(QDockWidget)}
+        on_top = [docks[n] for n in LESSON_DOCKS if n in docks and docks[n].isVisible()
+                  and not docks[n].visibleRegion().isEmpty()]
+        return on_top[0] if on_top else None
+
+
+def install_presentation(window) -> PresentationMode:
+    """Add View → Presentation Mode (F11) to a MainWindow."""
+    return PresentationMode(window)
