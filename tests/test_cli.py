@@ -121,5 +121,5 @@ def test_race_sweep_and_explain_from_the_command_line(capsys):
 
 def test_train_warns_when_relus_die(capsys):
     assert main(["train", str(EXAMPLES / "spirals_classifier.json"), "--dataset", "circles",
-                 "--lr", "100", "--epochs", "12"]) == 0
+                 "--optimizer", "sgd", "--lr", "3", "--epochs", "12"]) == 0
     assert "warning: Most ReLU units are dead" in capsys.readouterr()[1]

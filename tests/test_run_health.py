@@ -45,7 +45,7 @@ def test_stuck_at_chance_and_dead_relus_are_named():
 def test_a_run_with_a_huge_learning_rate_ends_with_a_sentence(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path)
     session = open_example(qtbot, win, "spirals_classifier.json", dataset="circles",
-                           optimizer="sgd", lr=100.0, epochs=12, validation_split=0.0)
+                           optimizer="sgd", lr=3.0, epochs=12, validation_split=0.0)
     session.play()
     qtbot.waitUntil(lambda: session.state in (states.FINISHED, states.DIVERGED,
                                               states.PAUSED), timeout=20000)
