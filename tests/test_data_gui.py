@@ -226,6 +226,7 @@ def test_drawing_on_a_regression_curve_adds_x_and_y(qtbot, window):
 def test_image_folder_from_the_panel_with_preview(qtbot, window, tmp_path):
     root = make_images(tmp_path / "shapes")
     open_example(qtbot, window, "digits_cnn.json")
+    assert window.controller.set_param("logits", "units", 2) is None  # two classes of images
     panel = window.training.panel
     panel.ask_image_folder = lambda: str(root)
     panel.choose_image_folder()  # checked on a thread, then set
