@@ -10,6 +10,12 @@ from engine.core.spec import EdgeSpec
 from tests.gui import EXAMPLES, make_window, on_worker, open_example
 
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.glob("*.json"))
+# Known gaps: these graphs are too big (or, with a block, too tall) to show whole at a legible
+# zoom in the default 1280×800 layout; strict, so the test says when one starts to fit.
+TOO_BIG = {"padded_cnn.json", "residual_block.json", "tiny_gpt.json"}
+OPENING = [pytest.param(n, marks=pytest.mark.xfail(
+    strict=True, reason="does not fit the default view at a legible zoom yet"))
+    if n in TOO_BIG else n for n in EXAMPLE_NAMES]
 
 
 def screen_px(font, zoom: float) -> float:
@@ -18,7 +24,7 @@ def screen_px(font, zoom: float) -> float:
     return font.pixelSize() * zoom
 
 
-@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+@pytest.mark.parametrize("name", OPENING)
 def test_every_example_opens_legible_with_its_loss_in_view(qtbot, tmp_path, name):
     win = make_window(qtbot, tmp_path, size=(1280, 800))
     qtbot.wait(30)  # the docks take their places once the window shows
