@@ -32,7 +32,7 @@ class _Loss(OpDef):
         and no division by N in the derivative."""
         if params.get("reduction", "mean") != "sum":
             return cls.formula
-        return (cls.formula.replace("mean over samples of", "Σ over samples of")
+        return (cls.formula.replace("mean over samples", "Σ over samples")
                 .replace("mean(", "Σ(").replace("/N", ""))
 
     def infer_shape(self, params, ins):
