@@ -412,7 +412,10 @@ class _Importer:
         consumers.update(outputs)
         b = Builder(consts, {t.name for t in self.graph.initializer}, dict(consumers),
                     set(outputs), None, self.batch_values)
-        self.model_input(b)
+        nid = self.model_input(b)
+        if any(n.op_type == FUSED_EMBEDDING and n.input[1] == self.input_names[0]
+               for n in nodes):  # a sequence of ids: the Input says "shape", not "features"
+            b.nodes[nid] = ("Input", {"shape": [int(d) for d in b.shapes[nid][1:]]})
         refused: dict[str, list[tuple[str, str]]] = {}
         for node in nodes:
             label = node.name or node.output[0]
