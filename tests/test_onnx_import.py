@@ -72,6 +72,66 @@ def test_example_round_trip_is_equivalent_and_stable(path, tmp_path):
     assert set(model.spec.layout) == {n.id for n in model.spec.nodes}
 
 
+def test_new_ops_round_trip_through_onnx(tmp_path):
+    """Transpose, MatMul with transposes, Softmax over an axis and causal, LogSoftmax, Abs,
+    Sqrt, Clamp, dilated grouped Conv2D, padded pools and GlobalAvgPool2D come back as
+    themselves and predict the same."""
+    from engine.core.spec import GraphSpec
+
+    def chain(*nodes):
+        return [{"from": f"{a}.out", "to": f"{b}.in"} for a, b in zip(nodes, nodes[1:])]
+
+    seq = GraphSpec.from_dict({
+        "format": "gradscape-graph", "version": 1,
+        "nodes": [{"id": "x", "op": "Input", "params": {"shape": [4, 6]}},
+                  {"id": "t", "op": "Transpose"},
+                  {"id": "mm", "op": "MatMul", "params": {"transpose_a": True,
+                                                          "transpose_b": True}},
+                  {"id": "sm", "op": "Softmax", "params": {"causal": True}},
+                  {"id": "sm1", "op": "Softmax", "params": {"axis": 1}},
+                  {"id": "ls", "op": "LogSoftmax", "params": {"axis": 1}},
+                  {"id": "ab", "op": "Abs"}, {"id": "sq", "op": "Sqrt"},
+                  {"id": "cl", "op": "Clamp", "params": {"min": -0.5, "max": 2.0}}],
+        "edges": [{"from": "x.out", "to": "t.in"}, {"from": "t.out", "to": "mm.a"},
+                  {"from": "x.out", "to": "mm.b"}, *chain("mm", "sm", "sm1", "ls", "ab"),
+                  *chain("ab", "sq", "cl")]})
+    image = GraphSpec.from_dict({
+        "format": "gradscape-graph", "version": 1,
+        "nodes": [{"id": "x", "op": "Input", "params": {"shape": [4, 9, 9]}},
+                  {"id": "c", "op": "Conv2D", "params": {"filters": 6, "kernel": 3,
+                                                         "padding": "number", "pad": 2,
+                                                         "dilation": 2, "groups": 2}},
+                  {"id": "mp", "op": "MaxPool2D", "params": {"size": 3, "stride": 2,
+                                                             "padding": 1}},
+                  {"id": "ap", "op": "AvgPool2D", "params": {"size": 2, "padding": 1}},
+                  {"id": "g", "op": "GlobalAvgPool2D"}],
+        "edges": chain("x", "c", "mp", "ap", "g")})
+    for name, spec, ops in (("seq", seq, {"t": "Transpose", "mm": "MatMul", "sm": "Softmax",
+                                          "sm1": "Softmax", "ls": "LogSoftmax", "ab": "Abs",
+                                          "sq": "Sqrt", "cl": "Clamp"}),
+                            ("image", image, {"c": "Conv2D", "mp": "MaxPool2D",
+                                              "ap": "AvgPool2D", "g": "GlobalAvgPool2D"})):
+        first, second = tmp_path / f"{name}.onnx", tmp_path / f"{name}2.onnx"
+        export(spec, "onnx", first)
+        model = import_onnx(first)
+        got = {n.id: n.op for n in model.spec.nodes if n.op != "Input"}
+        assert {k: v for k, v in got.items() if k in ops} == ops
+        original, _ = resolve_model(spec)
+        imported = model.build_program()
+        for nid in ops:
+            want = {k: v for k, v in original.params[nid].items()
+                    if k not in ("init", "padding")}  # 'same' or 'number' 2: the same here
+            assert {k: imported.params[nid][k] for k in want} == want, nid
+        shape = original.shapes[original.order[original.input_nodes[0]]]
+        x = np.random.default_rng(2).normal(size=(3, *shape[1:]))
+        for a, b in zip(np.atleast_1d(imported.predict(x)), np.atleast_1d(original.predict(x))):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+        (want,) = ort.InferenceSession(str(first)).run(None, {"input": x.astype(np.float32)})
+        np.testing.assert_allclose(imported.predict(x), want, rtol=0, atol=1e-5)
+        export(model, "onnx", second)
+        assert second.read_bytes() == first.read_bytes()
+
+
 def test_constants_stay_constants_and_fused_ops_come_back(tmp_path):
     """Constant vs Parameter, SiLU, GELU and Softplus with beta survive a round trip."""
     from engine.core.spec import GraphSpec

@@ -721,15 +721,17 @@ class _Fusion:
         return [pool, flat], self.make(FUSED_GLOBAL_AVG_POOL, pool.input[0], flat)
 
     def transposed_matmul(self, matmul: Any):
-        """MatMul of a swap of the last two axes: our MatMul's transpose_a / transpose_b."""
+        """MatMul of a swap of the last two axes: our MatMul's transpose_a / transpose_b.
+
+        A Transpose that is a node of its own in Gradscape's export ("<id>.out") stays one."""
         if matmul.op_type != "MatMul" or len(matmul.input) != 2:
             return None
         parts, ins, flags = [], list(matmul.input), {}
         for i, flag in ((0, "transA"), (1, "transB")):
             t = self.producer.get(ins[i])
             perm = self.perm(t)
-            if perm is None or len(perm) < 3 or perm[:-2] != list(range(len(perm) - 2)) or \
-                    perm[-2:] != [len(perm) - 1, len(perm) - 2] or \
+            if perm is None or len(perm) < 3 or t.name.endswith(".out") or \
+                    perm != [*range(len(perm) - 2), len(perm) - 1, len(perm) - 2] or \
                     self.only_user(ins[i], "MatMul") is not matmul:
                 continue
             parts.append(t)

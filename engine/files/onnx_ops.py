@@ -418,6 +418,8 @@ def _conv(b: Builder, node: Any, nid: str) -> Tensor:
     if auto_pad == "SAME_UPPER" or (auto_pad == "NOTSET" and pads == [top, left, bottom, right]
                                     and any(pads)):
         params["padding"] = "same"
+        if len(set(pads)) == 1:  # also the number, should the user switch to 'number'
+            params["pad"] = pads[0]
     elif auto_pad == "VALID" or (auto_pad == "NOTSET" and not any(pads)):
         params["padding"] = "valid"
     elif auto_pad == "NOTSET" and len(set(pads)) == 1:
