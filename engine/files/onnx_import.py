@@ -3,9 +3,11 @@
 Steps: read the file and check it before building any tensor (sizes from the protobuf
 dims, external data only inside the model's folder, one input, no cycles); fold the
 constant parts with onnx's reference evaluator; fuse multi-node patterns that one of our
-ops expresses (SiLU, GELU, Softplus with beta); convert node by node with the table in
-`onnx_ops`; lay the graph out. Every node that cannot be expressed is listed in one
-message, by op type with counts and ONNX node names, and nothing is imported.
+ops expresses (SiLU, GELU, Softplus with beta, Embedding, causal Softmax, GlobalAvgPool2D,
+MatMul with transposes, MultiHeadAttention as our exporter writes it); convert node by
+node with the table in `onnx_ops`; lay the graph out. Every node that cannot be expressed
+is listed in one message, by op type with counts and ONNX node names, and nothing is
+imported.
 
 The result is a `LoadedModel` that predicts but has no loss: the user picks a loss and a
 Target to train it (`engine.training.loss_head.add_loss`, the CLI's ``--loss``, the

@@ -2,7 +2,7 @@
 
 A converter gets the `Builder` and one ONNX node (already constant-folded and fused by
 `onnx_import`) and returns the `Tensor` that stands for the node's first output. When the
-node asks for something our op cannot do (a stride per axis, a grouped convolution) it
+node asks for something our op cannot do (a stride per axis, padding that differs between sides) it
 raises `Unsupported` with a short reason; the importer lists every such node in one
 message and imports nothing. Supporting a new op is one function and one table entry.
 """
