@@ -3,9 +3,11 @@
 Steps: read the file and check it before building any tensor (sizes from the protobuf
 dims, external data only inside the model's folder, one input, no cycles); fold the
 constant parts with onnx's reference evaluator; fuse multi-node patterns that one of our
-ops expresses (SiLU, GELU, Softplus with beta); convert node by node with the table in
-`onnx_ops`; lay the graph out. Every node that cannot be expressed is listed in one
-message, by op type with counts and ONNX node names, and nothing is imported.
+ops expresses (SiLU, GELU, Softplus with beta, Embedding, causal Softmax, GlobalAvgPool2D,
+MatMul with transposes, MultiHeadAttention as our exporter writes it); convert node by
+node with the table in `onnx_ops`; lay the graph out. Every node that cannot be expressed
+is listed in one message, by op type with counts and ONNX node names, and nothing is
+imported.
 
 The result is a `LoadedModel` that predicts but has no loss: the user picks a loss and a
 Target to train it (`engine.training.loss_head.add_loss`, the CLI's ``--loss``, the
@@ -30,7 +32,12 @@ from engine.files.model_file import LoadedModel, read_limited
 from engine.files.onnx_ops import (
     BATCH,
     CONVERTERS,
+    FUSED_ATTENTION,
+    FUSED_CAUSAL_SOFTMAX,
+    FUSED_EMBEDDING,
     FUSED_GELU,
+    FUSED_GLOBAL_AVG_POOL,
+    FUSED_MATMUL,
     FUSED_SILU,
     FUSED_SOFTPLUS,
     USES_BATCH,
@@ -407,7 +414,10 @@ class _Importer:
         consumers.update(outputs)
         b = Builder(consts, {t.name for t in self.graph.initializer}, dict(consumers),
                     set(outputs), None, self.batch_values)
-        self.model_input(b)
+        nid = self.model_input(b)
+        if any(n.op_type == FUSED_EMBEDDING and n.input[1] == self.input_names[0]
+               for n in nodes):  # a sequence of ids: the Input says "shape", not "features"
+            b.nodes[nid] = ("Input", {"shape": [int(d) for d in b.shapes[nid][1:]]})
         refused: dict[str, list[tuple[str, str]]] = {}
         for node in nodes:
             label = node.name or node.output[0]
@@ -515,7 +525,9 @@ class _Fusion:
         for node in self.nodes:
             if id(node) in removed:
                 continue
-            for match in (self.silu, self.gelu, self.softplus):
+            for match in (self.attention, self.silu, self.gelu, self.gelu_tanh, self.softplus,
+                          self.causal_softmax, self.embedding, self.global_avg_pool,
+                          self.transposed_matmul):
                 found = match(node)
                 if found is not None and not any(id(n) in removed for n in found[0]):
                     parts, fused = found
@@ -561,6 +573,22 @@ class _Fusion:
 
         return helper.make_node(op_type, [x], [last.output[0]], name=last.name or
                                 last.output[0], **attrs)
+
+    @staticmethod
+    def make_n(op_type: str, inputs: list[str], last: Any, **attrs: Any) -> Any:
+        from onnx import helper
+
+        return helper.make_node(op_type, inputs, [last.output[0]], name=last.name or
+                                last.output[0], **attrs)
+
+    def perm(self, node: Any | None) -> list[int] | None:
+        if node is None or node.op_type != "Transpose":
+            return None
+        return [int(p) for p in attributes(node).get("perm", [])]
+
+    def ints(self, value: str) -> list[int] | None:
+        c = self.consts.get(value)
+        return None if c is None or c.dtype.kind not in "iu" else [int(v) for v in c.ravel()]
 
     # patterns (each keyed on its first node; returns (nodes in order, fused node))
     def silu(self, sig: Any):
@@ -624,3 +652,177 @@ class _Fusion:
             return None
         return [bx, sp, div, gt, where], self.make(
             FUSED_SOFTPLUS, x, where, beta=self.scalar(beta), threshold=threshold)
+
+    def gelu_tanh(self, x2: Any):
+        """x·½(1 + tanh(√(2/π)(x + 0.044715x³))), as Gradscape's exporter writes it."""
+        if x2.op_type != "Mul" or len(x2.input) != 2 or x2.input[0] != x2.input[1]:
+            return None
+        x = x2.input[0]
+        x3 = self.only_user(x2.output[0], "Mul")
+        if x3 is None or self.other(x3, x2.output[0]) != x:
+            return None
+        kx3 = self.only_user(x3.output[0], "Mul")
+        inner = kx3 and self.only_user(kx3.output[0], "Add")
+        if inner is None or not self.is_const(self.other(kx3, x3.output[0]), 0.044715) or \
+                self.other(inner, kx3.output[0]) != x:
+            return None
+        scaled = self.only_user(inner.output[0], "Mul")
+        if scaled is None or not self.is_const(self.other(scaled, inner.output[0]),
+                                               math.sqrt(2.0 / math.pi)):
+            return None
+        t = self.only_user(scaled.output[0], "Tanh")
+        t1 = t and self.only_user(t.output[0], "Add")
+        if t1 is None or not self.is_const(self.other(t1, t.output[0]), 1.0):
+            return None
+        cdf = self.only_user(t1.output[0], "Mul")
+        out = cdf and self.only_user(cdf.output[0], "Mul")
+        if out is None or not self.is_const(self.other(cdf, t1.output[0]), 0.5) or \
+                self.other(out, cdf.output[0]) != x:
+            return None
+        return ([x2, x3, kx3, inner, scaled, t, t1, cdf, out],
+                self.make(FUSED_GELU, x, out, approximate="tanh"))
+
+    def masked(self, where: Any) -> str | None:
+        """The scores a causal Where(mask, −∞, scores) hides; None when it is another Where."""
+        if where is None or where.op_type != "Where" or len(where.input) != 3:
+            return None
+        mask, fill, scores = where.input
+        m, f = self.consts.get(mask), self.scalar(fill)
+        if m is None or m.ndim != 2 or m.shape[0] != m.shape[1] or f != -math.inf:
+            return None
+        from engine.ops.sequence import causal_mask
+
+        if not np.array_equal(m.astype(bool), causal_mask(*m.shape)):
+            return None
+        return scores
+
+    def causal_softmax(self, where: Any):
+        scores = self.masked(where)
+        sm = scores and self.only_user(where.output[0], "Softmax")
+        if sm is None:
+            return None
+        return [where, sm], self.make(FUSED_CAUSAL_SOFTMAX, scores, sm,
+                                      axis=int(attributes(sm).get("axis", -1)))
+
+    def embedding(self, cast: Any):
+        """Cast of float ids to integers, then Gather of rows of a table."""
+        if cast.op_type != "Cast" or int(attributes(cast).get("to", 0)) not in (6, 7):
+            return None
+        gather = self.only_user(cast.output[0], "Gather")
+        if gather is None or gather.input[1] != cast.output[0]:
+            return None
+        return [cast, gather], self.make_n(FUSED_EMBEDDING, [gather.input[0], cast.input[0]],
+                                           gather, axis=int(attributes(gather).get("axis", 0)))
+
+    def global_avg_pool(self, pool: Any):
+        if pool.op_type != "GlobalAveragePool":
+            return None
+        flat = self.only_user(pool.output[0], "Flatten")
+        if flat is None or int(attributes(flat).get("axis", 1)) != 1:
+            return None
+        return [pool, flat], self.make(FUSED_GLOBAL_AVG_POOL, pool.input[0], flat)
+
+    def transposed_matmul(self, matmul: Any):
+        """MatMul of a swap of the last two axes: our MatMul's transpose_a / transpose_b.
+
+        A Transpose that is a node of its own in Gradscape's export ("<id>.out") stays one."""
+        if matmul.op_type != "MatMul" or len(matmul.input) != 2:
+            return None
+        parts, ins, flags = [], list(matmul.input), {}
+        for i, flag in ((0, "transA"), (1, "transB")):
+            t = self.producer.get(ins[i])
+            perm = self.perm(t)
+            if perm is None or len(perm) < 3 or t.name.endswith(".out") or \
+                    perm != [*range(len(perm) - 2), len(perm) - 1, len(perm) - 2] or \
+                    self.only_user(ins[i], "MatMul") is not matmul:
+                continue
+            parts.append(t)
+            ins[i] = t.input[0]
+            flags[flag] = 1
+        if not parts:
+            return None
+        return [*parts, matmul], self.make_n(FUSED_MATMUL, ins, matmul, **flags)
+
+    def linear(self, out: str) -> tuple[list[Any], str, str, str] | None:
+        """x·W (+ b) written by _linear: (nodes, x, Wᵀ name, bias name or "")."""
+        node = self.producer.get(out)
+        bias = ""
+        parts = []
+        if node is not None and node.op_type == "Add":
+            for i in (0, 1):
+                mm = self.made_by(node.input[i], "MatMul")
+                c = self.consts.get(node.input[1 - i])
+                if mm is not None and c is not None and c.ndim == 1 and \
+                        self.only_user(mm.output[0], "Add") is node:
+                    bias, parts, node = node.input[1 - i], [node], mm
+                    break
+        if node is None or node.op_type != "MatMul":
+            return None
+        w = self.consts.get(node.input[1])
+        if w is None or w.ndim != 2 or node.input[0] in self.consts:
+            return None
+        return [node, *parts], node.input[0], node.input[1], bias
+
+    def attention(self, heads: Any):
+        """Multi-head self-attention as Gradscape's exporter writes it (opset 17 has no node)."""
+        if self.perm(heads) != [2, 0, 3, 1, 4]:
+            return None
+        split = self.made_by(heads.input[0], "Reshape")
+        shape = split and self.ints(split.input[1])
+        if shape is None or len(shape) != 5 or shape[2] != 3:
+            return None
+        t, h, dh = shape[1], shape[3], shape[4]
+        inner = self.linear(split.input[0])
+        if inner is None or self.only_user(split.input[0], "Reshape") is not split:
+            return None
+        in_parts, x, w_in, b_in = inner
+        qkv = self.users.get(heads.output[0], [])
+        if len(qkv) != 3 or any(g.op_type != "Gather" for g in qkv):
+            return None
+        by_index = {tuple(self.ints(g.input[1]) or ()): g for g in qkv}
+        if set(by_index) != {(0,), (1,), (2,)}:
+            return None
+        gq, gk, gv = by_index[(0,)], by_index[(1,)], by_index[(2,)]
+        kt = self.only_user(gk.output[0], "Transpose")
+        if self.perm(kt) != [0, 1, 3, 2]:
+            return None
+        qk = self.only_user(kt.output[0], "MatMul")
+        if qk is None or list(qk.input) != [gq.output[0], kt.output[0]] or \
+                self.only_user(gq.output[0], "MatMul") is not qk:
+            return None
+        sc = self.only_user(qk.output[0], "Mul")
+        if sc is None or not self.is_const(self.other(sc, qk.output[0]), 1.0 / math.sqrt(dh)):
+            return None
+        parts = [*in_parts, split, heads, gq, gk, gv, kt, qk, sc]
+        nxt = (self.users.get(sc.output[0]) or [None])[0]
+        causal = self.masked(nxt) == sc.output[0] and \
+            self.only_user(sc.output[0], "Where") is not None
+        if causal:
+            parts.append(nxt)
+        sm = self.only_user(parts[-1].output[0], "Softmax")
+        if sm is None or int(attributes(sm).get("axis", -1)) not in (-1, 3):
+            return None
+        av = self.only_user(sm.output[0], "MatMul")
+        if av is None or list(av.input) != [sm.output[0], gv.output[0]] or \
+                self.only_user(gv.output[0], "MatMul") is not av:
+            return None
+        avt = self.only_user(av.output[0], "Transpose")
+        if self.perm(avt) != [0, 2, 1, 3]:
+            return None
+        o = self.only_user(avt.output[0], "Reshape")
+        if o is None or self.ints(o.input[1]) != [0, t, h * dh]:
+            return None
+        mm = self.only_user(o.output[0], "MatMul")
+        if mm is None or mm.input[0] != o.output[0]:
+            return None
+        end = self.users.get(mm.output[0], [])
+        out_parts, b_out = [mm], ""
+        if len(end) == 1 and end[0].op_type == "Add" and mm.output[0] not in self.outputs:
+            c = self.other(end[0], mm.output[0])
+            if c is not None and c in self.consts and self.consts[c].ndim == 1:
+                out_parts, b_out = [mm, end[0]], c
+        if mm.input[1] not in self.consts or (b_in == "") != (b_out == ""):
+            return None
+        parts += [sm, av, avt, o, *out_parts]
+        return parts, self.make_n(FUSED_ATTENTION, [x, w_in, b_in, mm.input[1], b_out],
+                                  parts[-1], heads=h, causal=int(causal))

@@ -2,7 +2,7 @@
 
 A converter gets the `Builder` and one ONNX node (already constant-folded and fused by
 `onnx_import`) and returns the `Tensor` that stands for the node's first output. When the
-node asks for something our op cannot do (a stride per axis, a grouped convolution) it
+node asks for something our op cannot do (a stride per axis, padding that differs between sides) it
 raises `Unsupported` with a short reason; the importer lists every such node in one
 message and imports nothing. Supporting a new op is one function and one table entry.
 """
@@ -25,6 +25,11 @@ from engine.ops.base import Shape, fmt_shape, numel
 FUSED_SILU = "gradscape.SiLU"
 FUSED_GELU = "gradscape.GELU"
 FUSED_SOFTPLUS = "gradscape.Softplus"
+FUSED_CAUSAL_SOFTMAX = "gradscape.CausalSoftmax"
+FUSED_EMBEDDING = "gradscape.Embedding"
+FUSED_GLOBAL_AVG_POOL = "gradscape.GlobalAvgPool2D"
+FUSED_ATTENTION = "gradscape.MultiHeadAttention"
+FUSED_MATMUL = "gradscape.MatMul"  # with transA / transB: a swap of the last two axes first
 
 
 # Stands for the batch size in shape values folded from a dynamic batch (x.view(x.size(0), -1)).
@@ -57,6 +62,8 @@ def attributes(node: Any) -> dict[str, Any]:
 _OP_NAME = re.compile(r"[A-Z][A-Za-z0-9]*(_\d+)?")  # "Gemm", "Relu_3": an ONNX op type
 
 
+_OUR_LINEAR = re.compile(r"(.+)/\1\.weight_xw")
+
 _SHORT = {"BatchNormalization": "batchnorm", "AveragePool": "avgpool",
           "GlobalAveragePool": "avgpool", "LayerNormalization": "layernorm"}
 
@@ -72,6 +79,14 @@ class NodeIds:
         self.used: set[str] = set()
 
     def make(self, name: str, op_type: str = "") -> str:
+        ours = _OUR_LINEAR.fullmatch(name)  # "<id>/<id>.weight_xw": our exporter's Dense
+        if ours:
+            name = ours.group(1) + ".out"
+        if name.endswith(".out") and "/" in name and not name.startswith("/"):
+            # our exporter's "<id>.out", the id naming a node in a group ("residual/in")
+            text = re.sub(r"[^\w/-]+", "_", name[:-4]).strip("_/")
+            if text:
+                return self.unique(text)
         base = name
         for suffix in (".out", ".value", ".weight"):
             if base.endswith(suffix) and len(base) > len(suffix):
@@ -257,22 +272,22 @@ def _softplus_fused(b: Builder, node: Any, nid: str) -> Tensor:
                  [b.input(node, 0)])
 
 
-def _last_axis(axis: int, shape: Shape, what: str) -> None:
-    if len(shape) == 0 or axis % len(shape) != len(shape) - 1:
-        raise Unsupported(f"{what} runs over axis {axis}, and ours runs over the last axis")
+def _axis_param(axis: int, shape: Shape) -> int:
+    """Our axis parameter for an ONNX axis: -1 for the last axis, else counted from 0."""
+    axis %= max(len(shape), 1)
+    return -1 if axis == len(shape) - 1 else axis
 
 
 def _softmax(b: Builder, node: Any, nid: str) -> Tensor:
     x = b.input(node, 0)
-    _last_axis(int(attributes(node).get("axis", -1)), x.shape, "it")
-    return b.add(nid, "Softmax", {}, [x])
-
-
-def _log_softmax(b: Builder, node: Any, nid: str) -> Tensor:
-    x = b.input(node, 0)
-    _last_axis(int(attributes(node).get("axis", -1)), x.shape, "it")
-    probs = b.add(b.ids.unique(f"{nid}_softmax"), "Softmax", {}, [x])
-    return b.add(nid, "Log", {}, [probs])
+    axis = _axis_param(int(attributes(node).get("axis", -1)), x.shape)
+    params: dict[str, Any] = {"axis": axis}
+    if node.op_type == FUSED_CAUSAL_SOFTMAX:
+        params["causal"] = True
+        op_id = "Softmax"
+    else:
+        op_id = node.op_type
+    return b.add(nid, op_id, params, [x])
 
 
 def _gemm(b: Builder, node: Any, nid: str) -> Tensor:
@@ -298,15 +313,71 @@ def _gemm(b: Builder, node: Any, nid: str) -> Tensor:
 
 
 def _matmul(b: Builder, node: Any, nid: str) -> Tensor:
-    x = b.input(node, 0)
     w = b.const(node, 1)
-    if w is None or w.ndim != 2:
-        raise Unsupported("only a matrix product with a constant weight matrix "
-                          "(a Dense layer) is supported")
-    tensor = b.add(nid, "Dense", {"units": int(w.shape[1]), "bias": False}, [x],
-                   {"weight": w.T})
-    b.made_by[nid] = "MatMul"
-    return tensor
+    if w is not None and w.ndim == 2 and node.input[0] in b.values:
+        tensor = b.add(nid, "Dense", {"units": int(w.shape[1]), "bias": False},
+                       [b.input(node, 0)], {"weight": w.T})
+        b.made_by[nid] = "MatMul"
+        return tensor
+    a = attributes(node)
+    params = {"transpose_a": bool(a.get("transA", 0)), "transpose_b": bool(a.get("transB", 0))}
+    return b.add(nid, "MatMul", params, [b.input(node, 0), b.input(node, 1)])
+
+
+def _transpose(b: Builder, node: Any, nid: str) -> Tensor:
+    x = b.input(node, 0)
+    perm = [int(p) for p in attributes(node).get("perm", range(len(x.shape))[::-1])]
+    if not perm or perm[0] != 0:
+        raise Unsupported(f"it moves the batch axis (perm {perm})")
+    swap_last = list(range(len(perm)))
+    swap_last[-2:] = swap_last[-2:][::-1]
+    axes = [] if perm == swap_last and len(perm) >= 3 else perm[1:]
+    return b.add(nid, "Transpose", {"axes": axes}, [x])
+
+
+def _layer_norm(b: Builder, node: Any, nid: str) -> Tensor:
+    a = attributes(node)
+    x = b.input(node, 0)
+    if int(a.get("axis", -1)) % max(len(x.shape), 1) != len(x.shape) - 1:
+        raise Unsupported(f"it normalises from axis {a['axis']}; ours normalises the last axis")
+    scale = b.need_const(node, 1, "scale")
+    shift = b.const(node, 2)
+    if shift is None and len(node.input) > 2 and node.input[2]:
+        raise Unsupported("its shift is computed, not a constant")
+    if shift is None:
+        shift = np.zeros_like(scale)
+    params = {"eps": short_float(a.get("epsilon", 1e-5))}
+    # Gradscape's exporter writes a LayerNorm without γ, β with constants named <id>/one, /zero
+    plain = node.input[1].endswith("/one") and (len(node.input) < 3 or
+                                               node.input[2].endswith("/zero"))
+    if plain and np.all(scale == 1) and np.all(shift == 0):
+        return b.add(nid, "LayerNorm", {**params, "affine": False}, [x])
+    d = x.shape[-1] if x.shape else 0
+    weights = {"weight": np.broadcast_to(scale, (d,)), "bias": np.broadcast_to(shift, (d,))}
+    return b.add(nid, "LayerNorm", params, [x], weights)
+
+
+def _embedding(b: Builder, node: Any, nid: str) -> Tensor:
+    """Gather rows of a constant table by computed ids (after a Cast, fused)."""
+    a = attributes(node)
+    table = b.const(node, 0)
+    if table is None or table.ndim != 2 or int(a.get("axis", 0)) != 0:
+        raise Unsupported("only picking rows of a constant table (an embedding) is supported")
+    return b.add(nid, "Embedding", {"size": int(table.shape[0]), "dim": int(table.shape[1])},
+                 [b.input(node, 1)], {"weight": table})
+
+
+def _clip(b: Builder, node: Any, nid: str) -> Tensor:
+    a = attributes(node)
+    low = b.const(node, 1)
+    high = b.const(node, 2)
+    low = low.ravel()[0] if low is not None else a.get("min")
+    high = high.ravel()[0] if high is not None else a.get("max")
+    if low is None or high is None:
+        raise Unsupported("it has only one bound; ours clamps between a lowest and a highest "
+                          "value")
+    return b.add(nid, "Clamp", {"min": short_float(low), "max": short_float(high)},
+                 [b.input(node, 0)])
 
 
 def _square_geometry(node: Any, name: str, default: int) -> int:
@@ -319,16 +390,9 @@ def _square_geometry(node: Any, name: str, default: int) -> int:
     return values[0]
 
 
-def _plain_window(node: Any) -> None:
-    a = attributes(node)
-    if any(int(d) != 1 for d in a.get("dilations", [1, 1])):
-        raise Unsupported(f"it is dilated ({list(a['dilations'])})")
-    auto_pad = a.get("auto_pad", b"NOTSET")
-    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
-    if auto_pad not in ("NOTSET", "VALID") or any(int(p) for p in a.get("pads", [])):
-        raise Unsupported("it pads the image")
-    if a.get("ceil_mode", 0):
-        raise Unsupported("it rounds the output size up (ceil_mode)")
+def _auto_pad(node: Any) -> str:
+    auto_pad = attributes(node).get("auto_pad", b"NOTSET")
+    return auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
 
 
 def _conv(b: Builder, node: Any, nid: str) -> Tensor:
@@ -337,47 +401,66 @@ def _conv(b: Builder, node: Any, nid: str) -> Tensor:
     a = attributes(node)
     x = b.input(node, 0)
     w = b.need_const(node, 1, "filter tensor")
-    if int(a.get("group", 1)) != 1:
-        raise Unsupported(f"it is a grouped convolution (group {a['group']})")
     if w.ndim != 4 or w.shape[2] != w.shape[3]:
         raise Unsupported(f"its filters have shape {list(w.shape)}; ours are square 2-D")
-    if any(int(d) != 1 for d in a.get("dilations", [1, 1])):
-        raise Unsupported(f"it is dilated ({list(a['dilations'])})")
     k = int(w.shape[2])
     s = _square_geometry(node, "strides", 1)
+    dil = _square_geometry(node, "dilations", 1)
     if len(x.shape) != 4 or None in x.shape[1:]:
         raise Unsupported(f"its input has shape {fmt_shape(x.shape)}")
+    span = dil * (k - 1) + 1
     h, wd = int(x.shape[2]), int(x.shape[3])
-    _, top, bottom = same_padding(h, k, s)
-    _, left, right = same_padding(wd, k, s)
-    auto_pad = a.get("auto_pad", b"NOTSET")
-    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+    _, top, bottom = same_padding(h, span, s)
+    _, left, right = same_padding(wd, span, s)
+    auto_pad = _auto_pad(node)
     pads = [int(p) for p in a.get("pads", [0, 0, 0, 0])]
-    if auto_pad == "SAME_UPPER" or pads == [top, left, bottom, right]:
-        padding = "same"
+    params: dict[str, Any] = {}
+    if auto_pad == "SAME_UPPER" or (auto_pad == "NOTSET" and pads == [top, left, bottom, right]
+                                    and any(pads)):
+        params["padding"] = "same"
+        if len(set(pads)) == 1:  # also the number, should the user switch to 'number'
+            params["pad"] = pads[0]
     elif auto_pad == "VALID" or (auto_pad == "NOTSET" and not any(pads)):
-        padding = "valid"
+        params["padding"] = "valid"
+    elif auto_pad == "NOTSET" and len(set(pads)) == 1:
+        params.update(padding="number", pad=pads[0])
     else:
-        raise Unsupported(f"its padding {pads} is neither 'same' nor 'valid'")
+        raise Unsupported(f"its padding {pads} differs between the sides")
     weights = {"weight": w}
     bias = b.const(node, 2)
     if bias is None and len(node.input) > 2 and node.input[2]:
         raise Unsupported("its bias is computed, not a constant")
     if bias is not None:
         weights["bias"] = bias
-    params = {"filters": int(w.shape[0]), "kernel": k, "stride": s, "padding": padding,
-              "bias": bias is not None}
+    params.update(filters=int(w.shape[0]), kernel=k, stride=s, bias=bias is not None)
+    if dil != 1:
+        params["dilation"] = dil
+    if int(a.get("group", 1)) != 1:
+        params["groups"] = int(a["group"])
     return b.add(nid, "Conv2D", params, [x], weights)
 
 
 def _pool(op_id: str) -> Converter:
     def convert(b: Builder, node: Any, nid: str) -> Tensor:
+        a = attributes(node)
         if len(node.output) > 1 and node.output[1]:
             raise Unsupported("its indices output is used")
-        _plain_window(node)
+        if any(int(d) != 1 for d in a.get("dilations", [1, 1])):
+            raise Unsupported(f"it is dilated ({list(a['dilations'])})")
+        if a.get("ceil_mode", 0):
+            raise Unsupported("it rounds the output size up (ceil_mode)")
+        pads = [int(p) for p in a.get("pads", [0, 0, 0, 0])]
+        if _auto_pad(node) not in ("NOTSET", "VALID") or len(set(pads)) > 1:
+            raise Unsupported(f"its padding {pads} differs between the sides")
+        pad = pads[0] if pads and _auto_pad(node) == "NOTSET" else 0
+        if pad and op_id == "AvgPool2D" and not a.get("count_include_pad", 0):
+            raise Unsupported("it leaves the padding out of the average; ours counts it")
         k = _square_geometry(node, "kernel_shape", 0)
         s = _square_geometry(node, "strides", 1)
-        return b.add(nid, op_id, {"size": k, "stride": 0 if s == k else s}, [b.input(node, 0)])
+        params = {"size": k, "stride": 0 if s == k else s}
+        if pad:
+            params["padding"] = pad
+        return b.add(nid, op_id, params, [b.input(node, 0)])
 
     return convert
 
@@ -387,6 +470,18 @@ def _global_avg_pool(b: Builder, node: Any, nid: str) -> Tensor:
     if len(x.shape) != 4 or x.shape[2] != x.shape[3] or x.shape[2] is None:
         raise Unsupported(f"its input {fmt_shape(x.shape)} is not a square image")
     return b.add(nid, "AvgPool2D", {"size": int(x.shape[2]), "stride": 0}, [x])
+
+
+def _attention(b: Builder, node: Any, nid: str) -> Tensor:
+    """Self-attention the importer's fusion pass found: inputs x, W_inᵀ, b_in, W_outᵀ, b_out."""
+    a = attributes(node)
+    names = ("in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias")
+    arrays = [b.const(node, i + 1) for i in range(4)]
+    arrays[0], arrays[2] = arrays[0].T, arrays[2].T
+    bias = arrays[1] is not None
+    weights = {n: v for n, v in zip(names, arrays) if v is not None}
+    params = {"heads": int(a["heads"]), "causal": bool(a["causal"]), "bias": bias}
+    return b.add(nid, "MultiHeadAttention", params, [b.input(node, 0)], weights)
 
 
 def _batch_norm(b: Builder, node: Any, nid: str) -> Tensor:
@@ -539,7 +634,13 @@ CONVERTERS: dict[str, Converter] = {
     "Elu": _elu,
     "Gelu": _gelu,
     "Softmax": _softmax,
-    "LogSoftmax": _log_softmax,
+    "LogSoftmax": _softmax,
+    "LayerNormalization": _layer_norm,
+    "Gather": _embedding,
+    "Transpose": _transpose,
+    "Abs": _unary("Abs"),
+    "Sqrt": _unary("Sqrt"),
+    "Clip": _clip,
     "Add": _binary,
     "Sub": _binary,
     "Mul": _binary,
@@ -550,6 +651,11 @@ CONVERTERS: dict[str, Converter] = {
     FUSED_SILU: _unary("SiLU"),
     FUSED_GELU: _gelu,
     FUSED_SOFTPLUS: _softplus_fused,
+    FUSED_CAUSAL_SOFTMAX: _softmax,
+    FUSED_EMBEDDING: _embedding,
+    FUSED_GLOBAL_AVG_POOL: _unary("GlobalAvgPool2D"),
+    FUSED_ATTENTION: _attention,
+    FUSED_MATMUL: _matmul,
 }
 
 
