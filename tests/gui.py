@@ -30,6 +30,16 @@ def make_window(qtbot, tmp_path, name: str = "w", size: tuple[int, int] = (1300,
     return win
 
 
+def window_fixture(qtbot, tmp_path, name: str = "w", size: tuple[int, int] = (1300, 850)):
+    """`make_window` for a pytest fixture (`yield from`): the shown window, then file work
+    finished and its training process ended."""
+    win = make_window(qtbot, tmp_path, name, size)
+    qtbot.waitExposed(win)
+    yield win
+    win.models.wait()
+    win.training.shutdown()
+
+
 def open_example(qtbot, win, name: str, **training):
     """Open an example (optionally overriding its training settings) and wait until compiled."""
     win.open_path(EXAMPLES / name, ask=False)

@@ -9,16 +9,13 @@ from PySide6.QtGui import QGuiApplication, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from designer.overlays.gradient_overlay import format_number
-from tests.gui import make_window, on_worker, open_example
+from tests.gui import on_worker, open_example, window_fixture
 from tests.test_your_data import hand_chain, make_images, rel_close
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    win = make_window(qtbot, tmp_path, size=(1280, 800))
-    qtbot.waitExposed(win)
-    yield win
-    win.training.shutdown()
+    yield from window_fixture(qtbot, tmp_path, size=(1280, 800))
 
 
 def _send(widget, kind, pos, buttons):

@@ -15,7 +15,7 @@ from designer.training import session as states
 from engine.core.compiler import compile_graph
 from engine.files.model_file import load_model
 from engine.files.safetensors_io import load_file as load_safetensors
-from tests.gui import make_window
+from tests.gui import window_fixture
 
 EXAMPLES = resource_path("examples")
 
@@ -24,18 +24,12 @@ EXAMPLES = resource_path("examples")
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    win = make_window(qtbot, tmp_path, "one")
-    yield win
-    win.models.wait()
-    win.training.shutdown()
+    yield from window_fixture(qtbot, tmp_path, "one")
 
 
 @pytest.fixture
 def window2(qtbot, tmp_path):
-    win = make_window(qtbot, tmp_path, "two")
-    yield win
-    win.models.wait()
-    win.training.shutdown()
+    yield from window_fixture(qtbot, tmp_path, "two")
 
 
 def train_xor(qtbot, win, steps):

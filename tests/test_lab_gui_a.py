@@ -13,7 +13,7 @@ from engine.core.spec import load_graph
 from engine.lab.chain_rule import explain_edge, explain_node, explain_parameter_path
 from engine.lab.optimizer_state import parameter_state
 from engine.training.trainer import TrainConfig, Trainer, load_data
-from tests.gui import make_window, open_example
+from tests.gui import open_example, window_fixture
 
 EXAMPLES = resource_path("examples")
 A, B, C = 0.5, -1.0, 2.0  # the chain example's initial parameters
@@ -21,10 +21,7 @@ A, B, C = 0.5, -1.0, 2.0  # the chain example's initial parameters
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    win = make_window(qtbot, tmp_path, size=(1500, 900))
-    qtbot.waitExposed(win)
-    yield win
-    win.training.shutdown()
+    yield from window_fixture(qtbot, tmp_path, size=(1500, 900))
 
 
 

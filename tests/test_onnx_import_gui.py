@@ -7,17 +7,14 @@ from designer.resources import resource_path
 from designer.training import session as states
 from engine.export import export
 from engine.files.onnx_import import import_onnx
-from tests.gui import make_window, on_worker
+from tests.gui import on_worker, window_fixture
 
 pytest.importorskip("onnx")
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    win = make_window(qtbot, tmp_path, "onnx")
-    yield win
-    win.models.wait()
-    win.training.shutdown()
+    yield from window_fixture(qtbot, tmp_path, "onnx")
 
 
 def test_open_onnx_add_loss_and_train_with_the_imported_weights(qtbot, window, tmp_path):
