@@ -314,18 +314,10 @@ def _build_waypoints(raw: Any, edge_keys: set[str],
 
 def load_graph(path: str | os.PathLike[str]) -> GraphSpec:
     """Read a graph file. Raises FileFormatError with a clear sentence on any problem."""
+    from engine.files.sized_read import read_limited
+
     p = Path(path)
-    try:
-        size = p.stat().st_size
-    except OSError as exc:
-        raise FileFormatError(f"Cannot open {p.name}: {exc.strerror}.") from None
-    if size > MAX_FILE_BYTES:
-        raise FileFormatError(f"{p.name} is {size / 2**20:.0f} MiB; graph files are at most "
-                              f"{MAX_FILE_BYTES // 2**20} MiB.")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise FileFormatError(f"Cannot read {p.name}: {exc.strerror}.") from None
+    _name, raw = read_limited(p, MAX_FILE_BYTES, "graph files")
     if raw.startswith(b"PK\x03\x04"):
         raise FileFormatError(
             f"{p.name} is a zip archive, not a graph file. If it is a trained model (.gsmodel), "

@@ -16,6 +16,7 @@ import numpy as np
 
 from engine.data.dataset import Dataset
 from engine.errors import DataError
+from engine.files.sized_read import read_limited
 from engine.ops.base import Param
 
 FABLES_PATH = Path(__file__).with_name("files") / "aesop_fables.txt"
@@ -25,14 +26,7 @@ MAX_TEXT_BYTES = 20_000_000  # checked before reading: a text model of this size
 def read_text(path: str | os.PathLike[str]) -> str:
     """The text of a UTF-8 file, or DataError naming the file, line and column of a bad byte."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise DataError(f"Cannot open the text file {path}: {exc.strerror}.") from None
-    if size > MAX_TEXT_BYTES:
-        raise DataError(f"The text file {path} has {size / 1e6:.0f} MB; Gradscape trains on "
-                        f"texts up to {MAX_TEXT_BYTES // 1_000_000} MB.")
-    data = path.read_bytes()
+    _name, data = read_limited(path, MAX_TEXT_BYTES, "text files for training", DataError)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -26,7 +26,6 @@ import struct
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ from engine.core.spec import GraphSpec, atomic_write_bytes
 from engine.errors import CompileError, FileFormatError, GradscapeError
 from engine.files import safetensors_io as st
 from engine.files.json_text import parse_json
+from engine.files.sized_read import read_limited
 from engine.ops.base import numel
 
 FORMAT_NAME = "gradscape-model"
@@ -264,24 +264,6 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     """Read and check a .gsmodel. Raises FileFormatError (and nothing else) on any problem."""
     name, data = read_limited(path, MAX_FILE_BYTES, "model files")
     return loads_model(data, name)
-
-
-def read_limited(path: str | os.PathLike[str], limit: int, kind: str) -> tuple[str, bytes]:
-    """(file name, bytes) of a file no larger than `limit`; `kind` names such files in the
-    sentence ("model files are at most 2 GiB")."""
-    p = Path(path)
-    name = p.name or str(path)
-    try:
-        size = p.stat().st_size
-    except OSError as exc:
-        raise FileFormatError(f"Cannot open {name}: {exc.strerror or exc}.") from None
-    if size > limit:
-        raise FileFormatError(f"{name} is {size / 2**30:.1f} GiB; {kind} are at most "
-                              f"{limit // 2**30} GiB.")
-    try:
-        return name, p.read_bytes()
-    except OSError as exc:
-        raise FileFormatError(f"Cannot read {name}: {exc.strerror or exc}.") from None
 
 
 def loads_model(data: bytes, name: str = "the model") -> LoadedModel:

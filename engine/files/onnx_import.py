@@ -28,7 +28,7 @@ import numpy as np
 from engine.core.layout import layered_layout, wrap_rows
 from engine.core.spec import GraphSpec
 from engine.errors import FileFormatError
-from engine.files.model_file import LoadedModel, read_limited
+from engine.files.model_file import LoadedModel
 from engine.files.onnx_ops import (
     BATCH,
     CONVERTERS,
@@ -47,6 +47,7 @@ from engine.files.onnx_ops import (
     check_input_shape,
     input_params,
 )
+from engine.files.sized_read import read_limited
 
 MAX_FILE_BYTES = 2 * 1024**3
 MAX_NODES = 50_000
