@@ -28,6 +28,19 @@ def test_chance_loss_is_the_best_constant_guess():
         math.log(3))
     assert chance_loss("MSELoss", y, reduction="sum") is None
     assert chance_accuracy(np.array([0, 0, 0, 1])) == 0.75
+    one_hot = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    assert chance_loss("CrossEntropyLoss", one_hot) == pytest.approx(
+        -(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25)))
+    assert chance_accuracy(one_hot) == 0.5
+
+
+def test_chance_of_next_character_targets_is_the_unigram_entropy():
+    # (samples, T) character ids, as a text data set's targets: the character frequencies
+    # over all positions, not the rows read as one-hot vectors
+    y = np.array([[0.0, 1.0, 1.0, 2.0], [1.0, 1.0, 3.0, 1.0]])
+    freq = np.array([1, 5, 1, 1]) / 8
+    assert chance_loss("CrossEntropyLoss", y) == pytest.approx(-(freq * np.log(freq)).sum())
+    assert chance_accuracy(y) == pytest.approx(5 / 8)
 
 
 def test_stuck_at_chance_and_dead_relus_are_named():

@@ -65,25 +65,54 @@ def tensor_view(a: np.ndarray) -> TensorView:
 def summarize_many(arrays: list[np.ndarray | None]) -> list[Summary | None]:
     """Summaries of many tensors (None stays None), computed in the tensors' own dtype.
 
-    Five reductions per tensor, no copies but one |x| temporary; float32 sums use numpy's
-    pairwise summation, accurate to about 1e-6 relative, plenty for display.
+    The same array passed twice (a value on two wires, a gradient an Add hands to both
+    inputs) is summarised once. Sums are dot products with a vector of ones: BLAS sums
+    float32 several times faster than numpy's reduction and at least as accurately (many
+    partial sums); |x| goes into one scratch buffer per call, not a new array per tensor.
     """
     out: list[Summary | None] = []
+    seen: dict[int, Summary | None] = {}
+    scratch: dict[np.dtype, np.ndarray] = {}
     # Exploding values overflow the float32 sums to inf: that is the honest summary.
     with np.errstate(over="ignore", invalid="ignore"):
         for a in arrays:
-            _append_summary(out, a)
+            if a is None or id(a) not in seen:
+                _append_summary(out, a, scratch)
+                if a is not None:
+                    seen[id(a)] = out[-1]  # `arrays` keeps `a` alive: its id stays unique
+            else:
+                out.append(seen[id(a)])
     return out
 
 
-def _append_summary(out: list[Summary | None], a: np.ndarray | None) -> None:
+_ONES: dict[np.dtype, np.ndarray] = {}  # a vector of ones per float dtype, grown as needed
+
+
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    ones = _ONES.get(dtype)
+    if ones is None or ones.size < n:
+        ones = _ONES[dtype] = np.ones(max(n, 4096), dtype)
+    return ones[:n]
+
+
+def _append_summary(out: list[Summary | None], a: np.ndarray | None,
+                    scratch: dict[np.dtype, np.ndarray]) -> None:
     if a is None or a.size == 0:
         out.append(None)
         return
     f = a.reshape(-1)
     n = f.size
-    out.append(Summary(float(f.sum()) / n, float(np.abs(f).sum()) / n,
-                       float(np.dot(f, f)) ** 0.5, float(f.min()), float(f.max()), n))
+    if f.dtype in (np.float32, np.float64):
+        ones = _ones(n, f.dtype)
+        buf = scratch.get(f.dtype)
+        if buf is None or buf.size < n:
+            buf = scratch[f.dtype] = np.empty(n, f.dtype)
+        total = float(np.dot(f, ones))
+        abs_total = float(np.dot(np.abs(f, out=buf[:n]), ones))
+    else:
+        total, abs_total = float(f.sum()), float(np.abs(f).sum())
+    out.append(Summary(total / n, abs_total / n, float(np.dot(f, f)) ** 0.5, float(f.min()),
+                       float(f.max()), n))
 
 
 def histogram(a: np.ndarray, bins: int = 16) -> tuple[list[int], list[float]]:

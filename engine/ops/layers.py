@@ -45,26 +45,30 @@ class DenseKernel(Kernel):
     def __init__(self, bias: bool):
         self.bias = bias
 
+    # A sequence (batch, T, d) is one (batch·T, d) matrix product: numpy would otherwise
+    # multiply each of the batch's (T, d) slices on its own, several times slower.
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
-        y = x @ self.w["weight"].T
+        y = rows(x) @ self.w["weight"].T
         if self.bias:
             y += self.w["bias"]
-        return y
+        return y.reshape(*x.shape[:-1], y.shape[-1])
 
     # dW = dyᵀ·x,  db = Σ_batch dy,  dx = dy·W  (a sequence (batch, T, d) counts as batch·T rows)
     def backward(self, gy: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        x = self.x
-        if gy.ndim > 2:
-            gy2, x = gy.reshape(-1, gy.shape[-1]), x.reshape(-1, x.shape[-1])
-        else:
-            gy2 = gy
-        np.matmul(gy2.T, x, out=self.g["weight"])
+        gy2 = rows(gy)
+        np.matmul(gy2.T, rows(self.x), out=self.g["weight"])
         if self.bias:
             gy2.sum(axis=0, out=self.g["bias"])
         if self.needs_input_grad[0]:
-            return (gy @ self.w["weight"],)
+            gx = gy2 @ self.w["weight"]
+            return (gx.reshape(*gy.shape[:-1], gx.shape[-1]),)
         return (None,)
+
+
+def rows(a: np.ndarray) -> np.ndarray:
+    """`a` as a matrix of its last axis: (…, d) → (rows, d) (a view when it can be)."""
+    return a if a.ndim == 2 else a.reshape(-1, a.shape[-1])
 
 
 @register

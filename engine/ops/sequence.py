@@ -22,7 +22,7 @@ from engine.ops.base import (
     fmt_shape,
     unbroadcast,
 )
-from engine.ops.layers import init_weight
+from engine.ops.layers import init_weight, rows
 
 
 def class_indices(x: np.ndarray, count: int, what: str) -> np.ndarray:
@@ -318,7 +318,7 @@ class MultiHeadAttentionKernel(Kernel):
         h = self.heads
         dh = d // h
         self.x = x
-        qkv = x @ self.w["in_proj_weight"].T
+        qkv = rows(x) @ self.w["in_proj_weight"].T  # one (n·t, d) product, not n of them
         if self.bias:
             qkv += self.w["in_proj_bias"]
         # (3, n, h, t, dh): queries, keys and values of every head
@@ -329,14 +329,22 @@ class MultiHeadAttentionKernel(Kernel):
         s = np.matmul(q, _t(k))
         s *= self.scale
         if self.causal:
-            s[..., causal_mask(t, t)] = -np.inf
+            s += self._hidden(t, s.dtype)
         self.attn = softmax_last(s)  # (n, h, t, t): what each position looks at
-        o = np.matmul(self.attn, v).transpose(0, 2, 1, 3).reshape(n, t, d)
+        o = np.matmul(self.attn, v).transpose(0, 2, 1, 3).reshape(n * t, d)
         self.o = o
         y = o @ self.w["out_proj_weight"].T
         if self.bias:
             y += self.w["out_proj_bias"]
-        return y
+        return y.reshape(n, t, d)
+
+    def _hidden(self, t: int, dtype) -> np.ndarray:
+        """0 where position i may look at j, −∞ above the diagonal (added to the scores:
+        one pass, where boolean-mask assignment takes several)."""
+        mask = getattr(self, "_mask", None)
+        if mask is None or mask.shape != (t, t) or mask.dtype != dtype:
+            self._mask = mask = np.where(causal_mask(t, t), -np.inf, 0.0).astype(dtype)
+        return mask
 
     # o = A·V with A = softmax(Q·Kᵀ/√dₕ);  dA = dO·Vᵀ,  dV = Aᵀ·dO,
     # dS = A·(dA − Σ dA·A)/√dₕ,  dQ = dS·K,  dK = dSᵀ·Q;  then the projections as in Dense
@@ -345,10 +353,10 @@ class MultiHeadAttentionKernel(Kernel):
         h = self.heads
         dh = d // h
         gy2 = gy.reshape(-1, d)
-        np.matmul(gy2.T, self.o.reshape(-1, d), out=self.g["out_proj_weight"])
+        np.matmul(gy2.T, self.o, out=self.g["out_proj_weight"])
         if self.bias:
             gy2.sum(axis=0, out=self.g["out_proj_bias"])
-        go = (gy @ self.w["out_proj_weight"]).reshape(n, t, h, dh).transpose(0, 2, 1, 3)
+        go = (gy2 @ self.w["out_proj_weight"]).reshape(n, t, h, dh).transpose(0, 2, 1, 3)
         a = self.attn
         ga = np.matmul(go, _t(self.v))
         self.attn_grad = ga

@@ -38,7 +38,7 @@ def chance_loss(loss_op: str, y: np.ndarray, reduction: str = "mean",
         p = np.clip(np.mean(y, axis=0), 1e-12, 1 - 1e-12)
         return float(np.mean(-(p * np.log(p) + (1 - p) * np.log(1 - p))))
     if loss_op == "CrossEntropyLoss":
-        if y.ndim == 2 and y.shape[1] > 1:
+        if _one_hot(y):
             freq = y.mean(axis=0)
         else:
             classes = y.reshape(-1).astype(np.int64)
@@ -46,6 +46,13 @@ def chance_loss(loss_op: str, y: np.ndarray, reduction: str = "mean",
         freq = freq[freq > 0]
         return float(-(freq * np.log(freq)).sum())
     return None
+
+
+def _one_hot(y: np.ndarray) -> bool:
+    """Rows of 0s with a single 1 (one-hot classes), not rows of class indices (a sequence
+    of next characters is (samples, T) indices)."""
+    return bool(y.ndim == 2 and y.shape[1] > 1 and np.all((y == 0) | (y == 1))
+                and np.all(y.sum(axis=1) == 1))
 
 
 def diagnose_run(losses: Sequence[float], chance: float | None = None,
@@ -99,7 +106,7 @@ def chance_accuracy(y: np.ndarray) -> float | None:
     y = np.asarray(y)
     if y.size == 0:
         return None
-    if y.ndim == 2 and y.shape[1] > 1:
+    if _one_hot(y):
         classes = y.argmax(axis=1)
     else:
         flat = y.reshape(-1)
