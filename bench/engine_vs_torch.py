@@ -1,9 +1,11 @@
 """One training step (forward + backward + Adam), Gradscape's engine vs PyTorch eager on the CPU.
 
-Besides the four reference cases it times scaling rows (784-H-H-10 for H = 64…2048, batch
-1…512, a 3×32×32 CNN with 'same' padding) and Adam alone, adds a jax.jit column when jax is
-importable (it is not a dependency), and reports the achieved GFLOP/s against the sgemm
-peak measured in the same run.
+Besides the five reference cases (e: the tiny GPT example) it times scaling rows (784-H-H-10
+for H = 64…2048, batch 1…512, a 3×32×32 CNN with 'same' padding) and Adam alone, adds a
+jax.jit column when jax is importable (`pip install .[bench]`; not a dependency, not in CI:
+the whole step, forward, backward and Adam, jit-compiled from the same graph with the same
+weights), reports the achieved GFLOP/s of the matrix products against the sgemm peak
+measured in the same run, and what the GUI's per-wire reports cost the tiny GPT's training.
 
 Run:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/engine_vs_torch.py
 (OPENBLAS_CORETYPE is set on some machines for old OpenBLAS builds and slows numpy down;
