@@ -13,12 +13,17 @@ def arrays(rng):
             rng.normal(size=(4, 3)).astype(np.float32), np.arange(6).reshape(2, 3)]
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-def test_summaries_match_float64_reference(compiled, monkeypatch):
+def use_path(compiled: bool, monkeypatch) -> None:
+    """Take the compiled one-pass loop or the numpy path."""
     if compiled and not jit.enabled():
         pytest.skip("numba is not available in this process")
     if not compiled:
         monkeypatch.setattr(jit, "worth_it", lambda work: False)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_summaries_match_float64_reference(compiled, monkeypatch):
+    use_path(compiled, monkeypatch)
     rng = np.random.default_rng(0)
     items = arrays(rng)
     got = summarize_many(items)
@@ -35,10 +40,7 @@ def test_summaries_match_float64_reference(compiled, monkeypatch):
 
 @pytest.mark.parametrize("compiled", [True, False])
 def test_summaries_of_exploding_values_say_so(compiled, monkeypatch):
-    if compiled and not jit.enabled():
-        pytest.skip("numba is not available in this process")
-    if not compiled:
-        monkeypatch.setattr(jit, "worth_it", lambda work: False)
+    use_path(compiled, monkeypatch)
     monkeypatch.setattr(stats, "KERNEL_MIN", 1)
     big = np.ones(70_000, np.float32)
     with_inf, with_nan = big.copy(), big.copy()
