@@ -66,7 +66,9 @@ def train_and_sample(seconds: float, suffix: str) -> dict:
     wait_until(lambda: time.perf_counter() - start >= seconds
                or session.state in (states.FAILED, states.DIVERGED), int(seconds * 1000) + 5000)
     session.pause()
-    wait_until(lambda: session.state != states.RUNNING, 10_000)
+    # The state says "paused" at once; the worker's last report (its final step) follows.
+    wait_until(lambda: session.run.last_report is not None
+               and not session.run.last_report.running, 10_000)
     wall = time.perf_counter() - start
     settle(800)
     IMAGES.mkdir(parents=True, exist_ok=True)
