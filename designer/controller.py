@@ -452,9 +452,9 @@ class Controller(QObject):
         if not doc.has_group(group_id) or doc.group(group_id).collapsed == (not is_open):
             return
         group = doc.group(group_id)
+        # The closed block keeps its own place (the graph around it looks as it did before
+        # opening); its nodes keep theirs, so a graph can lay a block's inside out apart.
         new = dataclasses.replace(group, collapsed=not is_open)
-        if not is_open:  # the closed block appears where the open block's nodes are
-            new = dataclasses.replace(new, position=self._block_spot(group.nodes))
         verb = "Open" if is_open else "Close"
         self.undo_stack.push(cmd.SetGroup(doc, new, f"{verb} block {group.title}"))
 

@@ -99,7 +99,7 @@ def test_save_block_to_palette_and_drop_a_copy(qtbot, window, tmp_path):
     window.scene.select_group(gid)
     window.actions["save_block"].trigger()
     assert window.palette_widget.block_titles("My blocks") == ["Skip it"]
-    assert window.palette_widget.block_titles("Blocks") == ["Residual block"]
+    assert window.palette_widget.block_titles("Blocks") == ["Residual block", "Transformer"]
     saved = next(e.path for e in window.controller.blocks.entries() if not e.shipped)
     assert saved.parent == tmp_path / "blocks-w"
     new = window.view.add_block_at(str(saved), QPointF(0, 600))

@@ -241,7 +241,7 @@ def test_a_grouped_graph_trains_to_the_same_weights_as_its_flat_form(ctl):
 def test_shipped_blocks_are_a_folder_of_block_files(tmp_path):
     lib = BlockLibrary(tmp_path / "mine")
     entries = lib.entries()
-    assert [e.title for e in entries if e.shipped] == ["Residual block"]
+    assert [e.title for e in entries if e.shipped] == ["Residual block", "Transformer"]
     assert entries[0].path == RESIDUAL_BLOCK
 
 
