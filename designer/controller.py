@@ -24,7 +24,7 @@ from PySide6.QtGui import QUndoStack
 from designer.document import commands as cmd
 from designer.document.blocks import BlockLibrary, block_spec, check_block
 from designer.document.graph_document import GraphDocument, Pos
-from designer.document.layout import layered_layout
+from designer.document.layout import follow_ends, layered_layout
 from designer.document.serialize import check_editable, load_file, save_file, to_json
 from engine.core import registry
 from engine.core.compiler import analyze
@@ -266,7 +266,23 @@ class Controller(QObject):
         if real or real_groups or real_notes:
             text = "Nudge" if burst is not None else None
             self.undo_stack.push(cmd.MoveNodes(doc, real, text, real_groups, real_notes,
-                                               burst))
+                                               burst, self._waypoints_following(real)))
+
+    def _waypoints_following(self, moves: dict[str, tuple[Pos, Pos]]
+                             ) -> dict[EdgeSpec, tuple[list[Pos], list[Pos]]]:
+        """The reroute points of wires whose ends move by `moves` {id: (old, new)}, moved
+        along with them (see layout.follow_ends): {edge: (old points, new points)}."""
+        doc = self.document
+        step = {k: (new[0] - old[0], new[1] - old[1]) for k, (old, new) in moves.items()}
+        out = {}
+        for edge in doc.edges():
+            points = doc.waypoints(edge)
+            if points and (edge.src in step or edge.dst in step):
+                src = moves[edge.src][0] if edge.src in moves else doc.position(edge.src)
+                dst = moves[edge.dst][0] if edge.dst in moves else doc.position(edge.dst)
+                out[edge] = (points, follow_ends(points, src, dst, step.get(edge.src, (0, 0)),
+                                                 step.get(edge.dst, (0, 0))))
+        return out
 
     def nudge(self, node_ids: list[str], dx: float, dy: float, burst: int,
               group_ids: list[str] = (), note_ids: list[str] = ()) -> None:
@@ -345,7 +361,8 @@ class Controller(QObject):
     def _push_layout_move(self, moves: dict[str, tuple[Pos, Pos]], text: str) -> None:
         real = {k: v for k, v in moves.items() if tuple(v[0]) != tuple(v[1])}
         if real:
-            self.undo_stack.push(cmd.MoveNodes(self.document, real, text=text))
+            self.undo_stack.push(cmd.MoveNodes(self.document, real, text=text,
+                                               waypoints=self._waypoints_following(real)))
 
     def set_param(self, node_id: str, name: str, value: Any, merge: bool = True) -> str | None:
         """Set one param after checking it against the op's schema.
@@ -698,7 +715,8 @@ class Controller(QObject):
         new = layered_layout([n.id for n in doc.nodes()], doc.edges(), max_width=max_width)
         moves = {k: (doc.position(k), p) for k, p in new.items() if doc.position(k) != p}
         if moves:
-            self.undo_stack.push(cmd.MoveNodes(doc, moves, text="Auto layout"))
+            self.undo_stack.push(cmd.MoveNodes(doc, moves, text="Auto layout",
+                                               waypoints=self._waypoints_following(moves)))
 
     # -- files -----------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
 from designer.canvas.block_item import BlockFrame
@@ -278,3 +278,28 @@ def test_the_inspector_sums_up_a_selected_block(qtbot, window):
              if w.isVisibleTo(window.inspector)]
     assert "5 nodes selected" in texts
     assert any("544 parameters in the selection" in t for t in texts)  # two 16×16 Dense
+
+
+def test_dragging_both_ends_of_a_bent_wire_carries_its_reroute_points(qtbot, window):
+    window.open_path(EXAMPLES / "xor_mlp.json", ask=False)
+    edge = next(e for e in window.document.edges() if e.src == "x")
+    item = window.scene.edges[edge]
+    bend = item.path().pointAtPercent(0.5) + QPointF(0, 60)
+    window.controller.set_waypoints(edge, [(bend.x(), bend.y())])
+    for node_id in (edge.src, edge.dst):
+        window.scene.nodes[node_id].setSelected(True)
+    src = window.scene.nodes[edge.src]
+    grab = window.view.mapFromScene(src.sceneBoundingRect().topLeft() + QPointF(30, 10))
+    vp = window.view.viewport()
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, grab)
+    for i in range(1, 6):
+        QTest.mouseMove(vp, grab + QPoint(8 * i, 6 * i))
+    step = window.view.mapToScene(grab + QPoint(40, 30)) - window.view.mapToScene(grab)
+    (handle,) = item.reroutes
+    assert handle.pos() == bend + step  # the handle follows during the drag
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       grab + QPoint(40, 30))
+    assert window.document.waypoints(edge) == [(bend.x() + step.x(), bend.y() + step.y())]
+    window.controller.undo_stack.undo()
+    assert window.document.waypoints(edge) == [(bend.x(), bend.y())]
+    assert item.reroutes[0].pos() == bend

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from designer.controller import Controller
 from designer.document.blocks import BlockLibrary, block_ports
+from designer.document.layout import follow_ends
 from engine.core.compiler import compile_graph
 from engine.core.migrations import CURRENT
 from engine.core.spec import EdgeSpec, GraphSpec, load_graph, save_graph
@@ -337,6 +338,57 @@ def test_waypoints_follow_a_rename_and_come_back_with_an_undone_delete(ctl):
     assert moved.key not in ctl.document.spec().waypoints
     ctl.undo_stack.undo()
     assert ctl.document.waypoints(moved) == [(50.0, 50.0)]
+
+
+def test_reroute_points_move_with_both_ends_by_the_same_step(ctl, tmp_path):
+    edge = EdgeSpec("x", "out", "h1", "in")
+    other = EdgeSpec("h2", "out", "a2", "in")
+    ctl.set_waypoints(edge, [(100.0, 80.0), (140.0, 90.0)])
+    ctl.set_waypoints(other, [(700.0, 10.0)])
+    start = state(ctl)
+    ctl.nudge(["x", "h1"], 30.0, -20.0, burst=1)
+    ctl.nudge(["x", "h1"], 30.0, -20.0, burst=1)  # merged into the same step
+    assert ctl.document.waypoints(edge) == [(160.0, 40.0), (200.0, 50.0)]
+    assert ctl.document.waypoints(other) == [(700.0, 10.0)]  # its ends stayed
+    moved = state(ctl)
+    ctl.undo_stack.undo()
+    assert state(ctl) == start
+    ctl.undo_stack.redo()
+    assert state(ctl) == moved
+    path = tmp_path / "bent.json"
+    ctl.save_as(path)
+    again = Controller(blocks_dir=tmp_path / "b")
+    again.open(path)
+    assert again.document.waypoints(edge) == [(160.0, 40.0), (200.0, 50.0)]
+
+
+def test_reroute_points_near_the_moved_end_follow_it_further(ctl):
+    edge = EdgeSpec("x", "out", "h1", "in")
+    ctl.set_waypoints(edge, [(60.0, 100.0), (180.0, 100.0)])
+    old = ctl.document.position("h1")
+    ctl.move_nodes({"h1": (old, (old[0], old[1] + 90.0))})
+    (ax, ay), (bx, by) = ctl.document.waypoints(edge)
+    assert (ax, bx) == (60.0, 180.0)  # a vertical move keeps them in their columns
+    assert 100.0 < ay < by < 190.0
+    ctl.undo_stack.undo()
+    assert ctl.document.waypoints(edge) == [(60.0, 100.0), (180.0, 100.0)]
+
+
+def test_moving_a_closed_block_carries_the_bends_inside_it(ctl):
+    ctl.group_nodes(RES_NODES, "Residual")
+    gid = ctl.last_group_id()
+    inner = EdgeSpec("h2", "out", "a2", "in")
+    ctl.set_waypoints(inner, [(500.0, 300.0)])
+    ctl.nudge([], 40.0, 10.0, burst=2, group_ids=[gid])
+    assert ctl.document.waypoints(inner) == [(540.0, 310.0)]
+
+
+def test_follow_ends_is_exact_for_a_shared_step():
+    points = [(0.1, 0.2), (1e6 + 0.3, -7.7)]
+    assert follow_ends(points, (0.0, 0.0), (5.0, 5.0), (0.7, 0.1), (0.7, 0.1)) == [
+        (0.1 + 0.7, 0.2 + 0.1), (1e6 + 0.3 + 0.7, -7.7 + 0.1)]
+    assert follow_ends([(5.0, 0.0)], (0.0, 0.0), (10.0, 0.0), (0.0, 0.0), (0.0, 8.0)) == [
+        (5.0, 4.0)]
 
 
 # -- nudge, align, distribute -------------------------------------------------------------

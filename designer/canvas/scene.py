@@ -19,6 +19,7 @@ from designer.canvas.node_item import HEADER_HEIGHT, NodeItem
 from designer.canvas.note_item import NoteItem
 from designer.canvas.port_item import PortItem
 from designer.document.blocks import block_ports
+from designer.document.layout import follow_ends
 from engine.core import registry
 from engine.core.spec import EdgeSpec
 from engine.ops.base import fmt_shape
@@ -200,8 +201,27 @@ class CanvasScene(QGraphicsScene):
             item.setVisible(False)  # a wire inside a closed block
             return
         item.setVisible(True)
+        if self.user_moving and item.reroutes:
+            item.move_waypoints(self._following_points(edge))
         item.set_ends(self.port_scene_pos(edge.src, "out", True),
                       self.port_scene_pos(edge.dst, edge.dst_port, False))
+
+    def _following_points(self, edge: EdgeSpec) -> list[tuple[float, float]]:
+        """Mid-drag, where a wire's reroute points go as its ends move (the document still
+        has where they were; the move command sets the same points on release)."""
+        doc = self.document
+        src, dst = doc.position(edge.src), doc.position(edge.dst)
+        return follow_ends(doc.waypoints(edge), src, dst, self._drag_step(edge.src, src),
+                           self._drag_step(edge.dst, dst))
+
+    def _drag_step(self, node_id: str, was: tuple[float, float]) -> tuple[float, float]:
+        """How far a node has been dragged so far (with its closed block, if it is in one)."""
+        gid = self._closed_in.get(node_id)
+        if gid is not None and gid in self.blocks:
+            block, group = self.blocks[gid].pos(), self.document.group(gid).position
+            return (block.x() - group[0], block.y() - group[1])
+        pos = self.nodes[node_id].pos()
+        return (pos.x() - was[0], pos.y() - was[1])
 
     def port_scene_pos(self, node_id: str, name: str, is_output: bool) -> QPointF:
         """Where a wire of this node's port attaches: on the node, or on its closed block."""
