@@ -637,57 +637,73 @@ class Controller(QObject):
 
     # -- clipboard -------------------------------------------------------------------
 
-    def copy_json(self, ids: list[str]) -> str:
-        """Graph JSON of the given nodes, the wires among them, their layout and the blocks
-        all of whose nodes are given."""
+    def copy_json(self, ids: list[str], note_ids: list[str] = ()) -> str:
+        """Graph JSON of the given nodes, the wires among them (with their reroute points),
+        their layout, the blocks all of whose nodes are given, and the given notes."""
         chosen = set(ids)
         doc = self.document
         nodes = tuple(n for n in doc.nodes() if n.id in chosen)
         edges = tuple(e for e in doc.edges() if e.src in chosen and e.dst in chosen)
         layout = {n.id: list(doc.position(n.id)) for n in nodes}
         groups = tuple(g for g in doc.groups() if set(g.nodes) <= chosen)
-        return GraphSpec(nodes, edges, layout, groups=groups).to_json()
+        notes = tuple(n for n in doc.notes() if n.id in set(note_ids))
+        waypoints = {e.key: [list(p) for p in doc.waypoints(e)] for e in edges
+                     if doc.waypoints(e)}
+        return GraphSpec(nodes, edges, layout, groups=groups, notes=notes,
+                         waypoints=waypoints).to_json()
 
     def paste_json(self, text: str, at: Pos | None = None, *, verb: str = "Paste") -> list[str]:
-        """Add the nodes of graph JSON `text` with fresh unique ids, as one undo step.
+        """Add the nodes and notes of graph JSON `text` with fresh unique ids, as one undo
+        step.
 
-        Wires among the pasted nodes are kept. With `at`, the top-left of the pasted
-        group lands there; without, it is offset by (+30, +30) from where it was copied
-        (a further 30 for each repeated paste of the same text). Returns the new ids, or
-        [] (and emits `message`) if the text is not a graph.
+        Wires among the pasted nodes are kept, with their reroute points, and so are
+        blocks. With `at`, the top-left of the pasted items lands there; without, they are
+        offset by (+30, +30) from where they were copied (a further 30 for each repeated
+        paste of the same text). Returns the new node ids, then the new note ids, or []
+        (and emits `message`) if the text is not a graph.
         """
         try:
             spec = check_editable(GraphSpec.from_json(text, "the clipboard"), "the clipboard")
         except FileFormatError as exc:
             self.message.emit(f"Cannot paste: {exc}")
             return []
-        if not spec.nodes:
-            self.message.emit("Cannot paste: the clipboard holds no nodes.")
+        if not spec.nodes and not spec.notes:
+            self.message.emit("Cannot paste: the clipboard holds no nodes or notes.")
             return []
         ids = [n.id for n in spec.nodes]
         pos = {k: (float(v[0]), float(v[1])) for k, v in spec.layout.items()}
         missing = [i for i in ids if i not in pos]
         if missing:
             pos.update(layered_layout(missing, spec.edges))
-        left = min(p[0] for p in pos.values())
-        top = min(p[1] for p in pos.values())
+        corners = list(pos.values()) + [note.rect[:2] for note in spec.notes]
+        left = min(p[0] for p in corners)
+        top = min(p[1] for p in corners)
         if at is not None:
             dx, dy = at[0] - left, at[1] - top
         else:
             count = self._last_paste[1] + 1 if self._last_paste[0] == text else 1
             self._last_paste = (text, count)
             dx = dy = PASTE_OFFSET * count
+        doc = self.document
         renamed: dict[str, str] = {}
         for old in ids:
-            renamed[old] = self.document.unique_id(old, taken=set(renamed.values()))
+            renamed[old] = doc.unique_id(old, taken=set(renamed.values()))
         nodes = [(NodeSpec(renamed[n.id], n.op, dict(n.params)),
                   (pos[n.id][0] + dx, pos[n.id][1] + dy)) for n in spec.nodes]
-        edges = list(dict.fromkeys(
-            EdgeSpec(renamed[e.src], e.src_port, renamed[e.dst], e.dst_port)
-            for e in spec.edges))
-        doc = self.document
-        steps = [lambda: cmd.PasteItems(doc, nodes, edges, verb)]
+        edges, waypoints = [], {}
+        for e in dict.fromkeys(spec.edges):
+            new = EdgeSpec(renamed[e.src], e.src_port, renamed[e.dst], e.dst_port)
+            edges.append(new)
+            if spec.waypoints.get(e.key):
+                waypoints[new] = [(x + dx, y + dy) for x, y in spec.waypoints[e.key]]
         taken = set(renamed.values())
+        notes = []
+        for note in spec.notes:
+            note_id = doc.unique_id(note.id, taken=taken)
+            taken.add(note_id)
+            x, y, w, h = note.rect
+            notes.append(dataclasses.replace(note, id=note_id, rect=(x + dx, y + dy, w, h)))
+        steps = [lambda: cmd.PasteItems(doc, nodes, edges, verb, notes, waypoints)]
         for g in spec.groups:  # copied blocks come along, as independent blocks
             gid = doc.unique_id(g.id, taken=taken)
             taken.add(gid)
@@ -698,13 +714,14 @@ class Controller(QObject):
             self.undo_stack.push(steps[0]())
         else:
             self.undo_stack.push(cmd.Composite(f"{verb} {len(nodes)} nodes", steps))
-        return [renamed[i] for i in ids]
+        return [renamed[i] for i in ids] + [n.id for n in notes]
 
-    def duplicate(self, ids: list[str]) -> list[str]:
-        """Copy and paste the given nodes, offset; returns the new ids."""
-        if not ids:
+    def duplicate(self, ids: list[str], note_ids: list[str] = ()) -> list[str]:
+        """Copy and paste the given nodes and notes, offset; returns the new ids (nodes,
+        then notes)."""
+        if not ids and not note_ids:
             return []
-        return self.paste_json(self.copy_json(ids), None, verb="Duplicate")
+        return self.paste_json(self.copy_json(ids, note_ids), None, verb="Duplicate")
 
     # -- layout ----------------------------------------------------------------------
 

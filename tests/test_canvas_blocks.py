@@ -303,3 +303,40 @@ def test_dragging_both_ends_of_a_bent_wire_carries_its_reroute_points(qtbot, win
     window.controller.undo_stack.undo()
     assert window.document.waypoints(edge) == [(bend.x(), bend.y())]
     assert item.reroutes[0].pos() == bend
+
+
+def test_copy_cut_paste_and_duplicate_take_notes_along(qtbot, window):
+    c = window.controller
+    dense = c.add_node("Dense", (0.0, 0.0))
+    note = c.add_note("note", (0.0, 100.0, 180.0, 90.0), "look here")
+    frame = c.add_note("frame", (-20.0, -40.0, 400.0, 300.0), "Layer")
+    window.scene.select_nodes([dense, note, frame])
+    assert sorted(window.scene.selected_note_ids()) == sorted([note, frame])
+    steps = c.undo_stack.count()
+    window.edit_duplicate()
+    assert c.undo_stack.count() == steps + 1
+    notes = window.document.notes()
+    assert [n.text for n in notes] == ["look here", "Layer", "look here", "Layer"]
+    assert notes[2].rect == (30.0, 130.0, 180.0, 90.0) and notes[2].id not in (note, frame)
+    assert sorted(window.scene.selected_note_ids()) == sorted(n.id for n in notes[2:])
+    c.undo_stack.undo()
+    assert [n.id for n in window.document.notes()] == [note, frame]
+    window.scene.select_nodes([dense, note])
+    window.edit_cut()
+    assert not window.document.nodes() and [n.id for n in window.document.notes()] == [frame]
+    ids = window.edit_paste()
+    assert len(ids) == 2 and window.document.has_node(ids[0])
+    pasted = window.document.note(ids[1])
+    assert pasted.text == "look here" and pasted.kind == "note"
+    assert window.scene.selected_note_ids() == [ids[1]]
+    c.undo_stack.undo()
+    assert [n.id for n in window.document.notes()] == [frame]
+
+
+def test_select_all_then_cut_takes_blocks_and_notes(qtbot, window):
+    window.open_path(EXAMPLES / "residual_block.json", ask=False)
+    window.edit_select_all()
+    window.edit_cut()
+    assert not window.document.nodes() and not window.document.notes()
+    window.edit_paste()
+    assert len(window.document.groups()) == 1 and len(window.document.notes()) == 1

@@ -391,6 +391,24 @@ def test_follow_ends_is_exact_for_a_shared_step():
         (5.0, 4.0)]
 
 
+def test_a_pasted_bent_wire_keeps_its_bends_and_a_pasted_note_its_text(ctl):
+    edge = EdgeSpec("x", "out", "h1", "in")
+    ctl.set_waypoints(edge, [(100.0, 80.0)])
+    note = ctl.add_note("note", (0.0, 200.0, 150.0, 60.0), "inputs")
+    before = state(ctl)
+    text = ctl.copy_json(["x", "h1"], [note])
+    x2, h2, note2 = ctl.paste_json(text, (1000.0, 1000.0))
+    left = min(ctl.document.position("x")[0], ctl.document.position("h1")[0], 0.0)
+    top = min(ctl.document.position("x")[1], ctl.document.position("h1")[1], 200.0)
+    dx, dy = 1000.0 - left, 1000.0 - top
+    assert ctl.document.waypoints(EdgeSpec(x2, "out", h2, "in")) == [(100.0 + dx, 80.0 + dy)]
+    assert ctl.document.note(note2).rect == (dx, 200.0 + dy, 150.0, 60.0)
+    assert ctl.document.note(note2).text == "inputs"
+    ctl.undo_stack.undo()
+    assert state(ctl) == before
+    assert ctl.paste_json(ctl.copy_json([], [note])) == [f"{note}_2"]  # notes alone paste too
+
+
 # -- nudge, align, distribute -------------------------------------------------------------
 
 def test_a_burst_of_nudges_is_one_undo_step(ctl):

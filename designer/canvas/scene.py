@@ -470,12 +470,15 @@ class CanvasScene(QGraphicsScene):
             self.select_nodes(self.document.group(group_id).nodes)
 
     def select_nodes(self, node_ids) -> None:
-        """Select exactly these nodes (a closed block when all its nodes are among them)."""
+        """Select exactly these nodes (a closed block when all its nodes are among them)
+        and the notes whose ids are among them (what a paste returns)."""
         wanted = set(node_ids)
         self.clearSelection()
         for node_id in wanted:
             if node_id in self.nodes:
                 self.nodes[node_id].setSelected(True)
+            elif node_id in self.notes:
+                self.notes[node_id].setSelected(True)
         for gid, block in self.blocks.items():  # closed blocks whose nodes are all wanted
             if set(self.document.group(gid).nodes) <= wanted:
                 block.setSelected(True)

@@ -271,22 +271,36 @@ class RenameNode(QUndoCommand):
 
 
 class PasteItems(QUndoCommand):
-    """Add several nodes (appended, ids already unique) and the wires among them."""
+    """Add several nodes (appended, ids already unique), the wires among them with their
+    reroute points {edge: points}, and notes (ids already unique)."""
 
     def __init__(self, doc: GraphDocument, nodes: list[tuple[NodeSpec, Pos]],
-                 edges: list[EdgeSpec], text: str = "Paste"):
-        super().__init__(f"{text} {_count(len(nodes), 'node')}")
+                 edges: list[EdgeSpec], text: str = "Paste", notes: list[NoteSpec] = (),
+                 waypoints: dict[EdgeSpec, list[Pos]] | None = None):
+        what = _count(len(nodes), "node")
+        if notes:
+            what = (f"{what} and {_count(len(notes), 'note')}" if nodes
+                    else _count(len(notes), "note"))
+        super().__init__(f"{text} {what}")
         self.doc = doc
         self.nodes = [(n, (float(p[0]), float(p[1]))) for n, p in nodes]
         self.edges = list(edges)
+        self.notes = list(notes)
+        self.waypoints = dict(waypoints or {})
 
     def redo(self) -> None:
         for node, pos in self.nodes:
             self.doc.insert_node(node, pos)
         for edge in self.edges:
             self.doc.insert_edge(edge)
+        for edge, points in self.waypoints.items():
+            self.doc.set_waypoints(edge, points)
+        for note in self.notes:
+            self.doc.insert_note(note)
 
     def undo(self) -> None:
+        for note in reversed(self.notes):
+            self.doc.take_note(note.id)
         for edge in reversed(self.edges):
             self.doc.take_edge(edge)
         for node, _ in reversed(self.nodes):
