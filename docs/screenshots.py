@@ -210,6 +210,12 @@ SHOTS = [
          ["--train", "120", "--zoom", "fit", "--size", "1700x1000",
           "--hide", "backprop,predictions,weights,history,inspector,chain rule,optimizer state"],
          "sequences: the tiny GPT training on Aesop's fables, gradients on every wire"),
+    Shot("gpt-block-open", "tiny_gpt.json",
+         ["--select", "block1", "--open", "open_block", "--train", "60", "--zoom", "fit",
+          "--size", "1500x900",
+          "--hide", "palette,inspector,history,chain rule,optimizer state,training,backprop,"
+          "predictions,weights"],
+         "sequences: the tiny GPT's first transformer block opened, gradients inside it"),
     Shot("lab-attention", "tiny_gpt.json",
          ["--train", "120", "--action", "learn_attention", "--wait", "3000"],
          "sequences: one attention head's weights and gradients, characters on both axes"),

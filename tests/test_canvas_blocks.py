@@ -56,8 +56,13 @@ def test_double_click_opens_a_block_in_place_and_its_title_bar_closes_it(qtbot, 
     frame = scene.frames[gid]
     assert all(frame.boundingRect().contains(scene.nodes[m].sceneBoundingRect())
                for m in members)
+    view = window.view  # the inside sits below the main line: the view scrolls to it
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert shown.intersects(frame.sceneBoundingRect())
+    place = window.document.group(gid).position
     _double_click(scene, frame.header_rect().center())
     assert gid in scene.blocks and not scene.frames
+    assert window.document.group(gid).position == place  # closing does not move it
     window.controller.undo_stack.undo()
     window.controller.undo_stack.undo()
     assert gid in scene.blocks

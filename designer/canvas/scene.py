@@ -461,6 +461,15 @@ class CanvasScene(QGraphicsScene):
     def selected_note_ids(self) -> list[str]:
         return [i.note_id for i in self.selectedItems() if isinstance(i, NoteItem)]
 
+    def open_block(self, group_id: str) -> None:
+        """Open a closed block and scroll its frame into view (its inside may be laid out
+        away from where the closed block sits)."""
+        self.controller.set_block_open(group_id, True)
+        frame = self.frames.get(group_id)
+        if frame is not None:
+            for view in self.views():
+                view.ensureVisible(frame.sceneBoundingRect(), 40, 40)
+
     def select_group(self, group_id: str) -> None:
         """Select exactly this block (closed), or its nodes (open)."""
         if group_id in self.blocks:
@@ -595,7 +604,7 @@ class CanvasScene(QGraphicsScene):
             if isinstance(item, PortItem) or isinstance(item, NoteItem):
                 break
             if isinstance(item, BlockItem):
-                self.controller.set_block_open(item.group_id, True)
+                self.open_block(item.group_id)
                 event.accept()
                 return
             if isinstance(item, BlockFrame):
