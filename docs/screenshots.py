@@ -207,7 +207,7 @@ SHOTS = [
          ["--action", "learn_lr_sweep", "--click", "Run sweep", "--wait", "8000"],
          "learning lab: learning-rate sweep"),
     Shot("gpt-training", "tiny_gpt.json",
-         ["--train", "120", "--zoom", "fit", "--size", "1700x1000",
+         ["--train", "60", "--zoom", "fit", "--size", "1700x1000",
           "--hide", "backprop,predictions,weights,history,inspector,chain rule,optimizer state"],
          "sequences: the tiny GPT training on Aesop's fables, gradients on every wire"),
     Shot("gpt-block-open", "tiny_gpt.json",
