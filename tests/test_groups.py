@@ -271,6 +271,36 @@ def test_a_file_without_one_group_is_not_a_block(ctl, tmp_path):
     assert ctl.insert_block(load_graph(V1[0]), (0, 0)) == ""
 
 
+def test_the_shipped_transformer_block_drops_as_independent_copies_that_compile(ctl):
+    entry = next(e for e in ctl.blocks.entries() if e.title == "Transformer")
+    assert entry.shipped and entry.path == ROOT / "resources" / "blocks" / "transformer.json"
+    spec = ctl.blocks.read(entry.path)
+    assert [n.op for n in spec.nodes] == [
+        "Identity", "LayerNorm", "MultiHeadAttention", "Add", "LayerNorm", "Dense", "GELU",
+        "Dense", "Add"]
+    ctl.new()
+    x = ctl.add_node("Input", (0, 0))
+    assert ctl.set_param(x, "shape", [8, 48]) is None
+    a = ctl.insert_block(spec, (300, 0))
+    b = ctl.insert_block(spec, (600, 0))
+    assert ctl.connect(x, f"{a}/in", "in") is None
+    assert ctl.connect(f"{a}/add2", f"{b}/in", "in") is None
+    assert ctl.set_param(f"{a}/attn", "heads", 2) is None
+    assert ctl.document.node(f"{b}/attn").params["heads"] == 4
+    program = compile_graph(ctl.document.spec(), require_loss=False)
+    assert program.shapes[f"{b}/add2"] == (None, 8, 48)
+
+
+def test_the_gpt_example_is_two_shipped_transformer_blocks():
+    spec = load_graph(ROOT / "resources" / "examples" / "tiny_gpt.json")
+    block = load_graph(ROOT / "resources" / "blocks" / "transformer.json")
+    assert [g.id for g in spec.groups] == ["block1", "block2"]
+    params = {n.id: (n.op, n.params) for n in spec.nodes}
+    for group in spec.groups:
+        assert group.title == block.groups[0].title and group.collapsed
+        assert [params[m] for m in group.nodes] == [(n.op, n.params) for n in block.nodes]
+
+
 def test_the_residual_example_uses_the_shipped_block_and_trains():
     spec = load_graph(ROOT / "resources" / "examples" / "residual_block.json")
     block = load_graph(RESIDUAL_BLOCK)
