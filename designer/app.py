@@ -218,6 +218,8 @@ def prepare_view(window: MainWindow, args: argparse.Namespace) -> None:
                                   f"(known: {', '.join(sorted(window.actions))}).")
         action.trigger()
         settle(200)
+    if args.open and args.zoom == 0:  # "fit": frame what the actions showed (an open block)
+        window.view.fit_all()
     if args.train:
         train_steps(window, args.train)
     if args.select:

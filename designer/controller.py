@@ -24,7 +24,7 @@ from PySide6.QtGui import QUndoStack
 from designer.document import commands as cmd
 from designer.document.blocks import BlockLibrary, block_spec, check_block
 from designer.document.graph_document import GraphDocument, Pos
-from designer.document.layout import layered_layout
+from designer.document.layout import follow_ends, layered_layout
 from designer.document.serialize import check_editable, load_file, save_file, to_json
 from engine.core import registry
 from engine.core.compiler import analyze
@@ -266,7 +266,23 @@ class Controller(QObject):
         if real or real_groups or real_notes:
             text = "Nudge" if burst is not None else None
             self.undo_stack.push(cmd.MoveNodes(doc, real, text, real_groups, real_notes,
-                                               burst))
+                                               burst, self._waypoints_following(real)))
+
+    def _waypoints_following(self, moves: dict[str, tuple[Pos, Pos]]
+                             ) -> dict[EdgeSpec, tuple[list[Pos], list[Pos]]]:
+        """The reroute points of wires whose ends move by `moves` {id: (old, new)}, moved
+        along with them (see layout.follow_ends): {edge: (old points, new points)}."""
+        doc = self.document
+        step = {k: (new[0] - old[0], new[1] - old[1]) for k, (old, new) in moves.items()}
+        out = {}
+        for edge in doc.edges():
+            points = doc.waypoints(edge)
+            if points and (edge.src in step or edge.dst in step):
+                src = moves[edge.src][0] if edge.src in moves else doc.position(edge.src)
+                dst = moves[edge.dst][0] if edge.dst in moves else doc.position(edge.dst)
+                out[edge] = (points, follow_ends(points, src, dst, step.get(edge.src, (0, 0)),
+                                                 step.get(edge.dst, (0, 0))))
+        return out
 
     def nudge(self, node_ids: list[str], dx: float, dy: float, burst: int,
               group_ids: list[str] = (), note_ids: list[str] = ()) -> None:
@@ -345,7 +361,8 @@ class Controller(QObject):
     def _push_layout_move(self, moves: dict[str, tuple[Pos, Pos]], text: str) -> None:
         real = {k: v for k, v in moves.items() if tuple(v[0]) != tuple(v[1])}
         if real:
-            self.undo_stack.push(cmd.MoveNodes(self.document, real, text=text))
+            self.undo_stack.push(cmd.MoveNodes(self.document, real, text=text,
+                                               waypoints=self._waypoints_following(real)))
 
     def set_param(self, node_id: str, name: str, value: Any, merge: bool = True) -> str | None:
         """Set one param after checking it against the op's schema.
@@ -452,9 +469,9 @@ class Controller(QObject):
         if not doc.has_group(group_id) or doc.group(group_id).collapsed == (not is_open):
             return
         group = doc.group(group_id)
+        # The closed block keeps its own place (the graph around it looks as it did before
+        # opening); its nodes keep theirs, so a graph can lay a block's inside out apart.
         new = dataclasses.replace(group, collapsed=not is_open)
-        if not is_open:  # the closed block appears where the open block's nodes are
-            new = dataclasses.replace(new, position=self._block_spot(group.nodes))
         verb = "Open" if is_open else "Close"
         self.undo_stack.push(cmd.SetGroup(doc, new, f"{verb} block {group.title}"))
 
@@ -620,57 +637,73 @@ class Controller(QObject):
 
     # -- clipboard -------------------------------------------------------------------
 
-    def copy_json(self, ids: list[str]) -> str:
-        """Graph JSON of the given nodes, the wires among them, their layout and the blocks
-        all of whose nodes are given."""
+    def copy_json(self, ids: list[str], note_ids: list[str] = ()) -> str:
+        """Graph JSON of the given nodes, the wires among them (with their reroute points),
+        their layout, the blocks all of whose nodes are given, and the given notes."""
         chosen = set(ids)
         doc = self.document
         nodes = tuple(n for n in doc.nodes() if n.id in chosen)
         edges = tuple(e for e in doc.edges() if e.src in chosen and e.dst in chosen)
         layout = {n.id: list(doc.position(n.id)) for n in nodes}
         groups = tuple(g for g in doc.groups() if set(g.nodes) <= chosen)
-        return GraphSpec(nodes, edges, layout, groups=groups).to_json()
+        notes = tuple(n for n in doc.notes() if n.id in set(note_ids))
+        waypoints = {e.key: [list(p) for p in doc.waypoints(e)] for e in edges
+                     if doc.waypoints(e)}
+        return GraphSpec(nodes, edges, layout, groups=groups, notes=notes,
+                         waypoints=waypoints).to_json()
 
     def paste_json(self, text: str, at: Pos | None = None, *, verb: str = "Paste") -> list[str]:
-        """Add the nodes of graph JSON `text` with fresh unique ids, as one undo step.
+        """Add the nodes and notes of graph JSON `text` with fresh unique ids, as one undo
+        step.
 
-        Wires among the pasted nodes are kept. With `at`, the top-left of the pasted
-        group lands there; without, it is offset by (+30, +30) from where it was copied
-        (a further 30 for each repeated paste of the same text). Returns the new ids, or
-        [] (and emits `message`) if the text is not a graph.
+        Wires among the pasted nodes are kept, with their reroute points, and so are
+        blocks. With `at`, the top-left of the pasted items lands there; without, they are
+        offset by (+30, +30) from where they were copied (a further 30 for each repeated
+        paste of the same text). Returns the new node ids, then the new note ids, or []
+        (and emits `message`) if the text is not a graph.
         """
         try:
             spec = check_editable(GraphSpec.from_json(text, "the clipboard"), "the clipboard")
         except FileFormatError as exc:
             self.message.emit(f"Cannot paste: {exc}")
             return []
-        if not spec.nodes:
-            self.message.emit("Cannot paste: the clipboard holds no nodes.")
+        if not spec.nodes and not spec.notes:
+            self.message.emit("Cannot paste: the clipboard holds no nodes or notes.")
             return []
         ids = [n.id for n in spec.nodes]
         pos = {k: (float(v[0]), float(v[1])) for k, v in spec.layout.items()}
         missing = [i for i in ids if i not in pos]
         if missing:
             pos.update(layered_layout(missing, spec.edges))
-        left = min(p[0] for p in pos.values())
-        top = min(p[1] for p in pos.values())
+        corners = list(pos.values()) + [note.rect[:2] for note in spec.notes]
+        left = min(p[0] for p in corners)
+        top = min(p[1] for p in corners)
         if at is not None:
             dx, dy = at[0] - left, at[1] - top
         else:
             count = self._last_paste[1] + 1 if self._last_paste[0] == text else 1
             self._last_paste = (text, count)
             dx = dy = PASTE_OFFSET * count
+        doc = self.document
         renamed: dict[str, str] = {}
         for old in ids:
-            renamed[old] = self.document.unique_id(old, taken=set(renamed.values()))
+            renamed[old] = doc.unique_id(old, taken=set(renamed.values()))
         nodes = [(NodeSpec(renamed[n.id], n.op, dict(n.params)),
                   (pos[n.id][0] + dx, pos[n.id][1] + dy)) for n in spec.nodes]
-        edges = list(dict.fromkeys(
-            EdgeSpec(renamed[e.src], e.src_port, renamed[e.dst], e.dst_port)
-            for e in spec.edges))
-        doc = self.document
-        steps = [lambda: cmd.PasteItems(doc, nodes, edges, verb)]
+        edges, waypoints = [], {}
+        for e in dict.fromkeys(spec.edges):
+            new = EdgeSpec(renamed[e.src], e.src_port, renamed[e.dst], e.dst_port)
+            edges.append(new)
+            if spec.waypoints.get(e.key):
+                waypoints[new] = [(x + dx, y + dy) for x, y in spec.waypoints[e.key]]
         taken = set(renamed.values())
+        notes = []
+        for note in spec.notes:
+            note_id = doc.unique_id(note.id, taken=taken)
+            taken.add(note_id)
+            x, y, w, h = note.rect
+            notes.append(dataclasses.replace(note, id=note_id, rect=(x + dx, y + dy, w, h)))
+        steps = [lambda: cmd.PasteItems(doc, nodes, edges, verb, notes, waypoints)]
         for g in spec.groups:  # copied blocks come along, as independent blocks
             gid = doc.unique_id(g.id, taken=taken)
             taken.add(gid)
@@ -681,13 +714,14 @@ class Controller(QObject):
             self.undo_stack.push(steps[0]())
         else:
             self.undo_stack.push(cmd.Composite(f"{verb} {len(nodes)} nodes", steps))
-        return [renamed[i] for i in ids]
+        return [renamed[i] for i in ids] + [n.id for n in notes]
 
-    def duplicate(self, ids: list[str]) -> list[str]:
-        """Copy and paste the given nodes, offset; returns the new ids."""
-        if not ids:
+    def duplicate(self, ids: list[str], note_ids: list[str] = ()) -> list[str]:
+        """Copy and paste the given nodes and notes, offset; returns the new ids (nodes,
+        then notes)."""
+        if not ids and not note_ids:
             return []
-        return self.paste_json(self.copy_json(ids), None, verb="Duplicate")
+        return self.paste_json(self.copy_json(ids, note_ids), None, verb="Duplicate")
 
     # -- layout ----------------------------------------------------------------------
 
@@ -698,7 +732,8 @@ class Controller(QObject):
         new = layered_layout([n.id for n in doc.nodes()], doc.edges(), max_width=max_width)
         moves = {k: (doc.position(k), p) for k, p in new.items() if doc.position(k) != p}
         if moves:
-            self.undo_stack.push(cmd.MoveNodes(doc, moves, text="Auto layout"))
+            self.undo_stack.push(cmd.MoveNodes(doc, moves, text="Auto layout",
+                                               waypoints=self._waypoints_following(moves)))
 
     # -- files -----------------------------------------------------------------------
 

@@ -444,16 +444,20 @@ class MainWindow(QMainWindow):
 
     # -- edit -----------------------------------------------------------------------------
     def edit_copy(self) -> bool:
-        """Put the selected nodes (and closed blocks) on the system clipboard as graph JSON."""
+        """Put the selected nodes, closed blocks and notes on the system clipboard as graph
+        JSON."""
         ids = self.scene.selected_node_ids(include_blocks=True)
-        if not ids:
+        notes = self.scene.selected_note_ids()
+        if not ids and not notes:
             return False
-        text = self.controller.copy_json(ids)
+        text = self.controller.copy_json(ids, notes)
         mime = QMimeData()
         mime.setData(GRAPH_MIME, text.encode("utf-8"))
         mime.setText(text)
         QGuiApplication.clipboard().setMimeData(mime)
-        self.show_message(f"Copied {len(ids)} node{'s' if len(ids) != 1 else ''}.")
+        what = [f"{n} {word}{'s' if n != 1 else ''}"
+                for n, word in ((len(ids), "node"), (len(notes), "note")) if n]
+        self.show_message(f"Copied {' and '.join(what)}.")
         return True
 
     def edit_cut(self) -> None:
@@ -483,13 +487,16 @@ class MainWindow(QMainWindow):
         return ids
 
     def edit_duplicate(self) -> None:
-        ids = self.controller.duplicate(self.scene.selected_node_ids(include_blocks=True))
+        ids = self.controller.duplicate(self.scene.selected_node_ids(include_blocks=True),
+                                        self.scene.selected_note_ids())
         if ids:
             self.scene.select_nodes(ids)
 
     def edit_select_all(self) -> None:
-        for item in self.scene.nodes.values():
-            item.setSelected(True)
+        """Select every node, closed block and note."""
+        for items in (self.scene.nodes, self.scene.blocks, self.scene.notes):
+            for item in items.values():
+                item.setSelected(True)
 
     # -- files ----------------------------------------------------------------------------
     def maybe_save(self) -> bool:

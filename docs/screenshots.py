@@ -111,6 +111,23 @@ def image_folder_graph(scratch: Path) -> Path:
     return graph
 
 
+def annotated_xor_graph(scratch: Path) -> Path:
+    """The XOR example as a teacher annotates it: a frame, a sticky note, a bent wire."""
+    import json
+
+    spec = json.loads((EXAMPLES / "xor_mlp.json").read_text(encoding="utf-8"))
+    spec["notes"] = [
+        {"id": "frame", "kind": "frame", "text": "Input and hidden layer: the plane is bent here",
+         "rect": [-20.0, -60.0, 632.0, 130.0]},
+        {"id": "note", "kind": "note", "rect": [620.0, 110.0, 230.0, 100.0],
+         "text": "Each wire shows mean |∂L/∂wire| of the last step: how much the loss "
+                 "cares about what the wire carries."}]
+    spec["waypoints"] = {"y.out->loss.target": [[400.0, 330.0]]}
+    graph = scratch / "xor_annotated.json"
+    graph.write_text(json.dumps(spec), encoding="utf-8")
+    return graph
+
+
 # The Data dock, the canvas, the Predictions dock and the training dock.
 DATA_VIEW = ["--zoom", "fit", "--size", "1400x800",
              "--hide", "palette,inspector,history,chain rule,optimizer state,backprop,weights"]
@@ -167,6 +184,12 @@ SHOTS = [
           "--hide", "palette,inspector,history,chain rule,optimizer state,training,backprop,"
           "predictions,weights"],
          "user guide: the same block opened in place, gradients on its inner wires"),
+    Shot("notes", "xor_mlp.json",
+         ["--train", "300", "--zoom", "fit", "--size", "1400x760",
+          "--hide", "palette,inspector,history,chain rule,optimizer state,training,backprop,"
+          "predictions,weights"],
+         "user guide: a comment frame, a sticky note and a bent wire on a training graph",
+         make=annotated_xor_graph),
     Shot("minimap", "residual_block.json",
          ["--zoom", "130", "--size", "1300x800", "--hide", "training,backprop,predictions,"
           "weights"],
@@ -207,9 +230,15 @@ SHOTS = [
          ["--action", "learn_lr_sweep", "--click", "Run sweep", "--wait", "8000"],
          "learning lab: learning-rate sweep"),
     Shot("gpt-training", "tiny_gpt.json",
-         ["--train", "120", "--zoom", "fit", "--size", "1700x1000",
+         ["--train", "60", "--zoom", "fit", "--size", "1700x1000",
           "--hide", "backprop,predictions,weights,history,inspector,chain rule,optimizer state"],
          "sequences: the tiny GPT training on Aesop's fables, gradients on every wire"),
+    Shot("gpt-block-open", "tiny_gpt.json",
+         ["--select", "block1", "--open", "open_block", "--train", "60", "--zoom", "fit",
+          "--size", "1500x900",
+          "--hide", "palette,inspector,history,chain rule,optimizer state,training,backprop,"
+          "predictions,weights"],
+         "sequences: the tiny GPT's first transformer block opened, gradients inside it"),
     Shot("lab-attention", "tiny_gpt.json",
          ["--train", "120", "--action", "learn_attention", "--wait", "3000"],
          "sequences: one attention head's weights and gradients, characters on both axes"),

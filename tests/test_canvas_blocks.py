@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
 from designer.canvas.block_item import BlockFrame
@@ -56,8 +56,13 @@ def test_double_click_opens_a_block_in_place_and_its_title_bar_closes_it(qtbot, 
     frame = scene.frames[gid]
     assert all(frame.boundingRect().contains(scene.nodes[m].sceneBoundingRect())
                for m in members)
+    view = window.view  # the inside sits below the main line: the view scrolls to it
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert shown.intersects(frame.sceneBoundingRect())
+    place = window.document.group(gid).position
     _double_click(scene, frame.header_rect().center())
     assert gid in scene.blocks and not scene.frames
+    assert window.document.group(gid).position == place  # closing does not move it
     window.controller.undo_stack.undo()
     window.controller.undo_stack.undo()
     assert gid in scene.blocks
@@ -99,7 +104,7 @@ def test_save_block_to_palette_and_drop_a_copy(qtbot, window, tmp_path):
     window.scene.select_group(gid)
     window.actions["save_block"].trigger()
     assert window.palette_widget.block_titles("My blocks") == ["Skip it"]
-    assert window.palette_widget.block_titles("Blocks") == ["Residual block"]
+    assert window.palette_widget.block_titles("Blocks") == ["Residual block", "Transformer"]
     saved = next(e.path for e in window.controller.blocks.entries() if not e.shipped)
     assert saved.parent == tmp_path / "blocks-w"
     new = window.view.add_block_at(str(saved), QPointF(0, 600))
@@ -278,3 +283,65 @@ def test_the_inspector_sums_up_a_selected_block(qtbot, window):
              if w.isVisibleTo(window.inspector)]
     assert "5 nodes selected" in texts
     assert any("544 parameters in the selection" in t for t in texts)  # two 16×16 Dense
+
+
+def test_dragging_both_ends_of_a_bent_wire_carries_its_reroute_points(qtbot, window):
+    window.open_path(EXAMPLES / "xor_mlp.json", ask=False)
+    edge = next(e for e in window.document.edges() if e.src == "x")
+    item = window.scene.edges[edge]
+    bend = item.path().pointAtPercent(0.5) + QPointF(0, 60)
+    window.controller.set_waypoints(edge, [(bend.x(), bend.y())])
+    for node_id in (edge.src, edge.dst):
+        window.scene.nodes[node_id].setSelected(True)
+    src = window.scene.nodes[edge.src]
+    grab = window.view.mapFromScene(src.sceneBoundingRect().topLeft() + QPointF(30, 10))
+    vp = window.view.viewport()
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, grab)
+    for i in range(1, 6):
+        QTest.mouseMove(vp, grab + QPoint(8 * i, 6 * i))
+    step = window.view.mapToScene(grab + QPoint(40, 30)) - window.view.mapToScene(grab)
+    (handle,) = item.reroutes
+    assert handle.pos() == bend + step  # the handle follows during the drag
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       grab + QPoint(40, 30))
+    assert window.document.waypoints(edge) == [(bend.x() + step.x(), bend.y() + step.y())]
+    window.controller.undo_stack.undo()
+    assert window.document.waypoints(edge) == [(bend.x(), bend.y())]
+    assert item.reroutes[0].pos() == bend
+
+
+def test_copy_cut_paste_and_duplicate_take_notes_along(qtbot, window):
+    c = window.controller
+    dense = c.add_node("Dense", (0.0, 0.0))
+    note = c.add_note("note", (0.0, 100.0, 180.0, 90.0), "look here")
+    frame = c.add_note("frame", (-20.0, -40.0, 400.0, 300.0), "Layer")
+    window.scene.select_nodes([dense, note, frame])
+    assert sorted(window.scene.selected_note_ids()) == sorted([note, frame])
+    steps = c.undo_stack.count()
+    window.edit_duplicate()
+    assert c.undo_stack.count() == steps + 1
+    notes = window.document.notes()
+    assert [n.text for n in notes] == ["look here", "Layer", "look here", "Layer"]
+    assert notes[2].rect == (30.0, 130.0, 180.0, 90.0) and notes[2].id not in (note, frame)
+    assert sorted(window.scene.selected_note_ids()) == sorted(n.id for n in notes[2:])
+    c.undo_stack.undo()
+    assert [n.id for n in window.document.notes()] == [note, frame]
+    window.scene.select_nodes([dense, note])
+    window.edit_cut()
+    assert not window.document.nodes() and [n.id for n in window.document.notes()] == [frame]
+    ids = window.edit_paste()
+    assert len(ids) == 2 and window.document.has_node(ids[0])
+    pasted = window.document.note(ids[1])
+    assert pasted.text == "look here" and pasted.kind == "note"
+    assert window.scene.selected_note_ids() == [ids[1]]
+    c.undo_stack.undo()
+    assert [n.id for n in window.document.notes()] == [frame]
+
+
+def test_select_all_then_cut_takes_blocks_and_notes(qtbot, window):
+    window.open_path(EXAMPLES / "residual_block.json", ask=False)
+    window.edit_select_all()
+    window.edit_cut()
+    assert not window.document.nodes() and not window.document.notes()
+    window.edit_paste()
+    assert len(window.document.groups()) == 1 and len(window.document.notes()) == 1

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from designer.controller import Controller
 from designer.document.blocks import BlockLibrary, block_ports
+from designer.document.layout import follow_ends
 from engine.core.compiler import compile_graph
 from engine.core.migrations import CURRENT
 from engine.core.spec import EdgeSpec, GraphSpec, load_graph, save_graph
@@ -241,7 +242,7 @@ def test_a_grouped_graph_trains_to_the_same_weights_as_its_flat_form(ctl):
 def test_shipped_blocks_are_a_folder_of_block_files(tmp_path):
     lib = BlockLibrary(tmp_path / "mine")
     entries = lib.entries()
-    assert [e.title for e in entries if e.shipped] == ["Residual block"]
+    assert [e.title for e in entries if e.shipped] == ["Residual block", "Transformer"]
     assert entries[0].path == RESIDUAL_BLOCK
 
 
@@ -268,6 +269,36 @@ def test_a_file_without_one_group_is_not_a_block(ctl, tmp_path):
     with pytest.raises(FileFormatError, match="not a block"):
         ctl.blocks.read(V1[0])
     assert ctl.insert_block(load_graph(V1[0]), (0, 0)) == ""
+
+
+def test_the_shipped_transformer_block_drops_as_independent_copies_that_compile(ctl):
+    entry = next(e for e in ctl.blocks.entries() if e.title == "Transformer")
+    assert entry.shipped and entry.path == ROOT / "resources" / "blocks" / "transformer.json"
+    spec = ctl.blocks.read(entry.path)
+    assert [n.op for n in spec.nodes] == [
+        "Identity", "LayerNorm", "MultiHeadAttention", "Add", "LayerNorm", "Dense", "GELU",
+        "Dense", "Add"]
+    ctl.new()
+    x = ctl.add_node("Input", (0, 0))
+    assert ctl.set_param(x, "shape", [8, 48]) is None
+    a = ctl.insert_block(spec, (300, 0))
+    b = ctl.insert_block(spec, (600, 0))
+    assert ctl.connect(x, f"{a}/in", "in") is None
+    assert ctl.connect(f"{a}/add2", f"{b}/in", "in") is None
+    assert ctl.set_param(f"{a}/attn", "heads", 2) is None
+    assert ctl.document.node(f"{b}/attn").params["heads"] == 4
+    program = compile_graph(ctl.document.spec(), require_loss=False)
+    assert program.shapes[f"{b}/add2"] == (None, 8, 48)
+
+
+def test_the_gpt_example_is_two_shipped_transformer_blocks():
+    spec = load_graph(ROOT / "resources" / "examples" / "tiny_gpt.json")
+    block = load_graph(ROOT / "resources" / "blocks" / "transformer.json")
+    assert [g.id for g in spec.groups] == ["block1", "block2"]
+    params = {n.id: (n.op, n.params) for n in spec.nodes}
+    for group in spec.groups:
+        assert group.title == block.groups[0].title and group.collapsed
+        assert [params[m] for m in group.nodes] == [(n.op, n.params) for n in block.nodes]
 
 
 def test_the_residual_example_uses_the_shipped_block_and_trains():
@@ -337,6 +368,75 @@ def test_waypoints_follow_a_rename_and_come_back_with_an_undone_delete(ctl):
     assert moved.key not in ctl.document.spec().waypoints
     ctl.undo_stack.undo()
     assert ctl.document.waypoints(moved) == [(50.0, 50.0)]
+
+
+def test_reroute_points_move_with_both_ends_by_the_same_step(ctl, tmp_path):
+    edge = EdgeSpec("x", "out", "h1", "in")
+    other = EdgeSpec("h2", "out", "a2", "in")
+    ctl.set_waypoints(edge, [(100.0, 80.0), (140.0, 90.0)])
+    ctl.set_waypoints(other, [(700.0, 10.0)])
+    start = state(ctl)
+    ctl.nudge(["x", "h1"], 30.0, -20.0, burst=1)
+    ctl.nudge(["x", "h1"], 30.0, -20.0, burst=1)  # merged into the same step
+    assert ctl.document.waypoints(edge) == [(160.0, 40.0), (200.0, 50.0)]
+    assert ctl.document.waypoints(other) == [(700.0, 10.0)]  # its ends stayed
+    moved = state(ctl)
+    ctl.undo_stack.undo()
+    assert state(ctl) == start
+    ctl.undo_stack.redo()
+    assert state(ctl) == moved
+    path = tmp_path / "bent.json"
+    ctl.save_as(path)
+    again = Controller(blocks_dir=tmp_path / "b")
+    again.open(path)
+    assert again.document.waypoints(edge) == [(160.0, 40.0), (200.0, 50.0)]
+
+
+def test_reroute_points_near_the_moved_end_follow_it_further(ctl):
+    edge = EdgeSpec("x", "out", "h1", "in")
+    ctl.set_waypoints(edge, [(60.0, 100.0), (180.0, 100.0)])
+    old = ctl.document.position("h1")
+    ctl.move_nodes({"h1": (old, (old[0], old[1] + 90.0))})
+    (ax, ay), (bx, by) = ctl.document.waypoints(edge)
+    assert (ax, bx) == (60.0, 180.0)  # a vertical move keeps them in their columns
+    assert 100.0 < ay < by < 190.0
+    ctl.undo_stack.undo()
+    assert ctl.document.waypoints(edge) == [(60.0, 100.0), (180.0, 100.0)]
+
+
+def test_moving_a_closed_block_carries_the_bends_inside_it(ctl):
+    ctl.group_nodes(RES_NODES, "Residual")
+    gid = ctl.last_group_id()
+    inner = EdgeSpec("h2", "out", "a2", "in")
+    ctl.set_waypoints(inner, [(500.0, 300.0)])
+    ctl.nudge([], 40.0, 10.0, burst=2, group_ids=[gid])
+    assert ctl.document.waypoints(inner) == [(540.0, 310.0)]
+
+
+def test_follow_ends_is_exact_for_a_shared_step():
+    points = [(0.1, 0.2), (1e6 + 0.3, -7.7)]
+    assert follow_ends(points, (0.0, 0.0), (5.0, 5.0), (0.7, 0.1), (0.7, 0.1)) == [
+        (0.1 + 0.7, 0.2 + 0.1), (1e6 + 0.3 + 0.7, -7.7 + 0.1)]
+    assert follow_ends([(5.0, 0.0)], (0.0, 0.0), (10.0, 0.0), (0.0, 0.0), (0.0, 8.0)) == [
+        (5.0, 4.0)]
+
+
+def test_a_pasted_bent_wire_keeps_its_bends_and_a_pasted_note_its_text(ctl):
+    edge = EdgeSpec("x", "out", "h1", "in")
+    ctl.set_waypoints(edge, [(100.0, 80.0)])
+    note = ctl.add_note("note", (0.0, 200.0, 150.0, 60.0), "inputs")
+    before = state(ctl)
+    text = ctl.copy_json(["x", "h1"], [note])
+    x2, h2, note2 = ctl.paste_json(text, (1000.0, 1000.0))
+    left = min(ctl.document.position("x")[0], ctl.document.position("h1")[0], 0.0)
+    top = min(ctl.document.position("x")[1], ctl.document.position("h1")[1], 200.0)
+    dx, dy = 1000.0 - left, 1000.0 - top
+    assert ctl.document.waypoints(EdgeSpec(x2, "out", h2, "in")) == [(100.0 + dx, 80.0 + dy)]
+    assert ctl.document.note(note2).rect == (dx, 200.0 + dy, 150.0, 60.0)
+    assert ctl.document.note(note2).text == "inputs"
+    ctl.undo_stack.undo()
+    assert state(ctl) == before
+    assert ctl.paste_json(ctl.copy_json([], [note])) == [f"{note}_2"]  # notes alone paste too
 
 
 # -- nudge, align, distribute -------------------------------------------------------------

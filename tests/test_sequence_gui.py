@@ -17,7 +17,7 @@ def _train_steps(qtbot, session, n):
 
 
 def _attn1_head3_sample1(program, trainer):
-    return program.kernels[program.index["attn1"]].attn[1, 3].copy()
+    return program.kernels[program.index["block1/attn"]].attn[1, 3].copy()
 
 
 def _step_count(program, trainer):
@@ -30,7 +30,7 @@ def test_attention_view_shows_a_head_with_characters(qtbot, tmp_path):
     _train_steps(qtbot, session, 2)
     dialog = win.sequence_lab.show_attention()
     view = dialog.view
-    assert view.node_box.count() == 2 and view.node_box.currentText() == "attn1"
+    assert view.node_box.count() == 2 and view.node_box.currentText() == "block1/attn"
     qtbot.waitUntil(lambda: view.result is not None, timeout=10000)
     r = view.result
     assert r["attn"].shape == (32, 32) and r["grad"].shape == (32, 32)

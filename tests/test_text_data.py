@@ -121,9 +121,9 @@ def small_gpt(block: int = 12, d: int = 16) -> GraphSpec:
             p["dim"] = d
         elif node["op"] == "MultiHeadAttention":
             p["heads"] = 2
-        elif node["op"] == "Dense" and node["id"].startswith("mlp"):
+        elif node["op"] == "Dense" and node["id"].endswith("/mlp"):
             p["units"] = 2 * d
-        elif node["op"] == "Dense" and node["id"].startswith("proj"):
+        elif node["op"] == "Dense" and node["id"].endswith("/proj"):
             p["units"] = d
     data["training"]["dataset_params"] = {"block_size": block}
     return GraphSpec.from_dict(data)

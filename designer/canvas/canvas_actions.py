@@ -66,7 +66,10 @@ class CanvasActions:
             self._refuse("Select a block to open, or a node of an open block to close it.")
             return
         for g in groups:
-            self.controller.set_block_open(g, self.controller.document.group(g).collapsed)
+            if self.controller.document.group(g).collapsed:
+                self.scene.open_block(g)
+            else:
+                self.controller.set_block_open(g, False)
 
     def save_block(self) -> None:
         groups = self._chosen_groups()

@@ -101,6 +101,12 @@ class EdgeItem(QGraphicsPathItem):
             self.reroutes.append(handle)
         self._rebuild()
 
+    def move_waypoints(self, points: list[tuple[float, float]]) -> None:
+        """Move the existing reroute handles (same count) without rebuilding them."""
+        for handle, (x, y) in zip(self.reroutes, points):
+            handle.setPos(x, y)
+        self._rebuild()
+
     def waypoint_positions(self) -> list[tuple[float, float]]:
         """Where the reroute handles are now (maybe mid-drag)."""
         return [(r.pos().x(), r.pos().y()) for r in self.reroutes]

@@ -19,6 +19,7 @@ from designer.canvas.node_item import HEADER_HEIGHT, NodeItem
 from designer.canvas.note_item import NoteItem
 from designer.canvas.port_item import PortItem
 from designer.document.blocks import block_ports
+from designer.document.layout import follow_ends
 from engine.core import registry
 from engine.core.spec import EdgeSpec
 from engine.ops.base import fmt_shape
@@ -200,8 +201,27 @@ class CanvasScene(QGraphicsScene):
             item.setVisible(False)  # a wire inside a closed block
             return
         item.setVisible(True)
+        if self.user_moving and item.reroutes:
+            item.move_waypoints(self._following_points(edge))
         item.set_ends(self.port_scene_pos(edge.src, "out", True),
                       self.port_scene_pos(edge.dst, edge.dst_port, False))
+
+    def _following_points(self, edge: EdgeSpec) -> list[tuple[float, float]]:
+        """Mid-drag, where a wire's reroute points go as its ends move (the document still
+        has where they were; the move command sets the same points on release)."""
+        doc = self.document
+        src, dst = doc.position(edge.src), doc.position(edge.dst)
+        return follow_ends(doc.waypoints(edge), src, dst, self._drag_step(edge.src, src),
+                           self._drag_step(edge.dst, dst))
+
+    def _drag_step(self, node_id: str, was: tuple[float, float]) -> tuple[float, float]:
+        """How far a node has been dragged so far (with its closed block, if it is in one)."""
+        gid = self._closed_in.get(node_id)
+        if gid is not None and gid in self.blocks:
+            block, group = self.blocks[gid].pos(), self.document.group(gid).position
+            return (block.x() - group[0], block.y() - group[1])
+        pos = self.nodes[node_id].pos()
+        return (pos.x() - was[0], pos.y() - was[1])
 
     def port_scene_pos(self, node_id: str, name: str, is_output: bool) -> QPointF:
         """Where a wire of this node's port attaches: on the node, or on its closed block."""
@@ -441,6 +461,15 @@ class CanvasScene(QGraphicsScene):
     def selected_note_ids(self) -> list[str]:
         return [i.note_id for i in self.selectedItems() if isinstance(i, NoteItem)]
 
+    def open_block(self, group_id: str) -> None:
+        """Open a closed block and scroll its frame into view (its inside may be laid out
+        away from where the closed block sits)."""
+        self.controller.set_block_open(group_id, True)
+        frame = self.frames.get(group_id)
+        if frame is not None:
+            for view in self.views():
+                view.ensureVisible(frame.sceneBoundingRect(), 40, 40)
+
     def select_group(self, group_id: str) -> None:
         """Select exactly this block (closed), or its nodes (open)."""
         if group_id in self.blocks:
@@ -450,12 +479,15 @@ class CanvasScene(QGraphicsScene):
             self.select_nodes(self.document.group(group_id).nodes)
 
     def select_nodes(self, node_ids) -> None:
-        """Select exactly these nodes (a closed block when all its nodes are among them)."""
+        """Select exactly these nodes (a closed block when all its nodes are among them)
+        and the notes whose ids are among them (what a paste returns)."""
         wanted = set(node_ids)
         self.clearSelection()
         for node_id in wanted:
             if node_id in self.nodes:
                 self.nodes[node_id].setSelected(True)
+            elif node_id in self.notes:
+                self.notes[node_id].setSelected(True)
         for gid, block in self.blocks.items():  # closed blocks whose nodes are all wanted
             if set(self.document.group(gid).nodes) <= wanted:
                 block.setSelected(True)
@@ -572,7 +604,7 @@ class CanvasScene(QGraphicsScene):
             if isinstance(item, PortItem) or isinstance(item, NoteItem):
                 break
             if isinstance(item, BlockItem):
-                self.controller.set_block_open(item.group_id, True)
+                self.open_block(item.group_id)
                 event.accept()
                 return
             if isinstance(item, BlockFrame):

@@ -116,8 +116,9 @@ class RemoveItems(QUndoCommand):
 
 
 class MoveNodes(QUndoCommand):
-    """Move nodes {id: (old_pos, new_pos)}, blocks {group id: (old, new)} and notes
-    {note id: (old_rect, new_rect)}; pushed once, when the drag ends.
+    """Move nodes {id: (old_pos, new_pos)}, blocks {group id: (old, new)}, notes
+    {note id: (old_rect, new_rect)} and wires' reroute points {edge: (old_points,
+    new_points)}; pushed once, when the drag ends.
 
     With `burst` set, consecutive moves of the same items with the same burst number merge
     into one undo step (arrow-key nudges).
@@ -126,9 +127,12 @@ class MoveNodes(QUndoCommand):
     def __init__(self, doc: GraphDocument, moves: dict[str, tuple[Pos, Pos]],
                  text: str | None = None, groups: dict[str, tuple[Pos, Pos]] | None = None,
                  notes: dict[str, tuple[tuple, tuple]] | None = None,
-                 burst: int | None = None):
+                 burst: int | None = None,
+                 waypoints: dict[EdgeSpec, tuple[list[Pos], list[Pos]]] | None = None):
         super().__init__()
         self.doc = doc
+        self.waypoints = {e: ([tuple(map(float, p)) for p in a], [tuple(map(float, p)) for p in b])
+                          for e, (a, b) in (waypoints or {}).items()}
         self.moves = {k: (tuple(map(float, a)), tuple(map(float, b)))
                       for k, (a, b) in moves.items()}
         self.groups = {k: (tuple(map(float, a)), tuple(map(float, b)))
@@ -150,11 +154,11 @@ class MoveNodes(QUndoCommand):
         if not isinstance(other, MoveNodes) or other.burst != self.burst or (
                 other.doc is not self.doc):
             return False
-        if (set(other.moves), set(other.groups), set(other.notes)) != (
-                set(self.moves), set(self.groups), set(self.notes)):
+        if (set(other.moves), set(other.groups), set(other.notes), set(other.waypoints)) != (
+                set(self.moves), set(self.groups), set(self.notes), set(self.waypoints)):
             return False
         for mine, theirs in ((self.moves, other.moves), (self.groups, other.groups),
-                             (self.notes, other.notes)):
+                             (self.notes, other.notes), (self.waypoints, other.waypoints)):
             for k in mine:
                 mine[k] = (mine[k][0], theirs[k][1])
         return True
@@ -167,6 +171,8 @@ class MoveNodes(QUndoCommand):
                                                    position=pair[which]))
         for note_id, pair in self.notes.items():
             self.doc.set_note(dataclasses.replace(self.doc.note(note_id), rect=pair[which]))
+        for edge, pair in self.waypoints.items():
+            self.doc.set_waypoints(edge, pair[which])
 
     def redo(self) -> None:
         self._apply(1)
@@ -265,22 +271,36 @@ class RenameNode(QUndoCommand):
 
 
 class PasteItems(QUndoCommand):
-    """Add several nodes (appended, ids already unique) and the wires among them."""
+    """Add several nodes (appended, ids already unique), the wires among them with their
+    reroute points {edge: points}, and notes (ids already unique)."""
 
     def __init__(self, doc: GraphDocument, nodes: list[tuple[NodeSpec, Pos]],
-                 edges: list[EdgeSpec], text: str = "Paste"):
-        super().__init__(f"{text} {_count(len(nodes), 'node')}")
+                 edges: list[EdgeSpec], text: str = "Paste", notes: list[NoteSpec] = (),
+                 waypoints: dict[EdgeSpec, list[Pos]] | None = None):
+        what = _count(len(nodes), "node")
+        if notes:
+            what = (f"{what} and {_count(len(notes), 'note')}" if nodes
+                    else _count(len(notes), "note"))
+        super().__init__(f"{text} {what}")
         self.doc = doc
         self.nodes = [(n, (float(p[0]), float(p[1]))) for n, p in nodes]
         self.edges = list(edges)
+        self.notes = list(notes)
+        self.waypoints = dict(waypoints or {})
 
     def redo(self) -> None:
         for node, pos in self.nodes:
             self.doc.insert_node(node, pos)
         for edge in self.edges:
             self.doc.insert_edge(edge)
+        for edge, points in self.waypoints.items():
+            self.doc.set_waypoints(edge, points)
+        for note in self.notes:
+            self.doc.insert_note(note)
 
     def undo(self) -> None:
+        for note in reversed(self.notes):
+            self.doc.take_note(note.id)
         for edge in reversed(self.edges):
             self.doc.take_edge(edge)
         for node, _ in reversed(self.nodes):
