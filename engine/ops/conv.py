@@ -272,48 +272,46 @@ class _PaddedPoolKernel(Kernel):
 
 
 class MaxPoolKernel(_PaddedPoolKernel):
+    """Forward keeps, per window, which offset held the maximum (`arg`, the first one in
+    row-major order, as PyTorch); backward routes the gradient there in one scatter."""
+
     fill = -np.inf
 
     def forward(self, x):
-        k, s, p = self.k, self.s, self.pad
-        ho, wo = (x.shape[2] + 2 * p - k) // s + 1, (x.shape[3] + 2 * p - k) // s + 1
-        y = np.empty((*x.shape[:2], ho, wo), dtype=x.dtype)
-        arg = np.empty(y.shape, dtype=np.int32)
-        if conv_jit.maxpool(x, y, arg, k, s, p):  # compiled: remembers where each max is
-            self.x_shape, self.arg, self.x, self.y = x.shape, arg, None, None
-            return y
-        x = self.x = self.padded(x)
+        x = self.padded(x)
+        self.xp_shape = x.shape
+        k, s = self.k, self.s
+        ho, wo = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
         slices = [x[:, :, rows, cols] for _, rows, cols in _offset_slices(k, s, ho, wo)]
-        np.copyto(y, slices[0])
-        for xs in slices[1:]:  # one vectorised maximum per window offset
-            np.maximum(y, xs, out=y)
-        self.arg, self.y = None, y
+        y = slices[0].copy()
+        kind = np.uint8 if k * k <= 256 else np.uint16
+        arg, larger = np.zeros(y.shape, dtype=kind), np.empty(y.shape, dtype=bool)
+        hit = np.empty(y.shape, dtype=kind)
+        for o, xs in enumerate(slices[1:], 1):  # a few vectorised passes per window offset
+            np.greater(xs, y, out=larger)  # strictly: ties stay with the first maximum
+            # arg < o so far, so max(arg, o·larger) sets o where larger (no masked copy: slow)
+            np.multiply(larger, kind(o), out=hit)
+            np.maximum(arg, hit, out=arg)
+            np.maximum(y, xs, out=y)  # NaN wins, as np.maximum
+        self.arg = arg
         return y
 
     # dx = dy routed to the first position (row-major, like PyTorch) of each window's maximum
     def backward(self, gy):
-        if self.arg is not None:
-            dx = np.empty(self.x_shape, dtype=gy.dtype)
-            if not conv_jit.maxpool_grad(gy, self.arg, dx):  # numba went away meanwhile
-                n, c, h, w = self.x_shape
-                dx = np.zeros((n * c, h * w), dtype=gy.dtype)
-                np.add.at(dx, (np.arange(n * c)[:, None], self.arg.reshape(n * c, -1)),
-                          gy.reshape(n * c, -1))
-            return (dx.reshape(self.x_shape),)
-        x, y = self.x, self.y
-        dx = np.zeros(x.shape, dtype=gy.dtype)
-        free = np.ones(y.shape, dtype=bool)  # windows whose maximum is not yet routed
-        offsets = list(_offset_slices(self.k, self.s, *y.shape[2:]))
-        overlapping = self.s < self.k
-        for n, (_, rows, cols) in enumerate(offsets):
-            hit = x[:, :, rows, cols] == y
-            hit &= free
-            if n + 1 < len(offsets):
-                free ^= hit
-            if overlapping:
-                dx[:, :, rows, cols] += gy * hit
+        k, s, arg = self.k, self.s, self.arg
+        n, c, hp, wp = self.xp_shape
+        dx = np.empty(self.xp_shape, dtype=gy.dtype)
+        if conv_jit.maxpool_grad(gy, arg, dx, k, s):
+            return (self.cropped(dx),)
+        ho, wo = arg.shape[2:]
+        if s < k or ho * s != hp or wo * s != wp:  # some pixels in no window or in several
+            dx.fill(0.0)
+        for o, rows, cols in _offset_slices(k, s, ho, wo):
+            routed = gy * (arg == o)
+            if s < k:
+                dx[:, :, rows, cols] += routed
             else:  # each input pixel belongs to one window: write, don't accumulate
-                np.multiply(gy, hit, out=dx[:, :, rows, cols])
+                dx[:, :, rows, cols] = routed
         return (self.cropped(dx),)
 
 

@@ -1,11 +1,14 @@
 """Compiled loops of Conv2D and MaxPool2D (numba, see engine.core.jit) for large images.
 
 The numpy paths in `engine.ops.conv` copy the image once per window offset (k² strided
-passes, plus a padded copy); these loops read each pixel once, handle the zero (or −∞)
-border without padding, and split the (sample, channel) planes over the cores for large
-tensors. They do the numpy paths' operations in the same order (no fast-math), so the
-results are bit-identical, except that MaxPool2D routes a window's gradient to its first
-NaN where the numpy path drops it.
+passes, plus a padded copy) and scatter gradients back the same way; these loops touch each
+pixel once, handle the zero border without padding, and split the (sample, channel) planes
+over the cores for large tensors. They add in the numpy paths' order (no fast-math), so
+results are bit-identical, except for overlapping max-pool windows, whose gradients reach a
+shared pixel in another order (equal to rounding).
+
+Max-pool's forward stays in numpy: its k² vectorised passes beat a compiled loop, whose
+data-dependent branches (which pixel is the largest) mispredict on real data.
 
 Each public function returns False (nothing done) when the caller must take its numpy path.
 """
@@ -82,58 +85,28 @@ def _build_col2im(numba):
     return col2im
 
 
-def _build_maxpool(numba):
-    @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
-    def maxpool(x, y, arg, k, s, pad):  # pragma: no cover - compiled
-        n_, c_, h, w = x.shape
-        ho, wo = y.shape[2], y.shape[3]
-        for nc in numba.prange(n_ * c_):
-            n = nc // c_
-            c = nc - n * c_
-            for oy in range(ho):
-                t = oy * s - pad  # window rows i in [ilo, ihi) are inside the image
-                ilo, ihi = max(0, -t), min(k, h - t)
-                for ox in range(wo):
-                    t = ox * s - pad
-                    jlo, jhi = max(0, -t), min(k, w - t)
-                    at = -1
-                    best = x[n, c, 0, 0]
-                    for i in range(ilo, ihi):
-                        iy = oy * s + i - pad
-                        for j in range(jlo, jhi):
-                            ix = ox * s + j - pad
-                            v = x[n, c, iy, ix]
-                            # the first maximum wins; a NaN wins and stays (np.maximum)
-                            if at < 0 or v > best or (v != v and best == best):
-                                best = v
-                                at = iy * w + ix
-                    y[n, c, oy, ox] = best
-                    arg[n, c, oy, ox] = at
-
-    return maxpool
-
-
 def _build_maxpool_grad(numba):
     @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
-    def maxpool_grad(gy, arg, dx):  # pragma: no cover - compiled
+    def maxpool_grad(gy, arg, dx, offsets, s):  # pragma: no cover - compiled
         n_, c_, h, w = dx.shape
         ho, wo = gy.shape[2], gy.shape[3]
-        for nc in numba.prange(n_ * c_):
-            n = nc // c_
-            c = nc - n * c_
-            for iy in range(h):
-                for ix in range(w):
-                    dx[n, c, iy, ix] = 0
+        planes = n_ * c_
+        dxf = dx.reshape(planes, h * w)
+        gyf = gy.reshape(planes, ho * wo)
+        argf = arg.reshape(planes, ho * wo)
+        for p in numba.prange(planes):
+            dxp = dxf[p]
+            dxp[:] = 0
             for oy in range(ho):
                 for ox in range(wo):
-                    at = arg[n, c, oy, ox]
-                    dx[n, c, at // w, at % w] += gy[n, c, oy, ox]
+                    q = oy * wo + ox
+                    dxp[oy * s * w + ox * s + offsets[argf[p, q]]] += gyf[p, q]
 
     return maxpool_grad
 
 
-def _run(build, work: int, *args, always: bool = False) -> bool:
-    fn = jit.kernel(build) if always or jit.worth_it(work) else None
+def _run(build, work: int, *args) -> bool:
+    fn = jit.kernel(build) if jit.worth_it(work) else None
     if fn is None:
         return False
     with jit.LOCK:
@@ -157,13 +130,9 @@ def col2im(dcols: np.ndarray, dx: np.ndarray, k: int, s: int, d: int, top: int, 
                 left, ho, wo)
 
 
-def maxpool(x: np.ndarray, y: np.ndarray, arg: np.ndarray, k: int, s: int, pad: int) -> bool:
-    """y = each window's maximum, arg = the plane index (row·W + column) of its first maximum
-    (the border of `pad` pixels counts as −∞)."""
-    return _run(_build_maxpool, x.size, np.ascontiguousarray(x), y, arg, k, s, pad)
-
-
-def maxpool_grad(gy: np.ndarray, arg: np.ndarray, dx: np.ndarray) -> bool:
-    """dx = gy added at each window's `arg` pixel, 0 elsewhere (whatever the size: `arg`
-    comes from `maxpool`, so this runs wherever that did)."""
-    return _run(_build_maxpool_grad, dx.size, np.ascontiguousarray(gy), arg, dx, always=True)
+def maxpool_grad(gy: np.ndarray, arg: np.ndarray, dx: np.ndarray, k: int, s: int) -> bool:
+    """dx = gy added at each window's maximum, 0 elsewhere: window (oy, ox) with offset
+    arg = i·k + j sends its gradient to pixel (oy·s + i, ox·s + j) of the (padded) dx."""
+    w = dx.shape[3]
+    offsets = np.array([i * w + j for i in range(k) for j in range(k)], dtype=np.int64)
+    return _run(_build_maxpool_grad, dx.size, np.ascontiguousarray(gy), arg, dx, offsets, s)
