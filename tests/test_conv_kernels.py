@@ -1,4 +1,5 @@
-"""Conv2D and MaxPool2D: the compiled loops (engine.ops.conv_jit) against the numpy paths."""
+"""Conv2D, MaxPool2D and ReLU: the compiled loops (engine.ops.conv_jit, elementwise_jit)
+against the numpy paths."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from engine.core import jit
+from engine.ops.activations import ReLU
 from engine.ops.conv import Conv2D, MaxPool2D
 
 numba = pytest.importorskip("numba")
@@ -93,3 +95,14 @@ def test_compiled_paths_step_aside_when_numba_is_off(monkeypatch):
     assert not conv_jit.im2col(x, np.zeros((1, 9, 4)), 3, 1, 1, 0, 0, 2, 2)
     assert not conv_jit.col2im(np.zeros((1, 9, 4)), x, 3, 1, 1, 0, 0, 2, 2)
     assert not conv_jit.maxpool_grad(np.zeros((1, 1, 2, 2)), arg, x, 2, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_relu_is_bit_identical_to_numpy(dtype, monkeypatch):
+    x = np.random.default_rng(5).normal(size=(3, 2, 4, 5)).astype(dtype)
+    x[0, 0, 0, :3] = [np.nan, -0.0, 0.0]
+    ref = _run(ReLU(), {}, x.shape, False, monkeypatch, dtype, x)
+    got = _run(ReLU(), {}, x.shape, True, monkeypatch, dtype, x)
+    for a, b in zip(ref[:2], got[:2]):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(np.signbit(a), np.signbit(b))  # −0 for negatives too

@@ -19,10 +19,6 @@ import numpy as np
 
 from engine.core import jit
 
-# Each loop below computes, for a shift t, the outputs o in [lo, hi) whose input o·s + t
-# falls inside [0, size) (written out inline: numba's disk cache cannot find a jitted helper
-# built at run time again in the next process).
-
 
 def _build_im2col(numba):
     @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
@@ -32,27 +28,22 @@ def _build_im2col(numba):
             n = nc // c_
             c = nc - n * c_
             for i in range(k):
-                t = i * d - top
-                ylo = 0 if t >= 0 else (-t + s - 1) // s
-                yhi = max(ylo, min(ho, (h - 1 - t) // s + 1)) if h - 1 - t >= 0 else ylo
                 for j in range(k):
                     row = (c * k + i) * k + j
-                    t = j * d - left
-                    xlo = 0 if t >= 0 else (-t + s - 1) // s
-                    xhi = max(xlo, min(wo, (w - 1 - t) // s + 1)) if w - 1 - t >= 0 else xlo
                     for oy in range(ho):
+                        iy = oy * s + i * d - top
                         base = oy * wo
-                        if oy < ylo or oy >= yhi:
+                        if iy < 0 or iy >= h:
                             for ox in range(wo):
                                 cols[n, row, base + ox] = 0
                             continue
-                        iy = oy * s + i * d - top
-                        for ox in range(xlo):
-                            cols[n, row, base + ox] = 0
-                        for ox in range(xlo, xhi):
-                            cols[n, row, base + ox] = x[n, c, iy, ox * s + j * d - left]
-                        for ox in range(xhi, wo):
-                            cols[n, row, base + ox] = 0
+                        # (a per-pixel bounds test measured faster than split loops)
+                        for ox in range(wo):
+                            ix = ox * s + j * d - left
+                            if ix >= 0 and ix < w:
+                                cols[n, row, base + ox] = x[n, c, iy, ix]
+                            else:
+                                cols[n, row, base + ox] = 0
 
     return im2col
 
@@ -68,19 +59,17 @@ def _build_col2im(numba):
                 for ix in range(w):
                     dx[n, c, iy, ix] = 0
             for i in range(k):  # offsets in the numpy path's order: bit-identical sums
-                t = i * d - top
-                ylo = 0 if t >= 0 else (-t + s - 1) // s
-                yhi = max(ylo, min(ho, (h - 1 - t) // s + 1)) if h - 1 - t >= 0 else ylo
                 for j in range(k):
                     row = (c * k + i) * k + j
-                    t = j * d - left
-                    xlo = 0 if t >= 0 else (-t + s - 1) // s
-                    xhi = max(xlo, min(wo, (w - 1 - t) // s + 1)) if w - 1 - t >= 0 else xlo
-                    for oy in range(ylo, yhi):
+                    for oy in range(ho):
                         iy = oy * s + i * d - top
+                        if iy < 0 or iy >= h:
+                            continue
                         base = oy * wo
-                        for ox in range(xlo, xhi):
-                            dx[n, c, iy, ox * s + j * d - left] += dcols[n, row, base + ox]
+                        for ox in range(wo):
+                            ix = ox * s + j * d - left
+                            if ix >= 0 and ix < w:
+                                dx[n, c, iy, ix] += dcols[n, row, base + ox]
 
     return col2im
 
