@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import machine_line, publish  # noqa: E402
 from bench.engine_vs_torch import blas_line, interleaved  # noqa: E402
+from engine.core import jit  # noqa: E402
 from engine.ops.activations import ReLU  # noqa: E402
 from engine.ops.conv import Conv2D, MaxPool2D  # noqa: E402
 
@@ -117,6 +118,19 @@ def torch_layer(layer: Layer, kernel, x: np.ndarray, gy: np.ndarray):
     return run
 
 
+def call(fn, arg):
+    return fn(arg)
+
+
+def numpy_path(fn, arg):
+    """`fn(arg)` with the compiled kernels switched off (their work threshold out of reach)."""
+    saved, jit.MIN_WORK = jit.MIN_WORK, 1 << 62
+    try:
+        return fn(arg)
+    finally:
+        jit.MIN_WORK = saved
+
+
 def bench_layer(layer: Layer, before: dict | None, budget: float, repeats: int) -> dict:
     rng = np.random.default_rng(1)
     x = rng.normal(size=layer.shape).astype(np.float32)
@@ -125,11 +139,13 @@ def bench_layer(layer: Layer, before: dict | None, budget: float, repeats: int) 
     sides = {"now": now}
     if before is not None:
         sides["before"] = our_kernel(layer, before[type(now).__name__])
+    sides["numpy"] = our_kernel(layer)
     fns = {}
     for name, kernel in sides.items():
+        numpy_only = numpy_path if name == "numpy" else None
         kernel.forward(x)
-        fns[f"{name} fwd"] = lambda k=kernel: k.forward(x)
-        fns[f"{name} bwd"] = lambda k=kernel: k.backward(gy)  # reuses the saved forward
+        fns[f"{name} fwd"] = lambda k=kernel, f=numpy_only: (f or call)(k.forward, x)
+        fns[f"{name} bwd"] = lambda k=kernel, f=numpy_only: (f or call)(k.backward, gy)
     fns["torch"] = torch_layer(layer, now, x, gy)
     return interleaved(fns, budget, repeats)
 
@@ -146,20 +162,27 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     torch.set_num_threads(min(torch.get_num_threads(), cores))
     before = None if args.before == "none" else kernels_at(args.before)
+    command = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/conv_kernels.py"
+    if cores < (os.cpu_count() or cores):  # as bench/engine_vs_torch.py: one core each
+        command = (f"taskset -c {','.join(map(str, sorted(os.sched_getaffinity(0))))} "
+                   + command.replace("python", "OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 "
+                                     "python", 1))
     lines = [
         "## Conv2D, MaxPool2D and ReLU kernels alone",
         "",
-        "`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/conv_kernels.py` — "
+        f"`{command}` — "
         f"{machine_line()}, torch {torch.__version__} ({torch.get_num_threads()} threads, "
         f"eager), numpy {np.__version__}; {blas_line()}. The layers of case (d) and of the "
-        "3×32×32 CNN of the engine-vs-PyTorch table, batch 64, float32: our kernel now, the "
-        f"same kernel at {args.before} (before), and torch's eager op (forward + backward). "
+        "3×32×32 CNN of the engine-vs-PyTorch table, batch 64, float32: our kernel now "
+        "(compiled loops where they apply), now on its numpy path alone (`GRADSCAPE_NUMBA=0`), "
+        f"the same kernel at {args.before} (before), and torch's eager op (forward + backward). "
         "Median of 5 interleaved rounds of each side's median call time; the machine is "
         "shared, so compare ratios from the same run.",
         "",
         "| case | layer | input | before fwd + bwd (ms) | now fwd (ms) | now bwd (ms) | "
-        "now fwd + bwd (ms) | torch fwd + bwd (ms) | now/before | now/torch |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "now fwd + bwd (ms) | numpy path fwd + bwd (ms) | torch fwd + bwd (ms) | now/before | "
+        "now/torch |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for layer in LAYERS:
         r = bench_layer(layer, before, args.budget, args.repeats)
@@ -170,7 +193,8 @@ def main() -> None:
         lines.append(
             f"| {layer.case} | {layer.name}: {op} | {'×'.join(map(str, layer.shape))} | "
             f"{f'{old * 1e3:.3f}' if old else '—'} | {r['now fwd'] * 1e3:.3f} | "
-            f"{r['now bwd'] * 1e3:.3f} | {now * 1e3:.3f} | {r['torch'] * 1e3:.3f} | "
+            f"{r['now bwd'] * 1e3:.3f} | {now * 1e3:.3f} | "
+            f"{(r['numpy fwd'] + r['numpy bwd']) * 1e3:.3f} | {r['torch'] * 1e3:.3f} | "
             f"{f'{now / old:.2f}' if old else '—'} | {now / r['torch']:.2f} |")
         print(lines[-1], flush=True)
     publish("conv_kernels", lines)
