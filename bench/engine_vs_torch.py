@@ -491,15 +491,27 @@ def main() -> None:
                         help="seconds per side and round (fewer calls for slow rows)")
     parser.add_argument("--cases", default="abcde", help="which of the five cases to run")
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling rows")
+    parser.add_argument("--only", metavar="ROWS",
+                        help="comma-separated row keys to run alone, e.g. 'd,CNN' or 'c,H=2048' "
+                        "(no Adam rows; prints the table without writing docs/benchmarks.md)")
     args = parser.parse_args()
+    only = [k.strip().strip("()") for k in args.only.split(",")] if args.only else None
+    by_key = {**{c: row for c, row in CASES.items()}, **{r.key: r for r in SCALING}}
+    if only and not set(only) <= set(by_key):
+        parser.error(f"unknown rows {', '.join(sorted(set(only) - set(by_key)))}; "
+                     f"choose from {', '.join(by_key)}")
     # Under `taskset` every side gets the same cores (torch would otherwise count all of them).
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     torch.set_num_threads(min(torch.get_num_threads(), cores))
     peak = sgemm_peak()
-    rows = [bench_row(CASES[c], args.repeats, args.budget) for c in args.cases]
-    if not args.no_scaling:
+    if only:
+        rows = [bench_row(by_key[k], args.repeats, args.budget) for k in only]
+    else:
+        rows = [bench_row(CASES[c], args.repeats, args.budget) for c in args.cases]
+    if not args.no_scaling and not only:
         rows += [bench_row(r, args.repeats, args.budget) for r in SCALING]
-    adam = [(n, bench_adam(n, args.repeats, args.budget)) for n in (235_146, 5_800_000)]
+    adam = [] if only else [(n, bench_adam(n, args.repeats, args.budget))
+                            for n in (235_146, 5_800_000)]
     peak = max(peak, sgemm_peak())  # measured before and after: the busier one is lower
     command = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/engine_vs_torch.py"
     if cores < (os.cpu_count() or cores):
@@ -541,6 +553,9 @@ def main() -> None:
         cells += [row.target or "—", f"{gflops:.1f}" if counted else "—",
                   f"{gflops / peak:.0%}" if counted else "—"]
         lines.append("| " + " | ".join(cells) + " |")
+    if only:  # a partial table: printed, not published
+        print("\n".join(lines))
+        return
     lines += ["", "Adam alone (float32, one step over the flat parameter vector):", "",
               "| parameters | ours (ms) | torch fused (ms) | torch foreach (ms) | "
               "ours/fused | target |", "|---:|---:|---:|---:|---:|---|"]

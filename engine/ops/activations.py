@@ -9,6 +9,7 @@ import numpy as np
 
 from engine.core.registry import register
 from engine.errors import ShapeError
+from engine.ops import elementwise_jit
 from engine.ops._special import erf, sigmoid
 from engine.ops.base import Kernel, OpDef, Param, fmt_shape
 
@@ -43,12 +44,17 @@ class Tanh(_Activation):
 
 class ReLUKernel(Kernel):
     def forward(self, x):
+        fused = elementwise_jit.relu(x)  # one compiled pass on large tensors
+        if fused is not None:
+            y, self.mask = fused
+            return y
         self.mask = x > 0
         return x * self.mask
 
     # dx = dy · (x > 0)
     def backward(self, gy):
-        return (gy * self.mask,)
+        dx = elementwise_jit.relu_grad(gy, self.mask)
+        return (gy * self.mask if dx is None else dx,)
 
 
 @register

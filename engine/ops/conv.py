@@ -8,6 +8,7 @@ import numpy as np
 
 from engine.core.registry import register
 from engine.errors import ShapeError
+from engine.ops import conv_jit
 from engine.ops.base import Kernel, OpDef, Param, fmt_shape
 from engine.ops.layers import INITS, init_weight
 
@@ -41,56 +42,91 @@ def _offset_slices(k: int, s: int, ho: int, wo: int, d: int = 1):
 
 
 class Conv2DKernel(Kernel):
+    """Convolution as one matrix product per sample over the image's columns (im2col).
+
+    The columns are laid out (N, C·k·k, Ho·Wo), so W·cols gives the output (N, F, Ho·Wo)
+    in place, with no transposes; large images build and scatter them with compiled loops
+    (`engine.ops.conv_jit`), small ones with k² strided numpy copies.
+    """
+
     def __init__(self, k: int, stride: int, pads: tuple[int, int, int, int], bias: bool,
                  dilation: int = 1, groups: int = 1):
         self.k, self.stride, self.pads, self.bias = k, stride, pads, bias
         self.dilation, self.groups = dilation, groups
 
-    def forward(self, x):
+    def _geometry(self, h: int, w: int) -> tuple[int, int]:
         top, bottom, left, right = self.pads
-        if top or bottom or left or right:
-            x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-        n, c, hp, wp = self.xp_shape = x.shape
+        span = self.dilation * (self.k - 1) + 1
+        return ((h + top + bottom - span) // self.stride + 1,
+                (w + left + right - span) // self.stride + 1)
+
+    def _im2col(self, x):
+        n, c, h, w = x.shape
         k, s, d = self.k, self.stride, self.dilation
-        span = d * (k - 1) + 1
-        ho, wo = (hp - span) // s + 1, (wp - span) // s + 1
-        # im2col, laid out (C, k, k, N, Ho, Wo): one contiguous block copy per kernel offset
-        xt = x.transpose(1, 0, 2, 3)
-        cols = np.empty((c, k, k, n, ho, wo), dtype=x.dtype)
-        for o, rows, cs in _offset_slices(k, s, ho, wo, d):
-            cols[:, o // k, o % k] = xt[:, :, rows, cs]
-        self.cols = cols.reshape(c * k * k, n * ho * wo)
+        top, bottom, left, right = self.pads
+        ho, wo = self._geometry(h, w)
+        cols = np.empty((n, c * k * k, ho * wo), dtype=x.dtype)
+        if conv_jit.im2col(x, cols, k, s, d, top, left, ho, wo):
+            return cols
+        if top or bottom or left or right:
+            xp = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
+            xp[:, :, top:top + h, left:left + w] = x
+            x = xp
+        view = cols.reshape(n, c, k, k, ho, wo)
+        for o, rows, cs in _offset_slices(k, s, ho, wo, d):  # one strided copy per offset
+            view[:, :, o // k, o % k] = x[:, :, rows, cs]
+        return cols
+
+    def _col2im(self, dcols, x_shape):
+        n, c, h, w = x_shape
+        k, s, d = self.k, self.stride, self.dilation
+        top, bottom, left, right = self.pads
+        ho, wo = self._geometry(h, w)
+        dx = np.empty(x_shape, dtype=dcols.dtype)
+        if conv_jit.col2im(dcols, dx, k, s, d, top, left, ho, wo):
+            return dx
+        hp, wp = h + top + bottom, w + left + right
+        dxp = np.zeros((n, c, hp, wp), dtype=dcols.dtype) if hp != h or wp != w else dx
+        if dxp is dx:
+            dx.fill(0.0)
+        view = dcols.reshape(n, c, k, k, ho, wo)
+        for o, rows, cs in _offset_slices(k, s, ho, wo, d):  # one strided add per offset
+            dxp[:, :, rows, cs] += view[:, :, o // k, o % k]
+        return dxp[:, :, top:hp - bottom, left:wp - right]
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        self.cols = cols = self._im2col(x)  # (N, C·k·k, Ho·Wo)
+        n, kk, p = cols.shape
         weight = self.w["weight"]
         f, g = weight.shape[0], self.groups
-        # each group of filters sees its own group of channels: (g, F/g, ·) @ (g, ·, N·Ho·Wo)
-        y = np.matmul(weight.reshape(g, f // g, -1),
-                      self.cols.reshape(g, -1, self.cols.shape[1])).reshape(f, -1)
+        if g == 1:
+            y = np.matmul(weight.reshape(f, kk), cols)
+        else:  # each group of filters sees its own group of channels
+            y = np.matmul(weight.reshape(g, f // g, -1), cols.reshape(n, g, kk // g, p))
+        y = y.reshape(n, f, p)
         if self.bias:
             y += self.w["bias"][:, None]
-        return np.ascontiguousarray(y.reshape(f, n, ho, wo).transpose(1, 0, 2, 3))
+        return y.reshape(n, f, *self._geometry(*x.shape[2:]))
 
-    # dW = dy·colsᵀ,  db = Σ dy,  dx = col2im(Wᵀ·dy) (the full correlation with W), per group
+    # dW = Σ_n dy_n·cols_nᵀ,  db = Σ dy,  dx = col2im(Wᵀ·dy) (the full correlation with W)
     def backward(self, gy):
-        n, f, ho, wo = gy.shape
-        g = self.groups
-        gmat = gy.transpose(1, 0, 2, 3).reshape(f, -1)  # (F, N·Ho·Wo)
-        cols = self.cols.reshape(g, -1, self.cols.shape[1])
-        gmat_g = gmat.reshape(g, f // g, -1)
-        np.matmul(gmat_g, cols.transpose(0, 2, 1), out=self.g["weight"].reshape(g, f // g, -1))
+        n, f = gy.shape[:2]
+        g, cols = self.groups, self.cols
+        kk, p = cols.shape[1:]
+        gy_g = gy.reshape(n, g, f // g, p)
+        cols_g = cols.reshape(n, g, kk // g, p)
+        # (C·k·k, Ho·Wo)·(Ho·Wo, F) per sample is the faster order for BLAS (a short
+        # output, the long Ho·Wo axis contiguous in both operands), summed over the batch
+        dw = np.matmul(cols_g, gy_g.transpose(0, 1, 3, 2)).sum(axis=0)  # (g, C·k·k/g, F/g)
+        self.g["weight"].reshape(g, f // g, -1)[...] = dw.transpose(0, 2, 1)
         if self.bias:
-            gmat.sum(axis=1, out=self.g["bias"])
+            gy.reshape(n, f, p).sum(axis=(0, 2), out=self.g["bias"])
         if not self.needs_input_grad[0]:
             return (None,)
-        weight = self.w["weight"]
-        c, k = weight.shape[1] * g, self.k
-        wg = weight.reshape(g, f // g, -1)
-        dcols = np.matmul(wg.transpose(0, 2, 1), gmat_g).reshape(c, k, k, n, ho, wo)
-        hp, wp = self.xp_shape[2:]
-        dxt = np.zeros((c, n, hp, wp), dtype=gy.dtype)
-        for o, rows, cs in _offset_slices(k, self.stride, ho, wo, self.dilation):
-            dxt[:, :, rows, cs] += dcols[:, o // k, o % k]
-        top, bottom, left, right = self.pads
-        return (dxt.transpose(1, 0, 2, 3)[:, :, top:hp - bottom, left:wp - right],)
+        wg = self.w["weight"].reshape(g, f // g, -1)
+        dcols = np.matmul(wg.transpose(0, 2, 1), gy_g)  # (N, g, C·k·k/g, Ho·Wo)
+        return (self._col2im(dcols.reshape(n, kk, p), self.x_shape),)
 
 
 @register
@@ -236,35 +272,46 @@ class _PaddedPoolKernel(Kernel):
 
 
 class MaxPoolKernel(_PaddedPoolKernel):
+    """Forward keeps, per window, which offset held the maximum (`arg`, the first one in
+    row-major order, as PyTorch); backward routes the gradient there in one scatter."""
+
     fill = -np.inf
 
     def forward(self, x):
-        x = self.x = self.padded(x)
+        x = self.padded(x)
+        self.xp_shape = x.shape
         k, s = self.k, self.s
         ho, wo = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
         slices = [x[:, :, rows, cols] for _, rows, cols in _offset_slices(k, s, ho, wo)]
         y = slices[0].copy()
-        for xs in slices[1:]:  # one vectorised maximum per window offset
-            np.maximum(y, xs, out=y)
-        self.y = y
+        kind = np.uint8 if k * k <= 256 else np.uint16
+        arg, larger = np.zeros(y.shape, dtype=kind), np.empty(y.shape, dtype=bool)
+        hit = np.empty(y.shape, dtype=kind)
+        for o, xs in enumerate(slices[1:], 1):  # a few vectorised passes per window offset
+            np.greater(xs, y, out=larger)  # strictly: ties stay with the first maximum
+            # arg < o so far, so max(arg, o·larger) sets o where larger (no masked copy: slow)
+            np.multiply(larger, kind(o), out=hit)
+            np.maximum(arg, hit, out=arg)
+            np.maximum(y, xs, out=y)  # NaN wins, as np.maximum
+        self.arg = arg
         return y
 
     # dx = dy routed to the first position (row-major, like PyTorch) of each window's maximum
     def backward(self, gy):
-        x, y = self.x, self.y
-        dx = np.zeros(x.shape, dtype=gy.dtype)
-        free = np.ones(y.shape, dtype=bool)  # windows whose maximum is not yet routed
-        offsets = list(_offset_slices(self.k, self.s, *y.shape[2:]))
-        overlapping = self.s < self.k
-        for n, (_, rows, cols) in enumerate(offsets):
-            hit = x[:, :, rows, cols] == y
-            hit &= free
-            if n + 1 < len(offsets):
-                free ^= hit
-            if overlapping:
-                dx[:, :, rows, cols] += gy * hit
+        k, s, arg = self.k, self.s, self.arg
+        n, c, hp, wp = self.xp_shape
+        dx = np.empty(self.xp_shape, dtype=gy.dtype)
+        if conv_jit.maxpool_grad(gy, arg, dx, k, s):
+            return (self.cropped(dx),)
+        ho, wo = arg.shape[2:]
+        if s < k or ho * s != hp or wo * s != wp:  # some pixels in no window or in several
+            dx.fill(0.0)
+        for o, rows, cols in _offset_slices(k, s, ho, wo):
+            routed = gy * (arg == o)
+            if s < k:
+                dx[:, :, rows, cols] += routed
             else:  # each input pixel belongs to one window: write, don't accumulate
-                np.multiply(gy, hit, out=dx[:, :, rows, cols])
+                dx[:, :, rows, cols] = routed
         return (self.cropped(dx),)
 
 

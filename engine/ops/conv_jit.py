@@ -1,0 +1,127 @@
+"""Compiled loops of Conv2D and MaxPool2D (numba, see engine.core.jit) for large images.
+
+The numpy paths in `engine.ops.conv` copy the image once per window offset (k² strided
+passes, plus a padded copy) and scatter gradients back the same way; these loops touch each
+pixel once, handle the zero border without padding, and split the (sample, channel) planes
+over the cores for large tensors. They add in the numpy paths' order (no fast-math), so
+results are bit-identical, except for overlapping max-pool windows, whose gradients reach a
+shared pixel in another order (equal to rounding).
+
+Max-pool's forward stays in numpy: its k² vectorised passes beat a compiled loop, whose
+data-dependent branches (which pixel is the largest) mispredict on real data.
+
+Each public function returns False (nothing done) when the caller must take its numpy path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.core import jit
+
+
+def _build_im2col(numba):
+    @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
+    def im2col(x, cols, k, s, d, top, left, ho, wo):  # pragma: no cover - compiled
+        n_, c_, h, w = x.shape
+        for nc in numba.prange(n_ * c_):
+            n = nc // c_
+            c = nc - n * c_
+            for i in range(k):
+                for j in range(k):
+                    row = (c * k + i) * k + j
+                    for oy in range(ho):
+                        iy = oy * s + i * d - top
+                        base = oy * wo
+                        if iy < 0 or iy >= h:
+                            for ox in range(wo):
+                                cols[n, row, base + ox] = 0
+                            continue
+                        # (a per-pixel bounds test measured faster than split loops)
+                        for ox in range(wo):
+                            ix = ox * s + j * d - left
+                            if ix >= 0 and ix < w:
+                                cols[n, row, base + ox] = x[n, c, iy, ix]
+                            else:
+                                cols[n, row, base + ox] = 0
+
+    return im2col
+
+
+def _build_col2im(numba):
+    @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
+    def col2im(dcols, dx, k, s, d, top, left, ho, wo):  # pragma: no cover - compiled
+        n_, c_, h, w = dx.shape
+        for nc in numba.prange(n_ * c_):
+            n = nc // c_
+            c = nc - n * c_
+            for iy in range(h):
+                for ix in range(w):
+                    dx[n, c, iy, ix] = 0
+            for i in range(k):  # offsets in the numpy path's order: bit-identical sums
+                for j in range(k):
+                    row = (c * k + i) * k + j
+                    for oy in range(ho):
+                        iy = oy * s + i * d - top
+                        if iy < 0 or iy >= h:
+                            continue
+                        base = oy * wo
+                        for ox in range(wo):
+                            ix = ox * s + j * d - left
+                            if ix >= 0 and ix < w:
+                                dx[n, c, iy, ix] += dcols[n, row, base + ox]
+
+    return col2im
+
+
+def _build_maxpool_grad(numba):
+    @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
+    def maxpool_grad(gy, arg, dx, offsets, s):  # pragma: no cover - compiled
+        n_, c_, h, w = dx.shape
+        ho, wo = gy.shape[2], gy.shape[3]
+        planes = n_ * c_
+        dxf = dx.reshape(planes, h * w)
+        gyf = gy.reshape(planes, ho * wo)
+        argf = arg.reshape(planes, ho * wo)
+        for p in numba.prange(planes):
+            dxp = dxf[p]
+            dxp[:] = 0
+            for oy in range(ho):
+                for ox in range(wo):
+                    q = oy * wo + ox
+                    dxp[oy * s * w + ox * s + offsets[argf[p, q]]] += gyf[p, q]
+
+    return maxpool_grad
+
+
+def _run(build, work: int, *args) -> bool:
+    fn = jit.kernel(build) if jit.worth_it(work) else None
+    if fn is None:
+        return False
+    with jit.LOCK:
+        jit.use_threads(work)
+        fn(*args)
+    return True
+
+
+def im2col(x: np.ndarray, cols: np.ndarray, k: int, s: int, d: int, top: int, left: int,
+           ho: int, wo: int) -> bool:
+    """cols[n, (c·k + i)·k + j, oy·wo + ox] = x[n, c, oy·s + i·d − top, ox·s + j·d − left]
+    (0 outside the image); False when the numpy path must run."""
+    return _run(_build_im2col, cols.size, np.ascontiguousarray(x), cols, k, s, d, top, left,
+                ho, wo)
+
+
+def col2im(dcols: np.ndarray, dx: np.ndarray, k: int, s: int, d: int, top: int, left: int,
+           ho: int, wo: int) -> bool:
+    """The adjoint of `im2col`: dx = Σ over offsets of dcols added back to the pixels."""
+    return _run(_build_col2im, dcols.size, np.ascontiguousarray(dcols), dx, k, s, d, top,
+                left, ho, wo)
+
+
+def maxpool_grad(gy: np.ndarray, arg: np.ndarray, dx: np.ndarray, k: int, s: int) -> bool:
+    """dx = gy added at each window's maximum, 0 elsewhere: window (oy, ox) with offset
+    arg = i·k + j sends its gradient to pixel (oy·s + i, ox·s + j) of the (padded) dx."""
+    w = dx.shape[3]
+    offsets = np.array([i * w + j for i in range(k) for j in range(k)], dtype=np.int64)
+    return _run(_build_maxpool_grad, dx.size, np.ascontiguousarray(gy), arg, dx, offsets, s)

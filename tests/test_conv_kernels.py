@@ -1,0 +1,108 @@
+"""Conv2D, MaxPool2D and ReLU: the compiled loops (engine.ops.conv_jit, elementwise_jit)
+against the numpy paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.core import jit
+from engine.ops.activations import ReLU
+from engine.ops.conv import Conv2D, MaxPool2D
+
+numba = pytest.importorskip("numba")
+
+CONVS = [  # (channels, h, w, params)
+    (2, 6, 6, {"kernel": 3}),
+    (2, 7, 5, {"kernel": 3, "stride": 2}),
+    (2, 6, 6, {"kernel": 2}),
+    (2, 7, 7, {"kernel": 3, "stride": 2, "padding": "valid"}),
+    (3, 6, 6, {"kernel": 1, "bias": False}),
+    (2, 9, 8, {"kernel": 4, "stride": 3}),
+    (2, 5, 4, {"kernel": 3, "padding": "number", "pad": 2}),
+    (2, 6, 5, {"kernel": 3, "stride": 2, "padding": "number", "pad": 1}),
+    (2, 7, 6, {"kernel": 3, "dilation": 2}),
+    (4, 5, 5, {"filters": 6, "groups": 2}),
+    (3, 5, 4, {"filters": 3, "groups": 3, "dilation": 2}),
+    (2, 7, 6, {"kernel": 2, "dilation": 2, "stride": 2, "padding": "valid"}),
+    (3, 4, 4, {"kernel": 5, "padding": "same"}),
+]
+POOLS = [(2, 6, 6, {}), (2, 7, 7, {"size": 3, "stride": 2}), (1, 5, 4, {"size": 2, "stride": 1}),
+         (2, 5, 6, {"size": 3, "stride": 2, "padding": 1}), (2, 7, 5, {"size": 2}),
+         (1, 4, 4, {"size": 4, "padding": 2})]
+
+
+def _run(op, params, shape, compiled, monkeypatch, dtype=np.float64, x=None):
+    """Forward and backward of one kernel on the numpy path or the compiled one."""
+    monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
+    monkeypatch.setattr(jit, "MIN_WORK", 0 if compiled else 10**12)
+    rng = np.random.default_rng(1)
+    ins = {"in": (None, *shape[1:])}
+    params = op.resolve_params(params)
+    kernel = op.make_kernel(params, ins, op.infer_shape(params, ins), dtype)
+    kernel.needs_input_grad = (True,)
+    kernel.w, kernel.g = {}, {}
+    for name, s in op.param_shapes(params, ins).items():
+        kernel.w[name] = rng.normal(size=s).astype(dtype)
+        kernel.g[name] = np.full(s, np.nan, dtype=dtype)
+    x = rng.normal(size=shape).astype(dtype) if x is None else x
+    y = kernel.forward(x)
+    gy = rng.normal(size=y.shape).astype(dtype)
+    (dx,) = kernel.backward(gy)
+    return y, dx, {k: v.copy() for k, v in kernel.g.items()}
+
+
+@pytest.mark.parametrize("c,h,w,params", CONVS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_conv_is_bit_identical_to_numpy(c, h, w, params, dtype, monkeypatch):
+    params = {"filters": 3, **params}
+    ref = _run(Conv2D(), params, (3, c, h, w), False, monkeypatch, dtype)
+    got = _run(Conv2D(), params, (3, c, h, w), True, monkeypatch, dtype)
+    for a, b in zip(ref[:2], got[:2]):
+        assert a.dtype == b.dtype == dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    for name in ref[2]:
+        np.testing.assert_array_equal(ref[2][name], got[2][name])
+
+
+@pytest.mark.parametrize("c,h,w,params", POOLS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_maxpool_matches_numpy(c, h, w, params, dtype, monkeypatch):
+    x = np.random.default_rng(2).normal(size=(2, c, h, w)).astype(dtype)
+    x[0, 0, :2, :2] = 1.5  # a tie: the first maximum (row-major) takes the gradient
+    ref = _run(MaxPool2D(), params, x.shape, False, monkeypatch, dtype, x)
+    got = _run(MaxPool2D(), params, x.shape, True, monkeypatch, dtype, x)
+    np.testing.assert_array_equal(ref[0], got[0])
+    # overlapping windows add their gradients in another order: equal to rounding
+    np.testing.assert_allclose(ref[1], got[1], rtol=1e-6 if dtype == np.float32 else 1e-13)
+
+
+def test_maxpool_propagates_nan(monkeypatch):
+    x = np.random.default_rng(3).normal(size=(1, 1, 4, 4))
+    x[0, 0, 1, 1] = np.nan
+    for compiled in (False, True):
+        y, dx, _ = _run(MaxPool2D(), {}, x.shape, compiled, monkeypatch, x=x)
+        assert np.isnan(y[0, 0, 0, 0]) and not np.isnan(y[0, 0, 1:, 1:]).any()
+        assert (dx[0, 0, :2, :2] != 0).sum() == 1  # the window's gradient goes somewhere
+
+
+def test_compiled_paths_step_aside_when_numba_is_off(monkeypatch):
+    from engine.ops import conv_jit
+
+    monkeypatch.setattr(jit, "MIN_WORK", 0)
+    monkeypatch.setenv("GRADSCAPE_NUMBA", "0")
+    x, arg = np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 2, 2), dtype=np.uint16)
+    assert not conv_jit.im2col(x, np.zeros((1, 9, 4)), 3, 1, 1, 0, 0, 2, 2)
+    assert not conv_jit.col2im(np.zeros((1, 9, 4)), x, 3, 1, 1, 0, 0, 2, 2)
+    assert not conv_jit.maxpool_grad(np.zeros((1, 1, 2, 2)), arg, x, 2, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_relu_is_bit_identical_to_numpy(dtype, monkeypatch):
+    x = np.random.default_rng(5).normal(size=(3, 2, 4, 5)).astype(dtype)
+    x[0, 0, 0, :3] = [np.nan, -0.0, 0.0]
+    ref = _run(ReLU(), {}, x.shape, False, monkeypatch, dtype, x)
+    got = _run(ReLU(), {}, x.shape, True, monkeypatch, dtype, x)
+    for a, b in zip(ref[:2], got[:2]):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(np.signbit(a), np.signbit(b))  # −0 for negatives too
