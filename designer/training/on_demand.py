@@ -97,13 +97,27 @@ class _IdleBuilds(QObject):
             build()
             QTimer.singleShot(0, self._next)
 
+    def run_all(self) -> None:
+        while self.pending:
+            self.pending.pop(0)()
+
+
+def _idle_builds(window: QWidget) -> _IdleBuilds | None:
+    return window.findChild(_IdleBuilds, options=Qt.FindChildOption.FindDirectChildrenOnly)
+
 
 def build_when_idle(window: QWidget, *builds: Callable[[], Any]) -> None:
     """Call each of `builds` after `window` was first painted, one per event-loop turn
     (a build that already happened on demand costs nothing)."""
-    idle = window.findChild(_IdleBuilds, options=Qt.FindChildOption.FindDirectChildrenOnly)
-    if idle is None:
-        idle = _IdleBuilds(window)
-    idle.pending.extend(builds)
+    idle = _idle_builds(window) or _IdleBuilds(window)
+    idle.pending.extend(b for b in builds if b not in idle.pending)
     if idle.painted:
         QTimer.singleShot(0, idle._next)
+
+
+def build_pending_now(window: QWidget) -> None:
+    """Run the builds still waiting for an idle moment, now: training is about to start,
+    and a plot built in the middle of it would stall the window while it trains."""
+    idle = _idle_builds(window)
+    if idle is not None:
+        idle.run_all()

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QLabel, QSplitter, QToolBar
 
 from designer.overlays.gradient_overlay import GradientOverlay, LegendPlacer, OverlayLegend
 from designer.training import session as states
-from designer.training.on_demand import DeferredWidget, build_when_idle
+from designer.training.on_demand import DeferredWidget, build_pending_now, build_when_idle
 from designer.training.panel import STATE_TEXT, TrainingPanel
 from designer.training.session import TrainingSession
 
@@ -127,6 +127,8 @@ class TrainingUI(QObject):
         self._on_state(self.run.state)
 
     def _on_state(self, state: str) -> None:
+        if state == states.RUNNING:
+            build_pending_now(self.window)  # before the first step, not during training
         run = self.run
         text = STATE_TEXT.get(state, state)
         if run.last_report is not None and state in (states.RUNNING, states.PAUSED,
