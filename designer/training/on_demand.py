@@ -51,7 +51,7 @@ class DeferredWidget(QWidget):
         self._note = QLabel(note)
         self._note.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._note.setWordWrap(True)
-        self._note.setStyleSheet(f"color: {theme.current().shape_text};")
+        self._note.setStyleSheet(f"color: {theme.current().muted_text};")
         self._layout.addWidget(self._note)
 
     @property
