@@ -72,7 +72,8 @@ def main() -> None:
             if shown is not None:
                 times[EXIT_LABEL].append(total)
     loaded = subprocess.run([PY, "-c", PROBE], cwd=ROOT, env=env, capture_output=True,
-                            text=True, check=True).stdout.strip().splitlines()[-1:]
+                            text=True, check=True).stdout.strip().splitlines()
+    loaded = [line for line in loaded if line != SHOWN_LINE]
     base = statistics.median(times[COMMANDS[0][0]])
     lines = ["## Start-up time", "",
              f"`python bench/startup.py` — {machine_line()}. Median of {args.runs} interleaved "
