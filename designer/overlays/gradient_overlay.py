@@ -105,6 +105,7 @@ class GradientOverlay(QObject):
         self.stat = "mean_abs"
         self.width_by_magnitude = True
         self.range = DEFAULT_RANGE
+        self._announced = None  # the (range, title) the legend was last told
         self.labels: dict = {}  # EdgeSpec -> label text (for tests and tooltips)
         run.updated.connect(self.apply)
         run.restarted.connect(self.forget)
@@ -138,6 +139,7 @@ class GradientOverlay(QObject):
         self.reapply()
 
     def reapply(self) -> None:
+        self._announced = None  # another tool may have shown its own scale meanwhile
         if self.last_report is not None:
             self.apply(self.last_report)
         elif self.run.wire_owner == "overlay":
@@ -159,6 +161,7 @@ class GradientOverlay(QObject):
     def forget(self) -> None:
         """A fresh run (weights reset, file opened): plain wires, the default colour scale."""
         self.range = DEFAULT_RANGE
+        self._announced = (self.range, self.title())
         self.range_changed.emit(self.range[0], self.range[1], self.title())
         if self.run.wire_owner == "overlay":
             self.clear()
@@ -181,7 +184,9 @@ class GradientOverlay(QObject):
                 lo = hi - 2
             if (lo, hi) != self.range:
                 self.range = (float(lo), float(hi))
-        self.range_changed.emit(self.range[0], self.range[1], self.title())
+        if (self.range, self.title()) != self._announced:  # each emit repaints the legend
+            self._announced = (self.range, self.title())
+            self.range_changed.emit(self.range[0], self.range[1], self.title())
         doc = self.scene.document
         loss_nodes = {n.id for n in doc.nodes() if getattr(registry.get(n.op), "is_loss", False)}
         labels = {}
