@@ -63,6 +63,7 @@ class LabTraining(QObject):
 
         view = WeightsView(self.window)
         view.set_dock(self.weights_dock)
+        view._on_selection()  # a node selected before the view existed
         view.request()
         return view
 
