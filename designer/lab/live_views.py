@@ -28,9 +28,12 @@ class LabTraining(QObject):
         self.backprop = BackpropPanel(self.stepper)
         # Predictions and Weights are pyqtgraph plots: built right after the window's first
         # paint (or when asked for), not as part of opening the window.
-        self.predictions_holder = DeferredWidget(self._make_predictions,
-                                                 "Predictions appear here.")
-        self.weights_holder = DeferredWidget(self._make_weights, "Weights appear here.")
+        self.predictions_holder = DeferredWidget(
+            self._make_predictions, "Predictions appear here.",
+            placed=lambda view: view.request(now=True))
+        self.weights_holder = DeferredWidget(
+            self._make_weights, "Weights appear here.",
+            placed=lambda view: (view._on_selection(), view.request()))  # already selected
         self.predictions_dock = self._dock("Predictions", "predictions_dock",
                                            self.predictions_holder)
         self.weights_dock = self._dock("Weights", "weights_dock", self.weights_holder)
@@ -55,7 +58,6 @@ class LabTraining(QObject):
 
         view = PredictionView(self.window)
         view.set_dock(self.predictions_dock)
-        view.request(now=True)
         return view
 
     def _make_weights(self):
@@ -63,8 +65,6 @@ class LabTraining(QObject):
 
         view = WeightsView(self.window)
         view.set_dock(self.weights_dock)
-        view._on_selection()  # a node selected before the view existed
-        view.request()
         return view
 
     def _dock(self, title: str, name: str, widget) -> QDockWidget:

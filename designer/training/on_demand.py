@@ -37,14 +37,17 @@ pg = OnDemandModule("pyqtgraph")
 class DeferredWidget(QWidget):
     """Stands in for the widget `factory()` builds, showing `note` until it is built.
 
-    `widget()` builds it (once) and puts it in the stand-in's place inside this widget;
-    being shown builds it too, after the window's first paint (a dock restored open).
+    `widget()` builds it (once), puts it in the stand-in's place inside this widget and
+    calls `placed(widget)` (e.g. to fetch its first numbers); being shown builds it too,
+    after the window's first paint (a dock restored open).
     """
 
     def __init__(self, factory: Callable[[], QWidget], note: str = "",
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None,
+                 placed: Callable[[QWidget], Any] | None = None):
         super().__init__(parent)
         self._factory: Callable[[], QWidget] | None = factory
+        self._placed = placed  # called with the widget once it is in place (and visible)
         self._widget: QWidget | None = None
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -71,6 +74,9 @@ class DeferredWidget(QWidget):
             self._note.hide()
             self._note.deleteLater()
             self._layout.addWidget(self._widget)
+            self._widget.show()  # now, not at the layout's next event-loop turn
+            if self._placed is not None:
+                self._placed(self._widget)
         return self._widget
 
 
