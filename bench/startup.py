@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    load_before = os.getloadavg()[0]
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     for _label, argv, _ in COMMANDS:  # writes the bytecode caches; not measured
         run_once(argv, env)
@@ -76,7 +77,9 @@ def main() -> None:
     loaded = [line for line in loaded if line != SHOWN_LINE]
     base = statistics.median(times[COMMANDS[0][0]])
     lines = ["## Start-up time", "",
-             f"`python bench/startup.py` — {machine_line()}. Median of {args.runs} interleaved "
+             f"`python bench/startup.py` — {machine_line()}; 1-minute load average "
+             f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after. "
+             f"Median of {args.runs} interleaved "
              "runs each in a fresh interpreter; the machine is shared, so compare with the bare "
              "interpreter's start measured in the same run.", "",
              "| command | median (s) | minus bare start (s) | target |",
