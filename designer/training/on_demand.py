@@ -98,6 +98,9 @@ class _IdleBuilds(QObject):
         return False
 
     def _next(self) -> None:
+        if not self.window.isVisible():  # closed meanwhile: build nothing it would not free
+            self.pending.clear()
+            return
         if self.pending:
             build = self.pending.pop(0)
             build()
