@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 FIRST_EXAMPLE = ("examples", "xor_mlp.json")
 DESKTOP_ID = "org.gradscape.Gradscape"  # packaging/linux/org.gradscape.Gradscape.desktop
+SHOWN_LINE = "gradscape: window shown"  # printed by --quit-after
 
 # Libraries Qt's xcb platform plugin (a window on X11) loads from the system, with the
 # Debian/Ubuntu package of each. The PySide6 wheels bundle Qt itself, not these.
@@ -304,8 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     open_initial(window, args.file)
     if args.screenshot:
+        from designer.training.on_demand import build_pending_now
+
         ok = False
         window.ask_save_changes = lambda: "discard"  # e.g. an opened block is an edit
+        build_pending_now(window)  # the plots a user sees a moment after the window opens
         try:
             if not errors:
                 settle()
@@ -329,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         window.show_error("Cannot prepare the view", str(exc))
     window.controller.start_autosave()
     if args.quit_after is not None:
-        QTimer.singleShot(args.quit_after, lambda: (window.close(), app.quit()))
+        # The line tells bench/startup.py when the first window was up (painted).
+        QTimer.singleShot(args.quit_after, lambda: (print(SHOWN_LINE, flush=True),
+                                                    window.close(), app.quit()))
     else:
         QTimer.singleShot(0, window.offer_recovery)
     return app.exec()

@@ -3,13 +3,17 @@ context menus without a parent, so they would outlive the window (about 11 MB a 
 
 from __future__ import annotations
 
-import pyqtgraph as pg
+import sys
+
 from PySide6.QtWidgets import QWidget
 
 
 def release_plot_menus(root: QWidget) -> int:
     """Schedule deletion of the parentless menus of every plot inside `root`; returns how
     many. Call it only when the plots will not be used again."""
+    pg = sys.modules.get("pyqtgraph")
+    if pg is None:  # never loaded (it loads with the first plot): no plot, no menu
+        return 0
     released = 0
     for view in root.findChildren(pg.GraphicsView):
         scene = view.scene()

@@ -144,7 +144,8 @@ def test_a_closed_window_releases_its_parentless_plot_menus(qtbot, tmp_path):
     before = menus()
     for i in range(3):
         win = make_window(qtbot, tmp_path, name=f"m{i}")
-        assert menus() > before  # the plots' menus exist while the window is open
+        # the plots (built right after the first paint) and their menus exist while it is open
+        qtbot.waitUntil(lambda: menus() > before, timeout=5000)
         win.close()
         flush()
     assert menus() == before  # closing released them; they would outlive the window

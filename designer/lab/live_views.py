@@ -12,8 +12,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget
 
 from designer.lab.backprop_stepper import BackpropPanel, BackpropStepper
-from designer.lab.prediction_view import PredictionView
-from designer.lab.weights_view import WeightsView
+from designer.training.on_demand import DeferredWidget, build_when_idle
 
 RIGHT_WIDTH = 360
 TRAINING_HEIGHT = 250  # leaves a 1280×800 canvas tall enough for the examples at a legible zoom
@@ -27,16 +26,46 @@ class LabTraining(QObject):
         self.window = window
         self.stepper = BackpropStepper(window, self)
         self.backprop = BackpropPanel(self.stepper)
-        self.weights = WeightsView(window)
-        self.predictions = PredictionView(window)
-        self.predictions_dock = self._dock("Predictions", "predictions_dock", self.predictions)
-        self.weights_dock = self._dock("Weights", "weights_dock", self.weights)
+        # Predictions and Weights are pyqtgraph plots: built right after the window's first
+        # paint (or when asked for), not as part of opening the window.
+        self.predictions_holder = DeferredWidget(
+            self._make_predictions, "Predictions appear here.",
+            placed=lambda view: view.request(now=True))
+        self.weights_holder = DeferredWidget(
+            self._make_weights, "Weights appear here.",
+            placed=lambda view: (view._on_selection(), view.request()))  # already selected
+        self.predictions_dock = self._dock("Predictions", "predictions_dock",
+                                           self.predictions_holder)
+        self.weights_dock = self._dock("Weights", "weights_dock", self.weights_holder)
         self.backprop_dock = self._dock("Backprop", "backprop_dock", self.backprop)
-        self.weights.set_dock(self.weights_dock)
-        self.predictions.set_dock(self.predictions_dock)
         self._place_docks()
+        build_when_idle(window, self.predictions_holder.widget, self.weights_holder.widget)
         self._add_actions()
         self.stepper.forward_action.triggered.connect(lambda _c=False: self.backprop_dock.raise_())
+
+    @property
+    def predictions(self):
+        """The PredictionView (built now if it was not yet)."""
+        return self.predictions_holder.widget()
+
+    @property
+    def weights(self):
+        """The WeightsView (built now if it was not yet)."""
+        return self.weights_holder.widget()
+
+    def _make_predictions(self):
+        from designer.lab.prediction_view import PredictionView
+
+        view = PredictionView(self.window)
+        view.set_dock(self.predictions_dock)
+        return view
+
+    def _make_weights(self):
+        from designer.lab.weights_view import WeightsView
+
+        view = WeightsView(self.window)
+        view.set_dock(self.weights_dock)
+        return view
 
     def _dock(self, title: str, name: str, widget) -> QDockWidget:
         dock = QDockWidget(title, self.window)

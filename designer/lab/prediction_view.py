@@ -568,16 +568,28 @@ class PredictionView(QWidget):
         self.plot.setRange(xRange=(gx[0], gx[-1]), yRange=(gy[0], gy[-1]), padding=0)
 
     def _draw_region_points(self, res: Prediction) -> None:
-        pen = pg.mkPen("#202020", width=0.6)
+        # One brush (pen) object per class, reused: pyqtgraph renders a symbol per distinct
+        # brush object, so a fresh brush per point drew hundreds of symbols (~100 ms).
+        brushes, pens = self._class_styles()
         self.train_points.setData(
-            res.train_x[:, 0], res.train_x[:, 1], size=6, pen=pen,
-            brush=[pg.mkBrush(class_color(int(c))) for c in res.train_y])
+            res.train_x[:, 0], res.train_x[:, 1], size=6, pen=pens["edge"],
+            brush=[brushes[int(c)] for c in res.train_y])
         if res.val_x is not None:
             self.val_points.setData(
-                res.val_x[:, 0], res.val_x[:, 1], size=7, brush=pg.mkBrush("#ffffff"),
-                pen=[pg.mkPen(class_color(int(c)), width=2) for c in res.val_y])
+                res.val_x[:, 0], res.val_x[:, 1], size=7, brush=brushes["white"],
+                pen=[pens[int(c)] for c in res.val_y])
         else:
             self.val_points.setData([], [])
+
+    def _class_styles(self) -> tuple[dict, dict]:
+        """Brushes and pens of the data points, made once (see `_draw_region_points`)."""
+        if not hasattr(self, "_styles"):
+            brushes = _ClassStyles(lambda c: pg.mkBrush(class_color(c)))
+            brushes["white"] = pg.mkBrush("#ffffff")
+            pens = _ClassStyles(lambda c: pg.mkPen(class_color(c), width=2))
+            pens["edge"] = pg.mkPen("#202020", width=0.6)
+            self._styles = brushes, pens
+        return self._styles
 
     def _draw_curve(self, res: Prediction) -> None:
         self._drawn_points = None
@@ -604,6 +616,18 @@ class PredictionView(QWidget):
         hi = float(max(res.train_y.max(), res.pred_y.max()))
         self.curve.setData([lo, hi], [lo, hi])
         self.plot.enableAutoRange()
+
+
+class _ClassStyles(dict):
+    """Class index -> brush or pen, made on first use by `make(index)`."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key):
+        value = self[key] = self.make(key)
+        return value
 
 
 def _same_arrays(a: tuple | None, b: tuple | None) -> bool:

@@ -12,7 +12,6 @@ import functools
 from typing import Any
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import (
     QComboBox,
@@ -32,6 +31,7 @@ from designer import theme
 from designer.lab.background import start_job
 from designer.lab.menu import ToolDialog, add_learn_actions
 from designer.lab.optimization_tools import _raise
+from designer.training.on_demand import pg  # pyqtgraph loads when a view opens
 from designer.training.throttle import ThrottledFetch
 
 FETCH_INTERVAL_MS = 300

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QComboBox, QDockWidget, QLabel, QVBoxLayout, QWidget
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import QComboBox, QDockWidget, QLabel, QVBoxLayout, QWidg
 from designer import theme
 from designer.lab.menu import learn_menu
 from designer.training import session as states
+from designer.training.on_demand import DeferredWidget, pg  # pyqtgraph loads when a view opens
 from engine.lab.training_loop import STAGES, initial_weights, stage_of
 
 DOCK_NAME = "training_loop_dock"
@@ -227,10 +227,11 @@ class TrainingLoopLesson:
 
     def __init__(self, window):
         self.window = window
-        self.view = TrainingLoopView(window)
         self.dock = QDockWidget("Training Loop", window)
         self.dock.setObjectName(DOCK_NAME)
-        self.dock.setWidget(self.view)
+        # The view (a pyqtgraph plot) is built when the lesson is first shown.
+        self.holder = DeferredWidget(lambda: TrainingLoopView(window))
+        self.dock.setWidget(self.holder)
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.hide()
         self._placed = False  # tabified beside Predictions when first shown
@@ -239,6 +240,11 @@ class TrainingLoopLesson:
                             "optimizer, lit as you step, with the initial weights")
         action.triggered.connect(lambda _c=False: self.show())
         window.actions["learn_training_loop"] = action
+
+    @property
+    def view(self) -> TrainingLoopView:
+        """The lesson's view (built now if it was not yet)."""
+        return self.holder.widget()
 
     def show(self) -> None:
         anchor = getattr(getattr(self.window, "lab_training", None), "predictions_dock", None)

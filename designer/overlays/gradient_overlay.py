@@ -11,10 +11,10 @@ Sigmoid/Tanh units, with an explanatory sentence in the wire's tooltip.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFrame, QHBoxLayout, QVBoxLayout, QWidget
@@ -37,6 +37,8 @@ MODES = {"grad": "Gradients ∂L/∂wire", "value": "Forward values", "off": "Of
 
 
 def _viridis_lut() -> list[QColor]:
+    import pyqtgraph as pg  # here, not at the top: the first window opens without it
+
     table = pg.colormap.get("viridis").getLookupTable(nPts=LUT_SIZE, alpha=False)
     return [QColor(int(r), int(g), int(b)) for r, g, b in np.asarray(table)]
 
@@ -102,12 +104,17 @@ class GradientOverlay(QObject):
         self.mode = "grad"
         self.stat = "mean_abs"
         self.width_by_magnitude = True
-        self.lut = _viridis_lut()
         self.range = DEFAULT_RANGE
+        self._announced = None  # the (range, title) the legend was last told
         self.labels: dict = {}  # EdgeSpec -> label text (for tests and tooltips)
         run.updated.connect(self.apply)
         run.restarted.connect(self.forget)
         run.wires_claimed.connect(self._on_wires_claimed)
+
+    @functools.cached_property
+    def lut(self) -> list[QColor]:
+        """The colour scale, LUT_SIZE colours (made when first used: pyqtgraph loads then)."""
+        return _viridis_lut()
 
     @property
     def last_report(self):
@@ -132,6 +139,7 @@ class GradientOverlay(QObject):
         self.reapply()
 
     def reapply(self) -> None:
+        self._announced = None  # another tool may have shown its own scale meanwhile
         if self.last_report is not None:
             self.apply(self.last_report)
         elif self.run.wire_owner == "overlay":
@@ -153,6 +161,7 @@ class GradientOverlay(QObject):
     def forget(self) -> None:
         """A fresh run (weights reset, file opened): plain wires, the default colour scale."""
         self.range = DEFAULT_RANGE
+        self._announced = (self.range, self.title())
         self.range_changed.emit(self.range[0], self.range[1], self.title())
         if self.run.wire_owner == "overlay":
             self.clear()
@@ -175,7 +184,9 @@ class GradientOverlay(QObject):
                 lo = hi - 2
             if (lo, hi) != self.range:
                 self.range = (float(lo), float(hi))
-        self.range_changed.emit(self.range[0], self.range[1], self.title())
+        if (self.range, self.title()) != self._announced:  # each emit repaints the legend
+            self._announced = (self.range, self.title())
+            self.range_changed.emit(self.range[0], self.range[1], self.title())
         doc = self.scene.document
         loss_nodes = {n.id for n in doc.nodes() if getattr(registry.get(n.op), "is_loss", False)}
         labels = {}

@@ -20,6 +20,7 @@ import itertools
 import json
 import multiprocessing
 import sys
+import threading
 import weakref
 
 import cloudpickle
@@ -78,21 +79,33 @@ class _Reader(QThread):
 
 
 class WorkerLink:
-    """The worker process, its pipe and the reader thread (one per session)."""
+    """The worker process, its pipe and the reader thread (one per session).
+
+    The process is started by a short-lived thread: starting it waits for the forkserver
+    (the first time, while that server imports the engine: about a second), and the window
+    must not wait for that. Messages sent meanwhile wait in the pipe.
+    """
 
     def __init__(self, on_message):
         ctx = _context()
         self.conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(target=serve, args=(child,), daemon=True,
                                    name="gradscape-training")
-        self.process.start()
-        child.close()
         self.reader = _Reader(self.conn)
         self.reader.message.connect(on_message)
         self.reader.start()
+        self._starter = threading.Thread(target=self._start, args=(child,),
+                                         name="gradscape-training-start", daemon=True)
+        self._starter.start()
+
+    def _start(self, child) -> None:
+        try:
+            self.process.start()
+        finally:
+            child.close()  # the reader sees the end of the pipe if the process never ran
 
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self._starter.is_alive() or self.process.is_alive()
 
     def send(self, message: tuple) -> bool:
         try:
@@ -103,7 +116,12 @@ class WorkerLink:
 
     def stop(self) -> bool:
         """Ask the process to end, wait, and make sure it did; True if it ended by itself."""
+        self._starter.join(JOIN_TIMEOUT_S * 10)
         self.send(("quit",))
+        if self.process.pid is None:  # it never started
+            self.conn.close()
+            self.reader.wait(int(JOIN_TIMEOUT_S * 1000))
+            return True
         self.process.join(JOIN_TIMEOUT_S)
         clean = not self.process.is_alive()
         if not clean:
@@ -117,7 +135,7 @@ class WorkerLink:
 def _stop_link(link: WorkerLink, *_args) -> None:
     """Stop a worker (also used when its session is deleted unannounced)."""
     try:
-        if link.process.is_alive() or link.reader.isRunning():
+        if link.alive() or link.reader.isRunning():
             link.stop()
     except (RuntimeError, ValueError, OSError):  # already gone
         pass

@@ -11,10 +11,9 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QToolBar
 
-from designer.overlays.edge_detail import EdgeDetailPanel
 from designer.overlays.gradient_overlay import GradientOverlay, LegendPlacer, OverlayLegend
 from designer.training import session as states
-from designer.training.loss_plot import LossPlot
+from designer.training.on_demand import DeferredWidget, build_pending_now, build_when_idle
 from designer.training.panel import STATE_TEXT, TrainingPanel
 from designer.training.session import TrainingSession
 
@@ -40,15 +39,17 @@ class TrainingUI(QObject):
         self.session = TrainingSession(window.controller, self)
         self.run = self.session.run
         self.panel = TrainingPanel(self.session)
-        self.plot = LossPlot(self.run)
+        # The loss plot and the wire detail panel use pyqtgraph: built right after the
+        # window's first paint (or when asked for), not as part of opening the window.
+        self.plot_holder = DeferredWidget(self._make_plot, "The loss plot appears here.")
+        self._detail = None
         self.overlay = GradientOverlay(window.scene, self.run, self)
         self.legend = OverlayLegend(self.overlay)
         self.legend_placer = LegendPlacer(window.view, self.legend)
-        self.detail = EdgeDetailPanel(self.session, window.scene, window.view)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.panel)
-        splitter.addWidget(self.plot)
+        splitter.addWidget(self.plot_holder)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([720, 460])
@@ -71,6 +72,30 @@ class TrainingUI(QObject):
         window.statusBar().addPermanentWidget(self.state_label)
         self._space = _SpaceToggle(window.view, s.toggle)
         self._on_state(s.state)
+        build_when_idle(window, self.plot_holder.widget, lambda: self.detail)
+
+    @property
+    def plot(self):
+        """The LossPlot (built now if it was not yet)."""
+        return self.plot_holder.widget()
+
+    @property
+    def detail(self):
+        """The EdgeDetailPanel on the canvas (built now if it was not yet)."""
+        if self._detail is None:
+            from designer.overlays.edge_detail import EdgeDetailPanel
+
+            self._detail = EdgeDetailPanel(self.session, self.window.scene, self.window.view)
+        return self._detail
+
+    def _make_plot(self):
+        from designer.training.loss_plot import LossPlot
+
+        plot = LossPlot(self.run)
+        if len(self.run.history.acc):
+            plot.set_accuracy_visible(True)
+        plot.redraw()  # the run may already hold a history (a model file was opened)
+        return plot
 
     def _build_menu_and_toolbar(self) -> None:
         w = self.window
@@ -102,6 +127,8 @@ class TrainingUI(QObject):
         self._on_state(self.run.state)
 
     def _on_state(self, state: str) -> None:
+        if state == states.RUNNING:
+            build_pending_now(self.window)  # before the first step, not during training
         run = self.run
         text = STATE_TEXT.get(state, state)
         if run.last_report is not None and state in (states.RUNNING, states.PAUSED,
