@@ -170,7 +170,7 @@ def parse_pasted(text: str) -> tuple[list[str] | None, list[list[Cell]]]:
     if not text.strip():
         return None, []
     t = _open_table(text, "the pasted text", "\t" if "\t" in text else None)
-    records = list(t.rows)
+    records = list(t.rows())
     for line, fields in records:
         _check_width(t, line, fields)
     if t.header and not records:  # a single row of text is data, not a header
