@@ -29,7 +29,7 @@ MAX_BYTES = 200 * 1024 * 1024  # biggest CSV file read
 MAX_CELLS = 10_000_000  # most values (rows x columns) read
 MAX_CLASSES = 100  # a target with more distinct labels is almost surely not a class column
 AUTO_MAX_CLASSES = 20  # task="auto": an integer target with at most this many values is classes
-CHUNK_CELLS = 1 << 18  # values converted together (whole columns of a chunk of rows)
+CHUNK_CELLS = 1 << 16  # values converted together (a chunk holds the GIL ~30 ms)
 PREVIEW_BYTES = 1 << 20  # csv_preview reads only this much of the file
 SNIFF_ROWS = 50  # rows looked at to guess the separator and the header
 SNIFF_CHARS = 1 << 20  # at most this much text is looked at to guess the separator
