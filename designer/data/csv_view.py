@@ -17,18 +17,18 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTableView, QVBoxL
 from designer import theme
 from designer.lab.background import start_job
 from designer.lab.prediction_view import class_color
-from engine.data.csv_sample import CsvSample, sample_to
+from engine.data.csv_sample import HEAD_ROWS, POINTS, CsvSample, sample_to
 from engine.errors import DataError
 
 
-def read_sample(job, path: str, target=None, features=None) -> CsvSample:
+def read_sample(job, path: str, *args) -> CsvSample:
     """sample_csv in a process of its own (run from a BackgroundJob): parsing a big file in
     this process would hold the interpreter lock the window paints with for seconds."""
     from designer.training.session import _context
 
     ctx = _context()
     receiver, sender = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=sample_to, args=(sender, path, target, features),
+    process = ctx.Process(target=sample_to, args=(sender, path, *args),
                           daemon=True, name="csv-preview")
     process.start()
     sender.close()
@@ -73,8 +73,10 @@ class SampleModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.sample.text(self.sample.head[index.row(), index.column()],
                                     index.column())
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.TextAlignmentRole:  # class names left, numbers right
+            text = self.sample.class_names and self.sample.is_target(index.column())
+            return int((Qt.AlignmentFlag.AlignLeft if text else Qt.AlignmentFlag.AlignRight)
+                       | Qt.AlignmentFlag.AlignVCenter)
         return None
 
     def headerData(self, section: int, orientation, role: int = Qt.ItemDataRole.DisplayRole):
@@ -88,6 +90,9 @@ class SampleModel(QAbstractTableModel):
 
 class CsvView(QWidget):
     """Summary, first rows and a subsampled scatter plot of the CSV file training uses."""
+
+    head_rows = HEAD_ROWS  # rows in the table
+    points = POINTS  # rows in the plot
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -144,7 +149,8 @@ class CsvView(QWidget):
         self.plot_label.setText("")
         self.model.set_sample(None)
         self._set_layers(0)
-        self.job = start_job(lambda job: read_sample(job, path, target, features),
+        self.job = start_job(lambda job: read_sample(job, path, target, features,
+                                                         self.head_rows, self.points),
                              on_done=lambda s, k=key: self._on_sample(k, s),
                              on_failed=lambda m, k=key: self._on_failed(k, m),
                              parent=self, name="csv-preview")

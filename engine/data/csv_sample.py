@@ -52,8 +52,10 @@ class CsvSample:
         return f"{value:.6g}"
 
 
-def sample_csv(path: str, target: Any = None, features: Any = None) -> CsvSample:
-    """Read `path` with the training block's target and feature columns; keep a sample."""
+def sample_csv(path: str, target: Any = None, features: Any = None,
+               head_rows: int = HEAD_ROWS, points: int = POINTS) -> CsvSample:
+    """Read `path` with the training block's target and feature columns; keep its first
+    `head_rows` rows and `points` evenly spaced ones."""
     from engine.data.csv_import import load_csv
 
     if isinstance(target, list) and len(target) == 1:
@@ -63,15 +65,15 @@ def sample_csv(path: str, target: Any = None, features: Any = None) -> CsvSample
     return CsvSample(
         name=Path(path).name, columns=list(ds.feature_names) + list(ds.target_names),
         targets=len(ds.target_names), rows=len(ds), task=ds.task,
-        class_names=list(ds.class_names), head=values[:HEAD_ROWS].copy(),
-        points=values[even_rows(len(ds), POINTS)].copy())
+        class_names=list(ds.class_names), head=values[:head_rows].copy(),
+        points=values[even_rows(len(ds), points)].copy())
 
 
-def sample_to(conn, path: str, target: Any = None, features: Any = None) -> None:
-    """Run sample_csv and send (True, sample) or (False, sentence) through `conn` (the body
-    of a reader process)."""
+def sample_to(conn, path: str, *args: Any) -> None:
+    """Run sample_csv(path, *args) and send (True, sample) or (False, sentence) through
+    `conn` (the body of a reader process)."""
     try:
-        answer: tuple[bool, Any] = (True, sample_csv(path, target, features))
+        answer: tuple[bool, Any] = (True, sample_csv(path, *args))
     except GradscapeError as exc:
         answer = (False, str(exc))
     except (MemoryError, OSError, ValueError) as exc:
