@@ -131,6 +131,56 @@ def test_predict_rows_far_into_the_file(tmp_path, tiny_chunks) -> None:
         apply_preprocessing(ds.preprocessing, write(tmp_path, table(200, {149: "z"}), "b.csv"))
 
 
+# -- files of numbers only: numpy.loadtxt after the sniffed rows ------------------------------
+
+@pytest.fixture
+def loadtxt_used(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether numpy.loadtxt read the rows after the sample (one entry per attempt)."""
+    used: list[bool] = []
+    real = csv_import._Table.numbers_after_sample
+
+    def spy(self):
+        got = real(self)
+        used.append(got is not None)
+        return got
+
+    monkeypatch.setattr(csv_import._Table, "numbers_after_sample", spy)
+    return used
+
+
+def test_numbers_only_file_is_read_at_once(tmp_path, loadtxt_used, row_reads) -> None:
+    text = table(200).replace("\n", "\r\n")
+    ds = load_csv(write(tmp_path, text), standardize=False)
+    assert loadtxt_used == [True] and row_reads == []
+    np.testing.assert_array_equal(ds.x[:, 1], np.arange(200) * 0.25)
+    assert ds.class_names == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda ls: ls[:120] + [""] + ls[120:], "Line 151, column 'x2' holds 'bad'"),  # blank
+    (lambda ls: ls[:120] + ["  "] + ls[120:], "Line 151, column 'x2' holds 'bad'"),
+    (lambda ls: ls[:120] + ["1," + "0" * 140_000 + ",1"] + ls[120:],
+     "Line 121 of 'data.csv' could not be read: field larger than field limit"),
+])
+def test_loadtxt_gives_way_where_lines_would_differ(tmp_path, loadtxt_used, change,
+                                                    message) -> None:
+    lines = table(200, {148: "bad"}).splitlines()
+    with pytest.raises(DataError, match=message):
+        load_csv(write(tmp_path, "\n".join(change(lines)) + "\n"))
+    good = "\n".join(change(table(200).splitlines())) + "\n"
+    if "field" not in message:
+        assert len(load_csv(write(tmp_path, good))) == 200
+    assert loadtxt_used[-1] is False
+
+
+def test_text_class_names_are_kept_as_written(tmp_path, loadtxt_used) -> None:
+    """Numbers in the sniffed rows but text further down: classes named as in the file."""
+    rows = [f"{i},{i % 2}" for i in range(100)] + ["100,1.0", "101,one"]
+    ds = load_csv(write(tmp_path, "x,y\n" + "\n".join(rows) + "\n"))
+    assert ds.class_names == ["0", "1", "1.0", "one"]
+    assert loadtxt_used == [False]
+
+
 # -- both ways agree on any text --------------------------------------------------------------
 
 CELLS = ["1", "-2.5", " 3 ", "4,5", "1e3", "", " ", "nan", "inf", "1e999", "x", "y", "١٢",
@@ -139,17 +189,21 @@ CELLS = ["1", "-2.5", " 3 ", "4,5", "1e3", "", " ", "nan", "inf", "1e999", "x", 
 
 @st.composite
 def csv_texts(draw) -> str:
-    """Mostly numbers with a few odd cells and rows; one byte draw picks all cells."""
+    """Mostly numbers with a few odd cells and rows; one byte draw picks all cells (the rows
+    repeated, so that files go on past the rows read to sniff the layout)."""
     sep = draw(st.sampled_from([",", ";", "\t"]))
     width = draw(st.integers(2, 4))
     end = draw(st.sampled_from(["\n", "\r\n"]))
     rows, row = [], []
+    odd = draw(st.sampled_from([220, 250, 256]))  # 256: numbers only
     for b in draw(st.binary(min_size=1, max_size=200)):
-        if b == 255 or len(row) == width + (b == 254):  # 255: a short row, 254: a long one
+        ragged = odd < 256 and b >= 254  # 255: a short row, 254: a long one
+        if (ragged and b == 255) or len(row) == width + (ragged and b == 254):
             rows.append(sep.join(row))
             row = []
-        row.append(CELLS[b % len(CELLS)] if b >= 220 else str(b % 7 - 3))
+        row.append(CELLS[b % len(CELLS)] if b >= odd else str(b % 7 - 3))
     rows.append(sep.join(row))
+    rows = rows * draw(st.sampled_from([1, 1, 5, 30]))  # past the 51 rows sniffed
     head = [sep.join(f"c{j}" for j in range(width))] if draw(st.booleans()) else []
     return end.join(head + rows) + end
 
@@ -187,6 +241,7 @@ def test_columns_at_once_equal_row_by_row(tmp_path, monkeypatch, text: str, chun
             _outcome(lambda: apply_preprocessing(model.preprocessing, path)))
     with monkeypatch.context() as m:
         m.setattr(csv_import, "_convert_chunk", lambda *a: None)
+        m.setattr(csv_import._Table, "numbers_after_sample", lambda self: None)
         slow = (_outcome(lambda: load_csv(path)),
                 _outcome(lambda: apply_preprocessing(model.preprocessing, path)))
     assert all(_same(a, b) for a, b in zip(fast, slow)), (fast, slow)

@@ -70,12 +70,14 @@ def check_table(block: Any) -> tuple[list[str], list[list[Any]], list[int], str]
                         "'columns' and 'rows'.")
     columns = block.get("columns")
     rows = block.get("rows")
-    if not isinstance(columns, list) or not all(isinstance(c, str) and c.strip()
-                                                for c in columns):
-        raise DataError("The data table's 'columns' must be a list of column names.")
+    if not isinstance(columns, list) or not all(
+            isinstance(c, str) and c.strip() and "\n" not in c and "\r" not in c
+            for c in columns):
+        raise DataError("The data table's 'columns' must be a list of column names, each "
+                        "on one line.")
     if len(set(columns)) != len(columns):
         dup = next(c for c in columns if columns.count(c) > 1)
-        raise DataError(f"The data table has two columns named '{dup}'; rename one.")
+        raise DataError(f"The data table has two columns named {dup!r}; rename one.")
     if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
         raise DataError("The data table's 'rows' must be a list of rows, each a list of "
                         "values.")
@@ -95,7 +97,7 @@ def check_table(block: Any) -> tuple[list[str], list[list[Any]], list[int], str]
     else:
         missing = [t for t in targets if t not in columns]
         if missing:
-            raise DataError(f"The data table has no column named '{missing[0]}' to use as a "
+            raise DataError(f"The data table has no column named {missing[0]!r} to use as a "
                             "target.")
         t_idx = [columns.index(t) for t in dict.fromkeys(targets)]
     task = block.get("task", "auto")
