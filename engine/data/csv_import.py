@@ -641,6 +641,7 @@ def _one_line(text: str) -> str:
 
 
 def _bad_cell(line: int, column: str, value: str, role: str, unit: str = "Line") -> None:
+    column = _one_line(column)
     if not value:
         raise DataError(
             f"{unit} {line}, column '{column}' is empty. Fill it in or delete the "
@@ -662,6 +663,7 @@ def target_values(
     table). task "auto" picks classification for text or few whole numbers.
     """
     n = len(lines)
+    names = [_one_line(name) for name in names]
     numeric: list[np.ndarray | None] = []
     first_bad: list[int | None] = []
     for col in targets:

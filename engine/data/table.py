@@ -24,6 +24,7 @@ from engine.data.csv_import import (
     _bad_cell,
     _check_width,
     _number,
+    _one_line,
     _open_table,
     standardize_features,
     target_values,
@@ -70,11 +71,9 @@ def check_table(block: Any) -> tuple[list[str], list[list[Any]], list[int], str]
                         "'columns' and 'rows'.")
     columns = block.get("columns")
     rows = block.get("rows")
-    if not isinstance(columns, list) or not all(
-            isinstance(c, str) and c.strip() and "\n" not in c and "\r" not in c
-            for c in columns):
-        raise DataError("The data table's 'columns' must be a list of column names, each "
-                        "on one line.")
+    if not isinstance(columns, list) or not all(isinstance(c, str) and c.strip()
+                                                for c in columns):
+        raise DataError("The data table's 'columns' must be a list of column names.")
     if len(set(columns)) != len(columns):
         dup = next(c for c in columns if columns.count(c) > 1)
         raise DataError(f"The data table has two columns named {dup!r}; rename one.")
@@ -88,7 +87,8 @@ def check_table(block: Any) -> tuple[list[str], list[list[Any]], list[int], str]
         if len(row) != len(columns):
             raise DataError(
                 f"{UNIT} {i + 1} has {len(row)} values but the table has {len(columns)} "
-                f"columns ({', '.join(columns[:8])}); every row needs one value per column.")
+                f"columns ({_one_line(', '.join(columns[:8]))}); every row needs one value "
+                "per column.")
     targets = block.get("targets")
     if targets is None:
         t_idx = [len(columns) - 1] if columns else []
