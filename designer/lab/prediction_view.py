@@ -575,13 +575,17 @@ class PredictionView(QWidget):
 
     def _draw_region_points(self, res: Prediction) -> None:
         pen = pg.mkPen("#202020", width=0.6)
+        classes = np.unique(np.concatenate([res.train_y] if res.val_y is None
+                                           else [res.train_y, res.val_y])).astype(int)
+        brushes = {c: pg.mkBrush(class_color(c)) for c in classes}  # one per class, shared
         self.train_points.setData(
             res.train_x[:, 0], res.train_x[:, 1], size=6, pen=pen,
-            brush=[pg.mkBrush(class_color(int(c))) for c in res.train_y])
+            brush=[brushes[c] for c in res.train_y.astype(int).tolist()])
         if res.val_x is not None:
+            pens = {c: pg.mkPen(class_color(c), width=2) for c in classes}
             self.val_points.setData(
                 res.val_x[:, 0], res.val_x[:, 1], size=7, brush=pg.mkBrush("#ffffff"),
-                pen=[pg.mkPen(class_color(int(c)), width=2) for c in res.val_y])
+                pen=[pens[c] for c in res.val_y.astype(int).tolist()])
         else:
             self.val_points.setData([], [])
 

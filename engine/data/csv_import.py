@@ -238,8 +238,9 @@ class _Table:
         rest = src.text[pos:]
         if not rest.strip() or rest.count("\r") != rest.count("\r\n"):
             return None  # nothing left, or lines ending in a lone CR
-        ends = np.flatnonzero(np.frombuffer(rest.encode(), dtype=np.uint8) == 10)
-        if np.diff(ends, prepend=-1, append=len(rest)).max() > FIELD_LIMIT:
+        data = np.frombuffer(rest.encode(), dtype=np.uint8)
+        ends = np.flatnonzero(data == 10)  # line lengths in bytes: never less than in characters
+        if np.diff(ends, prepend=-1, append=len(data)).max() > FIELD_LIMIT:
             return None  # the csv reader refuses a field this long: let it say where
         try:
             values = np.loadtxt(io.StringIO(rest), delimiter=self.delimiter, comments=None,
