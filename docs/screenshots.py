@@ -170,7 +170,7 @@ SHOTS = [
          "your data: points drawn on the Predictions plane, kept in the table"),
     Shot("data-images", "digits_cnn.json", ["--train", "20", "--wait", "2500", *DATA_VIEW],
          "your data: an image folder with the preview grid", make=image_folder_graph),
-    Shot("data-csv", "spirals_classifier.json", ["--wait", "20000", *DATA_VIEW],
+    Shot("data-csv", "spirals_classifier.json", DATA_VIEW,
          "your data: a 10^6-row CSV in the Data dock, first rows and a subsampled plot",
          make=big_csv_graph),
     Shot("blocks-closed", "residual_block.json",
