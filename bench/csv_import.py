@@ -155,12 +155,13 @@ def main() -> None:
     lines = ["| rows (file size) | what | median time | peak RSS | ÷ engine | target |",
              "|---|---|---:|---:|---:|---|"]
     labels = {
-        "engine": "engine `load_csv` (chunked, numpy columns)",
+        "engine": "engine `load_csv` (numpy.loadtxt after the sniffed rows)",
         "before": f"engine `load_csv` of {BASELINE_COMMIT} (per-row parser)",
         "loadtxt": "`numpy.loadtxt` (numbers only, no checks)",
         "cli": "CLI `python -m engine trace spirals_classifier.json --csv FILE` "
                "(whole command, with Python start)",
-        "gui": "GUI: choose the CSV → ready to train → first prediction picture",
+        "gui": "GUI: choose the CSV → ready to train → first prediction picture "
+               "(peak RSS: the window's process; the training process holds the data)",
         "dock": "GUI: Data dock shows the file's first rows and subsampled plot",
     }
     for rows in sizes:
@@ -187,7 +188,13 @@ def main() -> None:
             "imports, except the CLI row, which is the whole command). The machine was shared "
             "with other jobs (load average above the 2 cores), so absolute times are noisy; "
             "compare with the references measured in the same run. Files: x1, x2 (5 "
-            "decimals) and a 0/1 label, as in `bench/large_inputs.py`.\n\n"
+            "decimals) and a 0/1 label, as in `bench/large_inputs.py`. The engine reads a file "
+            "of numbers with numpy.loadtxt after the rows it sniffs; a file with text or a "
+            "problem goes through the csv module a chunk at a time, converting whole columns "
+            "with numpy. The GUI row includes the training process reading the file, one "
+            "prediction of the Predictions dock and drawing it; the stall is the longest gap "
+            "between two turns of the window's event loop while the Data dock reads the file "
+            "in a process of its own.\n\n"
             + "\n".join(lines) + "\n")
     if not quick:
         write_section("csv-import", body)
