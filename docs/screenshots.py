@@ -128,6 +128,21 @@ def annotated_xor_graph(scratch: Path) -> Path:
     return graph
 
 
+def big_csv_graph(scratch: Path) -> Path:
+    """The spirals classifier set to train on a CSV file of 10^6 rows (the bench's file)."""
+    import json
+
+    from bench.large_inputs import _csv_rows
+
+    spec = json.loads((EXAMPLES / "spirals_classifier.json").read_text(encoding="utf-8"))
+    spec["training"].pop("dataset", None)
+    spec["training"].update(csv=str(_csv_rows(scratch, 1_000_000)), validation_split=0.0,
+                            title="A CSV file of a million rows")
+    graph = scratch / "big_csv.json"
+    graph.write_text(json.dumps(spec), encoding="utf-8")
+    return graph
+
+
 # The Data dock, the canvas, the Predictions dock and the training dock.
 DATA_VIEW = ["--zoom", "fit", "--size", "1400x800",
              "--hide", "palette,inspector,history,chain rule,optimizer state,backprop,weights"]
@@ -172,6 +187,9 @@ SHOTS = [
          "your data: points drawn on the Predictions plane, kept in the table"),
     Shot("data-images", "digits_cnn.json", ["--train", "20", "--wait", "2500", *DATA_VIEW],
          "your data: an image folder with the preview grid", make=image_folder_graph),
+    Shot("data-csv", "spirals_classifier.json", DATA_VIEW,
+         "your data: a 10^6-row CSV in the Data dock, first rows and a subsampled plot",
+         make=big_csv_graph),
     Shot("blocks-closed", "residual_block.json",
          ["--train", "200", "--zoom", "fit", "--size", "1500x700",
           "--hide", "palette,inspector,history,chain rule,optimizer state,training,backprop,"

@@ -1,4 +1,5 @@
-"""The Data dock: the table of numbers stored in the graph file, and an image folder's preview.
+"""The Data dock: the table of numbers stored in the graph file, or a view of the CSV file or
+image folder the training block names instead.
 
 The table follows the document's training block: typing in a cell, adding or removing rows
 and columns, pasting from a spreadsheet and choosing target columns each push one undo step
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from designer import theme
 from designer.data import table_edits as edits
+from designer.data.csv_view import CsvView
 from designer.lab.background import start_job
 from engine.data.table import cell_text, cell_value, table_text
 from engine.errors import DataError, GradscapeError
@@ -363,6 +365,7 @@ class DataDock(QWidget):
         self.images_label = QLabel()
         self.images_label.setWordWrap(True)
         self.image_grid = ImageGrid()
+        self.csv_view = CsvView()  # shown while a CSV file is the training data
 
         self.table_box = QWidget()  # hidden while an image folder is the training data
         table_layout = QVBoxLayout(self.table_box)
@@ -377,6 +380,7 @@ class DataDock(QWidget):
         layout.addWidget(self.message_label)
         layout.addWidget(self.images_label)
         layout.addWidget(self.image_grid, 1)
+        layout.addWidget(self.csv_view, 1)
 
         self.document.training_changed.connect(self.sync)
         self.document.reset.connect(self.sync)
@@ -392,11 +396,22 @@ class DataDock(QWidget):
         self.use_check.blockSignals(False)
         self.task_combo.setCurrentIndex(max(self.task_combo.findData(table.get("task", "auto")),
                                             0))
-        images = bool(training.get("images")) and not training.get("csv")
+        csv = training.get("csv")
+        images = bool(training.get("images")) and not csv
         for w in (self.images_label, self.image_grid):
             w.setVisible(images)
-        self.table_box.setVisible(not images)
+        self.csv_view.setVisible(bool(csv))
+        self.table_box.setVisible(not images and not csv)
+        self._maybe_read_csv()
         self._maybe_preview()
+
+    def _maybe_read_csv(self) -> None:
+        """Read the training CSV file for the view (only while the dock can be seen: a big
+        file takes seconds of a core)."""
+        training = self.document.training()
+        if training.get("csv") and self.isVisible():
+            self.csv_view.load(str(training["csv"]), training.get("target_columns"),
+                               training.get("feature_columns"))
 
     def _report(self, ok: bool) -> None:
         self.message_label.setText("" if ok else self.model.message)
@@ -489,6 +504,7 @@ class DataDock(QWidget):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self._maybe_preview()  # the folder or the Input may have changed while hidden
+        self._maybe_read_csv()
 
     def _on_preview(self, result) -> None:
         summary, images = result

@@ -42,9 +42,16 @@ def wait_until(condition: Callable[[], bool], timeout_ms: int) -> bool:
 
 
 def take_screenshot(window: QWidget, path: str | Path) -> bool:
-    """Show WINDOW, let it settle and save ``window.grab()`` to PATH; False if saving failed."""
+    """Show WINDOW, let it settle (and its background jobs, such as the Data dock reading a
+    CSV file, finish: up to a minute) and save ``window.grab()`` to PATH; False if saving
+    failed."""
+    from designer.lab.background import running_jobs
+
     window.show()
     settle()
+    if running_jobs():
+        wait_until(lambda: not running_jobs(), 60_000)
+        settle()
     return save_grab(window, path)
 
 

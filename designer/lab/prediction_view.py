@@ -29,6 +29,7 @@ from designer import theme
 from designer.lab.draw_points import DrawingViewBox, PointDrawer, pass_clicks_on
 from designer.training import session as states
 from designer.training.throttle import ThrottledFetch
+from engine.data.csv_sample import even_rows
 
 GRID = 80
 CURVE_POINTS = 200
@@ -37,6 +38,7 @@ UPDATE_INTERVAL_MS = 300
 COST_FACTOR = 30  # updates cost at most ~3% of training time
 CHUNK = 4096
 MAX_POINTS = 5000  # points drawn per set; bigger data sets are shown by an even subsample
+MAX_SCORED = 50_000  # rows predicted for the confusion matrix and accuracy (an even subsample)
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                 "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -74,14 +76,12 @@ class Prediction:
     feature_std: np.ndarray | None = None
     points_shown: int = 0  # data points drawn (a subsample when the set is larger) ...
     points_total: int = 0  # ... out of this many
+    scored_total: int = 0  # rows of the set the confusion matrix and accuracy stand for
 
 
 def subsample(n: int, limit: int = MAX_POINTS) -> slice | np.ndarray:
-    """Rows to draw out of n: all of them, or `limit` evenly spaced ones (deterministic,
-    so the picture does not flicker between updates)."""
-    if n <= limit:
-        return slice(None)
-    return np.linspace(0, n - 1, limit).astype(np.int64)
+    """Rows to draw out of n: all of them, or `limit` evenly spaced ones."""
+    return even_rows(n, limit)
 
 
 # -- evaluation (runs on the training thread) ------------------------------------------------
@@ -166,7 +166,9 @@ def evaluate(program, trainer, use_validation: bool = True, aspect: float = 1.0)
             res.kind = "images"
         src = val if (use_validation and val is not None) else train
         res.confusion_set = "validation" if src is val else "training"
-        sx, sy = np.asarray(src.x), np.asarray(src.y)[:, 0].astype(np.int64)
+        res.scored_total = len(src)
+        scored = subsample(len(src), MAX_SCORED)  # a million rows would take seconds
+        sx, sy = np.asarray(src.x)[scored], np.asarray(src.y)[scored, 0].astype(np.int64)
         probs = probabilities(program, predict_batched(program, sx))
         guess = probs.argmax(axis=1)
         k = max(k, probs.shape[1])
@@ -516,7 +518,12 @@ class PredictionView(QWidget):
             self._forced_training_set = False  # a graph with a validation set again: use it
             self.source.setCurrentIndex(0)  # asks for the validation set's prediction
         self.source.setEnabled(has_val)
+        n = int(res.confusion.sum()) if res.confusion is not None else 0
+        part = (f"{n:,} of {res.scored_total:,} rows, evenly spaced"
+                if n < res.scored_total else f"{n:,}")
         acc = f" · acc. {res.accuracy:.1%}" if res.accuracy is not None else ""
+        if acc and n < res.scored_total:
+            acc += f" (on {n:,} of {res.scored_total:,} rows)"
         titles = {"regions": "Decision regions", "curve": "Fitted curve",
                   "images": "Samples: predicted (true)", "scatter": "Predicted vs true",
                   "none": ""}
@@ -539,8 +546,7 @@ class PredictionView(QWidget):
             self.samples.set_samples(res.images, res.image_true, res.image_pred,
                                      res.class_names)
         if res.confusion is not None:
-            n = int(res.confusion.sum())
-            self.cm_label.setText(f"Confusion matrix · {res.confusion_set} set ({n})")
+            self.cm_label.setText(f"Confusion matrix · {res.confusion_set} set ({part})")
             self.confusion.set_matrix(res.confusion, res.class_names)
 
     def region_rgb(self, probs: np.ndarray) -> np.ndarray:

@@ -14,8 +14,9 @@ import itertools
 import math
 import os
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ MAX_BYTES = 200 * 1024 * 1024  # biggest CSV file read
 MAX_CELLS = 10_000_000  # most values (rows x columns) read
 MAX_CLASSES = 100  # a target with more distinct labels is almost surely not a class column
 AUTO_MAX_CLASSES = 20  # task="auto": an integer target with at most this many values is classes
+FIELD_LIMIT = csv.field_size_limit()  # the csv reader's longest field
+CHUNK_CELLS = 1 << 16  # values converted together (a chunk holds the GIL ~30 ms)
 PREVIEW_BYTES = 1 << 20  # csv_preview reads only this much of the file
 SNIFF_ROWS = 50  # rows looked at to guess the separator and the header
 SNIFF_CHARS = 1 << 20  # at most this much text is looked at to guess the separator
@@ -91,18 +94,57 @@ def _column_at(data: bytes, pos: int, name: str) -> str:
     return f", column '{t.columns[j]}'" if j < len(t.columns) else ""
 
 
-def _records(text: str, delimiter: str, name: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number where the record starts, stripped fields), skipping blank lines."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    start = 1
-    try:
-        for fields in reader:
-            line, start = start, reader.line_num + 1
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue
-            yield line, [f.strip() for f in fields]
-    except csv.Error as exc:
-        raise DataError(f"Line {reader.line_num} of '{name}' could not be read: {exc}.") from exc
+class _Records:
+    """The records of CSV text, one at a time (with the line each starts on) or a chunk at
+    a time (raw, for converting whole columns at once).
+
+    The csv reader pulls lines from a StringIO without reading ahead, so the offset and the
+    count of lines read are exact between records: a chunk can be read again record by
+    record to find the exact line of a problem.
+    """
+
+    def __init__(self, text: str, delimiter: str, name: str) -> None:
+        self.text = text
+        self.buf = io.StringIO(text, newline="")
+        self.delimiter = delimiter
+        self.name = name
+        self.rewind(0, 0)
+
+    def rewind(self, pos: int, line: int) -> None:
+        """Read on from text offset `pos`, which is after `line` lines."""
+        self.buf.seek(pos)
+        self.reader = csv.reader(self.buf, delimiter=self.delimiter)
+        self._line0 = line
+
+    @property
+    def lines_read(self) -> int:
+        return self._line0 + self.reader.line_num
+
+    def records(self, count: int | None = None) -> Iterator[tuple[int, list[str]]]:
+        """(line number where the record starts, stripped fields) of the next `count`
+        records (all if None), skipping blank lines."""
+        start = self.lines_read + 1
+        try:
+            for fields in itertools.islice(self.reader, count):
+                line, start = start, self.lines_read + 1
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue
+                yield line, [f.strip() for f in fields]
+        except csv.Error as exc:
+            raise DataError(
+                f"Line {self.lines_read} of '{self.name}' could not be read: {exc}."
+            ) from exc
+
+    def chunk(self, size: int) -> tuple[int, int, list[list[str]] | None] | None:
+        """(text offset, lines read before, raw records) of the next `size` records, None at
+        the end. The records are None if one could not be read: read them again with
+        rewind + records to get the message at its line."""
+        pos, line = self.buf.tell(), self.lines_read
+        try:
+            raw = list(itertools.islice(self.reader, size))
+        except csv.Error:
+            return pos, line, None
+        return (pos, line, raw) if raw else None
 
 
 def _sniff(text: str) -> str:
@@ -153,17 +195,83 @@ def _name_list(names: Sequence[str], limit: int = 30) -> str:
 # -- table structure ------------------------------------------------------------------------
 
 @dataclass
+class _Chunk:
+    """Data rows read together: raw fields for converting whole columns at once, and a
+    way to read the same rows one by one when something needs a closer look."""
+
+    rows: list[list[str]] | None  # fields as read (None: a record could not be read)
+    lines: np.ndarray | None  # line of each row (None: some record spans several lines)
+    one_by_one: Callable[[], Iterator[tuple[int, list[str]]]]  # like _Table.rows()
+
+
+@dataclass
 class _Table:
-    """A CSV file after sniffing: its layout and an iterator over the data rows."""
+    """A CSV file after sniffing: its layout and its data rows."""
 
     name: str
     delimiter: str
     decimal_comma: bool
     header: bool
     columns: list[str]
-    rows: Iterator[tuple[int, list[str]]]  # data rows (after the header), fields normalised
     first_line: int  # line of the first record (the header, if any)
-    trailing: bool = False  # an empty last column (separator at each line end) was dropped
+    trailing: bool  # an empty last column (separator at each line end) was dropped
+    sample: list[tuple[int, list[str]]]  # data rows among the records read to sniff
+    source: _Records  # the records after the sample
+
+    def _trim(self, fields: list[str]) -> list[str]:
+        width = len(self.columns)
+        if self.trailing and len(fields) == width + 1 and fields[-1] == "":
+            return fields[:-1]
+        return fields
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(line, stripped fields) of each data row (after the header), blank lines skipped."""
+        for line, fields in itertools.chain(self.sample, self.source.records()):
+            yield line, self._trim(fields)
+
+    def numbers_after_sample(self) -> tuple[np.ndarray, int] | None:
+        """(every record after the sample as a row of numbers, line before the first) read
+        by numpy.loadtxt in one go — if each is one line of `width` finite numbers that the
+        csv reader would split the same way. None otherwise, and nothing is read."""
+        src = self.source
+        pos, before = src.buf.tell(), src.lines_read
+        rest = src.text[pos:]
+        if not rest.strip() or rest.count("\r") != rest.count("\r\n"):
+            return None  # nothing left, or lines ending in a lone CR
+        data = np.frombuffer(rest.encode(), dtype=np.uint8)
+        ends = np.flatnonzero(data == 10)  # line lengths in bytes: never less than in characters
+        if np.diff(ends, prepend=-1, append=len(data)).max() > FIELD_LIMIT:
+            return None  # the csv reader refuses a field this long: let it say where
+        try:
+            values = np.loadtxt(io.StringIO(rest), delimiter=self.delimiter, comments=None,
+                                quotechar=None, dtype=np.float64, ndmin=2)
+        except ValueError:
+            return None
+        lines = rest.count("\n") + (not rest.endswith("\n"))
+        if values.shape != (lines, len(self.columns)) or not np.isfinite(values).all():
+            return None  # blank lines skipped (their numbers shift), or not every cell finite
+        src.rewind(len(src.text), before + lines)
+        return values, before
+
+    def chunks(self) -> Iterator[_Chunk]:
+        """The data rows about CHUNK_CELLS values at a time (blank rows included)."""
+        if self.sample:
+            sample = self.sample
+            yield _Chunk([f for _, f in sample], np.array([ln for ln, _ in sample]),
+                         lambda: ((ln, self._trim(f)) for ln, f in sample))
+        size = max(1, CHUNK_CELLS // max(len(self.columns), 1))
+        while (got := self.source.chunk(size)) is not None:
+            pos, before, raw = got
+            count = None if raw is None else len(raw)
+            lines = None
+            if raw is not None and self.source.lines_read - before == len(raw):
+                lines = np.arange(before + 1, before + 1 + len(raw))  # one line per record
+
+            def one_by_one(pos=pos, before=before, count=count):
+                self.source.rewind(pos, before)
+                return ((ln, self._trim(f)) for ln, f in self.source.records(count))
+
+            yield _Chunk(raw, lines, one_by_one)
 
 
 def _detect_header(first: list[str], body: list[list[str]], dc: bool) -> bool:
@@ -209,8 +317,9 @@ def _open_table(text: str, name: str, delimiter: str | None = None) -> _Table:
             f"reads files of up to {MAX_COLUMNS:,} columns."
         )
     dc = delimiter != ","
-    records = _records(text, delimiter, name)
-    sample = list(itertools.islice(records, SNIFF_ROWS + 1))
+    source = _Records(text, delimiter, name)
+    # The generator stops right after the last record taken: the rest is read from there.
+    sample = list(itertools.islice(source.records(), SNIFF_ROWS + 1))
     if not sample:
         raise DataError(f"The file '{name}' is empty; it has no lines with values.")
     first_line, first = sample[0]
@@ -224,14 +333,8 @@ def _open_table(text: str, name: str, delimiter: str | None = None) -> _Table:
     columns = _unique_names(first[:width]) if header else [
         f"column {j + 1}" for j in range(width)
     ]
-
-    def rows() -> Iterator[tuple[int, list[str]]]:
-        for line, fields in itertools.chain(sample[1:] if header else sample, records):
-            if trailing and len(fields) == width + 1 and fields[-1] == "":
-                fields = fields[:-1]
-            yield line, fields
-
-    return _Table(name, delimiter, dc, header, columns, rows(), first_line, trailing)
+    return _Table(name, delimiter, dc, header, columns, first_line, trailing,
+                  sample[1:] if header else sample, source)
 
 
 def _check_width(t: _Table, line: int, fields: list[str]) -> None:
@@ -276,6 +379,141 @@ def _resolve(spec: Any, columns: list[str], what: str) -> int:
     raise DataError(f"A {what} column must be given by name or by number, not {spec!r}.")
 
 
+# -- reading the data rows -------------------------------------------------------------------
+
+def _read_columns(
+    t: _Table, numeric: list[int], text: list[int], decimal_comma: bool,
+    max_cells: int | None = None,
+) -> tuple[np.ndarray, list[Any], np.ndarray]:
+    """(numbers of the `numeric` columns (rows, len(numeric)), the `text` columns (stripped
+    text, or an array of numbers when every cell is one), line of each row) of all data rows.
+
+    A file of numbers only is read by numpy.loadtxt after the rows sniffed. Otherwise whole
+    columns of a chunk of rows are converted at once; a chunk where that fails (a blank or
+    ragged row, a cell that is not a number, an empty target) is read again row by row,
+    which raises the message for the first problem, naming its line and column.
+    """
+    n_cols = len(t.columns)
+    numbers: list[np.ndarray] = []
+    texts: list[Any] = [[] for _ in text]
+    lines: list[np.ndarray] = []
+    cells = 0
+    for chunk in t.chunks():
+        fast = None
+        if chunk.rows is not None and chunk.lines is not None and (
+                max_cells is None or cells + len(chunk.rows) * n_cols <= max_cells):
+            fast = _convert_chunk(t, chunk.rows, numeric, text, decimal_comma)
+        if fast is not None:
+            cells += len(chunk.rows) * n_cols  # type: ignore[arg-type]
+            x, cols, at = fast[0], fast[1], chunk.lines
+        else:
+            x, cols, at, cells = _convert_rows(t, chunk.one_by_one(), numeric, text,
+                                               decimal_comma, cells, max_cells)
+        numbers.append(x)
+        for k, col in enumerate(cols):
+            texts[k].extend(col)
+        lines.append(at)  # type: ignore[arg-type]
+        if len(numbers) == 1 and t.sample and _rest_at_once(
+                t, numeric, text, decimal_comma, numbers, texts, lines):
+            break
+    x = np.concatenate(numbers) if numbers else np.zeros((0, len(numeric)))
+    return x, texts, np.concatenate(lines) if lines else np.zeros(0, dtype=np.int64)
+
+
+def _rest_at_once(t: _Table, numeric: list[int], text: list[int], decimal_comma: bool,
+                  numbers: list[np.ndarray], texts: list[Any], lines: list[np.ndarray]) -> bool:
+    """After the sample, read all other rows with numpy.loadtxt when every cell is a number
+    (about 10× faster than the csv module); False if that does not apply (nothing read).
+
+    Target columns then become arrays of numbers, which needs the sample's targets to be
+    numbers too (text class names keep their exact spelling only as text)."""
+    head = [_floats(col, decimal_comma) for col in texts]
+    if any(h is None for h in head):
+        return False
+    got = t.numbers_after_sample()
+    if got is None:
+        return False
+    values, before = got
+    numbers.append(values[:, numeric])
+    for k, j in enumerate(text):
+        texts[k] = np.concatenate([head[k], values[:, j]])  # type: ignore[list-item]
+    lines.append(np.arange(before + 1, before + 1 + len(values)))
+    return True
+
+
+def _convert_chunk(
+    t: _Table, rows: list[list[str]], numeric: list[int], text: list[int],
+    decimal_comma: bool,
+) -> tuple[np.ndarray, list[list[str]]] | None:
+    """A chunk's columns converted whole, or None if some row needs a closer look."""
+    width = len(t.columns)
+    widths = set(map(len, rows))
+    if widths != {width} and not (
+            t.trailing and widths == {width + 1}
+            and not any(s.strip() for s in set(map(itemgetter(width), rows)))):
+        return None
+    x = np.empty((len(rows), len(numeric)))
+    for k, j in enumerate(numeric):
+        values = _floats(list(map(itemgetter(j), rows)), decimal_comma)
+        if values is None:
+            return None
+        x[:, k] = values
+    cols = []
+    for j in text:
+        col = [s.strip() for s in map(itemgetter(j), rows)]
+        if not all(col):
+            return None
+        cols.append(col)
+    return x, cols
+
+
+def _convert_rows(
+    t: _Table, rows: Iterator[tuple[int, list[str]]], numeric: list[int], text: list[int],
+    decimal_comma: bool, cells: int, max_cells: int | None,
+) -> tuple[np.ndarray, list[list[str]], np.ndarray, int]:
+    """Like _convert_chunk, one row at a time: raises the first problem's message."""
+    values = array("d")
+    cols: list[list[str]] = [[] for _ in text]
+    lines = array("q")
+    for line, fields in rows:
+        _check_width(t, line, fields)
+        cells += len(t.columns)
+        if max_cells is not None and cells > max_cells:
+            raise DataError(
+                f"The file '{t.name}' holds more than {max_cells:,} values (reached at line "
+                f"{line}); use a smaller sample of its rows."
+            )
+        for j in numeric:
+            s = fields[j]
+            v = _number(s, decimal_comma) if s else None
+            if v is None:
+                _bad_cell(line, t.columns[j], s, "a feature")
+            values.append(v)  # type: ignore[arg-type]
+        for k, j in enumerate(text):
+            if not fields[j]:
+                _bad_cell(line, t.columns[j], "", "the target")
+            cols[k].append(fields[j])
+        lines.append(line)
+    x = np.frombuffer(values, dtype=np.float64).reshape(len(lines), len(numeric)).copy()
+    return x, cols, np.frombuffer(lines, dtype=np.int64).copy(), cells
+
+
+def _floats(cells: Sequence[str], decimal_comma: bool) -> np.ndarray | None:
+    """Every cell as a finite number (as _number reads it), or None if one is not."""
+    try:
+        values = np.array(cells, dtype=np.float64)
+    except ValueError:
+        if not decimal_comma:
+            return None
+        # Replacing every comma reads "1,5" as 1.5 like _number; text with a comma and a
+        # point, or two commas, has two points then and still fails.
+        try:
+            values = np.array([s.replace(",", ".") for s in cells], dtype=np.float64)
+        except ValueError:
+            return None
+    return values if np.isfinite(values).all() else None
+
+
 # -- public API -----------------------------------------------------------------------------
 
 def csv_preview(path: PathLike, rows: int = 20) -> tuple[list[str], list[list[str]], bool]:
@@ -286,7 +524,7 @@ def csv_preview(path: PathLike, rows: int = 20) -> tuple[list[str], list[list[st
     """
     text, name = _read_text(path, limit=PREVIEW_BYTES)
     t = _open_table(text, name)
-    return t.columns, [f for _, f in itertools.islice(t.rows, max(rows, 0))], t.header
+    return t.columns, [f for _, f in itertools.islice(t.rows(), max(rows, 0))], t.header
 
 
 def load_csv(
@@ -347,36 +585,13 @@ def load_csv(
         raise DataError("Choose at least one feature column (an input for the network).")
 
     # Read the rows: features become numbers right away, targets stay text for now.
-    feats = array("d")
-    targets: list[list[str]] = [[] for _ in t_idx]
-    lines = array("q")
-    cells = 0
-    for line, fields in t.rows:
-        _check_width(t, line, fields)
-        cells += n_cols
-        if cells > MAX_CELLS:
-            raise DataError(
-                f"The file '{name}' holds more than {MAX_CELLS:,} values (reached at line "
-                f"{line}); use a smaller sample of its rows."
-            )
-        for j in f_idx:
-            s = fields[j]
-            v = _number(s, t.decimal_comma) if s else None
-            if v is None:
-                _bad_cell(line, cols[j], s, "a feature")
-            feats.append(v)  # type: ignore[arg-type]
-        for k, j in enumerate(t_idx):
-            if not fields[j]:
-                _bad_cell(line, cols[j], "", "the target")
-            targets[k].append(fields[j])
-        lines.append(line)
-    n = len(lines)
-    if n == 0:
+    x, targets, lines = _read_columns(t, f_idx, t_idx, t.decimal_comma, MAX_CELLS)
+    if len(lines) == 0:
         raise DataError(f"The file '{name}' has a header line but no rows of data below it.")
-    x = np.frombuffer(feats, dtype=np.float64).reshape(n, len(f_idx)).copy()
 
     y, task_out, class_names = target_values(targets, [cols[j] for j in t_idx], lines, task,
                                              t.decimal_comma)
+    del targets
 
     x, scaling = standardize_features(x, standardize)
     preprocessing: dict[str, Any] = {
@@ -421,15 +636,21 @@ def standardize_features(x: np.ndarray, standardize: bool) -> tuple[np.ndarray, 
     return x, {"standardize": bool(standardize), "mean": mean.tolist(), "std": std.tolist()}
 
 
+def _one_line(text: str) -> str:
+    """Text shown inside a one-line message: line breaks written as \\n."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _bad_cell(line: int, column: str, value: str, role: str, unit: str = "Line") -> None:
+    column = _one_line(column)
     if not value:
         raise DataError(
             f"{unit} {line}, column '{column}' is empty. Fill it in or delete the "
             f"{unit.lower()}."
         )
     raise DataError(
-        f"{unit} {line}, column '{column}' holds '{value[:40]}', which is not a number; "
-        f"{role} must be numeric. Fix the cell, or leave the column out."
+        f"{unit} {line}, column '{column}' holds '{_one_line(value[:40])}', which is not a "
+        f"number; {role} must be numeric. Fix the cell, or leave the column out."
     )
 
 
@@ -443,19 +664,14 @@ def target_values(
     table). task "auto" picks classification for text or few whole numbers.
     """
     n = len(lines)
+    names = [_one_line(name) for name in names]
     numeric: list[np.ndarray | None] = []
     first_bad: list[int | None] = []
     for col in targets:
-        vals = np.empty(n)
-        bad = None
-        for i, s in enumerate(col):
-            v = _number(s, decimal_comma)
-            if v is None:
-                bad = i
-                break
-            vals[i] = v
-        numeric.append(None if bad is not None else vals)
-        first_bad.append(bad)
+        vals = _floats(col, decimal_comma)
+        numeric.append(vals)
+        first_bad.append(None if vals is not None else
+                         next(i for i, s in enumerate(col) if _number(s, decimal_comma) is None))
 
     if task == "auto":
         if len(targets) > 1:
@@ -473,10 +689,11 @@ def target_values(
             if vals is None:
                 i = first_bad[k]
                 assert i is not None
+                shown = _one_line(str(targets[k][i])[:40])
                 raise DataError(
-                    f"{unit} {lines[i]}, column '{names[k]}' holds '{targets[k][i][:40]}', which "
-                    "is not a number; a regression target must be numeric (choose "
-                    "task 'classification' for labels)."
+                    f"{unit} {lines[i]}, column '{names[k]}' holds '{shown}', which is not a "
+                    "number; a regression target must be numeric (choose task "
+                    "'classification' for labels)."
                 )
         return np.stack(numeric, axis=1), task, []  # type: ignore[arg-type]
 
@@ -493,7 +710,7 @@ def target_values(
     else:
         class_names = sorted(set(targets[0]))
         lookup = {c: i for i, c in enumerate(class_names)}
-        index = np.array([lookup[s] for s in targets[0]])
+        index = np.fromiter(map(lookup.__getitem__, targets[0]), dtype=np.int64, count=n)
     if len(class_names) < 2:
         raise DataError(
             f"The target column '{names[0]}' holds only one class ('{class_names[0]}'); "
@@ -598,18 +815,8 @@ def _pick_text(pp: dict[str, Any], t: _Table, feature_names: list[str]) -> np.nd
         idx = _choose_columns(
             pp, feature_names, width, t.columns if t.header else None, f"Line {t.first_line}"
         )
-    names = [t.columns[j] for j in idx]
     dc = bool(pp.get("decimal_comma", t.decimal_comma)) or t.decimal_comma
-    values = array("d")
-    for line, fields in t.rows:
-        _check_width(t, line, fields)
-        for k, j in enumerate(idx):
-            s = fields[j]
-            v = _number(s, dc) if s else None
-            if v is None:
-                _bad_cell(line, names[k], s, "a feature")
-            values.append(v)  # type: ignore[arg-type]
-    return np.frombuffer(values, dtype=np.float64).reshape(-1, len(idx)).copy()
+    return _read_columns(t, idx, [], dc)[0]
 
 
 def _finish(pp: dict[str, Any], x: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from engine.data.csv_import import (
     _bad_cell,
     _check_width,
     _number,
+    _one_line,
     _open_table,
     standardize_features,
     target_values,
@@ -75,7 +76,7 @@ def check_table(block: Any) -> tuple[list[str], list[list[Any]], list[int], str]
         raise DataError("The data table's 'columns' must be a list of column names.")
     if len(set(columns)) != len(columns):
         dup = next(c for c in columns if columns.count(c) > 1)
-        raise DataError(f"The data table has two columns named '{dup}'; rename one.")
+        raise DataError(f"The data table has two columns named {dup!r}; rename one.")
     if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
         raise DataError("The data table's 'rows' must be a list of rows, each a list of "
                         "values.")
@@ -86,7 +87,8 @@ def check_table(block: Any) -> tuple[list[str], list[list[Any]], list[int], str]
         if len(row) != len(columns):
             raise DataError(
                 f"{UNIT} {i + 1} has {len(row)} values but the table has {len(columns)} "
-                f"columns ({', '.join(columns[:8])}); every row needs one value per column.")
+                f"columns ({_one_line(', '.join(columns[:8]))}); every row needs one value "
+                "per column.")
     targets = block.get("targets")
     if targets is None:
         t_idx = [len(columns) - 1] if columns else []
@@ -95,7 +97,7 @@ def check_table(block: Any) -> tuple[list[str], list[list[Any]], list[int], str]
     else:
         missing = [t for t in targets if t not in columns]
         if missing:
-            raise DataError(f"The data table has no column named '{missing[0]}' to use as a "
+            raise DataError(f"The data table has no column named {missing[0]!r} to use as a "
                             "target.")
         t_idx = [columns.index(t) for t in dict.fromkeys(targets)]
     task = block.get("task", "auto")
@@ -170,7 +172,7 @@ def parse_pasted(text: str) -> tuple[list[str] | None, list[list[Cell]]]:
     if not text.strip():
         return None, []
     t = _open_table(text, "the pasted text", "\t" if "\t" in text else None)
-    records = list(t.rows)
+    records = list(t.rows())
     for line, fields in records:
         _check_width(t, line, fields)
     if t.header and not records:  # a single row of text is data, not a header
