@@ -283,3 +283,13 @@ def category_icon(category: str, size: int = 14) -> QIcon:
     painter.drawRoundedRect(1, 1, size - 2, size - 2, 3, 3)
     painter.end()
     return QIcon(pix)
+
+
+# Class colours of data points and predictions (matplotlib's "tab10", familiar from plots)
+CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def class_color(k: int) -> QColor:
+    """The colour of class `k` (the palette repeats after ten classes)."""
+    return QColor(CLASS_COLORS[k % len(CLASS_COLORS)])

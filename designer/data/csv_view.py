@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTableView, QVBoxLayout, QWidget
 
 from designer import theme
 from designer.lab.background import start_job
-from designer.lab.prediction_view import class_color
+from designer.theme import class_color
+from designer.training.on_demand import DeferredWidget, pg
 from engine.data.csv_sample import HEAD_ROWS, POINTS, CsvSample, sample_to
 from engine.errors import DataError
 
@@ -121,9 +121,9 @@ class CsvView(QWidget):
         axes.addWidget(self.y_combo, 1)
         self.plot_label = QLabel()
         self.plot_label.setWordWrap(True)
-        self.plot = pg.PlotWidget()
-        self.plot.setBackground(theme.current().background)
-        self.plot.setMinimumHeight(140)
+        # pyqtgraph loads when a CSV is first shown, not with the first window
+        self.plot_slot = DeferredWidget(self._make_plot)
+        self.plot_slot.setMinimumHeight(140)
         self.layers: list[pg.ScatterPlotItem] = []  # one per class: one brush each is fast
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -132,7 +132,19 @@ class CsvView(QWidget):
         layout.addWidget(self.table, 1)
         layout.addLayout(axes)
         layout.addWidget(self.plot_label)
-        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.plot_slot, 1)
+
+    @property
+    def plot(self):
+        """The scatter plot (built on first use)."""
+        return self.plot_slot.widget()
+
+    @staticmethod
+    def _make_plot():
+        plot = pg.PlotWidget()
+        plot.setBackground(theme.current().background)
+        plot.setMinimumHeight(140)
+        return plot
 
     def load(self, path: str, target=None, features=None) -> None:
         """Read `path` on a thread (again only if the file or the columns changed)."""

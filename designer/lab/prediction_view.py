@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QBoxLayout, QComboBox, QHBoxLayout, QLabel, QVBoxL
 
 from designer import theme
 from designer.lab.draw_points import DrawingViewBox, PointDrawer, pass_clicks_on
+from designer.theme import class_color
 from designer.training import session as states
 from designer.training.throttle import ThrottledFetch
 from engine.data.csv_sample import even_rows
@@ -39,14 +40,6 @@ COST_FACTOR = 30  # updates cost at most ~3% of training time
 CHUNK = 4096
 MAX_POINTS = 5000  # points drawn per set; bigger data sets are shown by an even subsample
 MAX_SCORED = 50_000  # rows predicted for the confusion matrix and accuracy (an even subsample)
-CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-                "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
-
-
-def class_color(k: int) -> QColor:
-    return QColor(CLASS_COLORS[k % len(CLASS_COLORS)])
-
-
 @dataclass
 class Prediction:
     """One evaluation of the model, plain arrays only (built on the training thread)."""
