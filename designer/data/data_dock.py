@@ -501,17 +501,21 @@ class DataDock(QWidget):
 
 
 def install_data_dock(window) -> DataDock:
-    """Add the Data dock (tabbed with the training dock's neighbours) to a MainWindow."""
+    """Add the Data dock to a MainWindow: a tab beside the Training dock.
+
+    A table is wide and short, like the bottom dock area; in a side column it would take
+    the width the canvas needs to show a graph at a legible zoom.
+    """
     widget = DataDock(window.controller)
     dock = QDockWidget("Data", window)
     dock.setObjectName("data_dock")
     dock.setWidget(widget)
-    window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-    if not window.restoreDockWidget(dock):
-        palette = getattr(window, "palette_dock", None)
-        if palette is not None:
-            window.tabifyDockWidget(palette, dock)
-            palette.raise_()
+    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+    if not (getattr(window, "layout_restored", False) and window.restoreDockWidget(dock)):
+        training = getattr(window, "training_dock", None)
+        if training is not None:
+            window.tabifyDockWidget(training, dock)
+            training.raise_()
     window.data_dock = dock
     window.data = widget
     window.menu("panels").addAction(dock.toggleViewAction())

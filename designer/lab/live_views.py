@@ -15,7 +15,7 @@ from designer.lab.backprop_stepper import BackpropPanel, BackpropStepper
 from designer.lab.prediction_view import PredictionView
 from designer.lab.weights_view import WeightsView
 
-RIGHT_WIDTH = 360
+RIGHT_WIDTH = 340  # samples beside the confusion matrix; the canvas keeps the rest
 TRAINING_HEIGHT = 250  # leaves a 1280×800 canvas tall enough for the examples at a legible zoom
 
 

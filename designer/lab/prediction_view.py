@@ -237,7 +237,7 @@ class ConfusionWidget(QWidget):
         super().__init__(parent)
         self.matrix: np.ndarray | None = None
         self.names: list[str] = []
-        self.setMinimumSize(160, 160)
+        self.setMinimumSize(140, 140)
 
     def set_matrix(self, matrix: np.ndarray | None, names: list[str]) -> None:
         self.matrix, self.names = matrix, names
@@ -310,7 +310,7 @@ class SampleGrid(QWidget):
         self.true: np.ndarray | None = None
         self.pred: np.ndarray | None = None
         self.names: list[str] = []
-        self.setMinimumSize(180, 160)
+        self.setMinimumSize(160, 140)
 
     def set_samples(self, images, true, pred, names) -> None:
         self.images, self.true, self.pred, self.names = images, true, pred, names
@@ -438,7 +438,9 @@ class PredictionView(QWidget):
             self._show_kind(None)
 
     def resizeEvent(self, event) -> None:
-        wide = self.width() > 1.35 * self.height()
+        # Side by side unless the panel is clearly tall: the default right column is about
+        # as wide as it is tall, and stacking there would make the window taller than 800.
+        wide = self.width() > 1.15 * self.height()
         self.body.setDirection(QBoxLayout.Direction.LeftToRight if wide
                                else QBoxLayout.Direction.TopToBottom)
         super().resizeEvent(event)
