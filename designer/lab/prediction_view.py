@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
 from PySide6.QtWidgets import QBoxLayout, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from designer import theme
@@ -239,6 +239,10 @@ class ConfusionWidget(QWidget):
         self.names: list[str] = []
         self.setMinimumSize(140, 140)
 
+    def name_font(self) -> QFont:
+        """The font of the class names and axis titles (large in presentation mode)."""
+        return theme.ui_font(8)
+
     def set_matrix(self, matrix: np.ndarray | None, names: list[str]) -> None:
         self.matrix, self.names = matrix, names
         self.update()
@@ -252,27 +256,29 @@ class ConfusionWidget(QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         k = m.shape[0]
         names = [self.names[i] if i < len(self.names) else str(i) for i in range(k)]
-        name_font = theme.ui_font(8)
+        name_font = self.name_font()
         fm = QFontMetricsF(name_font)
+        line = fm.height()
         # Row names get the room they need (up to a third of the width), so "outer" and
         # "inner" are never cut to "oute" and "inne".
         name_w = min(max(fm.horizontalAdvance(n) for n in names) + 6, self.width() / 3)
-        margin_l, margin_t = 20 + name_w, 28
+        margin_l, margin_t = line + 6 + name_w, 2 * line + 2
         side = min(self.width() - margin_l - 6, self.height() - margin_t - 6)
         cell = side / k
         x0 = margin_l + max(0.0, (self.width() - margin_l - 6 - side) / 2)
         y0 = float(margin_t)
         p.setFont(name_font)
         p.setPen(QColor(pal.muted_text))
-        p.drawText(QRectF(x0, 0, side, 13), Qt.AlignmentFlag.AlignCenter, "predicted →")
+        p.drawText(QRectF(x0, 0, side, line), Qt.AlignmentFlag.AlignCenter, "predicted →")
         p.save()
-        p.translate(x0 - name_w - 12, y0 + side / 2)
+        p.translate(x0 - name_w - 2 - line / 2 - 2, y0 + side / 2)
         p.rotate(-90)
-        p.drawText(QRectF(-side / 2, -7, side, 14), Qt.AlignmentFlag.AlignCenter, "true →")
+        p.drawText(QRectF(-side / 2, -line / 2, side, line), Qt.AlignmentFlag.AlignCenter,
+                   "true →")
         p.restore()
         p.setPen(QColor(pal.text))
         for i, label in enumerate(names):
-            p.drawText(QRectF(x0 + i * cell, 14, cell, 13), Qt.AlignmentFlag.AlignCenter,
+            p.drawText(QRectF(x0 + i * cell, line + 1, cell, line), Qt.AlignmentFlag.AlignCenter,
                        fm.elidedText(label, Qt.TextElideMode.ElideRight, cell))
             p.drawText(QRectF(x0 - name_w - 2, y0 + i * cell, name_w, cell),
                        Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
@@ -280,7 +286,8 @@ class ConfusionWidget(QWidget):
         rows = m.sum(axis=1, keepdims=True).astype(np.float64)
         frac = np.divide(m, rows, out=np.zeros_like(rows * m, dtype=np.float64), where=rows > 0)
         base = QColor(pal.shape_text)
-        font_pt = max(6.0, min(9.0, cell * 0.32))
+        s = theme.text_scale()
+        font_pt = max(6.0, min(9.0 * s, cell * 0.32)) / s  # mono_font scales it back up
         p.setFont(theme.mono_font(font_pt))
         for i in range(k):
             for j in range(k):
@@ -293,7 +300,7 @@ class ConfusionWidget(QWidget):
                     p.setPen(QPen(QColor(pal.error), 1.2))
                     p.drawRect(r.adjusted(1, 1, -1, -1))
                 p.setPen(QColor("#ffffff") if f > 0.55 else QColor(pal.text))
-                if cell >= 14:
+                if cell >= 14 * s:
                     p.drawText(r, Qt.AlignmentFlag.AlignCenter, str(int(m[i, j])))
         p.setPen(QPen(QColor(pal.node_border), 1))
         p.setBrush(Qt.BrushStyle.NoBrush)
@@ -322,12 +329,15 @@ class SampleGrid(QWidget):
         pal = theme.current()
         p = QPainter(self)
         n = len(self.images)
-        cols = max(1, min(n, round(math.sqrt(n * self.width() / max(self.height(), 1)))))
+        font = theme.mono_font(8)
+        widest = QFontMetricsF(font).horizontalAdvance("✗ 00 (00)") + 4  # a caption fits
+        cols = max(1, min(n, round(math.sqrt(n * self.width() / max(self.height(), 1))),
+                          int(self.width() // widest)))
         rows = math.ceil(n / cols)
         cw, ch = self.width() / cols, self.height() / rows
-        caption = 14
+        caption = QFontMetricsF(font).height() + 2
         side = max(4.0, min(cw - 6, ch - caption - 4))
-        p.setFont(theme.mono_font(8))
+        p.setFont(font)
         for i in range(n):
             r, c = divmod(i, cols)
             img = np.asarray(self.images[i], dtype=np.float64)
