@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --screenshot: trigger these menu actions (comma-separated, "
                              "e.g. learn_optimizer) before training, to show panels that record "
                              "while training runs")
+    parser.add_argument("--presentation", action="store_true",
+                        help="turn on View → Presentation Mode last (large type, thick wires, "
+                             "only the lesson's panel)")
     parser.add_argument("--action", metavar="NAME",
                         help="with --screenshot: trigger a menu action (e.g. shortcuts) and "
                              "save the dialog it opens instead of the window")
@@ -174,7 +177,7 @@ def use_fresh_settings() -> tempfile.TemporaryDirectory:
 
 
 def prepare_view(window: MainWindow, args: argparse.Namespace) -> None:
-    """--hide, --zoom, --train and --select (raise ScreenshotError with a sentence when they
+    """--hide, --zoom, --train, --select and --presentation (raise ScreenshotError with a sentence when they
     cannot)."""
     from PySide6.QtWidgets import QDockWidget, QToolBar
 
@@ -223,6 +226,9 @@ def prepare_view(window: MainWindow, args: argparse.Namespace) -> None:
     if args.select:
         select_item(window, args.select)
         settle(400)  # the wire detail panel asks the training thread for its histograms
+    if args.presentation:
+        window.presentation.set_on(True)
+        settle(300)
 
 
 def application_icon() -> QIcon:
