@@ -177,8 +177,8 @@ def use_fresh_settings() -> tempfile.TemporaryDirectory:
 
 
 def prepare_view(window: MainWindow, args: argparse.Namespace) -> None:
-    """--hide, --zoom, --train, --select and --presentation (raise ScreenshotError with a sentence when they
-    cannot)."""
+    """--hide, --zoom, --train, --select and --presentation (raise ScreenshotError with a
+    sentence when they cannot)."""
     from PySide6.QtWidgets import QDockWidget, QToolBar
 
     from designer.headless.screenshot import ScreenshotError, select_item, settle, train_steps

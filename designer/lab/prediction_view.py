@@ -308,6 +308,9 @@ class ConfusionWidget(QWidget):
         p.end()
 
 
+MIN_SAMPLE_PX = 24  # smaller digit images are not worth showing
+
+
 class SampleGrid(QWidget):
     """Sample images with "predicted (true)" captions; wrong predictions in red."""
 
@@ -330,12 +333,10 @@ class SampleGrid(QWidget):
         p = QPainter(self)
         n = len(self.images)
         font = theme.mono_font(8)
-        widest = QFontMetricsF(font).horizontalAdvance("✗ 00 (00)") + 4  # a caption fits
-        cols = max(1, min(n, round(math.sqrt(n * self.width() / max(self.height(), 1))),
-                          int(self.width() // widest)))
+        caption = QFontMetricsF(font).height() + 2
+        cols, n = self._layout(n, font, caption)
         rows = math.ceil(n / cols)
         cw, ch = self.width() / cols, self.height() / rows
-        caption = QFontMetricsF(font).height() + 2
         side = max(4.0, min(cw - 6, ch - caption - 4))
         p.setFont(font)
         for i in range(n):
@@ -350,12 +351,33 @@ class SampleGrid(QWidget):
             y = r * ch + 2
             p.drawImage(QRectF(x, y, side, side), qimg)
             ok = self.pred[i] == self.true[i]
-            name = self._name(self.pred[i])
-            text = name if ok else f"{name} ({self._name(self.true[i])})"
             p.setPen(QColor(pal.ok if ok else pal.error))
             p.drawText(QRectF(c * cw, y + side, cw, caption), Qt.AlignmentFlag.AlignCenter,
-                       ("✓ " if ok else "✗ ") + text)
+                       self._caption(i))
         p.end()
+
+    def _caption(self, i: int) -> str:
+        ok = self.pred[i] == self.true[i]
+        name = self._name(self.pred[i])
+        return ("✓ " if ok else "✗ ") + (name if ok else f"{name} ({self._name(self.true[i])})")
+
+    def _layout(self, n: int, font: QFont, caption: float) -> tuple[int, int]:
+        """(columns, samples shown): the largest images whose captions fit their column;
+        in a small panel, fewer samples rather than cut captions or unreadable images."""
+        fm = QFontMetricsF(font)
+        widest = max(fm.horizontalAdvance(self._caption(i)) for i in range(n)) + 4
+
+        def side(cols: int) -> float:
+            rows = math.ceil(n / cols)
+            return min(self.width() / cols - 6, self.height() / rows - caption - 4)
+
+        fitting = [c for c in range(1, n + 1) if self.width() / c >= widest] or [1]
+        best = max(fitting, key=side)
+        if side(best) >= MIN_SAMPLE_PX:
+            return best, n
+        cols = max(fitting)
+        rows = max(1, int(self.height() // (MIN_SAMPLE_PX + caption + 6)))
+        return cols, min(n, cols * rows)
 
     def _name(self, k) -> str:
         k = int(k)
