@@ -23,6 +23,7 @@ from designer import theme
 
 TEXT_SCALE = 1.5  # application font and canvas zoom
 WIRE_SCALE = 1.8  # wire pens
+LESSON_SHARE = 0.42  # of the window's width, for the one lesson panel kept
 LESSON_DOCKS = ("chain_rule_dock", "optimizer_state_dock", "backprop_dock",
                 "training_loop_dock")
 
@@ -65,6 +66,11 @@ class PresentationMode(QObject):
             theme.set_wire_scale(WIRE_SCALE)
             theme.set_text_scale(TEXT_SCALE)
             self._scale_set_fonts()
+            if keep is not None and not keep.isFloating():
+                # The lesson's formulas in large type need room: the panel gets a share
+                # of the width as large as the type.
+                w.resizeDocks([keep], [max(keep.width(), round(w.width() * LESSON_SHARE))],
+                              Qt.Orientation.Horizontal)
             w.view.text_scale = TEXT_SCALE
         else:
             state, font, zoom = self._saved
@@ -121,6 +127,9 @@ class PresentationMode(QObject):
         if training is not None:
             training.legend.adjustSize()
             training.legend_placer.place()
+            if training.detail.isVisible():  # the selected wire's numbers, laid out again
+                training.detail.adjustSize()
+                training.detail.place()
 
     def lesson_dock(self) -> QDockWidget | None:
         """The one side panel presentation mode keeps (see the module docstring)."""
