@@ -25,14 +25,18 @@ class _WhenShown(QObject):
 
 def tabify_when_shown(window: QMainWindow, anchor: QDockWidget,
                       docks: list[QDockWidget]) -> None:
-    """Put DOCKS in tabs after ANCHOR (kept on top), now if WINDOW shows, else once it does."""
+    """Put DOCKS in tabs after ANCHOR (kept on top), now if WINDOW shows, else once it does
+    (hidden until then: a panel that works only while visible stays idle)."""
 
     def make() -> None:
         for dock in docks:
             window.tabifyDockWidget(anchor, dock)
+            dock.show()
         anchor.raise_()
 
     if window.isVisible():
         make()
     else:
+        for dock in docks:
+            dock.hide()
         _WhenShown(window, make)
