@@ -88,6 +88,12 @@ class PresentationMode(QObject):
         w.layout().activate()  # the canvas takes its new size before it is framed
         if on:
             w.view.show_graph()
+            selected = w.scene.selectedItems()
+            if selected:  # the wire or node the lesson explains stays in view
+                rect = selected[0].sceneBoundingRect()
+                for item in selected[1:]:
+                    rect = rect.united(item.sceneBoundingRect())
+                w.view.centerOn(rect.center())
         else:
             w.view.set_zoom(zoom)
 
