@@ -111,8 +111,8 @@ def image_folder_graph(scratch: Path) -> Path:
     return graph
 
 
-# The Data dock, the canvas, the Predictions dock and the training dock.
-DATA_VIEW = ["--zoom", "fit", "--size", "1400x800",
+# The Data dock (raised over the Training tab), the canvas and the Predictions dock.
+DATA_VIEW = ["--zoom", "fit", "--size", "1400x800", "--raise", "data",
              "--hide", "palette,inspector,history,chain rule,optimizer state,backprop,weights"]
 
 SHOTS = [
