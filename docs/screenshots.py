@@ -193,7 +193,7 @@ SHOTS = [
          "learning lab: chain-rule inspector docked beside the graph"),
     Shot("lab-neurons", "xor_mlp.json",
          ["--train", "300", "--select", "h1", "--action", "learn_neurons",
-          "--hide", "palette,predictions,weights,backprop,training,data"],
+          "--hide", "palette,history,predictions,weights,backprop,training,data"],
          "learning lab: a Dense layer expanded into its neurons"),
     Shot("lab-gradcheck", "xor_mlp.json",
          ["--train", "50", "--action", "learn_gradcheck", "--wait", "4000"],

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 RIGHT_WIDTH = 430
 MIN_WIDTH = 320  # a lesson panel narrower than this gets RIGHT_WIDTH
+LESSON_HEIGHT = 300  # and one lower than this gets this height
 
 
 class LearningLabA(QObject):
@@ -110,6 +111,10 @@ class LearningLabA(QObject):
         # below the zoom where its labels are legible.
         if dock.width() < MIN_WIDTH:
             self.window.resizeDocks([dock], [RIGHT_WIDTH], Qt.Orientation.Horizontal)
+        # The lesson takes most of the column's height from the panels below it: both
+        # chain-rule paths and their sum, whole Optimizer State lines.
+        if dock.height() < LESSON_HEIGHT:
+            self.window.resizeDocks([dock], [LESSON_HEIGHT], Qt.Orientation.Vertical)
 
     def show_chain_rule(self) -> None:
         self._show(self.chain_dock)
