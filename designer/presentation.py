@@ -14,7 +14,6 @@ layout, fonts, zoom).
 
 from __future__ import annotations
 
-import shiboken6
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QFont, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget
@@ -114,8 +113,10 @@ class PresentationMode(QObject):
 
     def _restore_set_fonts(self) -> None:
         for widget, font in self._set_fonts:
-            if shiboken6.isValid(widget):
+            try:
                 widget.setFont(font)
+            except RuntimeError:  # closed while the mode was on
+                pass
         self._set_fonts = []
 
     def _resize_painted_panels(self) -> None:
