@@ -121,10 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
                                                                   t.split(",") if p.strip()],
                         help="comma-separated panels (docks or tool bars, by title) to hide, "
                              "e.g. palette,inspector,history")
+    parser.add_argument("--raise", dest="raise_", metavar="PANELS",
+                        type=lambda t: [p.strip().lower() for p in t.split(",") if p.strip()],
+                        help="comma-separated panels to bring to the front of their tabs, "
+                             "e.g. data")
     parser.add_argument("--open", metavar="NAMES", type=lambda t: t.split(","),
                         help="with --screenshot: trigger these menu actions (comma-separated, "
                              "e.g. learn_optimizer) before training, to show panels that record "
                              "while training runs")
+    parser.add_argument("--presentation", action="store_true",
+                        help="turn on View → Presentation Mode last (large type, thick wires, "
+                             "only the lesson's panel)")
     parser.add_argument("--action", metavar="NAME",
                         help="with --screenshot: trigger a menu action (e.g. shortcuts) and "
                              "save the dialog it opens instead of the window")
@@ -175,8 +182,8 @@ def use_fresh_settings() -> tempfile.TemporaryDirectory:
 
 
 def prepare_view(window: MainWindow, args: argparse.Namespace) -> None:
-    """--hide, --zoom, --train and --select (raise ScreenshotError with a sentence when they
-    cannot)."""
+    """--hide, --raise, --zoom, --train, --select and --presentation (raise ScreenshotError with a
+    sentence when they cannot)."""
     from PySide6.QtWidgets import QDockWidget, QToolBar
 
     from designer.headless.screenshot import ScreenshotError, select_item, settle, train_steps
@@ -200,7 +207,14 @@ def prepare_view(window: MainWindow, args: argparse.Namespace) -> None:
         else:  # a panel of a feature this build lacks: the picture is still useful
             print(f"note: there is no panel called {name!r} to hide "
                   f"(known: {', '.join(sorted(panels))}).", file=sys.stderr)
-    if args.hide:
+    for name in args.raise_ or []:
+        if name in panels:
+            panels[name].show()
+            panels[name].raise_()
+        else:
+            print(f"note: there is no panel called {name!r} to raise "
+                  f"(known: {', '.join(sorted(panels))}).", file=sys.stderr)
+    if args.hide or args.raise_:
         settle(100)
         if args.zoom is None:  # the canvas grew: frame the graph for its new size
             window.view.show_graph()
@@ -226,6 +240,9 @@ def prepare_view(window: MainWindow, args: argparse.Namespace) -> None:
     if args.select:
         select_item(window, args.select)
         settle(400)  # the wire detail panel asks the training thread for its histograms
+    if args.presentation:
+        window.presentation.set_on(True)
+        settle(300)
 
 
 def application_icon() -> QIcon:

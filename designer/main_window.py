@@ -60,6 +60,10 @@ FILE_FILTER = "Gradscape graphs (*.json);;All files (*)"
 OPEN_FILTER = ("Models and graphs (*.json *.gsmodel *.onnx);;Gradscape graphs (*.json);;"
                "Trained models (*.gsmodel);;ONNX models (*.onnx);;All files (*)")
 MAX_RECENT = 8
+# Bumped when the default dock layout changes, so a layout saved by an older version (the
+# Data dock in the left column, a wide right column) gives way to the new default.
+LAYOUT_VERSION = 2
+PALETTE_WIDTH = 150  # the left column: the canvas keeps the rest of a 1280-pixel window
 ACRONYMS = {"xor", "mlp", "cnn", "rnn", "mse", "bce", "relu", "gelu", "mnist", "lstm", "gan"}
 
 # Canvas gestures that are not menu actions, for the Shortcuts dialog.
@@ -190,17 +194,19 @@ class MainWindow(QMainWindow):
                                          Qt.DockWidgetArea.RightDockWidgetArea)
         self.undo_view = QUndoView(self.controller.undo_stack)
         self.undo_view.setEmptyLabel("<opened>")
+        # History shares the narrow left column with the Palette: the right column's tabs
+        # (Inspector, Chain Rule, Optimizer State) then keep their whole titles.
         self.history_dock = self._dock("History", "history_dock", self.undo_view,
-                                       Qt.DockWidgetArea.RightDockWidgetArea)
-        self.tabifyDockWidget(self.inspector_dock, self.history_dock)
-        self.inspector_dock.raise_()
+                                       Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.tabifyDockWidget(self.palette_dock, self.history_dock)
+        self.palette_dock.raise_()
         self.training_label = QLabel()
         self.training_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.training_label.setWordWrap(True)
         self.training_label.setMinimumHeight(90)
         self.training_dock = self._dock("Training", "training_dock", self.training_label,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [160, 280],
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [PALETTE_WIDTH, 280],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.training_dock], [290], Qt.Orientation.Vertical)
 
@@ -732,8 +738,9 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         state = self.settings.value("window/state")
-        if state is not None:
-            self.restoreState(state)
+        # Docks added later ask this before `restoreDockWidget` (which also says True
+        # when nothing was restored) to choose between the saved place and the default one.
+        self.layout_restored = state is not None and self.restoreState(state, LAYOUT_VERSION)
         for key, name in (("view/grid", "grid"), ("view/snap", "snap"),
                           ("view/wire_shapes", "wire_shapes")):
             value = self.settings.value(key)
@@ -742,7 +749,7 @@ class MainWindow(QMainWindow):
 
     def save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
         self.settings.setValue("view/grid", self.actions["grid"].isChecked())
         self.settings.setValue("view/snap", self.actions["snap"].isChecked())
         self.settings.setValue("view/wire_shapes", self.actions["wire_shapes"].isChecked())

@@ -132,6 +132,20 @@ def wire_scale() -> float:
     return _wire_scale
 
 
+_text_scale = 1.0  # presentation mode: panel text drawn with ui_font / mono_font grows
+
+
+def set_text_scale(scale: float) -> None:
+    """Multiply the size of every ui_font and mono_font made from now on (1.0: normal)."""
+    global _text_scale
+    _text_scale = float(scale)
+
+
+def text_scale() -> float:
+    """The factor ui_font and mono_font sizes are multiplied by."""
+    return _text_scale
+
+
 def set_scheme(scheme: str | None) -> None:
     """Force "light" or "dark"; None follows the system again."""
     global _forced
@@ -205,7 +219,7 @@ def load_fonts() -> None:
 def ui_font(point_size: float = 9.0, bold: bool = False) -> QFont:
     """The application's font at a given size."""
     f = QFont(QGuiApplication.font()) if QGuiApplication.instance() else QFont()
-    f.setPointSizeF(point_size)
+    f.setPointSizeF(point_size * _text_scale)
     f.setBold(bold)
     return f
 
@@ -239,7 +253,7 @@ def mono_font(point_size: float = 8.5) -> QFont:
     load_fonts()
     f = QFont(NUMBER_FAMILY)
     f.setStyleHint(QFont.StyleHint.Monospace)
-    f.setPointSizeF(point_size)
+    f.setPointSizeF(point_size * _text_scale)
     return f
 
 

@@ -143,8 +143,8 @@ def big_csv_graph(scratch: Path) -> Path:
     return graph
 
 
-# The Data dock, the canvas, the Predictions dock and the training dock.
-DATA_VIEW = ["--zoom", "fit", "--size", "1400x800",
+# The Data dock (raised over the Training tab), the canvas and the Predictions dock.
+DATA_VIEW = ["--zoom", "fit", "--size", "1400x800", "--raise", "data",
              "--hide", "palette,inspector,history,chain rule,optimizer state,backprop,weights"]
 
 SHOTS = [
@@ -172,8 +172,14 @@ SHOTS = [
           "predictions,weights,data"],
          "concepts: XOR after one step (gradients large near the loss)"),
     Shot("presentation", "chain_rule.json",
-         ["--open", "presentation", "--train", "1"],
+         ["--train", "1", "--presentation"],
          "concepts: View → Presentation Mode (F11), large type and thick wires"),
+    Shot("presentation-lesson", "xor_mlp.json",
+         ["--open", "learn_chain_rule", "--train", "50", "--select", "h1->a1",
+          "--presentation"],
+         "concepts: presentation mode keeps the raised lesson panel, in large type"),
+    Shot("default-layout", "padded_cnn.json", ["--train", "50"],
+         "user guide: the default layout at 1280×800, a twelve-node CNN whole and legible"),
     Shot("training-loop", "xor_mlp.json",
          ["--open", "learn_training_loop", "--train", "1"],
          "concepts: Learn → The Training Loop beside the graph, with the initial weights"),
@@ -228,7 +234,7 @@ SHOTS = [
          "learning lab: chain-rule inspector docked beside the graph"),
     Shot("lab-neurons", "xor_mlp.json",
          ["--train", "300", "--select", "h1", "--action", "learn_neurons",
-          "--hide", "palette,predictions,weights,backprop,training,data"],
+          "--hide", "palette,history,predictions,weights,backprop,training,data"],
          "learning lab: a Dense layer expanded into its neurons"),
     Shot("lab-gradcheck", "xor_mlp.json",
          ["--train", "50", "--action", "learn_gradcheck", "--wait", "4000"],

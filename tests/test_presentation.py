@@ -50,3 +50,40 @@ def test_presentation_keeps_the_raised_lesson_panel(qtbot, tmp_path):
     assert win.lab_a.chain_dock.isVisible()
     assert not win.lab_training.predictions_dock.isVisible()
     win.actions["presentation"].trigger()
+
+
+def test_presentation_scales_the_legend_the_confusion_matrix_and_the_neuron_card(qtbot,
+                                                                                   tmp_path):
+    win = make_window(qtbot, tmp_path, size=(1280, 800))
+    qtbot.wait(30)
+    session = open_example(qtbot, win, "xor_mlp.json")
+    session.step()
+    qtbot.waitUntil(lambda: win.training.overlay.last_report is not None, timeout=5000)
+    win.scene.select_nodes(["h1"])
+    win.lab_a.toggle_neurons()
+    card = win.lab_a.neurons.cards["h1"]
+    legend, bar = win.training.legend, win.training.legend.bar
+    confusion = win.lab_training.predictions.confusion
+    win.view.show_graph()
+
+    def sizes() -> dict[str, float]:
+        """On-screen sizes: panel fonts in points, canvas text in screen pixels."""
+        zoom = win.view.zoom()
+        return {"legend": bar.label_font().pointSizeF(),
+                "legend combo": legend.mode_combo.font().pointSizeF(),
+                "legend height": legend.sizeHint().height(),
+                "confusion names": confusion.name_font().pointSizeF(),
+                "card footer": card.footer.font().pixelSize() * zoom,
+                "card numbers": card.in_text[0].font().pixelSize() * zoom}
+
+    before = sizes()
+    assert before["card footer"] >= 10.0 and before["card numbers"] >= 10.0  # legible
+    win.actions["presentation"].trigger()
+    qtbot.wait(20)  # the application font reaches the widgets by events
+    during = sizes()
+    for name, size in before.items():
+        assert during[name] >= 1.25 * size, f"{name}: {size} -> {during[name]}"
+    assert legend.height() >= during["legend height"]  # laid out again, nothing clipped
+    win.actions["presentation"].trigger()
+    qtbot.wait(20)
+    assert sizes() == before

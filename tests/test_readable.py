@@ -12,7 +12,7 @@ from tests.gui import EXAMPLES, make_window, on_worker, open_example
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.glob("*.json"))
 # Known gaps: these graphs are too big (or, with a block, too tall) to show whole at a legible
 # zoom in the default 1280×800 layout; strict, so the test says when one starts to fit.
-TOO_BIG = {"padded_cnn.json"}
+TOO_BIG: set[str] = set()
 OPENING = [pytest.param(n, marks=pytest.mark.xfail(
     strict=True, reason="does not fit the default view at a legible zoom yet"))
     if n in TOO_BIG else n for n in EXAMPLE_NAMES]

@@ -220,7 +220,7 @@ class ImageGrid(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.images: list[tuple[str, np.ndarray]] = []  # (class, (C, H, W) in 0..1)
-        self.setMinimumHeight(120)
+        self.setMinimumHeight(80)
 
     def set_images(self, images: list[tuple[str, np.ndarray]]) -> None:
         self.images = images
@@ -313,11 +313,11 @@ class DataDock(QWidget):
         self.targets_menu = QMenu(self.targets_button)
         self.targets_menu.aboutToShow.connect(self._fill_targets_menu)
         self.targets_button.setMenu(self.targets_menu)
-        # Narrow rows: the dock shares the left column with the palette.
+        # One row of controls above the table: the dock is a tab of the wide, short bottom
+        # area (beside Training), where every row of height counts.
         top = QHBoxLayout()
         top.addWidget(self.use_check)
-        top.addStretch(1)
-        top.addWidget(self.targets_button)
+        top.addWidget(self.task_combo)
         self.task_combo.setMinimumWidth(60)
 
         self.menu = QMenu(self)  # the buttons' actions, also on the table's right-click
@@ -334,15 +334,15 @@ class DataDock(QWidget):
             action = self.menu.addAction(text.replace("Col", "Column"))
             action.setToolTip(tip)
             action.triggered.connect(lambda _c=False, f=slot: f())
-        buttons = QHBoxLayout()
-        buttons.setSpacing(2)
+        top.addSpacing(8)
         for action in self.menu.actions()[:4]:
             b = QToolButton()
             b.setText(action.text().replace("Column", "Col"))
             b.setToolTip(action.toolTip())
             b.clicked.connect(action.trigger)
-            buttons.addWidget(b)
-        buttons.addStretch(1)
+            top.addWidget(b)
+        top.addStretch(1)
+        top.addWidget(self.targets_button)
 
         self.view = DataTableView(self)
         self.view.setModel(self.model)
@@ -371,8 +371,6 @@ class DataDock(QWidget):
         table_layout = QVBoxLayout(self.table_box)
         table_layout.setContentsMargins(0, 0, 0, 0)
         table_layout.addLayout(top)
-        table_layout.addWidget(self.task_combo)
-        table_layout.addLayout(buttons)
         table_layout.addWidget(self.view, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
@@ -517,17 +515,21 @@ class DataDock(QWidget):
 
 
 def install_data_dock(window) -> DataDock:
-    """Add the Data dock (tabbed with the training dock's neighbours) to a MainWindow."""
+    """Add the Data dock to a MainWindow: a tab beside the Training dock.
+
+    A table is wide and short, like the bottom dock area; in a side column it would take
+    the width the canvas needs to show a graph at a legible zoom.
+    """
     widget = DataDock(window.controller)
     dock = QDockWidget("Data", window)
     dock.setObjectName("data_dock")
     dock.setWidget(widget)
-    window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-    if not window.restoreDockWidget(dock):
-        palette = getattr(window, "palette_dock", None)
-        if palette is not None:
-            window.tabifyDockWidget(palette, dock)
-            palette.raise_()
+    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+    if not (getattr(window, "layout_restored", False) and window.restoreDockWidget(dock)):
+        training = getattr(window, "training_dock", None)
+        if training is not None:
+            window.tabifyDockWidget(training, dock)
+            training.raise_()
     window.data_dock = dock
     window.data = widget
     window.menu("panels").addAction(dock.toggleViewAction())

@@ -374,4 +374,5 @@ def _tensor_text(view) -> str:
 
 def _page(body: str) -> str:
     pal = theme.current()
-    return (f"<html><body style='color:{pal.text}; font-size: 10pt;'>{body}</body></html>")
+    size = 10 * theme.text_scale()  # large in presentation mode
+    return (f"<html><body style='color:{pal.text}; font-size: {size:g}pt;'>{body}</body></html>")

@@ -57,7 +57,8 @@ def dfrac(num_name: str, den_name: str) -> str:
 def equation(parts: list[str], size_pt: float = 11.0) -> str:
     """One line of an equation: each part (a fraction or text) in its own centred cell."""
     cells = "".join(f"<td valign='middle' style='padding: 0px 2px;'>{p}</td>" for p in parts)
-    return (f"<table cellspacing='0' cellpadding='0' style='font-size: {size_pt}pt; "
+    size_pt *= theme.text_scale()  # large in presentation mode
+    return (f"<table cellspacing='0' cellpadding='0' style='font-size: {size_pt:g}pt; "
             f"margin: 2px 0px;'><tr>{cells}</tr></table>")
 
 

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QWidget
 
+from designer.dock_tabs import tabify_when_shown
 from designer.lab.chain_rule_panel import ChainRulePanel
 from designer.lab.menu import learn_menu
 from designer.lab.neuron_view import NeuronViews
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 RIGHT_WIDTH = 430
 MIN_WIDTH = 320  # a lesson panel narrower than this gets RIGHT_WIDTH
+LESSON_HEIGHT = 300  # and one lower than this gets this height
 
 
 class LearningLabA(QObject):
@@ -38,9 +40,7 @@ class LearningLabA(QObject):
         self.chain_dock = self._dock("Chain Rule", "chain_rule_dock", self.chain_panel)
         self._opt_panel: OptimizerStatePanel | None = None
         self.opt_dock = self._dock("Optimizer State", "optimizer_state_dock", QWidget())
-        window.tabifyDockWidget(window.inspector_dock, self.chain_dock)
-        window.tabifyDockWidget(self.chain_dock, self.opt_dock)
-        window.inspector_dock.raise_()
+        tabify_when_shown(window, window.inspector_dock, [self.chain_dock, self.opt_dock])
         self.opt_dock.visibilityChanged.connect(self._opt_visible)
         self.neurons = NeuronViews(session, window.scene, window.view)
         self.gradcheck_dialog: GradcheckDialog | None = None
@@ -111,6 +111,10 @@ class LearningLabA(QObject):
         # below the zoom where its labels are legible.
         if dock.width() < MIN_WIDTH:
             self.window.resizeDocks([dock], [RIGHT_WIDTH], Qt.Orientation.Horizontal)
+        # The lesson takes most of the column's height from the panels below it: both
+        # chain-rule paths and their sum, whole Optimizer State lines.
+        if dock.height() < LESSON_HEIGHT:
+            self.window.resizeDocks([dock], [LESSON_HEIGHT], Qt.Orientation.Vertical)
 
     def show_chain_rule(self) -> None:
         self._show(self.chain_dock)

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QDockWidget
 from designer.lab.backprop_stepper import BackpropPanel, BackpropStepper
 from designer.training.on_demand import DeferredWidget, build_when_idle
 
-RIGHT_WIDTH = 360
+RIGHT_WIDTH = 340  # samples beside the confusion matrix; the canvas keeps the rest
 TRAINING_HEIGHT = 250  # leaves a 1280×800 canvas tall enough for the examples at a legible zoom
 
 

@@ -95,7 +95,7 @@ class _Chip(QGraphicsSimpleTextItem):
     def __init__(self, text: str, on_click, parent):
         super().__init__(text, parent)
         self.on_click = on_click
-        self.setFont(theme.ui_font(8))
+        self.setFont(theme.small_font())
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
 
@@ -117,7 +117,11 @@ EXPLANATION = (
 
 
 class NeuronCard(QGraphicsObject):
-    """The expanded view of one Dense layer (a child of its NodeItem)."""
+    """The expanded view of one Dense layer (a child of its NodeItem).
+
+    Its text uses the canvas fonts (sized in scene pixels, like the node titles): legible at
+    the zoom a graph opens with, and as large as the rest of the canvas in presentation mode.
+    """
 
     def __init__(self, node_item, n_in: int, units: int, views: NeuronViews):
         super().__init__(node_item)
@@ -135,15 +139,15 @@ class NeuronCard(QGraphicsObject):
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         pal = theme.current()
         self.title = QGraphicsSimpleTextItem(self)
-        self.title.setFont(theme.ui_font(9, bold=True))
+        self.title.setFont(theme.canvas_font("small", bold=True))
         self.title.setBrush(QColor(pal.text))
         self.title.setPos(10, 6)
         self.close_chip = _Chip("✕", self.views_collapse, self)
-        self.close_chip.setFont(theme.ui_font(10, bold=True))
+        self.close_chip.setFont(theme.title_font())
         self.close_chip.setBrush(QColor(pal.muted_text))
         self.close_chip.setPos(CARD_WIDTH - 20, 4)
         self.help_chip = _Chip("?", lambda: None, self)
-        self.help_chip.setFont(theme.ui_font(10, bold=True))
+        self.help_chip.setFont(theme.title_font())
         self.help_chip.setBrush(QColor(pal.muted_text))
         self.help_chip.setPos(CARD_WIDTH - 18, 26)
         self.help_chip.setToolTip(EXPLANATION)
@@ -152,7 +156,7 @@ class NeuronCard(QGraphicsObject):
         self.sample_chip = _Chip("", self.toggle_sample, self)
         self.sample_chip.setPos(10, 40)
         self.footer = QGraphicsSimpleTextItem(self)
-        self.footer.setFont(theme.ui_font(7.5))
+        self.footer.setFont(theme.small_font())
         self.footer.setBrush(QColor(pal.muted_text))
         self.footer.setPos(10, self.height - 34)
         x_in, x_out = 40.0, CARD_WIDTH - 46.0
@@ -190,7 +194,7 @@ class NeuronCard(QGraphicsObject):
 
     def _label(self, p: QPointF, left: bool) -> QGraphicsSimpleTextItem:
         t = QGraphicsSimpleTextItem(self)
-        t.setFont(theme.ui_font(7.5))
+        t.setFont(theme.canvas_font("wire"))
         t.setBrush(QColor(theme.current().text))
         t.setData(0, (p.x(), p.y(), left))
         return t

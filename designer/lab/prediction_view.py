@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
 from PySide6.QtWidgets import QBoxLayout, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from designer import theme
@@ -232,7 +232,11 @@ class ConfusionWidget(QWidget):
         super().__init__(parent)
         self.matrix: np.ndarray | None = None
         self.names: list[str] = []
-        self.setMinimumSize(160, 160)
+        self.setMinimumSize(140, 140)
+
+    def name_font(self) -> QFont:
+        """The font of the class names and axis titles (large in presentation mode)."""
+        return theme.ui_font(8)
 
     def set_matrix(self, matrix: np.ndarray | None, names: list[str]) -> None:
         self.matrix, self.names = matrix, names
@@ -247,27 +251,29 @@ class ConfusionWidget(QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         k = m.shape[0]
         names = [self.names[i] if i < len(self.names) else str(i) for i in range(k)]
-        name_font = theme.ui_font(8)
+        name_font = self.name_font()
         fm = QFontMetricsF(name_font)
+        line = fm.height()
         # Row names get the room they need (up to a third of the width), so "outer" and
         # "inner" are never cut to "oute" and "inne".
         name_w = min(max(fm.horizontalAdvance(n) for n in names) + 6, self.width() / 3)
-        margin_l, margin_t = 20 + name_w, 28
+        margin_l, margin_t = line + 6 + name_w, 2 * line + 2
         side = min(self.width() - margin_l - 6, self.height() - margin_t - 6)
         cell = side / k
         x0 = margin_l + max(0.0, (self.width() - margin_l - 6 - side) / 2)
         y0 = float(margin_t)
         p.setFont(name_font)
         p.setPen(QColor(pal.muted_text))
-        p.drawText(QRectF(x0, 0, side, 13), Qt.AlignmentFlag.AlignCenter, "predicted →")
+        p.drawText(QRectF(x0, 0, side, line), Qt.AlignmentFlag.AlignCenter, "predicted →")
         p.save()
-        p.translate(x0 - name_w - 12, y0 + side / 2)
+        p.translate(x0 - name_w - 2 - line / 2 - 2, y0 + side / 2)
         p.rotate(-90)
-        p.drawText(QRectF(-side / 2, -7, side, 14), Qt.AlignmentFlag.AlignCenter, "true →")
+        p.drawText(QRectF(-side / 2, -line / 2, side, line), Qt.AlignmentFlag.AlignCenter,
+                   "true →")
         p.restore()
         p.setPen(QColor(pal.text))
         for i, label in enumerate(names):
-            p.drawText(QRectF(x0 + i * cell, 14, cell, 13), Qt.AlignmentFlag.AlignCenter,
+            p.drawText(QRectF(x0 + i * cell, line + 1, cell, line), Qt.AlignmentFlag.AlignCenter,
                        fm.elidedText(label, Qt.TextElideMode.ElideRight, cell))
             p.drawText(QRectF(x0 - name_w - 2, y0 + i * cell, name_w, cell),
                        Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
@@ -275,7 +281,8 @@ class ConfusionWidget(QWidget):
         rows = m.sum(axis=1, keepdims=True).astype(np.float64)
         frac = np.divide(m, rows, out=np.zeros_like(rows * m, dtype=np.float64), where=rows > 0)
         base = QColor(pal.shape_text)
-        font_pt = max(6.0, min(9.0, cell * 0.32))
+        s = theme.text_scale()
+        font_pt = max(6.0, min(9.0 * s, cell * 0.32)) / s  # mono_font scales it back up
         p.setFont(theme.mono_font(font_pt))
         for i in range(k):
             for j in range(k):
@@ -288,12 +295,15 @@ class ConfusionWidget(QWidget):
                     p.setPen(QPen(QColor(pal.error), 1.2))
                     p.drawRect(r.adjusted(1, 1, -1, -1))
                 p.setPen(QColor("#ffffff") if f > 0.55 else QColor(pal.text))
-                if cell >= 14:
+                if cell >= 14 * s:
                     p.drawText(r, Qt.AlignmentFlag.AlignCenter, str(int(m[i, j])))
         p.setPen(QPen(QColor(pal.node_border), 1))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRect(QRectF(x0, y0, side, side))
         p.end()
+
+
+MIN_SAMPLE_PX = 24  # smaller digit images are not worth showing
 
 
 class SampleGrid(QWidget):
@@ -305,7 +315,7 @@ class SampleGrid(QWidget):
         self.true: np.ndarray | None = None
         self.pred: np.ndarray | None = None
         self.names: list[str] = []
-        self.setMinimumSize(180, 160)
+        self.setMinimumSize(160, 140)
 
     def set_samples(self, images, true, pred, names) -> None:
         self.images, self.true, self.pred, self.names = images, true, pred, names
@@ -317,12 +327,13 @@ class SampleGrid(QWidget):
         pal = theme.current()
         p = QPainter(self)
         n = len(self.images)
-        cols = max(1, min(n, round(math.sqrt(n * self.width() / max(self.height(), 1)))))
+        font = theme.mono_font(8)
+        caption = QFontMetricsF(font).height() + 2
+        cols, n = self._layout(n, font, caption)
         rows = math.ceil(n / cols)
         cw, ch = self.width() / cols, self.height() / rows
-        caption = 14
         side = max(4.0, min(cw - 6, ch - caption - 4))
-        p.setFont(theme.mono_font(8))
+        p.setFont(font)
         for i in range(n):
             r, c = divmod(i, cols)
             img = np.asarray(self.images[i], dtype=np.float64)
@@ -335,12 +346,33 @@ class SampleGrid(QWidget):
             y = r * ch + 2
             p.drawImage(QRectF(x, y, side, side), qimg)
             ok = self.pred[i] == self.true[i]
-            name = self._name(self.pred[i])
-            text = name if ok else f"{name} ({self._name(self.true[i])})"
             p.setPen(QColor(pal.ok if ok else pal.error))
             p.drawText(QRectF(c * cw, y + side, cw, caption), Qt.AlignmentFlag.AlignCenter,
-                       ("✓ " if ok else "✗ ") + text)
+                       self._caption(i))
         p.end()
+
+    def _caption(self, i: int) -> str:
+        ok = self.pred[i] == self.true[i]
+        name = self._name(self.pred[i])
+        return ("✓ " if ok else "✗ ") + (name if ok else f"{name} ({self._name(self.true[i])})")
+
+    def _layout(self, n: int, font: QFont, caption: float) -> tuple[int, int]:
+        """(columns, samples shown): the largest images whose captions fit their column;
+        in a small panel, fewer samples rather than cut captions or unreadable images."""
+        fm = QFontMetricsF(font)
+        widest = max(fm.horizontalAdvance(self._caption(i)) for i in range(n)) + 4
+
+        def side(cols: int) -> float:
+            rows = math.ceil(n / cols)
+            return min(self.width() / cols - 6, self.height() / rows - caption - 4)
+
+        fitting = [c for c in range(1, n + 1) if self.width() / c >= widest] or [1]
+        best = max(fitting, key=side)
+        if side(best) >= MIN_SAMPLE_PX:
+            return best, n
+        cols = max(fitting)
+        rows = max(1, int(self.height() // (MIN_SAMPLE_PX + caption + 6)))
+        return cols, min(n, cols * rows)
 
     def _name(self, k) -> str:
         k = int(k)
@@ -433,7 +465,9 @@ class PredictionView(QWidget):
             self._show_kind(None)
 
     def resizeEvent(self, event) -> None:
-        wide = self.width() > 1.35 * self.height()
+        # Side by side unless the panel is clearly tall: the default right column is about
+        # as wide as it is tall, and stacking there would make the window taller than 800.
+        wide = self.width() > 1.15 * self.height()
         self.body.setDirection(QBoxLayout.Direction.LeftToRight if wide
                                else QBoxLayout.Direction.TopToBottom)
         super().resizeEvent(event)

@@ -39,7 +39,7 @@ class CycleWidget(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.lit: tuple[str, ...] = ()
-        self.setMinimumSize(280, 170)
+        self.setMinimumSize(280, 135)  # the lesson fits below the Inspector at 1280×800
 
     def set_lit(self, keys: tuple[str, ...]) -> None:
         if keys != self.lit:
@@ -126,7 +126,7 @@ class TrainingLoopView(QWidget):
         self.init_text.setWordWrap(True)
         self.init_text.setFont(theme.mono_font(8.5))
         self.plot = pg.PlotWidget(background=theme.color("background"))
-        self.plot.setMinimumHeight(90)
+        self.plot.setMinimumHeight(60)
         self.plot.setLabel("bottom", "initial weight")
         self.plot.setLabel("left", "density")
         self.plot.getAxis("left").enableAutoSIPrefix(False)

@@ -15,8 +15,8 @@ import functools
 import math
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPen
+from PySide6.QtCore import QEvent, QObject, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFrame, QHBoxLayout, QVBoxLayout, QWidget
 
 from designer import theme
@@ -299,23 +299,36 @@ class OverlayLegend(QFrame):
 
 
 class _ColorBar(QWidget):
-    """A horizontal viridis bar labelled 10^lo … 10^hi."""
+    """A horizontal viridis bar labelled 10^lo … 10^hi (sized by its font: it grows with
+    presentation mode's large type)."""
 
     def __init__(self, overlay: GradientOverlay):
         super().__init__()
         self.overlay = overlay
-        self.setMinimumSize(300, 44)
+
+    def label_font(self) -> QFont:
+        """The font of the title and the decade ticks."""
+        return theme.ui_font(8)
+
+    def minimumSizeHint(self) -> QSize:
+        s = theme.text_scale()
+        return QSize(round(300 * s), round(44 * s))
+
+    def sizeHint(self) -> QSize:
+        return self.minimumSizeHint()
 
     def paintEvent(self, event) -> None:
         pal = theme.current()
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setFont(theme.ui_font(8))
-        title_h = 14
+        font = self.label_font()
+        p.setFont(font)
+        line = QFontMetricsF(font).height()
+        title_h = line
         p.setPen(QColor(pal.text))
         p.drawText(QRectF(0, 0, self.width(), title_h), Qt.AlignmentFlag.AlignLeft,
                    self.overlay.title())
-        bar = QRectF(16, title_h + 3, self.width() - 32, 10)
+        bar = QRectF(16, title_h + 3, self.width() - 32, 10 * theme.text_scale())
         grad = QLinearGradient(bar.left(), 0, bar.right(), 0)
         lut = self.overlay.lut
         for i in range(0, LUT_SIZE, 32):
@@ -332,8 +345,8 @@ class _ColorBar(QWidget):
             x = bar.left() + bar.width() * d / decades
             p.drawLine(int(x), int(bar.bottom()), int(x), int(bar.bottom() + 3))
             text = f"1e{int(lo + d)}"
-            p.drawText(QRectF(x - 24, bar.bottom() + 3, 48, 13), Qt.AlignmentFlag.AlignCenter,
-                       text)
+            p.drawText(QRectF(x - 2 * line, bar.bottom() + 3, 4 * line, line),
+                       Qt.AlignmentFlag.AlignCenter, text)
         p.end()
 
 
