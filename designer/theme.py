@@ -138,14 +138,33 @@ def set_scheme(scheme: str | None) -> None:
     _forced = scheme
 
 
+_system_dark: bool | None = None  # the system's answer, kept until it announces a change
+_watching_scheme = False
+
+
+def _forget_system_scheme(*_args) -> None:
+    global _system_dark
+    _system_dark = None
+
+
 def is_dark() -> bool:
     """True when the dark palette is in use (forced, or the system asks for it)."""
+    global _system_dark
     if _forced is not None:
         return _forced == "dark"
-    app = QGuiApplication.instance()
-    if app is None:
-        return False
-    return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
+    if _system_dark is None:
+        # Asked for every item painted or built (20,000 times opening a big graph): the
+        # system is asked once, and again only after it says the scheme changed.
+        app = QGuiApplication.instance()
+        if app is None:
+            return False
+        global _watching_scheme
+        hints = QGuiApplication.styleHints()
+        if not _watching_scheme:
+            hints.colorSchemeChanged.connect(_forget_system_scheme)
+            _watching_scheme = True
+        _system_dark = hints.colorScheme() == Qt.ColorScheme.Dark
+    return _system_dark
 
 
 def current() -> Palette:
