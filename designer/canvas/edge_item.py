@@ -72,11 +72,20 @@ class EdgeItem(QGraphicsPathItem):
         self.reroutes: list[RerouteItem] = []
         # Training overlay (designer.overlays): pen colour/width and a number label.
         self.overlay: tuple[QColor, float] | None = None
-        self.value_label = WireLabel(self)
-        self.value_label.setFont(theme.canvas_font("wire"))
-        self.value_label.setBrush(theme.color("text"))
-        self.value_label.setVisible(False)
+        self._value_label: WireLabel | None = None  # made when training first labels it
         self.restyle()
+
+    @property
+    def value_label(self) -> WireLabel:
+        """The overlay's number above the wire (created on first use)."""
+        if self._value_label is None:
+            label = WireLabel(self)
+            label.setFont(theme.canvas_font("wire"))
+            label.setBrush(theme.color("text"))
+            label.setVisible(False)
+            label.setToolTip(self.toolTip())
+            self._value_label = label
+        return self._value_label
 
     def set_ends(self, a: QPointF, b: QPointF) -> None:
         """Rebuild the curve for new endpoints (the only place the path is built)."""
@@ -138,6 +147,8 @@ class EdgeItem(QGraphicsPathItem):
         if overlay != self.overlay:
             self.overlay = overlay
             self.restyle()
+        if self._value_label is None and not text:
+            return
         if text != self.value_label.text():
             self.value_label.setText(text)
             self._place_label()
@@ -148,11 +159,13 @@ class EdgeItem(QGraphicsPathItem):
         # Only where the wire has room for it: a label must not sit on a node.
         room = abs(b.x() - a.x()) >= r.width() + 24 or abs(b.y() - a.y()) >= r.height() + 40
         self.label.setVisible(self._label_wanted and bool(self.label.text()) and room)
-        v = self.value_label.boundingRect()
-        self.value_label.setVisible(self.overlay is not None and bool(self.value_label.text())
-                                    and (abs(b.x() - a.x()) >= v.width() + 4
-                                         or abs(b.y() - a.y()) >= v.height() + 40))
-        if self.value_label.isVisible():  # the overlay's number, just above the wire
+        value = self._value_label
+        if value is not None:
+            v = value.boundingRect()
+            value.setVisible(self.overlay is not None and bool(value.text())
+                             and (abs(b.x() - a.x()) >= v.width() + 4
+                                  or abs(b.y() - a.y()) >= v.height() + 40))
+        if value is not None and value.isVisible():  # the overlay's number, above the wire
             mid = self.path().pointAtPercent(0.5)
             dy = r.height() / 2 if self.label.isVisible() else 3
             self.value_label.setPos(mid.x() - v.width() / 2, mid.y() - dy - v.height() - 2)
@@ -176,7 +189,9 @@ class EdgeItem(QGraphicsPathItem):
             p.setWidthF(p.widthF() * theme.wire_scale())
         if p != self.pen():
             self.setPen(p)
-        for label, role in ((self.label, "shape_text"), (self.value_label, "text")):
+        for label, role in ((self.label, "shape_text"), (self._value_label, "text")):
+            if label is None:
+                continue
             brush = theme.color(role)
             if label.brush() != brush:
                 label.setBrush(brush)
@@ -185,7 +200,8 @@ class EdgeItem(QGraphicsPathItem):
         """The wire's tooltip also shows over its labels (a "⚠ 0" label explains itself)."""
         super().setToolTip(text)
         self.label.setToolTip(text)
-        self.value_label.setToolTip(text)
+        if self._value_label is not None:
+            self._value_label.setToolTip(text)
 
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()

@@ -121,16 +121,27 @@ class NodeItem(CardItem):
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         n_in = len(self.op.inputs) if self.op else 0
         self._body_height = max(1, n_in) * ROW_HEIGHT + 2 * BODY_PAD
+        self._bounds = QRectF(0, 0, NODE_WIDTH, self.height).adjusted(-3, -3, 5, 6)
         self._build_ports()
-        self.badge = ErrorBadge(self)
-        self.badge.setPos(NODE_WIDTH - 2, 0)
-        self.badge.setVisible(False)
+        self._badge: ErrorBadge | None = None  # made when the node first has a problem
         self._tooltip()
 
     # -- geometry ------------------------------------------------------------------------
     @property
     def height(self) -> float:
         return HEADER_HEIGHT + self._body_height
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds  # fixed: asked for every node by the index and each repaint
+
+    @property
+    def badge(self) -> ErrorBadge:
+        """The error badge (created on first use: most nodes never need one)."""
+        if self._badge is None:
+            self._badge = ErrorBadge(self)
+            self._badge.setPos(NODE_WIDTH - 2, 0)
+            self._badge.setVisible(False)
+        return self._badge
 
     def _build_ports(self) -> None:
         if self.op is None:
@@ -162,8 +173,9 @@ class NodeItem(CardItem):
         if (title, shape_text, problems) == (self.title, self.shape_text, self.problems):
             return
         self.title, self.shape_text, self.problems = title, shape_text, list(problems)
-        self.badge.setVisible(bool(problems))
-        self.badge.setToolTip("<br><br>".join(_html(p) for p in problems))
+        if problems or self._badge is not None:
+            self.badge.setVisible(bool(problems))
+            self.badge.setToolTip("<br><br>".join(_html(p) for p in problems))
         self._tooltip()
         self.update()
 

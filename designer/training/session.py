@@ -291,11 +291,12 @@ class TrainingSession(QObject):
             self.problem.emit(error)
 
     def shutdown(self) -> bool:
-        """Stop training and the worker process; True if it ended within the timeout."""
-        self._timer.stop()
-        self._display.stop()
+        """Stop training and the worker process; True if it ended within the timeout.
+        Again after that (the window may be deleted by then): nothing to do."""
         if self._closed:
             return True
+        self._timer.stop()
+        self._display.stop()
         self._closed = True
         if self.state == RUNNING:
             self._set_state(PAUSED)
