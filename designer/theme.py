@@ -182,12 +182,20 @@ def category_color(category: str) -> QColor:
     return QColor(current().categories.get(category, FALLBACK_CATEGORY_COLOR))
 
 
+_pens: dict[tuple, QPen] = {}
+
+
 def pen(name: str, width: float = 1.0, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
     """A cosmetic-free pen in a palette colour with round caps (wires look smoother)."""
-    p = QPen(color(name), width, style)
-    p.setCapStyle(Qt.PenCapStyle.RoundCap)
-    p.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-    return p
+    # Made once per palette, name, width and style: every wire asks twice when a file opens.
+    key = (is_dark(), name, width, style)
+    made = _pens.get(key)
+    if made is None:
+        made = QPen(color(name), width, style)
+        made.setCapStyle(Qt.PenCapStyle.RoundCap)
+        made.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        _pens[key] = made
+    return QPen(made)
 
 
 # -- fonts ------------------------------------------------------------------------------

@@ -175,10 +175,9 @@ class EdgeItem(QGraphicsPathItem):
         self.label.setPos(mid.x() - r.width() / 2, mid.y() - r.height() / 2)
 
     def restyle(self) -> None:
-        """Re-pick the pen (selection, hover, problem, theme); does not touch the path."""
-        if self.isSelected():
-            p = theme.pen("wire_selected", 3.0)
-        elif self.problem:
+        """Re-pick the pen (hover, problem, overlay, theme; paint() draws the selection);
+        does not touch the path."""
+        if self.problem:
             p = theme.pen("wire_bad", 2.5)
         elif self.overlay is not None:
             p = QPen(self.overlay[0], self.overlay[1] + (0.8 if self._hover else 0.0))
@@ -213,14 +212,14 @@ class EdgeItem(QGraphicsPathItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
-        painter.setPen(self.pen())
+        # The selection pen is picked here rather than in an itemChange override: that
+        # Python hook would run for every change of every wire (14 per wire opening a file).
+        pen = self.pen()
+        if self.isSelected():
+            pen = theme.pen("wire_selected", 3.0 * theme.wire_scale())
+        painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self.path())
-
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
-        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
-            self.restyle()
-        return super().itemChange(change, value)
 
     def set_hover(self, on: bool) -> None:
         """Draw the wire highlighted (the mouse, or a node about to be dropped into it)."""
