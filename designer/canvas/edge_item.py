@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from designer import theme
+from designer.canvas.node_item import OUTLINE_ZOOM
 from designer.canvas.note_item import RerouteItem
 from engine.core.spec import EdgeSpec
 
@@ -46,6 +47,8 @@ class WireLabel(QGraphicsSimpleTextItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < OUTLINE_ZOOM:
+            return  # unreadably small: nodes are plain cards at this zoom too
         pal = theme.current()
         painter.setPen(QPen(QColor(pal.node_border), 0.8))
         painter.setBrush(QColor(pal.label_background))

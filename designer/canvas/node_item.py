@@ -21,6 +21,7 @@ ROW_HEIGHT = 20.0
 BODY_PAD = 6.0
 CORNER = 6.0
 GRID_SIZE = 20.0
+OUTLINE_ZOOM = 0.4  # below this zoom nodes are drawn as plain cards (level of detail)
 
 # Looked up once: itemChange runs for every change of every item, and reading an enum
 # member through its class costs more than the comparison (it shows when opening big graphs).
@@ -209,6 +210,15 @@ class NodeItem(CardItem):
         rect = self.rect()
         category = self.op.category if self.op else ""
         head = theme.category_color(category)
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < OUTLINE_ZOOM:
+            # Zoomed far out the text would be a few pixels high: a coloured card is what
+            # the eye can use, and it paints thousands of nodes in a frame.
+            painter.setPen(QPen(QColor(pal.selection if self.isSelected() else
+                                       pal.error if self.problems else pal.node_border), 2.0))
+            painter.setBrush(QColor(pal.node_body))
+            painter.drawRect(rect)
+            painter.fillRect(self.header_rect(), head)
+            return
 
         # Shadow, body, header.
         painter.setPen(Qt.PenStyle.NoPen)

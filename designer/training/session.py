@@ -54,6 +54,8 @@ def _context():
     return multiprocessing.get_context("spawn")
 
 
+MAX_REASONS = 8  # problems listed under "cannot be trained yet"
+
 class _Reader(QThread):
     """Receives the worker's messages; `message` is delivered on the GUI thread (queued)."""
 
@@ -335,7 +337,13 @@ class TrainingSession(QObject):
             return self._failure
         diags = self.document.analysis().diagnostics
         if diags:
-            return "The graph cannot be trained yet:\n" + "\n".join(f"• {d}" for d in diags)
+            # A few reasons, not hundreds: a big unfinished graph would stretch the window
+            # (the canvas marks every node with a problem anyway).
+            shown = [f"• {d}" for d in diags[:MAX_REASONS]]
+            if len(diags) > MAX_REASONS:
+                shown.append(f"• … and {len(diags) - MAX_REASONS:,} more problems, marked "
+                             "on the canvas.")
+            return "The graph cannot be trained yet:\n" + "\n".join(shown)
         return ""
 
     def compile_now(self, keep_weights: bool = True) -> None:
