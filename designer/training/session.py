@@ -275,10 +275,11 @@ class TrainingSession(QObject):
             payload = cloudpickle.dumps(fn)
         except Exception as exc:  # noqa: BLE001  (a programming error: say it, do not crash)
             message = f"Could not send the request to training: {exc}"
-            QTimer.singleShot(0, lambda: self._on_job_done(job_id, None, message))
+            QTimer.singleShot(0, self, lambda: self._on_job_done(job_id, None, message))
             return
         if not self._send(("job", job_id, payload, with_worker)):
-            QTimer.singleShot(0, lambda: self._on_job_done(
+            # With the session as context: the answer is dropped if the window is deleted.
+            QTimer.singleShot(0, self, lambda: self._on_job_done(
                 job_id, None, "Training is not running (the window is closing)."))
 
     def _on_job_done(self, job_id: int, result, error: str | None) -> None:
