@@ -2,9 +2,11 @@
 repaint while panning (and zooming, for the smaller one).
 
 Run:  python bench/editor_scale.py
-Offscreen rendering (QT_QPA_PLATFORM=offscreen) of the real main window's canvas. Prints a
-table and writes it to docs/benchmarks.md. Targets: open ≤ 1 s (500) / ≤ 2 s (2,000),
-repaint ≤ 16 ms median.
+Offscreen (QT_QPA_PLATFORM=offscreen), the real main window's canvas: a repaint is
+`viewport().repaint()`, the paint event Qt runs on every pan step (items, grid and the
+minimap and legend floating over the canvas), not a render into a side image. Opening
+includes the first paint. Prints a table and writes it to docs/benchmarks.md. Targets:
+open ≤ 1 s (500) / ≤ 2 s (2,000), repaint ≤ 16 ms median.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtCore import QPointF, QSettings  # noqa: E402
-from PySide6.QtGui import QImage, QPainter  # noqa: E402
 from PySide6.QtWidgets import QApplication, QDockWidget  # noqa: E402
 
 from bench.common import machine_line, write_section  # noqa: E402
@@ -84,7 +85,6 @@ def measure(app, window, nodes: int, wires: int, zooming: bool) -> dict:
     app.processEvents()
     view = window.view
     viewport = view.viewport()
-    image = QImage(viewport.size(), QImage.Format.Format_ARGB32_Premultiplied)
     if zooming:
         view.set_zoom(0.6)
     else:
@@ -97,10 +97,9 @@ def measure(app, window, nodes: int, wires: int, zooming: bool) -> dict:
             view.horizontalScrollBar().setValue(view.horizontalScrollBar().value() + step)
         else:
             view.set_zoom(0.5 + 0.3 * ((k // 2) % 5) / 4, QPointF(800, 500))
+        app.processEvents()  # the scroll's own update and the minimap's refresh
         t0 = time.perf_counter()
-        painter = QPainter(image)
-        view.render(painter)
-        painter.end()
+        viewport.repaint()
         times.append(time.perf_counter() - t0)
     visible = len(view.items(viewport.rect()))
     view.fit_all()  # the whole graph at once: every item painted
@@ -108,9 +107,7 @@ def measure(app, window, nodes: int, wires: int, zooming: bool) -> dict:
     all_times = []
     for _ in range(20):
         t0 = time.perf_counter()
-        painter = QPainter(image)
-        view.render(painter)
-        painter.end()
+        viewport.repaint()
         all_times.append(time.perf_counter() - t0)
     return {"spec": spec, "open": statistics.median(opens), "median": statistics.median(times),
             "worst": max(times), "n": len(times), "visible": visible, "zoom0": zoom0,
@@ -135,9 +132,11 @@ def main() -> None:
     text = "\n".join([
         "## Editor scale: 500 and 2,000-node graphs",
         "",
-        f"`python bench/editor_scale.py` — offscreen render of the real main window's canvas "
-        f"(viewport {w}×{h} px), {machine_line()}. The machine is shared, so numbers are "
-        "noisy; medians are quoted.",
+        f"`python bench/editor_scale.py` — the real main window's canvas offscreen (viewport "
+        f"{w}×{h} px), {machine_line()}; a repaint is the viewport's paint event "
+        "(`viewport().repaint()`: items, grid, minimap). The machine is shared (load "
+        f"average {os.getloadavg()[0]:.0f} on {os.cpu_count()} cores during this run), so "
+        "numbers are noisy; medians are quoted.",
         "",
         "| measure | 500 nodes, 600 wires | 2,000 nodes, 2,400 wires | target |",
         "|---|---:|---:|---:|",

@@ -52,7 +52,7 @@ from designer.presentation import install_presentation
 from designer.resources import resource_path
 from designer.training.health_notice import install_health_notice
 from designer.training.setup import install_training
-from designer.window_cleanup import release_plot_menus
+from designer.window_cleanup import release_plot_menus, release_window
 from engine.errors import FileFormatError
 
 GRAPH_MIME = "application/x-gradscape-graph"
@@ -118,6 +118,10 @@ class MainWindow(QMainWindow):
     def __init__(self, controller: Controller | None = None, settings: QSettings | None = None):
         super().__init__()
         self.controller = controller or Controller(self)
+        if self.controller.parent() is None:
+            # The window owns its controller: deleting a closed window then drops the
+            # controller's connections, whose lambdas would otherwise keep the window alive.
+            self.controller.setParent(self)
         self.document = self.controller.document
         self.settings = settings if settings is not None else QSettings()
         self.actions: dict[str, QAction] = {}
@@ -763,3 +767,4 @@ class MainWindow(QMainWindow):
         event.accept()
         self.training.shutdown()  # no training thread outlives the window
         release_plot_menus(self)  # nor do the plots' parentless menus
+        release_window(self)  # nor the window itself and its floating widgets

@@ -152,14 +152,33 @@ def set_scheme(scheme: str | None) -> None:
     _forced = scheme
 
 
+_system_dark: bool | None = None  # the system's answer, kept until it announces a change
+_watching_scheme = False
+
+
+def _forget_system_scheme(*_args) -> None:
+    global _system_dark
+    _system_dark = None
+
+
 def is_dark() -> bool:
     """True when the dark palette is in use (forced, or the system asks for it)."""
+    global _system_dark
     if _forced is not None:
         return _forced == "dark"
-    app = QGuiApplication.instance()
-    if app is None:
-        return False
-    return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
+    if _system_dark is None:
+        # Asked for every item painted or built (20,000 times opening a big graph): the
+        # system is asked once, and again only after it says the scheme changed.
+        app = QGuiApplication.instance()
+        if app is None:
+            return False
+        global _watching_scheme
+        hints = QGuiApplication.styleHints()
+        if not _watching_scheme:
+            hints.colorSchemeChanged.connect(_forget_system_scheme)
+            _watching_scheme = True
+        _system_dark = hints.colorScheme() == Qt.ColorScheme.Dark
+    return _system_dark
 
 
 def current() -> Palette:
@@ -177,12 +196,20 @@ def category_color(category: str) -> QColor:
     return QColor(current().categories.get(category, FALLBACK_CATEGORY_COLOR))
 
 
+_pens: dict[tuple, QPen] = {}
+
+
 def pen(name: str, width: float = 1.0, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
     """A cosmetic-free pen in a palette colour with round caps (wires look smoother)."""
-    p = QPen(color(name), width, style)
-    p.setCapStyle(Qt.PenCapStyle.RoundCap)
-    p.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-    return p
+    # Made once per palette, name, width and style: every wire asks twice when a file opens.
+    key = (is_dark(), name, width, style)
+    made = _pens.get(key)
+    if made is None:
+        made = QPen(color(name), width, style)
+        made.setCapStyle(Qt.PenCapStyle.RoundCap)
+        made.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        _pens[key] = made
+    return QPen(made)
 
 
 # -- fonts ------------------------------------------------------------------------------

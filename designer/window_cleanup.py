@@ -1,5 +1,6 @@
 """Freeing a closed window: Qt deletes a widget's children, but pyqtgraph creates its
-context menus without a parent, so they would outlive the window (about 11 MB a window)."""
+context menus without a parent, and a closed QMainWindow is only hidden, so both would
+outlive the window (about 11 MB a window)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,9 @@ def release_plot_menus(root: QWidget) -> int:
                     menu.deleteLater()
                     released += 1
     return released
+
+
+def release_window(window: QWidget) -> None:
+    """Schedule deletion of a closed window: a closed QMainWindow is only hidden. Its
+    children go with it, popups and floating docks included (they are its children)."""
+    window.deleteLater()

@@ -13,6 +13,14 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
+def _close_windows_after_test():
+    """Windows a test left open are closed (and so deleted) after it."""
+    yield
+    if "tests.gui" in sys.modules:
+        sys.modules["tests.gui"].close_tracked_windows()
+
+
+@pytest.fixture(autouse=True)
 def _clear_clipboard_after_test():
     """Qt's offscreen clipboard crashes at exit while it still owns data: empty it after tests."""
     yield

@@ -1,5 +1,8 @@
 """Helpers shared by the GUI tests: a main window with private settings, examples, worker calls."""
 
+import weakref
+
+import shiboken6
 from PySide6.QtCore import QSettings
 
 from designer.controller import Controller
@@ -8,6 +11,21 @@ from designer.resources import resource_path
 from designer.training import session as states
 
 EXAMPLES = resource_path("examples")
+_WINDOWS: list[weakref.ref] = []  # the windows GUI tests opened, closed after each test
+
+
+def track_window(win) -> None:
+    """Close `win` after the test (conftest), unless the test closed it: a closed window
+    deletes itself, so pytest-qt's own clean-up (qtbot.addWidget) would touch a dead one."""
+    _WINDOWS.append(weakref.ref(win))
+
+
+def close_tracked_windows() -> None:
+    """Close the windows the test left open (called by conftest after every test)."""
+    while _WINDOWS:
+        win = _WINDOWS.pop()()
+        if win is not None and shiboken6.isValid(win):
+            win.close()
 
 
 def make_window(qtbot, tmp_path, name: str = "w", size: tuple[int, int] = (1300, 850)):
@@ -24,7 +42,7 @@ def make_window(qtbot, tmp_path, name: str = "w", size: tuple[int, int] = (1300,
     win.show_error = lambda title, text: win.errors.append((title, text))
     win.infos = []
     win.models.show_info = lambda title, text: win.infos.append((title, text))
-    qtbot.addWidget(win)
+    track_window(win)
     win.resize(*size)
     win.show()
     return win
@@ -36,8 +54,9 @@ def window_fixture(qtbot, tmp_path, name: str = "w", size: tuple[int, int] = (13
     win = make_window(qtbot, tmp_path, name, size)
     qtbot.waitExposed(win)
     yield win
-    win.models.wait()
-    win.training.shutdown()
+    if shiboken6.isValid(win):  # the test may have closed (and so deleted) it
+        win.models.wait()
+        win.training.shutdown()
 
 
 def open_example(qtbot, win, name: str, **training):

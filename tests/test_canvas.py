@@ -9,6 +9,7 @@ from designer.canvas.node_item import HEADER_HEIGHT, NODE_WIDTH
 from designer.controller import Controller
 from designer.editing.palette import OP_MIME
 from designer.main_window import MainWindow
+from tests.gui import track_window
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def window(qtbot, tmp_path):
     win = MainWindow(controller, settings)
     win.ask_save_changes = lambda: "discard"
     win.show_error = lambda title, text: None
-    qtbot.addWidget(win)
+    track_window(win)
     win.resize(1400, 850)
     win.show()
     qtbot.waitExposed(win)

@@ -90,6 +90,32 @@ def _apply_model_preprocessing(path: Path) -> None:
     apply_preprocessing(json.loads(_model_preprocessing()), path)
 
 
+def _load_text(path: Path) -> None:
+    """What choosing a text file as training data does (short blocks, so tiny files work)."""
+    from engine.data.text import load_text_dataset
+
+    load_text_dataset(path, block_size=4)
+
+
+def _load_image_folder(path: Path) -> None:
+    """An image folder whose one image is the fuzzed file, read at a small grayscale size."""
+    from engine.data.images import load_image_folder
+
+    folder = path.with_suffix(".images")
+    for name in ("cat", "dog"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    (folder / "cat" / "fuzzed.png").write_bytes(path.read_bytes())
+    (folder / "dog" / "valid.png").write_bytes(_png_seed())
+    load_image_folder(folder, shape=(1, 8, 8))
+
+
+def _import_onnx(path: Path) -> None:
+    """File → Open of an .onnx file: import, then build it as the canvas and predict do."""
+    from engine.files.onnx_import import import_onnx
+
+    import_onnx(path).build_program()
+
+
 @dataclass(frozen=True)
 class Loader:
     name: str
@@ -231,6 +257,60 @@ def _csv_seed() -> bytes:
     return write_csv(_workdir() / "seed.csv", rows=12).read_bytes()
 
 
+@functools.cache
+def _text_seed() -> bytes:
+    return ("The fox saw the grapes high on the vine.\nÉté, naïve café: ünïcode too.\n"
+            ).encode()
+
+
+@functools.cache
+def _png_seed() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8) * 4).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@functools.cache
+def _onnx_seed() -> bytes:
+    from engine.export import resolve_model
+    from engine.export.onnx_export import build_onnx
+
+    program, _ = resolve_model(EXAMPLES / "spirals_classifier.json")
+    return build_onnx(program).SerializeToString()
+
+
+ONNX_OPS = ["Gemm", "Relu", "Conv", "Add", "MatMul", "Reshape", "Softmax", "", "Nope"]
+
+
+def _onnx_protobuf(seed: bytes) -> st.SearchStrategy[bytes]:
+    """The model with one node's type, one attribute, or one weight's dims changed."""
+    import onnx
+
+    @st.composite
+    def strategy(draw) -> bytes:
+        model = onnx.load_from_string(seed)
+        graph = model.graph
+        what = draw(st.sampled_from(["op", "attribute", "dims", "input"]))
+        node = graph.node[draw(st.integers(0, len(graph.node) - 1))]
+        if what == "op":
+            node.op_type = draw(st.sampled_from(ONNX_OPS))
+        elif what == "attribute" and node.attribute:
+            node.attribute[0].i = draw(st.integers(-2**40, 2**40))
+        elif what == "dims" and graph.initializer:
+            tensor = graph.initializer[draw(st.integers(0, len(graph.initializer) - 1))]
+            del tensor.dims[:]
+            tensor.dims.extend(draw(st.lists(st.integers(-1, 2**31), max_size=4)))
+        elif node.input:
+            node.input[0] = draw(st.sampled_from(["", "missing", node.output[0]]))
+        return model.SerializeToString()
+
+    return strategy()
+
+
 LOADERS = [
     Loader("graph JSON", _first_example, _load_graph, _json_file),
     Loader(".gsmodel + predict", lambda: _model_bytes(), _load_and_predict,
@@ -238,6 +318,9 @@ LOADERS = [
     Loader("safetensors", _safetensors_seed, sf.load_file, _safetensors_header),
     Loader("CSV", _csv_seed, _load_csv, _csv_text),
     Loader("CSV rows to predict", _csv_seed, _apply_model_preprocessing, _csv_text),
+    Loader("text data", _text_seed, _load_text),
+    Loader("image folder", _png_seed, _load_image_folder),
+    Loader("ONNX import", _onnx_seed, _import_onnx, _onnx_protobuf),
 ]
 
 

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QApplication, QTableWidget
 from designer.controller import Controller
 from designer.main_window import MainWindow, example_files, example_title
 from designer.resources import resource_path
+from tests.gui import track_window
 
 
 def make_window(qtbot, tmp_path, name="w"):
@@ -18,7 +19,7 @@ def make_window(qtbot, tmp_path, name="w"):
     win.ask_save_changes = lambda: "discard"
     win.errors = []
     win.show_error = lambda title, text: win.errors.append(text)
-    qtbot.addWidget(win)
+    track_window(win)
     win.resize(1400, 850)
     win.show()
     qtbot.waitExposed(win)

@@ -9,9 +9,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QPointF, QSettings
 
+from designer.controller import Controller
+from designer.main_window import MainWindow
 from designer.training import session as states
-from tests.gui import make_window, open_example
+from tests.gui import EXAMPLES, make_window, open_example
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,3 +152,43 @@ def test_a_closed_window_releases_its_parentless_plot_menus(qtbot, tmp_path):
         win.close()
         flush()
     assert menus() == before  # closing released them; they would outlive the window
+
+
+def test_a_closed_window_is_deleted_with_everything_it_opened(qtbot, tmp_path):
+    """Closing a window frees it: the MainWindow object is gone (not just hidden) and no
+    top-level widget it created (menus, popups, floating frames) is left behind."""
+    import weakref
+
+    import shiboken6
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+
+    def flush():
+        for _ in range(3):
+            app.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+            app.processEvents()
+        gc.collect()
+
+    flush()
+    before = {id(w) for w in app.topLevelWidgets()}
+    closed = []
+    for i in range(4):
+        settings = QSettings(str(tmp_path / f"c{i}.ini"), QSettings.Format.IniFormat)
+        win = MainWindow(Controller(recovery_dir=tmp_path / f"rc{i}",
+                                    blocks_dir=tmp_path / f"bc{i}"), settings)
+        win.ask_save_changes = lambda: "discard"
+        win.show()
+        qtbot.waitExposed(win)
+        win.open_path(EXAMPLES / "spirals_classifier.json", ask=False)
+        win.view.open_quick_add(QPointF(0, 0), None)  # a popup, created and shown
+        assert len(app.topLevelWidgets()) > len(before)
+        closed.append(weakref.ref(win))
+        win.close()
+        del win
+        flush()
+    for ref in closed:  # the Qt object is deleted (its Python wrapper may linger)
+        assert ref() is None or not shiboken6.isValid(ref()), "a closed window still exists"
+    left = [w for w in app.topLevelWidgets() if id(w) not in before]
+    assert left == [], [type(w).__name__ for w in left]

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from designer import theme
+from designer.canvas.node_item import OUTLINE_ZOOM
 from designer.canvas.note_item import RerouteItem
 from engine.core.spec import EdgeSpec
 
@@ -46,6 +47,8 @@ class WireLabel(QGraphicsSimpleTextItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < OUTLINE_ZOOM:
+            return  # unreadably small: nodes are plain cards at this zoom too
         pal = theme.current()
         painter.setPen(QPen(QColor(pal.node_border), 0.8))
         painter.setBrush(QColor(pal.label_background))
@@ -72,11 +75,20 @@ class EdgeItem(QGraphicsPathItem):
         self.reroutes: list[RerouteItem] = []
         # Training overlay (designer.overlays): pen colour/width and a number label.
         self.overlay: tuple[QColor, float] | None = None
-        self.value_label = WireLabel(self)
-        self.value_label.setFont(theme.canvas_font("wire"))
-        self.value_label.setBrush(theme.color("text"))
-        self.value_label.setVisible(False)
+        self._value_label: WireLabel | None = None  # made when training first labels it
         self.restyle()
+
+    @property
+    def value_label(self) -> WireLabel:
+        """The overlay's number above the wire (created on first use)."""
+        if self._value_label is None:
+            label = WireLabel(self)
+            label.setFont(theme.canvas_font("wire"))
+            label.setBrush(theme.color("text"))
+            label.setVisible(False)
+            label.setToolTip(self.toolTip())
+            self._value_label = label
+        return self._value_label
 
     def set_ends(self, a: QPointF, b: QPointF) -> None:
         """Rebuild the curve for new endpoints (the only place the path is built)."""
@@ -144,6 +156,8 @@ class EdgeItem(QGraphicsPathItem):
         if overlay != self.overlay:
             self.overlay = overlay
             self.restyle()
+        if self._value_label is None and not text:
+            return
         if text != self.value_label.text():
             self.value_label.setText(text)
             self._place_label()
@@ -154,11 +168,13 @@ class EdgeItem(QGraphicsPathItem):
         # Only where the wire has room for it: a label must not sit on a node.
         room = abs(b.x() - a.x()) >= r.width() + 24 or abs(b.y() - a.y()) >= r.height() + 40
         self.label.setVisible(self._label_wanted and bool(self.label.text()) and room)
-        v = self.value_label.boundingRect()
-        self.value_label.setVisible(self.overlay is not None and bool(self.value_label.text())
-                                    and (abs(b.x() - a.x()) >= v.width() + 4
-                                         or abs(b.y() - a.y()) >= v.height() + 40))
-        if self.value_label.isVisible():  # the overlay's number, just above the wire
+        value = self._value_label
+        if value is not None:
+            v = value.boundingRect()
+            value.setVisible(self.overlay is not None and bool(value.text())
+                             and (abs(b.x() - a.x()) >= v.width() + 4
+                                  or abs(b.y() - a.y()) >= v.height() + 40))
+        if value is not None and value.isVisible():  # the overlay's number, above the wire
             mid = self.path().pointAtPercent(0.5)
             dy = r.height() / 2 if self.label.isVisible() else 3
             self.value_label.setPos(mid.x() - v.width() / 2, mid.y() - dy - v.height() - 2)
@@ -168,10 +184,9 @@ class EdgeItem(QGraphicsPathItem):
         self.label.setPos(mid.x() - r.width() / 2, mid.y() - r.height() / 2)
 
     def restyle(self) -> None:
-        """Re-pick the pen (selection, hover, problem, theme); does not touch the path."""
-        if self.isSelected():
-            p = theme.pen("wire_selected", 3.0)
-        elif self.problem:
+        """Re-pick the pen (hover, problem, overlay, theme; paint() draws the selection);
+        does not touch the path."""
+        if self.problem:
             p = theme.pen("wire_bad", 2.5)
         elif self.overlay is not None:
             p = QPen(self.overlay[0], self.overlay[1] + (0.8 if self._hover else 0.0))
@@ -182,7 +197,9 @@ class EdgeItem(QGraphicsPathItem):
             p.setWidthF(p.widthF() * theme.wire_scale())
         if p != self.pen():
             self.setPen(p)
-        for label, role in ((self.label, "shape_text"), (self.value_label, "text")):
+        for label, role in ((self.label, "shape_text"), (self._value_label, "text")):
+            if label is None:
+                continue
             brush = theme.color(role)
             if label.brush() != brush:
                 label.setBrush(brush)
@@ -191,7 +208,8 @@ class EdgeItem(QGraphicsPathItem):
         """The wire's tooltip also shows over its labels (a "⚠ 0" label explains itself)."""
         super().setToolTip(text)
         self.label.setToolTip(text)
-        self.value_label.setToolTip(text)
+        if self._value_label is not None:
+            self._value_label.setToolTip(text)
 
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()
@@ -203,14 +221,14 @@ class EdgeItem(QGraphicsPathItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
-        painter.setPen(self.pen())
+        # The selection pen is picked here rather than in an itemChange override: that
+        # Python hook would run for every change of every wire (14 per wire opening a file).
+        pen = self.pen()
+        if self.isSelected():
+            pen = theme.pen("wire_selected", 3.0 * theme.wire_scale())
+        painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self.path())
-
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
-        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
-            self.restyle()
-        return super().itemChange(change, value)
 
     def set_hover(self, on: bool) -> None:
         """Draw the wire highlighted (the mouse, or a node about to be dropped into it)."""

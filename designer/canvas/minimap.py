@@ -9,7 +9,7 @@ repaints this small widget.
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
 
 from designer import theme
@@ -30,6 +30,11 @@ class Minimap(QWidget):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip("Overview of the graph: click or drag to look elsewhere.")
         self._rects: list[tuple[QRectF, QColor]] = []
+        # The drawn rectangles, kept while the graph, the framed area and the palette stay
+        # the same: a 20,000-node graph would otherwise cost 20,000 rectangles at every
+        # repaint of the canvas under it.
+        self._picture: QPixmap | None = None
+        self._picture_key: tuple = ()
         self._revision = -1
         self._world = QRectF()
         self._visible = QRectF()
@@ -119,15 +124,35 @@ class Minimap(QWidget):
         painter.setPen(QPen(QColor(pal.node_border), 1))
         painter.setBrush(back)
         painter.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5), 6, 6)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        painter.setPen(Qt.PenStyle.NoPen)
-        for rect, color in self._rects:
-            painter.setBrush(color)
-            painter.drawRect(self.to_map(rect))
+        painter.drawPixmap(0, 0, self._items_picture())
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QPen(QColor(pal.selection), 1.5))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(self.to_map(self._visible))
+
+    def _items_picture(self) -> QPixmap:
+        """The item rectangles, drawn once per (items, framed area, size, palette)."""
+        w = self._world
+        key = (id(self._rects), w.left(), w.top(), w.width(), w.height(), self.width(),
+               self.height(), self.devicePixelRatioF(), theme.is_dark())
+        if self._picture is None or key != self._picture_key:
+            ratio = self.devicePixelRatioF()
+            picture = QPixmap(round(self.width() * ratio), round(self.height() * ratio))
+            picture.setDevicePixelRatio(ratio)
+            picture.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(picture)
+            painter.setPen(Qt.PenStyle.NoPen)
+            scale, off = self._scale()
+            left, top = w.left(), w.top()
+            for rect, color in self._rects:
+                painter.setBrush(color)
+                painter.drawRect(QRectF(off.x() + (rect.left() - left) * scale,
+                                        off.y() + (rect.top() - top) * scale,
+                                        max(1.5, rect.width() * scale),
+                                        max(1.5, rect.height() * scale)))
+            painter.end()
+            self._picture, self._picture_key = picture, key
+        return self._picture
 
     def mousePressEvent(self, event) -> None:
         self.view.centerOn(self.to_scene(event.position()))

@@ -21,6 +21,7 @@ ROW_HEIGHT = 20.0
 BODY_PAD = 6.0
 CORNER = 6.0
 GRID_SIZE = 20.0
+OUTLINE_ZOOM = 0.4  # below this zoom nodes are drawn as plain cards (level of detail)
 
 # Looked up once: itemChange runs for every change of every item, and reading an enum
 # member through its class costs more than the comparison (it shows when opening big graphs).
@@ -121,16 +122,27 @@ class NodeItem(CardItem):
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         n_in = len(self.op.inputs) if self.op else 0
         self._body_height = max(1, n_in) * ROW_HEIGHT + 2 * BODY_PAD
+        self._bounds = QRectF(0, 0, NODE_WIDTH, self.height).adjusted(-3, -3, 5, 6)
         self._build_ports()
-        self.badge = ErrorBadge(self)
-        self.badge.setPos(NODE_WIDTH - 2, 0)
-        self.badge.setVisible(False)
+        self._badge: ErrorBadge | None = None  # made when the node first has a problem
         self._tooltip()
 
     # -- geometry ------------------------------------------------------------------------
     @property
     def height(self) -> float:
         return HEADER_HEIGHT + self._body_height
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds  # fixed: asked for every node by the index and each repaint
+
+    @property
+    def badge(self) -> ErrorBadge:
+        """The error badge (created on first use: most nodes never need one)."""
+        if self._badge is None:
+            self._badge = ErrorBadge(self)
+            self._badge.setPos(NODE_WIDTH - 2, 0)
+            self._badge.setVisible(False)
+        return self._badge
 
     def _build_ports(self) -> None:
         if self.op is None:
@@ -162,8 +174,9 @@ class NodeItem(CardItem):
         if (title, shape_text, problems) == (self.title, self.shape_text, self.problems):
             return
         self.title, self.shape_text, self.problems = title, shape_text, list(problems)
-        self.badge.setVisible(bool(problems))
-        self.badge.setToolTip("<br><br>".join(_html(p) for p in problems))
+        if problems or self._badge is not None:
+            self.badge.setVisible(bool(problems))
+            self.badge.setToolTip("<br><br>".join(_html(p) for p in problems))
         self._tooltip()
         self.update()
 
@@ -197,6 +210,15 @@ class NodeItem(CardItem):
         rect = self.rect()
         category = self.op.category if self.op else ""
         head = theme.category_color(category)
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < OUTLINE_ZOOM:
+            # Zoomed far out the text would be a few pixels high: a coloured card is what
+            # the eye can use, and it paints thousands of nodes in a frame.
+            painter.setPen(QPen(QColor(pal.selection if self.isSelected() else
+                                       pal.error if self.problems else pal.node_border), 2.0))
+            painter.setBrush(QColor(pal.node_body))
+            painter.drawRect(rect)
+            painter.fillRect(self.header_rect(), head)
+            return
 
         # Shadow, body, header.
         painter.setPen(Qt.PenStyle.NoPen)

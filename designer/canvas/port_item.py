@@ -10,6 +10,7 @@ from designer import theme
 
 PORT_RADIUS = 5.5
 HIT_RADIUS = 10.0  # generous hit area: ports are small targets
+_BOUNDS = QRectF(-HIT_RADIUS, -HIT_RADIUS, 2 * HIT_RADIUS, 2 * HIT_RADIUS)
 
 
 class PortItem(QGraphicsItem):
@@ -37,7 +38,7 @@ class PortItem(QGraphicsItem):
         self.setToolTip(tip)
 
     def boundingRect(self) -> QRectF:
-        return QRectF(-HIT_RADIUS, -HIT_RADIUS, 2 * HIT_RADIUS, 2 * HIT_RADIUS)
+        return _BOUNDS
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:

@@ -24,6 +24,8 @@ from engine.core import registry
 from engine.core.spec import EdgeSpec
 from engine.ops.base import fmt_shape
 
+SCENE_RECT = QRectF(-20000, -20000, 40000, 40000)
+
 
 class CanvasScene(QGraphicsScene):
     """Scene of node and edge items for one controller's document.
@@ -67,8 +69,11 @@ class CanvasScene(QGraphicsScene):
         # Current values of one-number parameter nodes (θ) from training: the title shows the
         # engine's value, not the initial one stored in the document.
         self.live_values: dict[str, float] = {}
-        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
-        self.setSceneRect(-20000, -20000, 40000, 40000)
+        # A BSP index: painting and hit tests then touch only the items near the exposed
+        # rectangle instead of calling every item's Python boundingRect() (what made
+        # panning a 2,000-node graph slow). Rebuilds switch it off while items arrive.
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.setSceneRect(SCENE_RECT)
         doc = self.document
         doc.node_added.connect(self._on_node_added)
         doc.node_removed.connect(self._on_node_removed)
@@ -98,6 +103,7 @@ class CanvasScene(QGraphicsScene):
         # the BSP tree up to date item by item costs more than the items themselves.
         method = self.itemIndexMethod()
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
+        self.setSceneRect(SCENE_RECT)
         try:
             for item in (list(self.edges.values()) + list(self.nodes.values())
                          + list(self.blocks.values()) + list(self.frames.values())
@@ -121,8 +127,21 @@ class CanvasScene(QGraphicsScene):
                 self._sync_note(note.id)
         finally:
             self.setItemIndexMethod(method)
+            # A freshly switched-to BSP index does not know the scene rectangle (Qt puts
+            # every item in one leaf, so each paint tests all of them); setting the
+            # rectangle again lays the tree out over it.
+            rect = self.sceneRect()  # SCENE_RECT, grown by _grow_to for far nodes
+            self.setSceneRect(rect.adjusted(0, 0, 0, 1))
+            self.setSceneRect(rect)
         if refresh:
             self.refresh()
+
+    def _grow_to(self, x: float, y: float) -> None:
+        """Keep a node placed far away inside the scene rectangle (the BSP index never finds
+        items outside it)."""
+        rect = self.sceneRect()
+        if not rect.adjusted(400, 400, -400, -400).contains(x, y):
+            self.setSceneRect(rect.united(QRectF(x - 2000, y - 2000, 4000, 4000)))
 
     def _on_reset(self) -> None:
         self.rebuild(refresh=False)  # the document's `changed` follows and refreshes
@@ -132,6 +151,7 @@ class CanvasScene(QGraphicsScene):
             return
         item = NodeItem(node_id, self.document.node(node_id).op)
         x, y = self.document.position(node_id)
+        self._grow_to(x, y)
         item.setPos(x, y)
         self.addItem(item)
         self.nodes[node_id] = item
@@ -157,6 +177,7 @@ class CanvasScene(QGraphicsScene):
             return
         x, y = self.document.position(node_id)
         if item.pos() != QPointF(x, y):
+            self._grow_to(x, y)
             item.setPos(x, y)
 
     def _on_edge_added(self, edge: EdgeSpec) -> None:
@@ -240,6 +261,7 @@ class CanvasScene(QGraphicsScene):
 
     def node_item_moved(self, item: NodeItem) -> None:
         """Called by a node item whenever it moves: its wires and its open block follow."""
+        self._grow_to(item.x(), item.y())
         for edge in self._edges_of.get(item.node_id, ()):
             self._place_edge(self.edges[edge])
         if self.frames:

@@ -83,7 +83,8 @@ class Inspector(QWidget):
         self._layout.setContentsMargins(10, 10, 10, 10)
         self._layout.setSpacing(8)
         self._content: QWidget | None = None
-        self.message = QLabel()  # last refusal, for the user and for tests
+        self.message = QLabel(self)  # the last refusal (each field shows its own), for tests
+        self.message.hide()
         self.document.changed.connect(self._on_changed)
         self.document.node_renamed.connect(self._on_renamed)
         self.document.reset.connect(lambda: self.show_nodes([]))

@@ -95,11 +95,11 @@ class LabTraining(QObject):
         self._tabs_pending = True
         w.installEventFilter(self)
         if w.isVisible():
-            QTimer.singleShot(0, self.make_tabs)
+            QTimer.singleShot(0, self, self.make_tabs)  # not after the window is gone
 
     def eventFilter(self, obj, event) -> bool:
         if obj is self.window and event.type() == QEvent.Type.Show and self._tabs_pending:
-            QTimer.singleShot(0, self.make_tabs)
+            QTimer.singleShot(0, self, self.make_tabs)  # not after the window is gone
         return False
 
     def make_tabs(self) -> None:

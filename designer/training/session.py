@@ -55,6 +55,8 @@ def _context():
     return multiprocessing.get_context("spawn")
 
 
+MAX_REASONS = 8  # problems listed under "cannot be trained yet"
+
 class _Reader(QThread):
     """Receives the worker's messages; `message` is delivered on the GUI thread (queued)."""
 
@@ -291,10 +293,11 @@ class TrainingSession(QObject):
             payload = cloudpickle.dumps(fn)
         except Exception as exc:  # noqa: BLE001  (a programming error: say it, do not crash)
             message = f"Could not send the request to training: {exc}"
-            QTimer.singleShot(0, lambda: self._on_job_done(job_id, None, message))
+            QTimer.singleShot(0, self, lambda: self._on_job_done(job_id, None, message))
             return
         if not self._send(("job", job_id, payload, with_worker)):
-            QTimer.singleShot(0, lambda: self._on_job_done(
+            # With the session as context: the answer is dropped if the window is deleted.
+            QTimer.singleShot(0, self, lambda: self._on_job_done(
                 job_id, None, "Training is not running (the window is closing)."))
 
     def _on_job_done(self, job_id: int, result, error: str | None) -> None:
@@ -309,11 +312,12 @@ class TrainingSession(QObject):
             self.problem.emit(error)
 
     def shutdown(self) -> bool:
-        """Stop training and the worker process; True if it ended within the timeout."""
-        self._timer.stop()
-        self._display.stop()
+        """Stop training and the worker process; True if it ended within the timeout.
+        Again after that (the window may be deleted by then): nothing to do."""
         if self._closed:
             return True
+        self._timer.stop()
+        self._display.stop()
         self._closed = True
         if self.state == RUNNING:
             self._set_state(PAUSED)
@@ -352,7 +356,13 @@ class TrainingSession(QObject):
             return self._failure
         diags = self.document.analysis().diagnostics
         if diags:
-            return "The graph cannot be trained yet:\n" + "\n".join(f"• {d}" for d in diags)
+            # A few reasons, not hundreds: a big unfinished graph would stretch the window
+            # (the canvas marks every node with a problem anyway).
+            shown = [f"• {d}" for d in diags[:MAX_REASONS]]
+            if len(diags) > MAX_REASONS:
+                shown.append(f"• … and {len(diags) - MAX_REASONS:,} more problems, marked "
+                             "on the canvas.")
+            return "The graph cannot be trained yet:\n" + "\n".join(shown)
         return ""
 
     def compile_now(self, keep_weights: bool = True) -> None:
