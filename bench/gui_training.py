@@ -76,7 +76,10 @@ def gui_rate(seconds: float) -> tuple[float, float, int]:
     dock.raise_()
     session.compile_now()
     deadline = time.perf_counter() + 10
-    while session.state not in ("ready", "paused") and time.perf_counter() < deadline:
+    predictions = win.lab_training.predictions
+    # As a learner has it: the example opens, its first predictions appear, then Play.
+    while (session.state not in ("ready", "paused") or not predictions.updates) \
+            and time.perf_counter() < deadline:
         app.processEvents()
         time.sleep(0.005)
 
@@ -171,8 +174,12 @@ def main(argv: list[str]) -> int:
         "first step (right after the window's first paint, or when Play is pressed), the "
         "Predictions points reuse one brush per class (a brush per point made pyqtgraph "
         "render hundreds of symbols, ~100 ms on the first result), the legend repaints only "
-        "when its scale changes, and the loss plot redraws every 500 ms, off the overlay's "
-        "200 ms rhythm, so their repaints do not share a frame. What is left: the worker also "
+        "when its scale changes, the plots' axes keep a fixed width and no SI-prefix labels "
+        "(re-rendered on every range change, hidden axes too), and the three heavy redraws "
+        "(overlay and counters, loss plot, predictions) go through one frame pacer that runs "
+        "them one per event-loop turn, 12 ms apart, so their repaints never add up in one "
+        "frame. Each round starts as a learner's does: the example opens, its first "
+        "predictions appear, then Play. What is left: the worker also "
         "summarises every wire for the 10 reports a second it sends (the headless Trainer "
         "does not), and on 2 cores the window's painting and the worker share the machine "
         "with everything else running. The stall is wall-clock time: when the load average "

@@ -410,6 +410,10 @@ class PredictionView(QWidget):
         self.plot.setMinimumSize(180, 180)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.hideButtons()
+        for name in ("left", "bottom", "top", "right"):
+            # Re-rendering an SI-prefixed axis label (hidden axes too) on each range change
+            # cost ~20 ms.
+            self.plot.getAxis(name).enableAutoSIPrefix(False)
         self.region = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.region)
         self.train_points = pg.ScatterPlotItem(size=6)
@@ -499,6 +503,10 @@ class PredictionView(QWidget):
         self.empty.setText(f"Cannot show predictions: {message}")
 
     def _on_result(self, answer: tuple[Prediction | None, float]) -> None:
+        # Drawn in a turn of its own, not on top of a loss-plot or overlay redraw.
+        self.session.run.pacer.request("predictions", lambda: self._show_result(answer))
+
+    def _show_result(self, answer: tuple[Prediction | None, float]) -> None:
         res, job_seconds = answer
         if self.session.state in (states.EMPTY, states.INVALID, states.FAILED):
             res = None  # asked before the graph was replaced: the worker's program is stale

@@ -37,6 +37,7 @@ from designer.training.run import SMOOTHING_STEPS, TrainingRun
 # Twice a second: a repaint costs ~20 ms of GUI thread. 500 ms is off the 200 ms rhythm of
 # the overlay's updates, so the two repaints fall in different frames instead of one long one.
 REDRAW_MS = 500
+LEFT_AXIS_PX = 56  # room for tick labels such as "0.0025" or "1e-05"
 RAW = "#9bb7dc"
 SMOOTH = "#1f5fae"
 VAL = "#d95f02"
@@ -90,7 +91,8 @@ class LossPlot(QWidget):
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(REDRAW_MS)
-        self._redraw_timer.timeout.connect(lambda: self.redraw(self._epochs_changed))
+        self._redraw_timer.timeout.connect(lambda: run.pacer.request(
+            "loss-plot", lambda: self.redraw(self._epochs_changed)))
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground(theme.color("background"))
@@ -126,9 +128,15 @@ class LossPlot(QWidget):
         # (Visible with a transparent pen: hidden or pen-less items are left out of the range.)
         self.anchor = self.loss_item.plot(pen=pg.mkPen(0, 0, 0, 0))
         for plot in (self.loss_item, self.acc_item):
+            for name in ("left", "bottom", "top", "right"):
+                # No SI-prefix labels: each range change re-rendered them (hidden axes too).
+                plot.getAxis(name).enableAutoSIPrefix(False)
             for name in ("left", "bottom"):
                 plot.getAxis(name).setCacheMode(
                     pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            # A fixed width: tick labels of a new length ("0.5" → "0.25") would otherwise
+            # re-lay out the plot and repaint all of it.
+            plot.getAxis("left").setWidth(LEFT_AXIS_PX)
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
         self.graphics.ci.layout.setRowStretchFactor(1, 1)
         self.set_accuracy_visible(False)
@@ -190,6 +198,7 @@ class LossPlot(QWidget):
         """Hand the series to the curves (epoch curves only when `epochs` changed), reduced
         to about two points per pixel of the visible step range."""
         self._redraw_timer.stop()
+        self.run.pacer.cancel("loss-plot")
         self._epochs_changed = False
         bins, window = self._bins()
         h = self.history

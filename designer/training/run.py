@@ -18,6 +18,8 @@ import math
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from designer.training.frame_pacer import FramePacer
+
 CAPACITY = 1 << 18  # step losses kept before the oldest half is dropped
 SMOOTHING_STEPS = 20  # the smoothed curve averages about this many recent steps
 
@@ -155,6 +157,7 @@ class TrainingRun(QObject):
         self.state = "empty"
         self.history = RunHistory()
         self.wire_owner = "overlay"
+        self.pacer = FramePacer(self)  # the views' heavy redraws, one per turn
         self._zero()
 
     def _zero(self) -> None:
@@ -170,6 +173,7 @@ class TrainingRun(QObject):
         """Forget every number: the next report starts a new run."""
         self._zero()
         self.history.clear()
+        self.pacer.clear()
         self.restarted.emit()
 
     def apply(self, report) -> None:

@@ -199,7 +199,8 @@ class TrainingSession(QObject):
         self._display = QTimer(self)
         self._display.setSingleShot(True)
         self._display.setInterval(DISPLAY_INTERVAL_MS)
-        self._display.timeout.connect(self._flush_reports)
+        self._display.timeout.connect(
+            lambda: self.run.pacer.request("reports", self._flush_reports))
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -449,6 +450,7 @@ class TrainingSession(QObject):
 
     def _flush_reports(self) -> None:
         self._display.stop()
+        self.run.pacer.cancel("reports")
         pending, self._pending = self._pending, []
         if not pending:
             return
