@@ -37,6 +37,7 @@ from designer.training.run import SMOOTHING_STEPS, TrainingRun
 # Twice a second: a repaint costs ~20 ms of GUI thread. 500 ms is off the 200 ms rhythm of
 # the overlay's updates, so the two repaints fall in different frames instead of one long one.
 REDRAW_MS = 500
+ACC_MAX_PX = 96  # the accuracy plot's height at most, its step axis included
 LEFT_AXIS_PX = 56  # room for tick labels such as "0.0025" or "1e-05"
 RAW = "#9bb7dc"
 SMOOTH = "#1f5fae"
@@ -100,7 +101,6 @@ class LossPlot(QWidget):
         self.loss_item.setLabel("left", "loss")
         self.loss_item.getAxis("left").enableAutoSIPrefix(False)
         self.loss_item.showGrid(x=True, y=True, alpha=0.25)
-        self.loss_item.addLegend(offset=(-8, 6), labelTextSize="8pt")
         # Antialiasing only where it shows: the raw curve has many points and is faint.
         self.raw_curve = self.loss_item.plot(pen=pg.mkPen(RAW, width=1), name="loss (step)",
                                              antialias=False)
@@ -117,7 +117,8 @@ class LossPlot(QWidget):
         self.acc_item.setXLink(self.loss_item)
         # Zooming or panning by hand: redraw the visible range at full detail.
         self.loss_item.getViewBox().sigXRangeChanged.connect(self._on_x_range)
-        self.acc_item.addLegend(offset=(-8, 6), labelTextSize="8pt")
+        # The loss is the lesson: accuracy gets the smaller share of a short dock.
+        self.acc_item.setMaximumHeight(ACC_MAX_PX)
         self.acc_curve = self.acc_item.plot(pen=pg.mkPen(ACC, width=2), name="train",
                                             antialias=True)
         self.val_acc_curve = self.acc_item.plot(pen=pg.mkPen(VAL_ACC, width=2),
@@ -152,6 +153,7 @@ class LossPlot(QWidget):
         self.summary = QLabel("")
         self.summary.setFont(theme.mono_font(8.5))
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.summary.setWordWrap(True)  # a second line in a narrow dock, never cut off
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 0, 4, 0)
         bar.addStretch(1)
@@ -213,17 +215,19 @@ class LossPlot(QWidget):
         # Auto-range and axis ticks now, not inside the coming paint (which would then ask
         # for a second full repaint).
         self.graphics.scene().prepareForPaint()
-        text = ""
+        # The summary is also the plots' legend: a line of each curve's colour before its
+        # number (a legend inside a plot this short covered the curves).
+        parts = []
         if len(h.losses):
-            text = (f"last batch {h.losses.view()[1][-1]:.3g}"
-                    f" · smoothed {h.smoothed_loss():.3g}")
+            parts += [_keyed(RAW, f"last batch {h.losses.view()[1][-1]:.3g}"),
+                      _keyed(SMOOTH, f"smoothed {h.smoothed_loss():.3g}")]
             if len(h.val):
-                text += f" · val {h.val.view()[1][-1]:.3g}"
+                parts.append(_keyed(VAL, f"val {h.val.view()[1][-1]:.3g}"))
             if len(h.acc):
-                text += f" · acc {h.acc.view()[1][-1]:.1%}"
+                parts.append(_keyed(ACC, f"acc {h.acc.view()[1][-1]:.1%}"))
             if len(h.val_acc):
-                text += f" · val acc {h.val_acc.view()[1][-1]:.1%}"
-        self.summary.setText(text)
+                parts.append(_keyed(VAL_ACC, f"val acc {h.val_acc.view()[1][-1]:.1%}"))
+        self.summary.setText(" ".join(parts))
         self.summary.setToolTip(
             f"Loss of step {h.last_step:,} (one batch), its smoothed value (a bias-corrected "
             f"moving average over about {SMOOTHING_STEPS} steps), and the last epoch's "
@@ -268,8 +272,9 @@ class LossPlot(QWidget):
 
     def set_accuracy_visible(self, on: bool) -> None:
         self.acc_item.setVisible(on)
-        self.loss_item.setLabel("bottom", None if on else "step")
-        self.loss_item.getAxis("bottom").setStyle(showValues=not on)
+        # One step axis, under the lowest plot.
+        self.loss_item.setLabel("bottom", None if on else "step")  # (shows the axis)
+        self.loss_item.showAxis("bottom", not on)
 
     def set_log(self, on: bool) -> None:
         """Logarithmic loss axis (losses spanning decades)."""
@@ -339,3 +344,8 @@ def _blank(v) -> str:
     return "" if v is None else repr(float(v))
 
 
+def _keyed(color: str, text: str) -> str:
+    """`text` after a short line in a curve's colour (rich text for the summary label)."""
+    # No breaks inside an entry: a narrow dock wraps between entries only.
+    return (f"<span style='white-space:nowrap'><span style='color:{color}'><b>━</b></span>"
+            f" {text}</span>")
