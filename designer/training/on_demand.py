@@ -94,7 +94,7 @@ class _IdleBuilds(QObject):
         if obj is self.window and event.type() == QEvent.Type.Paint and not self.painted:
             self.painted = True
             self.window.removeEventFilter(self)
-            QTimer.singleShot(0, self._next)
+            QTimer.singleShot(0, self, self._next)  # (dropped if the window is deleted)
         return False
 
     def _next(self) -> None:
@@ -104,7 +104,7 @@ class _IdleBuilds(QObject):
         if self.pending:
             build = self.pending.pop(0)
             build()
-            QTimer.singleShot(0, self._next)
+            QTimer.singleShot(0, self, self._next)
 
     def run_all(self) -> None:
         while self.pending:
@@ -121,7 +121,7 @@ def build_when_idle(window: QWidget, *builds: Callable[[], Any]) -> None:
     idle = _idle_builds(window) or _IdleBuilds(window)
     idle.pending.extend(b for b in builds if b not in idle.pending)
     if idle.painted:
-        QTimer.singleShot(0, idle._next)
+        QTimer.singleShot(0, idle, idle._next)
 
 
 def build_pending_now(window: QWidget) -> None:
