@@ -2,10 +2,10 @@
 
 The numpy paths in `engine.ops.conv` copy the image once per window offset (k² strided
 passes, plus a padded copy) and scatter gradients back the same way; these loops touch each
-pixel once, handle the zero border without padding, and split the (sample, channel) planes
-over the cores for large tensors. They add in the numpy paths' order (no fast-math), so
-results are bit-identical, except for overlapping max-pool windows, whose gradients reach a
-shared pixel in another order (equal to rounding).
+pixel once and handle the zero border without padding, on the calling thread (see `_run`).
+They add in the numpy paths' order (no fast-math), so results are bit-identical, except for
+overlapping max-pool windows, whose gradients reach a shared pixel in another order (equal
+to rounding).
 
 Max-pool's forward stays in numpy: its k² vectorised passes beat a compiled loop, whose
 data-dependent branches (which pixel is the largest) mispredict on real data.
@@ -99,7 +99,10 @@ def _run(build, work: int, *args) -> bool:
     if fn is None:
         return False
     with jit.LOCK:
-        jit.use_threads(work)
+        # One thread: these run between OpenBLAS's matrix products, whose threads are still
+        # spinning; a second numba thread then fought them for the cores and the 3×32×32
+        # CNN step took 29 ms instead of 16 (bench/engine_vs_torch.py --only CNN).
+        jit.one_thread()
         fn(*args)
     return True
 
