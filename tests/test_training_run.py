@@ -173,3 +173,18 @@ def test_play_on_a_finished_run_says_it_continues(qtbot, window):
     session.play()
     qtbot.waitUntil(lambda: bool(notices), timeout=5000)
     assert "up to epoch 4" in notices[0] and "Reset Weights" in notices[0]
+
+
+def test_the_smoothed_curve_is_drawn_where_its_losses_are_not_behind_them():
+    """A falling loss: each smoothed point sits at the weighted mean step of the losses it
+    averages, so on a straight line it lies exactly on the line (a trailing average drawn
+    at the newest step would sit above a falling curve)."""
+    history = RunHistory()
+    steps = np.arange(1, 201)
+    losses = 5.0 - 0.02 * steps
+    history.add_losses(1, losses[:70])
+    history.add_losses(71, losses[70:])  # in two reports, as the worker sends them
+    x, y = history.smoothed.view()
+    assert np.allclose(y, 5.0 - 0.02 * x, atol=1e-9)
+    assert x[0] == 1.0 and np.all(np.diff(x) > 0)
+    assert 18.0 < steps[-1] - x[-1] < 20.0  # about the window's mean age behind the last step

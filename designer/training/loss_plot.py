@@ -38,6 +38,7 @@ from designer.training.run import SMOOTHING_STEPS, TrainingRun
 # the overlay's updates, so the two repaints fall in different frames instead of one long one.
 REDRAW_MS = 500
 ACC_MAX_PX = 96  # the accuracy plot's height at most, its step axis included
+FEW_EPOCHS = 40  # epoch curves get a dot per point up to this many
 LEFT_AXIS_PX = 56  # room for tick labels such as "0.0025" or "1e-05"
 RAW = "#9bb7dc"
 SMOOTH = "#1f5fae"
@@ -210,7 +211,15 @@ class LossPlot(QWidget):
         if epochs:
             for curve, buf in ((self.val_curve, h.val), (self.acc_curve, h.acc),
                                (self.val_acc_curve, h.val_acc)):
-                curve.setData(*decimate(*_visible(*buf.view(), window), bins // 2, peak=False))
+                x, y = decimate(*_visible(*buf.view(), window), bins // 2, peak=False)
+                # A dot per epoch while there are few: one epoch is a point, not a line.
+                symbol = "o" if len(x) <= FEW_EPOCHS else None
+                if curve.opts["symbol"] != symbol:
+                    curve.setSymbol(symbol)
+                    curve.setSymbolSize(5)
+                    curve.setSymbolPen(None)
+                    curve.setSymbolBrush(curve.opts["pen"].color())
+                curve.setData(x, y)
         self._set_anchor()
         # Auto-range and axis ticks now, not inside the coming paint (which would then ask
         # for a second full repaint).
@@ -230,7 +239,9 @@ class LossPlot(QWidget):
         self.summary.setText(" ".join(parts))
         self.summary.setToolTip(
             f"Loss of step {h.last_step:,} (one batch), its smoothed value (a bias-corrected "
-            f"moving average over about {SMOOTHING_STEPS} steps), and the last epoch's "
+            f"moving average over about {SMOOTHING_STEPS} steps, drawn at the middle of the "
+            "steps it averages, so its line ends a little before the newest step), and the "
+            "last epoch's "
             "validation loss and accuracies." if len(h.losses) else "")
 
     def _bins(self) -> tuple[int, tuple[float, float] | None]:
@@ -272,6 +283,9 @@ class LossPlot(QWidget):
 
     def set_accuracy_visible(self, on: bool) -> None:
         self.acc_item.setVisible(on)
+        # (a hidden item keeps its place in a graphics layout: give the loss all of it)
+        self.acc_item.setMaximumHeight(ACC_MAX_PX if on else 0)
+        self.acc_item.setMinimumHeight(0)
         # One step axis, under the lowest plot.
         self.loss_item.setLabel("bottom", None if on else "step")  # (shows the axis)
         self.loss_item.showAxis("bottom", not on)

@@ -66,7 +66,10 @@ class RunHistory:
     The smoothed curve is a bias-corrected exponential moving average: each point is a
     weighted mean of the step losses so far (weights summing to 1), so it always lies
     within the range of the losses it averages — from the very first step, unlike a plain
-    moving average started at the first loss or at zero.
+    moving average started at the first loss or at zero. Each smoothed value is placed at
+    the weighted mean step of the losses it averages (about 19 steps back once the run is
+    longer than the window), not at the newest step: drawn there, a falling curve's average
+    runs through the middle of its losses instead of trailing above them.
     """
 
     def __init__(self) -> None:
@@ -79,13 +82,14 @@ class RunHistory:
         self.beta = 1.0 - 1.0 / SMOOTHING_STEPS
         self._ema = 0.0
         self._weight = 0.0  # 1 − beta**t: the bias correction
+        self._age = 0.0  # Σ weight × age (in steps) of the averaged losses
         self._finite = 0
 
     def clear(self) -> None:
         for buf in (self.losses, self.smoothed, self.val, self.acc, self.val_acc):
             buf.clear()
         self.epochs = []
-        self._ema = self._weight = 0.0
+        self._ema = self._weight = self._age = 0.0
 
     @property
     def last_step(self) -> int:
@@ -103,15 +107,18 @@ class RunHistory:
             return
         steps = np.arange(first_step + skip, first_step + skip + len(losses), dtype=np.float64)
         smooth = np.empty(len(losses))
-        ema, weight, beta = self._ema, self._weight, self.beta
+        lag = np.zeros(len(losses))
+        ema, weight, age, beta = self._ema, self._weight, self._age, self.beta
         for i, v in enumerate(losses.tolist()):
             if math.isfinite(v):
+                age = beta * (age + weight)  # every averaged loss is a step older
                 ema = beta * ema + (1.0 - beta) * v
                 weight = beta * weight + (1.0 - beta)
             smooth[i] = ema / weight if weight else math.nan
-        self._ema, self._weight = ema, weight
+            lag[i] = age / weight if weight else 0.0
+        self._ema, self._weight, self._age = ema, weight, age
         self.losses.extend(steps, losses)
-        self.smoothed.extend(steps, smooth)
+        self.smoothed.extend(steps - lag, smooth)
 
     def add_epochs(self, epochs: list[tuple[int, object]]) -> None:
         for step, epoch in epochs:
