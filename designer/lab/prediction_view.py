@@ -61,6 +61,7 @@ class Prediction:
     val_x: np.ndarray | None = None
     val_y: np.ndarray | None = None
     grid_size: int = GRID  # cells per side of the decision-region grid (less: a huge network)
+    parameters: int = 0  # the network's parameter count (why the grid may be coarser)
     grid_x: np.ndarray | None = None  # (grid_size,) cell centres
     grid_y: np.ndarray | None = None
     probs: np.ndarray | None = None  # (GRID, GRID, C): row = y index, column = x index
@@ -144,6 +145,7 @@ def evaluate(program, trainer, use_validation: bool = True, aspect: float = 1.0)
     names = list(train.class_names) or [str(i) for i in range(max(train.num_classes, 2))]
     res = Prediction("none", task, trainer.step_count, names)
     res.has_validation = val is not None
+    res.parameters = program.num_parameters
     flat_features = x.ndim == 2
     if task == "classification" and y.shape[1] > 1 and flat_features and x.shape == y.shape:
         return res  # next-character text: Learn → Generate Text and Attention show it
@@ -582,8 +584,12 @@ class PredictionView(QWidget):
         sampled = (f" · {res.points_shown:,} of {res.points_total:,} points shown"
                    if res.points_shown < res.points_total and res.kind != "images" else "")
         if res.kind == "regions" and res.grid_size < GRID:
-            sampled += (f" · coarse {res.grid_size}×{res.grid_size} grid: the network is "
-                        "large, a finer one would slow training")
+            sampled += f" · {res.grid_size}×{res.grid_size} grid (large network)"
+        self.title.setToolTip(
+            f"The network has {res.parameters:,} parameters: the regions are computed on a "
+            f"{res.grid_size}×{res.grid_size} grid instead of {GRID}×{GRID} so that an update "
+            "does not hold up training." if res.kind == "regions" and res.grid_size < GRID
+            else "")
         self.title.setText(f"<b>{titles[res.kind]}</b> · step {res.step}{acc}{sampled}")
         if res.kind == "none":
             self.empty.setText("No picture for this data shape; see the confusion matrix."
