@@ -40,6 +40,14 @@ COST_FACTOR = 30  # updates cost at most ~3% of training time
 CHUNK = 4096
 MAX_POINTS = 5000  # points drawn per set; bigger data sets are shown by an even subsample
 MAX_SCORED = 50_000  # rows predicted for the confusion matrix and accuracy (an even subsample)
+# A huge layer (Dense with 100,000 units) must not make one update take seconds or
+# gigabytes: rows go through the network in chunks of at most EVAL_BYTES of values, and
+# the grid and the scored rows shrink so that an update costs at most about EVAL_MACS
+# multiply-adds (the view says so). Small networks keep the full GRID and MAX_SCORED.
+EVAL_BYTES = 64 * 2**20
+EVAL_MACS = 10**9
+MIN_GRID = 16
+MIN_SCORED = 1000
 @dataclass
 class Prediction:
     """One evaluation of the model, plain arrays only (built on the training thread)."""
@@ -52,7 +60,9 @@ class Prediction:
     train_y: np.ndarray | None = None
     val_x: np.ndarray | None = None
     val_y: np.ndarray | None = None
-    grid_x: np.ndarray | None = None  # (GRID,) cell centres
+    grid_size: int = GRID  # cells per side of the decision-region grid (less: a huge network)
+    parameters: int = 0  # the network's parameter count (why the grid may be coarser)
+    grid_x: np.ndarray | None = None  # (grid_size,) cell centres
     grid_y: np.ndarray | None = None
     probs: np.ndarray | None = None  # (GRID, GRID, C): row = y index, column = x index
     curve_x: np.ndarray | None = None
@@ -96,9 +106,24 @@ def probabilities(program, out: np.ndarray) -> np.ndarray:
     return out
 
 
+def grid_size(program) -> int:
+    """Cells per side of the decision-region grid: GRID, fewer for a network so big that
+    GRID × GRID predictions would cost more than EVAL_MACS multiply-adds."""
+    side = int(math.sqrt(EVAL_MACS / max(program.num_parameters, 1)))
+    return max(MIN_GRID, min(GRID, side))
+
+
+def scored_limit(program) -> int:
+    """Rows predicted for the confusion matrix: MAX_SCORED, fewer for a huge network."""
+    return max(MIN_SCORED, min(MAX_SCORED, EVAL_MACS // max(program.num_parameters, 1)))
+
+
 def predict_batched(program, x: np.ndarray) -> np.ndarray:
-    outs = [np.array(program.predict(x[i:i + CHUNK]), dtype=np.float64, copy=True)
-            for i in range(0, len(x), CHUNK)]
+    """The first output for every row of `x`, fed in chunks whose values stay within
+    EVAL_BYTES (4,096 rows of a 100,000-unit layer would need gigabytes)."""
+    chunk = min(CHUNK, program.rows_within(EVAL_BYTES))
+    outs = [np.array(program.predict(x[i:i + chunk]), dtype=np.float64, copy=True)
+            for i in range(0, len(x), chunk)]
     return np.concatenate(outs) if outs else np.zeros((0, 1))
 
 
@@ -120,6 +145,7 @@ def evaluate(program, trainer, use_validation: bool = True, aspect: float = 1.0)
     names = list(train.class_names) or [str(i) for i in range(max(train.num_classes, 2))]
     res = Prediction("none", task, trainer.step_count, names)
     res.has_validation = val is not None
+    res.parameters = program.num_parameters
     flat_features = x.ndim == 2
     if task == "classification" and y.shape[1] > 1 and flat_features and x.shape == y.shape:
         return res  # next-character text: Learn → Generate Text and Attention show it
@@ -149,18 +175,19 @@ def evaluate(program, trainer, use_validation: bool = True, aspect: float = 1.0)
                     extra = (span[0] / aspect - span[1]) / 2
                     lo[1], hi[1] = lo[1] - extra, hi[1] + extra
             pad = np.zeros(2)
-            res.grid_x = np.linspace(lo[0] - pad[0], hi[0] + pad[0], GRID)
-            res.grid_y = np.linspace(lo[1] - pad[1], hi[1] + pad[1], GRID)
+            side = res.grid_size = grid_size(program)
+            res.grid_x = np.linspace(lo[0] - pad[0], hi[0] + pad[0], side)
+            res.grid_y = np.linspace(lo[1] - pad[1], hi[1] + pad[1], side)
             gx, gy = np.meshgrid(res.grid_x, res.grid_y)
             grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
             res.probs = probabilities(program, predict_batched(program, grid)).reshape(
-                GRID, GRID, -1)
+                side, side, -1)
         elif x.ndim == 4:
             res.kind = "images"
         src = val if (use_validation and val is not None) else train
         res.confusion_set = "validation" if src is val else "training"
         res.scored_total = len(src)
-        scored = subsample(len(src), MAX_SCORED)  # a million rows would take seconds
+        scored = subsample(len(src), scored_limit(program))  # a million rows: seconds
         sx, sy = np.asarray(src.x)[scored], np.asarray(src.y)[scored, 0].astype(np.int64)
         probs = probabilities(program, predict_batched(program, sx))
         guess = probs.argmax(axis=1)
@@ -564,6 +591,13 @@ class PredictionView(QWidget):
                   "none": ""}
         sampled = (f" · {res.points_shown:,} of {res.points_total:,} points shown"
                    if res.points_shown < res.points_total and res.kind != "images" else "")
+        if res.kind == "regions" and res.grid_size < GRID:
+            sampled += f" · {res.grid_size}×{res.grid_size} grid (large network)"
+        self.title.setToolTip(
+            f"The network has {res.parameters:,} parameters: the regions are computed on a "
+            f"{res.grid_size}×{res.grid_size} grid instead of {GRID}×{GRID} so that an update "
+            "does not hold up training." if res.kind == "regions" and res.grid_size < GRID
+            else "")
         self.title.setText(f"<b>{titles[res.kind]}</b> · step {res.step}{acc}{sampled}")
         if res.kind == "none":
             self.empty.setText("No picture for this data shape; see the confusion matrix."
@@ -596,7 +630,7 @@ class PredictionView(QWidget):
         gx, gy = res.grid_x, res.grid_y
         dx, dy = gx[1] - gx[0], gy[1] - gy[0]
         self.region.setImage(self.region_rgb(res.probs), autoLevels=False, levels=(0, 255))
-        self.region.setRect(QRectF(gx[0] - dx / 2, gy[0] - dy / 2, dx * GRID, dy * GRID))
+        self.region.setRect(QRectF(gx[0] - dx / 2, gy[0] - dy / 2, dx * len(gx), dy * len(gy)))
         self.region.setVisible(True)
         self.curve.setData([], [])
         # The data points rarely change between updates: re-setting hundreds of per-point

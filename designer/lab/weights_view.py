@@ -10,6 +10,7 @@ dock is visible.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
@@ -18,10 +19,48 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from designer import theme
 from designer.training.throttle import ThrottledFetch
+from engine.data.csv_sample import even_rows
 
 FETCH_INTERVAL_MS = 250
 HISTORY = 2000  # samples kept per scalar parameter
 COLORMAP = "CET-D1"  # blue – white – red: sign at a glance
+# A Dense layer of 100,000 units has a weight matrix no screen can show and no 250 ms fetch
+# should copy: the worker sends at most MAX_ROWS × MAX_COLS evenly spaced cells of each
+# tensor's picture, and the view says how many of how many it shows.
+MAX_ROWS = 256
+MAX_COLS = 512
+
+
+@dataclass
+class TensorPicture:
+    """What the view draws of one parameter tensor (built in the training process)."""
+
+    name: str
+    shape: tuple[int, ...]
+    value: np.ndarray  # the picture (to_image), at most MAX_ROWS × MAX_COLS cells
+    grad: np.ndarray
+    grad_norm: float  # of the whole gradient, not of the cells shown
+    rows: int  # the full picture's size (more than value.shape when sampled)
+    cols: int
+
+    @property
+    def sampled(self) -> bool:
+        return (self.rows, self.cols) != self.value.shape
+
+
+def picture(name: str, value: np.ndarray, grad: np.ndarray) -> TensorPicture:
+    """A tensor and its gradient as pictures of at most MAX_ROWS × MAX_COLS cells."""
+    if value.ndim <= 2:  # pick the cells before copying: a 16 × 100,000 matrix stays cheap
+        full_v = value.reshape(1, -1) if value.ndim <= 1 else value
+    else:
+        full_v, grad_image = to_image(value), to_image(grad)
+    full_g = grad.reshape(full_v.shape) if value.ndim <= 2 else grad_image
+    rows, cols = full_v.shape
+    pick = np.ix_(np.arange(rows)[even_rows(rows, MAX_ROWS)],
+                  np.arange(cols)[even_rows(cols, MAX_COLS)])
+    return TensorPicture(name, tuple(value.shape), np.asarray(full_v[pick], dtype=np.float64),
+                         np.asarray(full_g[pick], dtype=np.float64),
+                         float(np.linalg.norm(grad.astype(np.float64).ravel())), rows, cols)
 
 
 def to_image(array: np.ndarray) -> np.ndarray:
@@ -61,7 +100,7 @@ def _shape(shape) -> str:
 class WeightsView(QWidget):
     """Shows the parameters of the one selected node (`node`).
 
-    Attributes (for tests): `arrays` name → (value, grad) as fetched; `images` name →
+    Attributes (for tests): `arrays` name → TensorPicture as fetched; `images` name →
     (value ImageItem, grad ImageItem); `history` "node.name" → list of (step, value).
     """
 
@@ -71,7 +110,7 @@ class WeightsView(QWidget):
         self.session = window.training.session
         self.scene = window.scene
         self.node: str | None = None
-        self.arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.arrays: dict[str, TensorPicture] = {}
         self.images: dict[str, tuple[pg.ImageItem, pg.ImageItem]] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.history: dict[str, list[tuple[int, float]]] = {}
@@ -132,7 +171,7 @@ class WeightsView(QWidget):
         def job(program, trainer, worker):
             if program is None:
                 return None
-            params = [(e.name, program.param_value(e).copy(), program.param_grad(e).copy())
+            params = [picture(e.name, program.param_value(e), program.param_grad(e))
                       for e in program.entries if e.node == node]
             scalars = {e.key: float(program.theta[e.offset]) for e in program.entries
                        if e.size == 1}
@@ -162,7 +201,7 @@ class WeightsView(QWidget):
         if node != self.node:
             self.request(now=True)
             return
-        self.arrays = {name: (v, g) for name, v, g in params}
+        self.arrays = {p.name: p for p in params}
         self._render(node, params)
 
     # -- drawing ---------------------------------------------------------------------------
@@ -188,29 +227,30 @@ class WeightsView(QWidget):
         op = ""
         if self.window.document.has_node(node):
             op = self.window.document.node(node).op
-        how = ("value over training steps" if all(v.size == 1 for _n, v, _g in params) else
+        how = ("value over training steps" if all(p.value.size == 1 for p in params) else
                "value left, gradient ∂L/∂θ right, white = 0"
                + (" · rows: outputs, columns: inputs" if op == "Dense" else ""))
         self.info.setText(f"<b>{node}</b> <span style='color:{theme.current().muted_text}'>"
                           f"({op}) · {how}</span>")
         self.graphics.setVisible(True)
-        key = tuple((name, v.shape) for name, v, _g in params)
+        key = tuple((p.name, p.shape) for p in params)
         if key != self._layout_key:
             self._build(node, params)
             self._layout_key = key
-        for name, v, g in params:
-            if v.size == 1:
-                self._update_scalar(node, name, float(v.reshape(-1)[0]),
-                                    float(g.reshape(-1)[0]))
+        for p in params:
+            if p.value.size == 1 and not p.sampled:
+                self._update_scalar(node, p.name, float(p.value.reshape(-1)[0]),
+                                    float(p.grad.reshape(-1)[0]))
             else:
-                self._update_tensor(name, v, g)
+                self._update_tensor(p)
 
     def _build(self, node: str, params: list) -> None:
         self._clear_graphics()
         g = self.graphics
         pal = theme.current()
-        for row, (name, v, _grad) in enumerate(params):
-            if v.size == 1:
+        for row, p in enumerate(params):
+            name = p.name
+            if p.value.size == 1 and not p.sampled:
                 plot = g.addPlot(row=row, col=0, colspan=2)
                 plot.showGrid(x=True, y=True, alpha=0.25)
                 plot.setLabel("bottom", "step")
@@ -218,7 +258,7 @@ class WeightsView(QWidget):
                 self.curves[name] = plot.plot(pen=pg.mkPen(pal.shape_text, width=2))
                 self._titles[name] = (plot, None)
                 continue
-            flat = v.ndim <= 1
+            flat = len(p.shape) <= 1
             g.ci.layout.setRowStretchFactor(row, 1 if flat else 3)
             pair = []
             plots = []
@@ -245,20 +285,26 @@ class WeightsView(QWidget):
             self._bars[name] = (pair[0][1], pair[1][1])
             self._titles[name] = (plots[0], plots[1])
 
-    def _update_tensor(self, name: str, v: np.ndarray, g: np.ndarray) -> None:
-        img_v, img_g = self.images[name]
-        bar_v, bar_g = self._bars[name]
-        pv, pg_ = self._titles[name]
-        for img, bar, arr in ((img_v, bar_v, v), (img_g, bar_g, g)):
-            image = to_image(arr)
+    def _update_tensor(self, p: TensorPicture) -> None:
+        img_v, img_g = self.images[p.name]
+        bar_v, bar_g = self._bars[p.name]
+        pv, pg_ = self._titles[p.name]
+        for img, bar, image in ((img_v, bar_v, p.value), (img_g, bar_g, p.grad)):
             m = float(np.nanmax(np.abs(image))) if np.isfinite(image).any() else 0.0
             m = m if m > 0 and math.isfinite(m) else 1e-12
             img.setImage(image, levels=(-m, m), autoLevels=False)
             bar.setLevels((-m, m))
         size = 8
-        pv.setTitle(f"{name} ({_shape(v.shape)})", size=f"{size}pt")
-        pg_.setTitle(f"∂L/∂{name}  ‖g‖ {np.linalg.norm(g.astype(np.float64)):.3g}",
-                     size=f"{size}pt")
+        shown = ""
+        if p.sampled:
+            r, c = p.value.shape
+            shown = (f" · {r:,} of {p.rows:,} rows, {c:,} of {p.cols:,} columns"
+                     if r < p.rows and c < p.cols else
+                     f" · {r:,} of {p.rows:,} rows" if r < p.rows else
+                     f" · {c:,} of {p.cols:,} columns")
+            shown += " (evenly spaced)"
+        pv.setTitle(f"{p.name} ({_shape(p.shape)}){shown}", size=f"{size}pt")
+        pg_.setTitle(f"∂L/∂{p.name}  ‖g‖ {p.grad_norm:.3g}", size=f"{size}pt")
 
     def _update_scalar(self, node: str, name: str, value: float, grad: float) -> None:
         h = self.history.get(f"{node}.{name}", [])

@@ -425,6 +425,8 @@ class TrainingSession(QObject):
             return
         self.num_parameters, self.task = num_parameters, task
         self.problem.emit("")
+        if self.state == RUNNING:
+            return  # Play was pressed while it compiled: the worker plays right after loading
         self._set_state(READY if self.run.last_report is None else PAUSED)
 
     def _on_failed(self, revision: int, message: str) -> None:

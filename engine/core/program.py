@@ -243,6 +243,11 @@ class Program:
         """Rough memory of one forward and backward pass on `n` samples (values + gradients)."""
         return 2 * n * sum(self.sample_numbers) * self.dtype.itemsize
 
+    def rows_within(self, limit_bytes: int) -> int:
+        """The most samples (at least 1) whose forward and backward pass fit in `limit_bytes`:
+        how many rows an evaluation may feed at once."""
+        return max(1, limit_bytes // max(self.batch_bytes(1), 1))
+
     def check_batch_fits(self, n: int) -> None:
         """Raise MemoryLimitError if a batch of `n` samples cannot fit in memory."""
         need = self.batch_bytes(n)
