@@ -30,12 +30,15 @@ class PortItem(QGraphicsItem):
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setZValue(2)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # see NodeItem
-        kind = "output" if is_output else ("optional input" if optional else "input")
-        tip = f"<b>{name}</b> <i>({kind})</i>"
-        if help_text:
-            tip += f"<br>{help_text}"
-        tip += "<br><small>Drag to connect.</small>"
-        self.setToolTip(tip)
+        self.help_text = help_text
+
+    def toolTip(self) -> str:
+        """Written when asked, like NodeItem.toolTip."""
+        kind = "output" if self.is_output else ("optional input" if self.optional else "input")
+        tip = f"<b>{self.name}</b> <i>({kind})</i>"
+        if self.help_text:
+            tip += f"<br>{self.help_text}"
+        return tip + "<br><small>Drag to connect.</small>"
 
     def boundingRect(self) -> QRectF:
         return _BOUNDS
