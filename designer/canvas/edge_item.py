@@ -131,10 +131,13 @@ class EdgeItem(QGraphicsPathItem):
         self.setPath(routed_path(a, b, [r.pos() for r in self.reroutes]))
         self._place_label()
 
-    def set_label(self, text: str, visible: bool) -> None:
-        """The shape carried by this wire; shown only when wanted and known."""
+    def set_label(self, text: str, visible: bool, brush: QColor | None = None) -> None:
+        """The shape carried by this wire; shown only when wanted and known (`brush`: the
+        theme's shape-text colour, passed in when every wire is labelled at once)."""
+        if (text, visible) == (self.label.text(), self._label_wanted):
+            return
         self.label.setText(text)
-        self.label.setBrush(theme.color("shape_text"))
+        self.label.setBrush(brush if brush is not None else theme.color("shape_text"))
         self._label_wanted = visible
         self._place_label()
 

@@ -27,7 +27,6 @@ class PortItem(QGraphicsItem):
         self.highlight: str | None = None  # None, "ok" or "bad" while a wire is dragged
         self._hover = False
         self.setAcceptHoverEvents(True)
-        self.setCursor(Qt.CursorShape.CrossCursor)
         self.setZValue(2)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # see NodeItem
         self.help_text = help_text
@@ -79,6 +78,8 @@ class PortItem(QGraphicsItem):
             self.update()
 
     def hoverEnterEvent(self, event) -> None:
+        if not self.hasCursor():  # set on first hover: 50,000 ports open with a big graph
+            self.setCursor(Qt.CursorShape.CrossCursor)
         self.set_hover(True)
         super().hoverEnterEvent(event)
 

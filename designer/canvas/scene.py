@@ -13,6 +13,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsSceneMouseEvent, QToolTip
 
+from designer import theme
 from designer.canvas.block_item import BlockFrame, BlockItem
 from designer.canvas.edge_item import DragWire, EdgeItem
 from designer.canvas.node_item import GRID_SIZE, HEADER_HEIGHT, CardItem, NodeItem
@@ -452,8 +453,6 @@ class CanvasScene(QGraphicsScene):
             item.set_content(_summary(spec.op, params),
                              fmt_shape(shape) if shape is not None else "",
                              by_node.get(node_id, []))
-            for port in item.ports():
-                port.set_connected(False)
         for gid, block in self.blocks.items():
             if not self.document.has_group(gid):
                 continue
@@ -467,20 +466,25 @@ class CanvasScene(QGraphicsScene):
             problems = sum(1 for n in group.nodes if n in by_node)
             size = f"{count} · ⚠ {problems}" if problems else f"{count} · {out}".rstrip(" ·")
             block.set_content(group.title, size)
-            for port in block.ports():
-                port.set_connected(False)
         for gid in self.frames:
             if self.document.has_group(gid):
                 self._place_frame(gid)
+        # Pens follow problems (set_problem), overlays and the theme (restyle()) by
+        # themselves; here only labels, problems and which ports are wired change.
+        label_brush = theme.color("shape_text")
+        connected: set[int] = set()
         for edge, item in self.edges.items():
             shape = analysis.shapes.get(edge.src)
-            item.set_label(fmt_shape(shape) if shape is not None else "", self.show_wire_shapes)
+            item.set_label(fmt_shape(shape) if shape is not None else "", self.show_wire_shapes,
+                           label_brush)
             item.set_problem(by_edge.get(edge.key))
-            item.restyle()
             for node_id, name, out in ((edge.src, "out", True), (edge.dst, edge.dst_port, False)):
                 port = self.port_item(node_id, name, out)
                 if port is not None:
-                    port.set_connected(True)
+                    connected.add(id(port))
+        for card in list(self.nodes.values()) + list(self.blocks.values()):
+            for port in card.ports():
+                port.set_connected(id(port) in connected)
         self.refreshed.emit()
 
     def set_show_wire_shapes(self, on: bool) -> None:
