@@ -186,9 +186,19 @@ def current() -> Palette:
     return DARK if is_dark() else LIGHT
 
 
+_colors: dict[tuple[int, str], QColor] = {}
+
+
 def color(name: str) -> QColor:
     """A palette colour by attribute name, e.g. ``color("wire")``."""
-    return QColor(getattr(current(), name))
+    # Parsed once per palette and name (palettes are frozen): every wire asks when a file
+    # opens, and copying a QColor costs far less than parsing its name.
+    pal = current()
+    key = (id(pal), name)
+    made = _colors.get(key)
+    if made is None:
+        made = _colors[key] = QColor(getattr(pal, name))
+    return QColor(made)
 
 
 def category_color(category: str) -> QColor:

@@ -65,8 +65,7 @@ class EdgeItem(QGraphicsPathItem):
         self.problem: str | None = None
         self._hover = False
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
-        self.setAcceptHoverEvents(True)
-        self.setZValue(0)
+        self.setAcceptHoverEvents(True)  # z stays 0: under the nodes (z 1)
         self.label = WireLabel(self)
         self.label.setFont(theme.canvas_font("shape"))
         self.label.setVisible(False)
@@ -209,6 +208,8 @@ class EdgeItem(QGraphicsPathItem):
 
     def setToolTip(self, text: str) -> None:
         """The wire's tooltip also shows over its labels (a "⚠ 0" label explains itself)."""
+        if text == super().toolTip():
+            return  # clearing the overlay resets every wire's tooltip, mostly to the same
         super().setToolTip(text)
         self.label.setToolTip(text)
         if self._value_label is not None:

@@ -27,7 +27,7 @@ class PortItem(QGraphicsItem):
         self.highlight: str | None = None  # None, "ok" or "bad" while a wire is dragged
         self._hover = False
         self.setAcceptHoverEvents(True)
-        self.setZValue(2)
+        # No z value: a child is drawn over its parent anyway, and under the badge (z 3).
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # see NodeItem
         self.help_text = help_text
 
