@@ -203,7 +203,12 @@ def color(name: str) -> QColor:
 
 def category_color(category: str) -> QColor:
     """The header colour of an op category."""
-    return QColor(current().categories.get(category, FALLBACK_CATEGORY_COLOR))
+    pal = current()
+    key = (id(pal), "category:" + category)  # cached like color(): asked per node painted
+    made = _colors.get(key)
+    if made is None:
+        made = _colors[key] = QColor(pal.categories.get(category, FALLBACK_CATEGORY_COLOR))
+    return QColor(made)
 
 
 _pens: dict[tuple, QPen] = {}
