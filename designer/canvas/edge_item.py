@@ -75,7 +75,12 @@ class EdgeItem(QGraphicsPathItem):
         # Training overlay (designer.overlays): pen colour/width and a number label.
         self.overlay: tuple[QColor, float] | None = None
         self._value_label: WireLabel | None = None  # made when training first labels it
-        self.restyle()
+        # What restyle() picks for a plain wire, without its checks (a big file makes
+        # tens of thousands of wires); set_label gives the label its colour.
+        pen = theme.pen("wire", 2.2)
+        if theme.wire_scale() != 1.0:
+            pen.setWidthF(pen.widthF() * theme.wire_scale())
+        self.setPen(pen)
 
     @property
     def value_label(self) -> WireLabel:
