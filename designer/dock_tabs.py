@@ -19,7 +19,7 @@ class _WhenShown(QObject):
     def eventFilter(self, obj, event) -> bool:
         if obj is self.window and event.type() == QEvent.Type.Show:
             self.window.removeEventFilter(self)
-            QTimer.singleShot(0, self.make)
+            QTimer.singleShot(0, self, self.make)  # dropped if the window goes first
         return False
 
 

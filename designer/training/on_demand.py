@@ -94,7 +94,7 @@ class _IdleBuilds(QObject):
         if obj is self.window and event.type() == QEvent.Type.Paint and not self.painted:
             self.painted = True
             self.window.removeEventFilter(self)
-            QTimer.singleShot(0, self._next)
+            QTimer.singleShot(0, self, self._next)  # dropped with self
         return False
 
     def _next(self) -> None:
@@ -104,7 +104,7 @@ class _IdleBuilds(QObject):
         if self.pending:
             build = self.pending.pop(0)
             build()
-            QTimer.singleShot(0, self._next)
+            QTimer.singleShot(0, self, self._next)  # dropped with self
 
     def run_all(self) -> None:
         while self.pending:
