@@ -252,22 +252,22 @@ def measure(case: str, folder: Path, arg: object) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    from bench.common import machine_line, write_section
+def _kept_rows() -> list[str]:
+    """The rows other than the graphs' from the last full run in docs/benchmarks.md."""
+    from bench.common import DOC
 
-    quick = "--quick" in sys.argv
-    folder = Path(tempfile.mkdtemp(prefix="gs-large-inputs-"))
-    sizes = (5_000,) if quick else (5_000, 10_000, 20_000)
-    rows = 100_000 if quick else 1_000_000
-    lines = ["| input | GUI | CLI / engine | GUI ÷ CLI | GUI peak RSS | target |",
-             "|---|---|---|---|---|---|"]
-    for n in sizes:
-        _graph_file(folder, n)
-        gui, cli = measure("graph_gui", folder, n), measure("graph_cli", folder, n)
-        lines.append(f"| graph of {n:,} nodes | {gui['seconds']:.2f} s | {cli['seconds']:.2f} s "
-                     f"| {gui['seconds'] / cli['seconds']:.1f}× | {gui['peak_mb']:.0f} MB "
-                     f"| {'≤ 5 s' if n == 20_000 else ''} |")
-        print(lines[-1], flush=True)
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    start, end = "<!-- large-inputs:start -->", "<!-- large-inputs:end -->"
+    if start not in text or end not in text:
+        return []
+    section = text[text.index(start):text.index(end)]
+    return [line for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith(("| graph of", "| input"))]
+
+
+def _other_lines(folder: Path, rows: int) -> list[str]:
+    """The CSV, header and wide-layer rows."""
+    lines = []
     _csv_rows(folder, rows)
     gui, cli = measure("csv_gui", folder, rows), measure("csv_cli", folder, rows)
     lines.append(f"| CSV of {rows:,} rows (load + first prediction picture) | "
@@ -289,6 +289,29 @@ def main() -> None:
                  f"GUI-thread stall {gui.get('stall_ms', float('nan')):.0f} ms) | "
                  "no stall over ~100 ms |")
     print(lines[-1], flush=True)
+    return lines
+
+
+def main() -> None:
+    from bench.common import machine_line, write_section
+
+    quick = "--quick" in sys.argv
+    graphs_only = "--graphs" in sys.argv
+    folder = Path(tempfile.mkdtemp(prefix="gs-large-inputs-"))
+    sizes = (5_000,) if quick else (5_000, 10_000, 20_000)
+    rows = 100_000 if quick else 1_000_000
+    lines = ["| input | GUI | CLI / engine | GUI ÷ CLI | GUI peak RSS | target |",
+             "|---|---|---|---|---|---|"]
+    for n in sizes:
+        _graph_file(folder, n)
+        gui, cli = measure("graph_gui", folder, n), measure("graph_cli", folder, n)
+        lines.append(f"| graph of {n:,} nodes | {gui['seconds']:.2f} s | {cli['seconds']:.2f} s "
+                     f"| {gui['seconds'] / cli['seconds']:.1f}× | {gui['peak_mb']:.0f} MB "
+                     f"| {'≤ 5 s' if n == 20_000 else ''} |")
+        print(lines[-1], flush=True)
+    lines += _kept_rows() if graphs_only else _other_lines(folder, rows)
+    kept = (" The graph rows were measured again (`--graphs`); the other rows are from the "
+            "last full run." if graphs_only else "")
     body = ("## Large inputs: GUI next to the CLI\n\n"
             f"`python bench/large_inputs.py` on {machine_line()}. Each cell is one run in a "
             "fresh process (times include reading the file, not starting Python); the "
@@ -300,7 +323,7 @@ def main() -> None:
             "Before the fixes the 100,000-unit network froze the counter ~6 s at 3.9 GB (the "
             "Predictions view fed 4,096 grid points at once through the wide layer: 1.8–3.3 GB "
             "in the training process, over a second per update). "
-            "Compare ratios: the CLI column shows how busy the machine was.\n\n"
+            "Compare ratios: the CLI column shows how busy the machine was." + kept + "\n\n"
             + "\n".join(lines) + "\n")
     if not quick:
         write_section("large-inputs", body)

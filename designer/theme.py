@@ -186,14 +186,29 @@ def current() -> Palette:
     return DARK if is_dark() else LIGHT
 
 
+_colors: dict[tuple[int, str], QColor] = {}
+
+
 def color(name: str) -> QColor:
     """A palette colour by attribute name, e.g. ``color("wire")``."""
-    return QColor(getattr(current(), name))
+    # Parsed once per palette and name (palettes are frozen): every wire asks when a file
+    # opens, and copying a QColor costs far less than parsing its name.
+    pal = current()
+    key = (id(pal), name)
+    made = _colors.get(key)
+    if made is None:
+        made = _colors[key] = QColor(getattr(pal, name))
+    return QColor(made)
 
 
 def category_color(category: str) -> QColor:
     """The header colour of an op category."""
-    return QColor(current().categories.get(category, FALLBACK_CATEGORY_COLOR))
+    pal = current()
+    key = (id(pal), "category:" + category)  # cached like color(): asked per node painted
+    made = _colors.get(key)
+    if made is None:
+        made = _colors[key] = QColor(pal.categories.get(category, FALLBACK_CATEGORY_COLOR))
+    return QColor(made)
 
 
 _pens: dict[tuple, QPen] = {}

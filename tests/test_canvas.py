@@ -1,9 +1,10 @@
 """Canvas gestures: palette drop, connect drags, refused wires, delete, moves, rename."""
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt
-from PySide6.QtGui import QDropEvent
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QSettings, Qt
+from PySide6.QtGui import QDropEvent, QHelpEvent
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from designer.canvas.node_item import HEADER_HEIGHT, NODE_WIDTH
 from designer.controller import Controller
@@ -263,3 +264,41 @@ def test_show_graph_stays_readable(window):
     first = window.scene.nodes[window.document.nodes()[0].id]
     assert window.view.viewport().rect().contains(
         window.view.mapFromScene(first.sceneBoundingRect().center()))
+
+
+def test_dragging_a_node_snaps_raises_it_and_its_wires_follow_each_step(window, qtbot):
+    x, d1, _d2 = chain(window)
+    window.actions["snap"].setChecked(True)
+    scene, item = window.scene, window.scene.nodes[d1]
+    wire = scene.edges[next(e for e in scene.edges if e.dst == d1)]
+    vp = window.view.viewport()
+    grab = view_point(window, item.mapToScene(QPointF(40, HEADER_HEIGHT / 2)))
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, grab)
+    assert item.isSelected() and item.zValue() > scene.nodes[x].zValue()
+    for i in range(1, 4):
+        QTest.mouseMove(vp, grab + QPoint(11 * i, 17 * i))
+        pos = item.pos()
+        assert pos.x() % 20 == 0 and pos.y() % 20 == 0  # snapped while dragging
+        end = wire.path().elementAt(wire.path().elementCount() - 1)
+        port = item.port_scene_pos("in", False)
+        assert (end.x, end.y) == (port.x(), port.y())  # the wire is attached at every step
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       grab + QPoint(33, 51))
+    assert window.document.position(d1) == (item.pos().x(), item.pos().y()) != (220.0, 0.0)
+    scene.clearSelection()
+    assert item.zValue() == scene.nodes[x].zValue()
+
+
+def test_node_and_port_tooltips_are_written_when_shown(window, qtbot, monkeypatch):
+    _x, d1, _d2 = chain(window)
+    item = window.scene.nodes[d1]
+    assert "Dense" in item.toolTip() and "(batch, 8)" in item.toolTip()
+    assert "Drag to connect" in item.inputs["in"].toolTip()
+    shown = []
+    monkeypatch.setattr("designer.canvas.scene.QToolTip.showText",
+                        lambda _pos, text, *_a: shown.append(text))
+    for local in (QPointF(70, HEADER_HEIGHT + 15), item.inputs["in"].pos()):
+        where = view_point(window, item.mapToScene(local))
+        event = QHelpEvent(QEvent.Type.ToolTip, where, window.view.viewport().mapToGlobal(where))
+        QApplication.sendEvent(window.view.viewport(), event)
+    assert shown == [item.toolTip(), item.inputs["in"].toolTip()]

@@ -33,7 +33,6 @@ class BlockItem(CardItem):
     """A closed block: its title, its id, one port per crossing wire, and what is inside."""
 
     card_width = BLOCK_WIDTH
-    moved_hook = "block_item_moved"
 
     def __init__(self, group_id: str, title: str, ports: BlockPorts, size_text: str):
         super().__init__()
@@ -44,8 +43,7 @@ class BlockItem(CardItem):
         self.inputs: dict[tuple[str, str], PortItem] = {}
         self.outputs: dict[str, PortItem] = {}
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
-                      | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
-                      | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+                      | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setZValue(1)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.set_ports(ports)

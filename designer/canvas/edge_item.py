@@ -65,8 +65,7 @@ class EdgeItem(QGraphicsPathItem):
         self.problem: str | None = None
         self._hover = False
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
-        self.setAcceptHoverEvents(True)
-        self.setZValue(0)
+        self.setAcceptHoverEvents(True)  # z stays 0: under the nodes (z 1)
         self.label = WireLabel(self)
         self.label.setFont(theme.canvas_font("shape"))
         self.label.setVisible(False)
@@ -76,7 +75,12 @@ class EdgeItem(QGraphicsPathItem):
         # Training overlay (designer.overlays): pen colour/width and a number label.
         self.overlay: tuple[QColor, float] | None = None
         self._value_label: WireLabel | None = None  # made when training first labels it
-        self.restyle()
+        # What restyle() picks for a plain wire, without its checks (a big file makes
+        # tens of thousands of wires); set_label gives the label its colour.
+        pen = theme.pen("wire", 2.2)
+        if theme.wire_scale() != 1.0:
+            pen.setWidthF(pen.widthF() * theme.wire_scale())
+        self.setPen(pen)
 
     @property
     def value_label(self) -> WireLabel:
@@ -131,10 +135,13 @@ class EdgeItem(QGraphicsPathItem):
         self.setPath(routed_path(a, b, [r.pos() for r in self.reroutes]))
         self._place_label()
 
-    def set_label(self, text: str, visible: bool) -> None:
-        """The shape carried by this wire; shown only when wanted and known."""
+    def set_label(self, text: str, visible: bool, brush: QColor | None = None) -> None:
+        """The shape carried by this wire; shown only when wanted and known (`brush`: the
+        theme's shape-text colour, passed in when every wire is labelled at once)."""
+        if (text, visible) == (self.label.text(), self._label_wanted):
+            return
         self.label.setText(text)
-        self.label.setBrush(theme.color("shape_text"))
+        self.label.setBrush(brush if brush is not None else theme.color("shape_text"))
         self._label_wanted = visible
         self._place_label()
 
@@ -206,6 +213,8 @@ class EdgeItem(QGraphicsPathItem):
 
     def setToolTip(self, text: str) -> None:
         """The wire's tooltip also shows over its labels (a "⚠ 0" label explains itself)."""
+        if text == super().toolTip():
+            return  # clearing the overlay resets every wire's tooltip, mostly to the same
         super().setToolTip(text)
         self.label.setToolTip(text)
         if self._value_label is not None:

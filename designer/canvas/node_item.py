@@ -23,13 +23,6 @@ CORNER = 6.0
 GRID_SIZE = 20.0
 OUTLINE_ZOOM = 0.4  # below this zoom nodes are drawn as plain cards (level of detail)
 
-# Looked up once: itemChange runs for every change of every item, and reading an enum
-# member through its class costs more than the comparison (it shows when opening big graphs).
-_POSITION_CHANGE = QGraphicsItem.GraphicsItemChange.ItemPositionChange
-_POSITION_CHANGED = QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged
-_SELECTED_CHANGED = QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged
-
-
 class ErrorBadge(QGraphicsItem):
     """The red "!" in a node's corner; its tooltip is the compiler's message."""
 
@@ -53,12 +46,14 @@ class ErrorBadge(QGraphicsItem):
 
 
 class CardItem(QGraphicsItem):
-    """What nodes and closed blocks share: a rounded card `card_width` wide under a header,
-    snapped to the grid while the user drags it, raised while selected, and reporting its
-    moves to the scene method named `moved_hook` (its wires follow)."""
+    """What nodes and closed blocks share: a rounded card `card_width` wide under a header.
+
+    Cards have no Python ``itemChange``: Qt would call it for every change of every card
+    (about 16 per node while a file opens). The scene does that work instead: it moves the
+    wires after a drag step or a document move, snaps while the user drags and raises the
+    selected cards (CanvasScene.cards_moved, _raise_selected)."""
 
     card_width = NODE_WIDTH
-    moved_hook = "node_item_moved"
 
     @property
     def height(self) -> float:
@@ -78,22 +73,6 @@ class CardItem(QGraphicsItem):
         path.addRoundedRect(self.rect(), CORNER, CORNER)
         return path
 
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
-        if change == _POSITION_CHANGE:
-            scene = self.scene()
-            if scene is not None and getattr(scene, "snap_to_grid", False) and getattr(
-                    scene, "user_moving", False):
-                pos = QPointF(value)
-                return QPointF(round(pos.x() / GRID_SIZE) * GRID_SIZE,
-                               round(pos.y() / GRID_SIZE) * GRID_SIZE)
-        elif change == _POSITION_CHANGED:
-            moved = getattr(self.scene(), self.moved_hook, None)
-            if moved is not None:
-                moved(self)
-        elif change == _SELECTED_CHANGED:
-            self.setZValue(1.5 if value else 1)
-        return super().itemChange(change, value)
-
 
 class NodeItem(CardItem):
     """One node. ``node_id`` is the only link to the document."""
@@ -112,7 +91,6 @@ class NodeItem(CardItem):
         self.setFlags(
             QGraphicsItem.GraphicsItemFlag.ItemIsMovable
             | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
-            | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
         )
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
@@ -125,7 +103,6 @@ class NodeItem(CardItem):
         self._bounds = QRectF(0, 0, NODE_WIDTH, self.height).adjusted(-3, -3, 5, 6)
         self._build_ports()
         self._badge: ErrorBadge | None = None  # made when the node first has a problem
-        self._tooltip()
 
     # -- geometry ------------------------------------------------------------------------
     @property
@@ -177,7 +154,6 @@ class NodeItem(CardItem):
         if problems or self._badge is not None:
             self.badge.setVisible(bool(problems))
             self.badge.setToolTip("<br><br>".join(_html(p) for p in problems))
-        self._tooltip()
         self.update()
 
     def set_node_id(self, node_id: str) -> None:
@@ -185,7 +161,6 @@ class NodeItem(CardItem):
         self.node_id = node_id
         for port in self.ports():
             port.node_id = node_id
-        self._tooltip()
         self.update()
 
     def set_id_prefix(self, prefix: str) -> None:
@@ -194,14 +169,15 @@ class NodeItem(CardItem):
             self.id_prefix = prefix
             self.update()
 
-    def _tooltip(self) -> None:
+    def toolTip(self) -> str:
+        """Written when asked (CanvasScene.helpEvent), not stored: setting thousands of
+        tooltips that are never shown made opening big graphs slow."""
         if self.op is None:
-            self.setToolTip(f"<b>{self.node_id}</b>: unknown op '{_html(self.op_id)}'")
-            return
+            return f"<b>{self.node_id}</b>: unknown op '{_html(self.op_id)}'"
         tip = f"<b>{_html(self.node_id)}</b> · {self.op.id}<br>{_html(self.op.description)}"
         if self.shape_text:
             tip += f"<br>Output: <tt>{self.shape_text}</tt>"
-        self.setToolTip(tip)
+        return tip
 
     # -- painting ------------------------------------------------------------------------
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,

@@ -27,15 +27,17 @@ class PortItem(QGraphicsItem):
         self.highlight: str | None = None  # None, "ok" or "bad" while a wire is dragged
         self._hover = False
         self.setAcceptHoverEvents(True)
-        self.setCursor(Qt.CursorShape.CrossCursor)
-        self.setZValue(2)
+        # No z value: a child is drawn over its parent anyway, and under the badge (z 3).
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # see NodeItem
-        kind = "output" if is_output else ("optional input" if optional else "input")
-        tip = f"<b>{name}</b> <i>({kind})</i>"
-        if help_text:
-            tip += f"<br>{help_text}"
-        tip += "<br><small>Drag to connect.</small>"
-        self.setToolTip(tip)
+        self.help_text = help_text
+
+    def toolTip(self) -> str:
+        """Written when asked, like NodeItem.toolTip."""
+        kind = "output" if self.is_output else ("optional input" if self.optional else "input")
+        tip = f"<b>{self.name}</b> <i>({kind})</i>"
+        if self.help_text:
+            tip += f"<br>{self.help_text}"
+        return tip + "<br><small>Drag to connect.</small>"
 
     def boundingRect(self) -> QRectF:
         return _BOUNDS
@@ -76,6 +78,8 @@ class PortItem(QGraphicsItem):
             self.update()
 
     def hoverEnterEvent(self, event) -> None:
+        if not self.hasCursor():  # set on first hover: 50,000 ports open with a big graph
+            self.setCursor(Qt.CursorShape.CrossCursor)
         self.set_hover(True)
         super().hoverEnterEvent(event)
 

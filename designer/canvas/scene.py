@@ -11,11 +11,12 @@ wire to add a reroute point. A closed block hides its nodes; its ports stand for
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtWidgets import QGraphicsScene, QGraphicsSceneMouseEvent
+from PySide6.QtWidgets import QGraphicsScene, QGraphicsSceneMouseEvent, QToolTip
 
+from designer import theme
 from designer.canvas.block_item import BlockFrame, BlockItem
 from designer.canvas.edge_item import DragWire, EdgeItem
-from designer.canvas.node_item import HEADER_HEIGHT, NodeItem
+from designer.canvas.node_item import GRID_SIZE, HEADER_HEIGHT, CardItem, NodeItem
 from designer.canvas.note_item import NoteItem
 from designer.canvas.port_item import PortItem
 from designer.document.blocks import block_ports
@@ -92,6 +93,8 @@ class CanvasScene(QGraphicsScene):
         doc.reset.connect(self._on_reset)
         doc.changed.connect(self.refresh)
         self.focusItemChanged.connect(self._on_focus_item_changed)
+        self._raised: list[CardItem] = []  # selected cards, drawn above the others
+        self.selectionChanged.connect(self._raise_selected)
         self.rebuild()
 
     # -- mirroring the document ----------------------------------------------------------
@@ -179,6 +182,7 @@ class CanvasScene(QGraphicsScene):
         if item.pos() != QPointF(x, y):
             self._grow_to(x, y)
             item.setPos(x, y)
+        self.node_item_moved(item)  # also after a drag, where the item was already there
 
     def _on_edge_added(self, edge: EdgeSpec) -> None:
         if edge in self.edges:
@@ -259,8 +263,37 @@ class CanvasScene(QGraphicsScene):
         node = self.nodes.get(node_id)
         return node.port(name, is_output) if node else None
 
+    def cards_moved(self) -> None:
+        """The user dragged the selection a step: snap it to the grid if asked, carry what a
+        moved comment frame holds, and make the wires follow (cards have no itemChange)."""
+        for item, offset, frame in self._riders:
+            item.setPos(frame.pos() + offset)
+        moved = [self.nodes[n] for n in self._press_positions if n in self.nodes]
+        moved += [self.blocks[g] for g in self._press_blocks if g in self.blocks]
+        for item in moved:
+            if self.snap_to_grid:
+                pos = item.pos()
+                snapped = QPointF(round(pos.x() / GRID_SIZE) * GRID_SIZE,
+                                  round(pos.y() / GRID_SIZE) * GRID_SIZE)
+                if snapped != pos:
+                    item.setPos(snapped)
+            if isinstance(item, NodeItem):
+                self.node_item_moved(item)
+            else:
+                self.block_item_moved(item)
+
+    def _raise_selected(self) -> None:
+        """Selected cards are drawn above the others."""
+        for item in self._raised:
+            if item.scene() is self and not item.isSelected():
+                item.setZValue(1)
+        self._raised = [i for i in self.selectedItems() if isinstance(i, CardItem)]
+        for item in self._raised:
+            item.setZValue(1.5)
+
     def node_item_moved(self, item: NodeItem) -> None:
-        """Called by a node item whenever it moves: its wires and its open block follow."""
+        """A node item moved (a drag step or a document move): its wires and its open block
+        follow."""
         self._grow_to(item.x(), item.y())
         for edge in self._edges_of.get(item.node_id, ()):
             self._place_edge(self.edges[edge])
@@ -270,7 +303,7 @@ class CanvasScene(QGraphicsScene):
                 self._place_frame(group.id)
 
     def block_item_moved(self, item: BlockItem) -> None:
-        """Called by a closed block whenever it moves: the wires crossing its border follow."""
+        """A closed block moved: the wires crossing its border follow."""
         if not self.document.has_group(item.group_id):
             return
         for node_id in self.document.group(item.group_id).nodes:
@@ -420,8 +453,6 @@ class CanvasScene(QGraphicsScene):
             item.set_content(_summary(spec.op, params),
                              fmt_shape(shape) if shape is not None else "",
                              by_node.get(node_id, []))
-            for port in item.ports():
-                port.set_connected(False)
         for gid, block in self.blocks.items():
             if not self.document.has_group(gid):
                 continue
@@ -435,20 +466,25 @@ class CanvasScene(QGraphicsScene):
             problems = sum(1 for n in group.nodes if n in by_node)
             size = f"{count} · ⚠ {problems}" if problems else f"{count} · {out}".rstrip(" ·")
             block.set_content(group.title, size)
-            for port in block.ports():
-                port.set_connected(False)
         for gid in self.frames:
             if self.document.has_group(gid):
                 self._place_frame(gid)
+        # Pens follow problems (set_problem), overlays and the theme (restyle()) by
+        # themselves; here only labels, problems and which ports are wired change.
+        label_brush = theme.color("shape_text")
+        connected: set[int] = set()
         for edge, item in self.edges.items():
             shape = analysis.shapes.get(edge.src)
-            item.set_label(fmt_shape(shape) if shape is not None else "", self.show_wire_shapes)
+            item.set_label(fmt_shape(shape) if shape is not None else "", self.show_wire_shapes,
+                           label_brush)
             item.set_problem(by_edge.get(edge.key))
-            item.restyle()
             for node_id, name, out in ((edge.src, "out", True), (edge.dst, edge.dst_port, False)):
                 port = self.port_item(node_id, name, out)
                 if port is not None:
-                    port.set_connected(True)
+                    connected.add(id(port))
+        for card in list(self.nodes.values()) + list(self.blocks.values()):
+            for port in card.ports():
+                port.set_connected(id(port) in connected)
         self.refreshed.emit()
 
     def set_show_wire_shapes(self, on: bool) -> None:
@@ -593,8 +629,7 @@ class CanvasScene(QGraphicsScene):
             return
         super().mouseMoveEvent(event)
         if self.user_moving:
-            for item, offset, frame in self._riders:
-                item.setPos(frame.pos() + offset)
+            self.cards_moved()
             self._highlight_target_wire()
 
     def _highlight_target_wire(self) -> None:
@@ -814,6 +849,17 @@ class CanvasScene(QGraphicsScene):
     @property
     def dragging_wire(self) -> bool:
         return self._drag is not None
+
+    def helpEvent(self, event) -> None:
+        """Show the tooltip of the topmost item under the mouse that has one. Qt's own
+        version reads the stored C++ text; nodes and ports write theirs when asked."""
+        text = ""
+        for item in self.items(event.scenePos()):
+            text = item.toolTip()
+            if text:
+                break
+        QToolTip.showText(event.screenPos(), text, event.widget())
+        event.setAccepted(bool(text))
 
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Escape and self._drag is not None:

@@ -70,6 +70,7 @@ class Inspector(QWidget):
         self.formula_label: QLabel | None = None
         self.errors: dict[str, QLabel] = {}
         self._selection: list[str] = []
+        self._graph_count: tuple[int, int] | None = None  # (revision, parameters)
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -133,7 +134,10 @@ class Inspector(QWidget):
             count = parameter_count(chosen, analysis)
             text = f"{count:,} parameters in the selection."
         else:
-            count = parameter_count(nodes, analysis)
+            if self._graph_count is None or self._graph_count[0] != doc.revision:
+                # once per revision: a new file shows this summary twice (reset, selection)
+                self._graph_count = (doc.revision, parameter_count(nodes, analysis))
+            count = self._graph_count[1]
             text = (f"{len(nodes)} nodes · {len(doc.edges())} wires · {count:,} parameters"
                     if nodes else "The canvas is empty.")
         info = QLabel(text)
