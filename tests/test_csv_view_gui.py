@@ -88,7 +88,7 @@ def test_confusion_matrix_scores_an_even_subsample_and_says_so(qtbot, window, mo
                       TrainConfig(batch_size=64))
     res = pv.evaluate(trainer.program, trainer)
     assert res.confusion.sum() == 1000 and res.scored_total == 4000
-    view = pv.PredictionView(window)
+    view = pv.PredictionView(window, window)  # (freed with the window, not leaked)
     view.show_prediction(res)
     assert "(1,000 of 4,000 rows, evenly spaced)" in view.cm_label.text()
     assert "(on 1,000 of 4,000 rows)" in view.title.text()
