@@ -10,9 +10,10 @@ use from several training threads.
 Callers use a kernel only above a work size (`worth_it`): importing numba and loading the
 compiled code costs ~0.7 s once per process, which small networks would never earn back.
 Kernels are compiled with parallel=True (which also lets LLVM vectorise them) but run on
-the calling thread alone below `PARALLEL_WORK` (see `use_threads`): waking a second thread
-right after OpenBLAS's own (still spinning) threads costs more than it saves on mid-sized
-vectors, and on a busy machine it can stall for a whole scheduler time slice.
+the calling thread alone below `PARALLEL_WORK` (see `use_threads`), which is set so high that
+they always do: waking a second thread right after OpenBLAS's own (still spinning) threads
+cost more than it saved at every size measured, and on a busy machine it can stall for a
+whole scheduler time slice.
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ from typing import Any
 LOCK = threading.Lock()
 # Elements touched per call below which the numpy path is used.
 MIN_WORK = 65_536
-# Elements per call from which a kernel runs on all of numba's threads.
-PARALLEL_WORK = 1_000_000
+# Elements per call from which a kernel runs on all of numba's threads: in practice never.
+# In a training step the kernels run between OpenBLAS's matrix products, whose threads keep
+# spinning for a while; a second numba thread then fights them for the two cores (the
+# 784-2048-2048-10 step: 1.57× jax.jit's time with two numba threads, 0.99× with one;
+# `bench/engine_vs_torch.py`). Tests lower it to check the threaded path stays bit-identical.
+PARALLEL_WORK = 1 << 62
 
 _numba: Any = None
 _state = {"tried": False, "pid": 0}
