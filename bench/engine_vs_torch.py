@@ -174,6 +174,7 @@ def jax_loss(program):
         "GELU": lambda ins, p, key, prm, x, y: jax.nn.gelu(
             ins[0], approximate=prm.get("approximate") == "tanh"),
         "ReLU": lambda ins, p, key, prm, x, y: jnp.maximum(ins[0], 0),
+        "Identity": lambda ins, p, key, prm, x, y: ins[0],  # a block's entry
         "Tanh": lambda ins, p, key, prm, x, y: jnp.tanh(ins[0]),
         "Conv2D": lambda ins, p, key, prm, x, y: conv(ins[0], p, key, prm),
         "MaxPool2D": lambda ins, p, key, prm, x, y: max_pool(ins[0], prm.get("size", 2)),
