@@ -68,11 +68,6 @@ def kernel(build: Callable[[Any], Callable]) -> Callable | None:
     return fn
 
 
-def one_thread() -> None:
-    """The next kernel launch from this thread runs on it alone (call inside LOCK)."""
-    _numba.set_num_threads(1)
-
-
 def use_threads(work: int) -> None:
     """Set how many threads the next kernel launch from this thread uses (call inside LOCK)."""
     _numba.set_num_threads(_numba.config.NUMBA_NUM_THREADS if work >= PARALLEL_WORK else 1)

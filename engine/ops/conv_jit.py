@@ -99,10 +99,9 @@ def _run(build, work: int, *args) -> bool:
     if fn is None:
         return False
     with jit.LOCK:
-        # One thread: these run between OpenBLAS's matrix products, whose threads are still
-        # spinning; a second numba thread then fought them for the cores and the 3×32×32
-        # CNN step took 29 ms instead of 16 (bench/engine_vs_torch.py --only CNN).
-        jit.one_thread()
+        # (one thread in practice: the 3×32×32 CNN step took 29 ms instead of 16 with two,
+        # see jit.PARALLEL_WORK)
+        jit.use_threads(work)
         fn(*args)
     return True
 
