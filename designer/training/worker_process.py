@@ -14,14 +14,38 @@ Both ends are this application's own processes: nothing from a file is ever unpi
 
 from __future__ import annotations
 
+import os
 import pickle
 import traceback
 
 from designer.training.worker import TrainingWorker
 
 
+def blas_threads(cores: int | None = None) -> int:
+    """How many BLAS threads the training process uses: all cores but one, at least one.
+
+    The window needs a core to paint. When a matrix product is split over every core, its
+    part on the core the window holds waits a scheduler time slice, and the whole product
+    with it: on 2 cores, the Predictions grid of the spirals example took a median 32 ms
+    with two BLAS threads and 1.2 ms with one (`bench/gui_training.py` explains the rest).
+    """
+    if cores is None:  # the cores this process may run on, not all the machine has
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else os.cpu_count()
+    return max(1, (cores or 1) - 1)
+
+
+def limit_blas_threads(threads: int) -> None:
+    """Cap this process's BLAS thread pools (numpy is already loaded, so the environment
+    variables OpenBLAS reads at start-up cannot)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
+
+
 def serve(conn) -> None:
     """The child process's main loop: commands between steps, until "quit" or EOF."""
+    limit_blas_threads(blas_threads())
     worker = TrainingWorker(conn.send)
     while True:
         try:
