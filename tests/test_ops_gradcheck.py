@@ -429,6 +429,40 @@ def test_float32_kept_and_nothing_modified_in_place(op_id):
         assert np.isfinite(program.grad).all()
 
 
+@pytest.mark.parametrize("op_id", sorted(CASES))
+def test_backward_assigns_every_parameter_gradient(op_id):
+    """Backward does not zero the gradient buffer first (kernels assign their parameters'
+    gradients): whatever the buffer held before, the result is the same."""
+    for spec, x, y, kw in CASES[op_id]:
+        plain, poisoned = (compile_graph(spec, dtype="float64", input_grads=True)
+                           for _ in range(2))
+        for program in (plain, poisoned):  # the same random streams (Dropout) in both
+            program.set_training(kw.get("training", True))
+            program.forward(x, y)
+            program.backward()
+        poisoned.grad.fill(np.nan)
+        for program in (plain, poisoned):
+            program.forward(x, y)
+            program.backward()
+        np.testing.assert_array_equal(poisoned.grad, plain.grad)
+
+
+def test_parameters_off_the_loss_path_get_zero_gradients():
+    """A node whose backward does not run (it does not reach the loss) has zero gradients,
+    even if the buffer held others."""
+    spec, x, y, _ = case((4,), [("out", "Dense", {"units": 3}), ("side", "Dense", {"units": 2})],
+                         ["x>out", "x>side"])
+    program = compile_graph(spec, dtype="float64")
+    program.grad.fill(7.0)
+    program.forward(x, y)
+    program.backward()
+    side = [e for e in program.entries if e.node == "side"]
+    assert side
+    for e in side:
+        assert not program.grad[e.offset:e.offset + e.size].any()
+    assert program.grad[[e.offset for e in program.entries if e.node == "out"]].all()
+
+
 def test_fan_out_into_several_inputs():
     spec, x, y, kw = case((4,), [
         ("h", "Dense", {"units": 5}), ("a1", "Tanh", {}), ("a2", "Sigmoid", {}),
