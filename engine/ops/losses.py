@@ -200,14 +200,15 @@ class CrossEntropyKernel(Kernel):
         shifted = z - z.max(axis=1, keepdims=True)
         e = np.exp(shifted)
         se = e.sum(axis=1, keepdims=True)
-        logp = shifted - np.log(se)  # log-softmax
-        self.prob = e / se
+        log_se = np.log(se)  # log-softmax = shifted − log_se
+        self.prob = np.divide(e, se, out=e)
         self.scale = 1.0 / n if self.reduction == "mean" else 1.0
         if self.index_target:
             idx = t.reshape(n)
             with np.errstate(invalid="ignore"):
                 cls = idx.astype(np.int64)
-            if np.any(cls != idx) or np.any(cls < 0) or np.any(cls >= c):
+            # Viewed unsigned, a negative index (or NaN's conversion) is ≥ c as well.
+            if (cls.view(np.uint64) >= c).any() or (cls != idx).any():
                 bad = idx[(cls != idx) | (cls < 0) | (cls >= c)][0]
                 raise DataError(
                     f"CrossEntropyLoss got the class index {bad:g}, but with {c} outputs the "
@@ -215,8 +216,10 @@ class CrossEntropyKernel(Kernel):
                     "the number of units of the last layer."
                 )
             self.cls = cls
-            total = -logp[np.arange(n), cls].sum()
+            # Σ −log-softmax at the classes, without forming the whole log-softmax
+            total = log_se.sum() - shifted[np.arange(n), cls].sum()
         else:
+            logp = shifted - log_se
             self.t, self.logp = t, logp
             total = -(t * logp).sum()
         return np.asarray(total * self.scale, dtype=z.dtype)
