@@ -126,10 +126,12 @@ class NodeItem(CardItem):
             return
         for i, port in enumerate(self.op.inputs):
             item = PortItem(self.node_id, port.name, False, port.optional, port.help, self)
-            item.setPos(0, HEADER_HEIGHT + BODY_PAD + ROW_HEIGHT * (i + 0.5))
+            item.offset = (0.0, HEADER_HEIGHT + BODY_PAD + ROW_HEIGHT * (i + 0.5))
+            item.setPos(*item.offset)
             self.inputs[port.name] = item
         self.output = PortItem(self.node_id, "out", True, parent=self)
-        self.output.setPos(NODE_WIDTH, HEADER_HEIGHT + self._body_height / 2)
+        self.output.offset = (NODE_WIDTH, HEADER_HEIGHT + self._body_height / 2)
+        self.output.setPos(*self.output.offset)
 
     def ports(self) -> list[PortItem]:
         """Every port, inputs first."""
@@ -139,11 +141,17 @@ class NodeItem(CardItem):
         return self.output if is_output else self.inputs.get(name)
 
     def port_scene_pos(self, name: str, is_output: bool) -> QPointF:
-        """Where a wire attaches, in scene coordinates."""
-        port = self.port(name, is_output)
+        """Where a wire attaches, in scene coordinates.
+
+        Added up from the node's position and the port's fixed place on it rather than
+        asked of Qt (port.scenePos()): a node is a top-level item that is never scaled or
+        rotated, and a big file attaches tens of thousands of wires as it opens."""
+        port = self.output if is_output else self.inputs.get(name)
+        pos = self.pos()
         if port is None:  # a wire into a port the op lacks: attach at the left edge
-            return self.mapToScene(QPointF(0, HEADER_HEIGHT / 2))
-        return port.scenePos()
+            return QPointF(pos.x(), pos.y() + HEADER_HEIGHT / 2)
+        x, y = port.offset
+        return QPointF(pos.x() + x, pos.y() + y)
 
     # -- content -------------------------------------------------------------------------
     def set_content(self, title: str, shape_text: str, problems: list[str]) -> None:

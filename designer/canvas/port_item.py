@@ -30,6 +30,7 @@ class PortItem(QGraphicsItem):
         # No z value: a child is drawn over its parent anyway, and under the badge (z 3).
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # see NodeItem
         self.help_text = help_text
+        self.offset = (0.0, 0.0)  # where the card that builds it places it (its pos())
 
     def toolTip(self) -> str:
         """Written when asked, like NodeItem.toolTip."""

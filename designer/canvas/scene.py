@@ -564,6 +564,16 @@ class CanvasScene(QGraphicsScene):
                 return item
         return None
 
+    def wire_label_at(self, pos: QPointF) -> EdgeItem | None:
+        """The wire whose shape text is drawn under a scene point, or None (the text is
+        part of the wire's painting, not an item of its own)."""
+        for item in self.items(pos, Qt.ItemSelectionMode.IntersectsItemBoundingRect):
+            if isinstance(item, EdgeItem) and item.isVisible():
+                rect = item.label_rect()
+                if rect is not None and rect.contains(pos):
+                    return item
+        return None
+
     def block_at(self, pos: QPointF) -> BlockItem | None:
         """The closed block under a scene point (its ports count), or None."""
         return self._item_at(pos, BlockItem)
@@ -853,8 +863,15 @@ class CanvasScene(QGraphicsScene):
     def helpEvent(self, event) -> None:
         """Show the tooltip of the topmost item under the mouse that has one. Qt's own
         version reads the stored C++ text; nodes and ports write theirs when asked."""
+        pos = event.scenePos()
+        items = self.items(pos)
+        wire = self.wire_label_at(pos)
+        if wire is not None:  # its shape text is drawn over it and whatever lies below
+            below = next((i for i, item in enumerate(items)
+                          if item.zValue() <= wire.zValue()), len(items))
+            items.insert(below, wire)
         text = ""
-        for item in self.items(event.scenePos()):
+        for item in items:
             text = item.toolTip()
             if text:
                 break

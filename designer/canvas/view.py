@@ -291,7 +291,8 @@ class CanvasView(QGraphicsView):
     def contextMenuEvent(self, event) -> None:
         pos = self.mapToScene(event.pos())
         node = self.canvas.node_at(pos)
-        if node is None and not self.itemAt(event.pos()):
+        if node is None and not self.itemAt(event.pos()) and (
+                self.canvas.wire_label_at(pos) is None):
             self.open_quick_add(pos, None)
             event.accept()
             return
