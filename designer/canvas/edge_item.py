@@ -24,10 +24,11 @@ from engine.core.spec import EdgeSpec
 
 def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
     """A horizontal-tangent cubic from a to b; loops round when b is left of a."""
-    dx = b.x() - a.x()
-    bend = max(40.0, abs(dx) * 0.5, min(abs(b.y() - a.y()) * 0.5, 120.0) if dx < 0 else 0.0)
+    ax, ay, bx, by = a.x(), a.y(), b.x(), b.y()
+    dx = bx - ax
+    bend = max(40.0, abs(dx) * 0.5, min(abs(by - ay) * 0.5, 120.0) if dx < 0 else 0.0)
     path = QPainterPath(a)
-    path.cubicTo(QPointF(a.x() + bend, a.y()), QPointF(b.x() - bend, b.y()), b)
+    path.cubicTo(ax + bend, ay, bx - bend, by, bx, by)
     return path
 
 
@@ -79,6 +80,7 @@ def shape_label_rect(text: str) -> QRectF:
     return rect
 
 
+_SELECTABLE = QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
 _PLAIN_OPTION = QStyleOptionGraphicsItem()  # no selection state: the wire draws its own
 
 
@@ -96,7 +98,8 @@ class EdgeItem(QGraphicsPathItem):
         self.edge = edge
         self.problem: str | None = None
         self._hover = False
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self._bounds = QRectF()  # see _update_bounds
+        self.setFlag(_SELECTABLE)
         self.setAcceptHoverEvents(True)  # z stays 0: under the nodes (z 1)
         self.label_text = ""
         self._label_brush = QColor()
@@ -114,6 +117,7 @@ class EdgeItem(QGraphicsPathItem):
         if theme.wire_scale() != 1.0:
             pen.setWidthF(pen.widthF() * theme.wire_scale())
         self.setPen(pen)
+        self._update_bounds()
 
     @property
     def value_label(self) -> WireLabel:
@@ -166,6 +170,7 @@ class EdgeItem(QGraphicsPathItem):
     def _rebuild(self) -> None:
         a, b = self._ends
         self.setPath(routed_path(a, b, [r.pos() for r in self.reroutes]))
+        self._update_bounds()
         self._place_label()
 
     def set_label(self, text: str, visible: bool, brush: QColor | None = None) -> None:
@@ -229,6 +234,7 @@ class EdgeItem(QGraphicsPathItem):
             if box != self._label_box:
                 self.prepareGeometryChange()
                 self._label_box = box
+                self._update_bounds()
             self._label_pos = pos
         value = self._value_label
         if value is not None:
@@ -255,6 +261,7 @@ class EdgeItem(QGraphicsPathItem):
             p.setWidthF(p.widthF() * theme.wire_scale())
         if p != self.pen():
             self.setPen(p)
+            self._update_bounds()
         brush = theme.color("shape_text")
         if brush != self._label_brush:
             self._label_brush = brush
@@ -279,11 +286,20 @@ class EdgeItem(QGraphicsPathItem):
         stroker.setWidth(12)
         return stroker.createStroke(self.path())
 
-    def boundingRect(self) -> QRectF:
-        rect = super().boundingRect().adjusted(-6, -6, 6, 6)
+    def _update_bounds(self) -> None:
+        """Work out what boundingRect() returns, after the path, the pen or the shape text
+        changed (each caller has let Qt read the old one first: setPath, setPen and
+        prepareGeometryChange do). Qt's own rectangle strokes the path (shape()) for every
+        new wire; the curve's control points, widened by the hit stroke and the widest
+        pen, hold everything painted or hit."""
+        reach = max(6.0, self.pen().widthF() / 2) + 6.0
+        rect = self.path().controlPointRect().adjusted(-reach, -reach, reach, reach)
         if self._label_box is not None:
             rect = rect.united(self._label_box)
-        return rect
+        self._bounds = rect
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:

@@ -11,7 +11,7 @@ from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPainter, QPainterPath,
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from designer import theme
-from designer.canvas.port_item import PortItem
+from designer.canvas.port_item import DEVICE_CACHE, PortItem
 from engine.core import registry
 from engine.ops.base import OpDef
 
@@ -22,6 +22,8 @@ BODY_PAD = 6.0
 CORNER = 6.0
 GRID_SIZE = 20.0
 OUTLINE_ZOOM = 0.4  # below this zoom nodes are drawn as plain cards (level of detail)
+_MOVABLE_SELECTABLE = (QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+                       | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
 
 class ErrorBadge(QGraphicsItem):
     """The red "!" in a node's corner; its tooltip is the compiler's message."""
@@ -88,16 +90,13 @@ class NodeItem(CardItem):
         self.id_prefix = ""  # "block/" while the node is shown inside its open block
         self.inputs: dict[str, PortItem] = {}
         self.output: PortItem | None = None
-        self.setFlags(
-            QGraphicsItem.GraphicsItemFlag.ItemIsMovable
-            | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
-        )
+        self.setFlags(_MOVABLE_SELECTABLE)
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
         # Painted once into a pixmap and blitted afterwards: wires restyled by the training
         # overlay repaint the area around nodes ten times a second, and a Python paint()
         # there would take the GIL from the training thread. update() refreshes the pixmap.
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setCacheMode(DEVICE_CACHE)
         n_in = len(self.op.inputs) if self.op else 0
         self._body_height = max(1, n_in) * ROW_HEIGHT + 2 * BODY_PAD
         self._bounds = QRectF(0, 0, NODE_WIDTH, self.height).adjusted(-3, -3, 5, 6)
