@@ -290,10 +290,10 @@ class EdgeItem(QGraphicsPathItem):
         """Work out what boundingRect() returns, after the path, the pen or the shape text
         changed (each caller has let Qt read the old one first: setPath, setPen and
         prepareGeometryChange do). Qt's own rectangle strokes the path (shape()) for every
-        new wire; the curve's control points, widened by the hit stroke and the widest
-        pen, hold everything painted or hit."""
+        new wire; the curve's own rectangle, widened by the hit stroke's half and by 6 as
+        before (or by the pen, when wider), holds everything painted or hit."""
         reach = max(6.0, self.pen().widthF() / 2) + 6.0
-        rect = self.path().controlPointRect().adjusted(-reach, -reach, reach, reach)
+        rect = self.path().boundingRect().adjusted(-reach, -reach, reach, reach)
         if self._label_box is not None:
             rect = rect.united(self._label_box)
         self._bounds = rect

@@ -334,6 +334,11 @@ class CanvasView(QGraphicsView):
         self.resetCachedContent()
         self.viewport().update()
 
+    def paintEvent(self, event) -> None:
+        # The nodes about to be painted get their port items first (they are made late).
+        self.canvas.ensure_ports(self.mapToScene(event.rect()).boundingRect())
+        super().paintEvent(event)
+
     def scrollContentsBy(self, dx: int, dy: int) -> None:
         super().scrollContentsBy(dx, dy)
         self.minimap.schedule()
