@@ -4,11 +4,13 @@ fast): wire ends, the wires' shape text, wire and minimap rectangles."""
 import pytest
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QHelpEvent, QImage, QPainter
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from designer import theme
 from designer.canvas.edge_item import WireLabel
-from tests.test_canvas import chain, view_point, window  # noqa: F401 (fixture)
+from designer.canvas.port_item import PortItem
+from tests.test_canvas import chain, drag, view_point, window  # noqa: F401 (fixture)
 
 
 def spaced_chain(win):
@@ -136,3 +138,58 @@ def test_minimap_rectangles_are_the_items_scene_rectangles(window):  # noqa: F81
     rects = [r for r, _c in minimap._rects]
     want = [window.scene.nodes[n].sceneBoundingRect() for n in window.scene.nodes]
     assert rects == want
+
+
+def _far_graph(win):
+    """An Input wired into an Add far off screen, plus one on screen."""
+    c = win.controller
+    x = c.add_node("Input", (0.0, 0.0))
+    far = c.add_node("Add", (9000.0, 6000.0))
+    assert c.connect(x, far, "b") is None
+    return x, far
+
+
+def test_ports_are_made_when_painted_or_hit_and_know_their_wires(window, qtbot):  # noqa: F811
+    x, far = _far_graph(window)
+    scene = window.scene
+    window.view.viewport().repaint()
+    assert scene.nodes[x].has_ports  # on screen: painted with its ports
+    node = scene.nodes[far]
+    assert not node.has_ports and not [i for i in scene.items() if isinstance(i, PortItem)
+                                        and i.parentItem() is node]
+    # Wires attach where the ports will be, before they exist.
+    wire = _wire_into(window, far)
+    end = wire.path().elementAt(wire.path().elementCount() - 1)
+    # A press on the port's place finds it (made on the spot), wired and filled.
+    spot = node.pos() + QPointF(0, 26 + 6 + 20 * 1.5)
+    port = scene.port_at(spot)
+    assert node.has_ports and port is node.inputs["b"] and port.connected
+    assert not node.inputs["a"].connected and not node.output.connected
+    assert (end.x, end.y) == (port.scenePos().x(), port.scenePos().y())
+    # Scrolled into view, a node is painted with its ports.
+    other = window.controller.add_node("Dense", (-9000.0, 6000.0))
+    window.view.centerOn(scene.nodes[other].pos())
+    window.view.viewport().repaint()
+    assert scene.nodes[other].has_ports
+
+
+def test_hover_and_connect_reach_ports_not_made_yet(window, qtbot):  # noqa: F811
+    c = window.controller
+    x = c.add_node("Input", (0.0, 0.0))
+    d = c.add_node("Dense", (300.0, 0.0))
+    scene = window.scene
+    for item in (scene.nodes[x], scene.nodes[d]):  # as a big file leaves nodes off screen
+        for port in item.ports():
+            port.setParentItem(None)
+            scene.removeItem(port)
+        item._inputs, item._output, item.has_ports = {}, None, False
+        scene._portless.add(item.node_id)
+    a = scene.nodes[x].port_scene_pos("out", True)
+    b = scene.nodes[d].port_scene_pos("in", False)
+    vp = window.view.viewport()
+    QTest.mouseMove(vp, view_point(window, b + QPointF(40, 40)))
+    QTest.mouseMove(vp, view_point(window, b))  # hovering lights the port up
+    qtbot.waitUntil(lambda: scene.nodes[d].has_ports and scene.nodes[d].inputs["in"]._hover)
+    drag(qtbot, window, a, b)
+    assert [(e.src, e.dst, e.dst_port) for e in window.document.edges()] == [(x, d, "in")]
+    assert scene.nodes[d].inputs["in"].connected and scene.nodes[x].output.connected
