@@ -116,6 +116,9 @@ class EdgeItem(QGraphicsPathItem):
         pen = theme.pen("wire", 2.2)
         if theme.wire_scale() != 1.0:
             pen.setWidthF(pen.widthF() * theme.wire_scale())
+        # How far the rectangle reaches past the curve: half the hit stroke (or of the pen,
+        # when wider) and 6 more, as Qt's rectangle of the stroke did.
+        self._reach = max(6.0, pen.widthF() / 2) + 6.0
         self.setPen(pen)
         self._update_bounds()
 
@@ -169,8 +172,9 @@ class EdgeItem(QGraphicsPathItem):
 
     def _rebuild(self) -> None:
         a, b = self._ends
-        self.setPath(routed_path(a, b, [r.pos() for r in self.reroutes]))
-        self._update_bounds()
+        path = routed_path(a, b, [r.pos() for r in self.reroutes])
+        self.setPath(path)
+        self._update_bounds(path)
         self._place_label()
 
     def set_label(self, text: str, visible: bool, brush: QColor | None = None) -> None:
@@ -220,6 +224,9 @@ class EdgeItem(QGraphicsPathItem):
             self._place_label()
 
     def _place_label(self) -> None:
+        if self._label_pos is None and self._value_label is None and not (
+                self._label_wanted and self.label_text):
+            return  # nothing shown, nothing to show (every wire as a big file opens)
         text = self.label_text
         r = shape_label_rect(text) if text else QRectF()
         a, b = self._ends
@@ -261,6 +268,7 @@ class EdgeItem(QGraphicsPathItem):
             p.setWidthF(p.widthF() * theme.wire_scale())
         if p != self.pen():
             self.setPen(p)
+            self._reach = max(6.0, p.widthF() / 2) + 6.0
             self._update_bounds()
         brush = theme.color("shape_text")
         if brush != self._label_brush:
@@ -286,14 +294,14 @@ class EdgeItem(QGraphicsPathItem):
         stroker.setWidth(12)
         return stroker.createStroke(self.path())
 
-    def _update_bounds(self) -> None:
+    def _update_bounds(self, path: QPainterPath | None = None) -> None:
         """Work out what boundingRect() returns, after the path, the pen or the shape text
         changed (each caller has let Qt read the old one first: setPath, setPen and
         prepareGeometryChange do). Qt's own rectangle strokes the path (shape()) for every
         new wire; the curve's own rectangle, widened by the hit stroke's half and by 6 as
         before (or by the pen, when wider), holds everything painted or hit."""
-        reach = max(6.0, self.pen().widthF() / 2) + 6.0
-        rect = self.path().boundingRect().adjusted(-reach, -reach, reach, reach)
+        reach = self._reach
+        rect = (path or self.path()).boundingRect().adjusted(-reach, -reach, reach, reach)
         if self._label_box is not None:
             rect = rect.united(self._label_box)
         self._bounds = rect

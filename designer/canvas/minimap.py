@@ -77,7 +77,7 @@ class Minimap(QWidget):
                 # pos + boundingRect is sceneBoundingRect for a top-level, untransformed
                 # card, without Qt working out 20,000 scene transforms right after a big
                 # file opens.
-                rects.append((item.boundingRect().translated(item.pos()), color))
+                rects.append((item.boundingRect().translated(item.x(), item.y()), color))
         for block in canvas.blocks.values():
             rects.append((block.sceneBoundingRect(), QColor(BLOCK_COLOR)))
         self._rects = rects

@@ -178,10 +178,9 @@ class NodeItem(CardItem):
         asked of Qt (port.scenePos()): a node is a top-level item that is never scaled or
         rotated, and a big file attaches tens of thousands of wires as it opens."""
         place = self._port_places.get((name, is_output))
-        pos = self.pos()
         if place is None:  # a wire into a port the op lacks: attach at the left edge
-            return QPointF(pos.x(), pos.y() + HEADER_HEIGHT / 2)
-        return QPointF(pos.x() + place[0], pos.y() + place[1])
+            place = (0.0, HEADER_HEIGHT / 2)
+        return QPointF(self.x() + place[0], self.y() + place[1])
 
     # -- content -------------------------------------------------------------------------
     def set_content(self, title: str, shape_text: str, problems: list[str]) -> None:
