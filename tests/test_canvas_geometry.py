@@ -193,3 +193,14 @@ def test_hover_and_connect_reach_ports_not_made_yet(window, qtbot):  # noqa: F81
     drag(qtbot, window, a, b)
     assert [(e.src, e.dst, e.dst_port) for e in window.document.edges()] == [(x, d, "in")]
     assert scene.nodes[d].inputs["in"].connected and scene.nodes[x].output.connected
+
+
+def test_once_every_node_has_ports_painting_looks_for_none(window, monkeypatch):  # noqa: F811
+    x, far = _far_graph(window)
+    window.scene.nodes[far].ports()  # made when asked, not by the paint
+    window.view.viewport().repaint()
+    assert not window.scene._portless
+    asked = []
+    monkeypatch.setattr(window.scene, "items", lambda *a: asked.append(a) or [])
+    window.scene.ensure_ports(QRectF(-1e4, -1e4, 2e4, 2e4))
+    assert asked == []

@@ -319,7 +319,8 @@ class EdgeItem(QGraphicsPathItem):
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self.path())
-        if self._label_pos is not None:
+        if self._label_pos is not None and option.levelOfDetailFromTransform(
+                painter.worldTransform()) >= OUTLINE_ZOOM:  # else too small to read
             label = _shape_label_painter()
             if label.text() != self.label_text:
                 label.setText(self.label_text)

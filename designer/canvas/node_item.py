@@ -131,6 +131,9 @@ class NodeItem(CardItem):
         if self.has_ports:
             return
         self.has_ports = True
+        scene = self.scene()
+        if scene is not None and hasattr(scene, "ports_made"):
+            scene.ports_made(self.node_id)
         if self.op is None:
             return
         places = self._port_places

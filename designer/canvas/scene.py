@@ -272,8 +272,11 @@ class CanvasScene(QGraphicsScene):
         area = rect.adjusted(-reach, -reach, reach, reach)
         for item in self.items(area, Qt.ItemSelectionMode.IntersectsItemBoundingRect):
             if type(item) is NodeItem and not item.has_ports:
-                item.build_ports()
-                self._portless.discard(item.node_id)
+                item.build_ports()  # calls ports_made
+
+    def ports_made(self, node_id: str) -> None:
+        """A node made its port items (painted, hit-tested or asked for them)."""
+        self._portless.discard(node_id)
 
     def render(self, painter, target: QRectF | None = None, source: QRectF | None = None,
                mode=Qt.AspectRatioMode.KeepAspectRatio) -> None:
