@@ -13,17 +13,6 @@ from designer.canvas.port_item import PortItem
 from tests.test_canvas import chain, drag, view_point, window  # noqa: F401 (fixture)
 
 
-def spaced_chain(win):
-    """Input -> Dense -> Dense with room on the wires for their shape text."""
-    c = win.controller
-    x = c.add_node("Input", (0.0, 0.0))
-    d1 = c.add_node("Dense", (300.0, 0.0))
-    d2 = c.add_node("Dense", (600.0, 60.0))
-    assert c.connect(x, d1, "in") is None
-    assert c.connect(d1, d2, "in") is None
-    return x, d1, d2
-
-
 def _wire_into(win, node_id):
     return next(item for edge, item in win.scene.edges.items() if edge.dst == node_id)
 
@@ -50,7 +39,7 @@ def test_port_positions_added_up_equal_qts_after_moves(window):  # noqa: F811
 
 
 def test_shape_text_is_drawn_at_the_wires_middle_as_a_label_item_would_be(window):  # noqa: F811
-    _x, d1, d2 = spaced_chain(window)
+    _x, d1, d2 = chain(window, step=300.0)
     wire = _wire_into(window, d2)
     assert wire.label_text == "(batch, 8)" and wire.label_visible
     rect = wire.label_rect()
@@ -98,7 +87,8 @@ def test_short_wires_leave_out_the_shape_text(window):  # noqa: F811
 
 
 def test_the_wires_message_shows_over_its_shape_text(window, monkeypatch):  # noqa: F811
-    _x, _d1, d2 = spaced_chain(window)
+    _x, _d1, d2 = chain(window, step=300.0)
+    window.controller.move_nodes({d2: ((600.0, 0.0), (600.0, 60.0))})  # a slanted middle
     wire = _wire_into(window, d2)
     wire.set_problem("Shapes do not match.")
     shown = []
@@ -114,7 +104,7 @@ def test_the_wires_message_shows_over_its_shape_text(window, monkeypatch):  # no
 
 
 def test_wire_rectangle_holds_its_stroke_label_and_pen(window):  # noqa: F811
-    _x, d1, d2 = spaced_chain(window)
+    _x, d1, d2 = chain(window, step=300.0)
     wire = _wire_into(window, d2)
     for width in (2.2, 14.0):
         wire.set_overlay(QColor("#123456"), width, "")
