@@ -120,7 +120,8 @@ class EdgeItem(QGraphicsPathItem):
         # when wider) and 6 more, as Qt's rectangle of the stroke did.
         self._reach = max(6.0, pen.widthF() / 2) + 6.0
         self.setPen(pen)
-        self._update_bounds()
+        # What _update_bounds gives the empty path (set_ends builds the real one next).
+        self._bounds = QRectF(-self._reach, -self._reach, 2 * self._reach, 2 * self._reach)
 
     @property
     def value_label(self) -> WireLabel:
