@@ -52,11 +52,11 @@ def in_pos(win, node_id, port="in"):
     return win.scene.nodes[node_id].port_scene_pos(port, False)
 
 
-def chain(win):
+def chain(win, step: float = 220.0):
     c = win.controller
     x = c.add_node("Input", (0.0, 0.0))
-    d1 = c.add_node("Dense", (220.0, 0.0))
-    d2 = c.add_node("Dense", (440.0, 0.0))
+    d1 = c.add_node("Dense", (step, 0.0))
+    d2 = c.add_node("Dense", (2 * step, 0.0))
     assert c.connect(x, d1, "in") is None
     assert c.connect(d1, d2, "in") is None
     return x, d1, d2

@@ -67,10 +67,17 @@ class Minimap(QWidget):
         for note in canvas.notes.values():
             rects.append((note.sceneBoundingRect(),
                           QColor(FRAME_COLOR if note.kind == "frame" else NOTE_COLOR)))
+        colors: dict[str, QColor] = {}
         for item in canvas.nodes.values():
             if item.isVisible():
                 category = item.op.category if item.op else ""
-                rects.append((item.sceneBoundingRect(), theme.category_color(category)))
+                color = colors.get(category)
+                if color is None:
+                    color = colors[category] = theme.category_color(category)
+                # pos + boundingRect is sceneBoundingRect for a top-level, untransformed
+                # card, without Qt working out 20,000 scene transforms right after a big
+                # file opens.
+                rects.append((item.boundingRect().translated(item.x(), item.y()), color))
         for block in canvas.blocks.values():
             rects.append((block.sceneBoundingRect(), QColor(BLOCK_COLOR)))
         self._rects = rects

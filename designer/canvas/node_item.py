@@ -11,7 +11,7 @@ from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPainter, QPainterPath,
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from designer import theme
-from designer.canvas.port_item import PortItem
+from designer.canvas.port_item import DEVICE_CACHE, PortItem
 from engine.core import registry
 from engine.ops.base import OpDef
 
@@ -22,6 +22,8 @@ BODY_PAD = 6.0
 CORNER = 6.0
 GRID_SIZE = 20.0
 OUTLINE_ZOOM = 0.4  # below this zoom nodes are drawn as plain cards (level of detail)
+_MOVABLE_SELECTABLE = (QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+                       | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
 
 class ErrorBadge(QGraphicsItem):
     """The red "!" in a node's corner; its tooltip is the compiler's message."""
@@ -86,22 +88,23 @@ class NodeItem(CardItem):
         self.shape_text = ""
         self.problems: list[str] = []
         self.id_prefix = ""  # "block/" while the node is shown inside its open block
-        self.inputs: dict[str, PortItem] = {}
-        self.output: PortItem | None = None
-        self.setFlags(
-            QGraphicsItem.GraphicsItemFlag.ItemIsMovable
-            | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
-        )
+        # The port items are made when the node is first shown or asked for them (see
+        # build_ports); until then where they go and which are wired is known without them.
+        self._inputs: dict[str, PortItem] = {}
+        self._output: PortItem | None = None
+        self.has_ports = False
+        self._wired: frozenset[tuple[str, bool]] = frozenset()
+        self.setFlags(_MOVABLE_SELECTABLE)
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
         # Painted once into a pixmap and blitted afterwards: wires restyled by the training
         # overlay repaint the area around nodes ten times a second, and a Python paint()
         # there would take the GIL from the training thread. update() refreshes the pixmap.
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setCacheMode(DEVICE_CACHE)
         n_in = len(self.op.inputs) if self.op else 0
         self._body_height = max(1, n_in) * ROW_HEIGHT + 2 * BODY_PAD
         self._bounds = QRectF(0, 0, NODE_WIDTH, self.height).adjusted(-3, -3, 5, 6)
-        self._build_ports()
+        self._port_places = _port_places(self.op)
         self._badge: ErrorBadge | None = None  # made when the node first has a problem
 
     # -- geometry ------------------------------------------------------------------------
@@ -121,15 +124,41 @@ class NodeItem(CardItem):
             self._badge.setVisible(False)
         return self._badge
 
-    def _build_ports(self) -> None:
+    def build_ports(self) -> None:
+        """Make the port items (once). A big file opens with most nodes off screen: their
+        ports are made when the canvas first paints or hit-tests them
+        (CanvasScene.ensure_ports), which halves the items made while it opens."""
+        if self.has_ports:
+            return
+        self.has_ports = True
+        scene = self.scene()
+        if scene is not None and hasattr(scene, "ports_made"):
+            scene.ports_made(self.node_id)
         if self.op is None:
             return
-        for i, port in enumerate(self.op.inputs):
+        places = self._port_places
+        for port in self.op.inputs:
             item = PortItem(self.node_id, port.name, False, port.optional, port.help, self)
-            item.setPos(0, HEADER_HEIGHT + BODY_PAD + ROW_HEIGHT * (i + 0.5))
-            self.inputs[port.name] = item
-        self.output = PortItem(self.node_id, "out", True, parent=self)
-        self.output.setPos(NODE_WIDTH, HEADER_HEIGHT + self._body_height / 2)
+            item.offset = places[(port.name, False)]
+            item.setPos(*item.offset)
+            item.connected = (port.name, False) in self._wired
+            self._inputs[port.name] = item
+        self._output = item = PortItem(self.node_id, "out", True, parent=self)
+        item.offset = places[("out", True)]
+        item.setPos(*item.offset)
+        item.connected = ("out", True) in self._wired
+
+    @property
+    def inputs(self) -> dict[str, PortItem]:
+        """The input port items by name (made if they were not yet)."""
+        self.build_ports()
+        return self._inputs
+
+    @property
+    def output(self) -> PortItem | None:
+        """The output port item (made if it was not yet); None for an unknown op."""
+        self.build_ports()
+        return self._output
 
     def ports(self) -> list[PortItem]:
         """Every port, inputs first."""
@@ -138,12 +167,23 @@ class NodeItem(CardItem):
     def port(self, name: str, is_output: bool) -> PortItem | None:
         return self.output if is_output else self.inputs.get(name)
 
+    def set_wired(self, wired: frozenset[tuple[str, bool]]) -> None:
+        """Which ports have a wire, as (name, is_output): they are drawn filled."""
+        self._wired = wired
+        if self.has_ports:
+            for port in self.ports():
+                port.set_connected((port.name, port.is_output) in wired)
+
     def port_scene_pos(self, name: str, is_output: bool) -> QPointF:
-        """Where a wire attaches, in scene coordinates."""
-        port = self.port(name, is_output)
-        if port is None:  # a wire into a port the op lacks: attach at the left edge
-            return self.mapToScene(QPointF(0, HEADER_HEIGHT / 2))
-        return port.scenePos()
+        """Where a wire attaches, in scene coordinates.
+
+        Added up from the node's position and the port's fixed place on it rather than
+        asked of Qt (port.scenePos()): a node is a top-level item that is never scaled or
+        rotated, and a big file attaches tens of thousands of wires as it opens."""
+        place = self._port_places.get((name, is_output))
+        if place is None:  # a wire into a port the op lacks: attach at the left edge
+            place = (0.0, HEADER_HEIGHT / 2)
+        return QPointF(self.x() + place[0], self.y() + place[1])
 
     # -- content -------------------------------------------------------------------------
     def set_content(self, title: str, shape_text: str, problems: list[str]) -> None:
@@ -159,7 +199,7 @@ class NodeItem(CardItem):
     def set_node_id(self, node_id: str) -> None:
         """Follow a rename."""
         self.node_id = node_id
-        for port in self.ports():
+        for port in self.ports() if self.has_ports else ():
             port.node_id = node_id
         self.update()
 
@@ -247,10 +287,11 @@ class NodeItem(CardItem):
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, node_id)
 
         # Port names inside the body when there is more than one input.
-        if len(self.inputs) > 1:
+        names = [p.name for p in self.op.inputs] if self.op else []
+        if len(names) > 1:
             painter.setPen(QColor(pal.muted_text))
-            for name, port in self.inputs.items():
-                y = port.pos().y()
+            for name in names:
+                y = self._port_places[(name, False)][1]
                 painter.drawText(QRectF(10, y - ROW_HEIGHT / 2, NODE_WIDTH / 2, ROW_HEIGHT),
                                  Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, name)
 
@@ -260,7 +301,7 @@ class NodeItem(CardItem):
             painter.setFont(theme.canvas_font("shape"))
             painter.setPen(QColor(pal.shape_text))
             align = Qt.AlignmentFlag.AlignVCenter | (
-                Qt.AlignmentFlag.AlignRight if len(self.inputs) > 1
+                Qt.AlignmentFlag.AlignRight if len(names) > 1
                 else Qt.AlignmentFlag.AlignHCenter)
             painter.drawText(body, align, self.shape_text)
         elif self.problems:
@@ -268,6 +309,24 @@ class NodeItem(CardItem):
             painter.setPen(QColor(pal.error))
             painter.drawText(body, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
                              "shape unknown")
+
+_places: dict[str, dict[tuple[str, bool], tuple[float, float]]] = {}
+
+
+def _port_places(op: OpDef | None) -> dict[tuple[str, bool], tuple[float, float]]:
+    """Where an op's ports sit on its node, by (name, is_output): the same for every node
+    of the op, worked out once."""
+    if op is None:
+        return {}
+    places = _places.get(op.id)
+    if places is None:
+        body = max(1, len(op.inputs)) * ROW_HEIGHT + 2 * BODY_PAD
+        places = {(port.name, False): (0.0, HEADER_HEIGHT + BODY_PAD + ROW_HEIGHT * (i + 0.5))
+                  for i, port in enumerate(op.inputs)}
+        places[("out", True)] = (NODE_WIDTH, HEADER_HEIGHT + body / 2)
+        _places[op.id] = places
+    return places
+
 
 def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -11,6 +11,9 @@ from designer import theme
 PORT_RADIUS = 5.5
 HIT_RADIUS = 10.0  # generous hit area: ports are small targets
 _BOUNDS = QRectF(-HIT_RADIUS, -HIT_RADIUS, 2 * HIT_RADIUS, 2 * HIT_RADIUS)
+# Looked up once: reading a Qt enum member costs a Python call, and a big file makes
+# tens of thousands of cards and ports.
+DEVICE_CACHE = QGraphicsItem.CacheMode.DeviceCoordinateCache
 
 
 class PortItem(QGraphicsItem):
@@ -28,8 +31,9 @@ class PortItem(QGraphicsItem):
         self._hover = False
         self.setAcceptHoverEvents(True)
         # No z value: a child is drawn over its parent anyway, and under the badge (z 3).
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # see NodeItem
+        self.setCacheMode(DEVICE_CACHE)  # see NodeItem
         self.help_text = help_text
+        self.offset = (0.0, 0.0)  # where the card that builds it places it (its pos())
 
     def toolTip(self) -> str:
         """Written when asked, like NodeItem.toolTip."""

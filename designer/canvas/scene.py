@@ -18,7 +18,7 @@ from designer.canvas.block_item import BlockFrame, BlockItem
 from designer.canvas.edge_item import DragWire, EdgeItem
 from designer.canvas.node_item import GRID_SIZE, HEADER_HEIGHT, CardItem, NodeItem
 from designer.canvas.note_item import NoteItem
-from designer.canvas.port_item import PortItem
+from designer.canvas.port_item import HIT_RADIUS, PortItem
 from designer.document.blocks import block_ports
 from designer.document.layout import follow_ends
 from engine.core import registry
@@ -57,6 +57,7 @@ class CanvasScene(QGraphicsScene):
         self._closed_in: dict[str, str] = {}  # node id -> its closed block's group id
         self._open_members: dict[str, set[str]] = {}  # open block -> nodes shown in its frame
         self._edges_of: dict[str, set[EdgeSpec]] = {}  # node id -> its wires (moves are hot)
+        self._portless: set[str] = set()  # nodes whose port items are not made yet
         self.snap_to_grid = False
         self.show_wire_shapes = True
         self.user_moving = False
@@ -120,6 +121,7 @@ class CanvasScene(QGraphicsScene):
             self._closed_in.clear()
             self._open_members.clear()
             self._edges_of.clear()
+            self._portless.clear()
             for node in self.document.nodes():
                 self._on_node_added(node.id)
             for edge in self.document.edges():
@@ -158,18 +160,23 @@ class CanvasScene(QGraphicsScene):
         item.setPos(x, y)
         self.addItem(item)
         self.nodes[node_id] = item
+        self._portless.add(node_id)
 
     def _on_node_removed(self, node_id: str) -> None:
         item = self.nodes.pop(node_id, None)
         if item is not None:
             self.removeItem(item)
         self._closed_in.pop(node_id, None)
+        self._portless.discard(node_id)
 
     def _on_node_renamed(self, old: str, new: str) -> None:
         item = self.nodes.pop(old, None)
         if item is not None:
             item.set_node_id(new)
             self.nodes[new] = item
+        if old in self._portless:
+            self._portless.discard(old)
+            self._portless.add(new)
         if old in self._closed_in:
             self._closed_in[new] = self._closed_in.pop(old)
         self._sync_edges()
@@ -254,6 +261,35 @@ class CanvasScene(QGraphicsScene):
         if gid is not None and gid in self.blocks:
             return self.blocks[gid].port_scene_pos(node_id, name, is_output)
         return self.nodes[node_id].port_scene_pos(name, is_output)
+
+    def ensure_ports(self, rect: QRectF) -> None:
+        """Make the port items of the nodes within reach of a scene rectangle: before the
+        canvas paints it (CanvasView.paintEvent), hit-tests or hovers there. Ports are
+        made late because a big file would otherwise open with tens of thousands."""
+        if not self._portless:
+            return
+        reach = HIT_RADIUS + 1
+        area = rect.adjusted(-reach, -reach, reach, reach)
+        for item in self.items(area, Qt.ItemSelectionMode.IntersectsItemBoundingRect):
+            if type(item) is NodeItem and not item.has_ports:
+                item.build_ports()  # calls ports_made
+
+    def ports_made(self, node_id: str) -> None:
+        """A node made its port items (painted, hit-tested or asked for them)."""
+        self._portless.discard(node_id)
+
+    def render(self, painter, target: QRectF | None = None, source: QRectF | None = None,
+               mode=Qt.AspectRatioMode.KeepAspectRatio) -> None:
+        """Draw the scene (a picture of it): with the ports of what it shows."""
+        target, source = target or QRectF(), source or QRectF()
+        self.ensure_ports(source if not source.isNull() else self.sceneRect())
+        super().render(painter, target, source, mode)
+
+    def itemsBoundingRect(self) -> QRectF:
+        """Every item's rectangle, the ports not yet made included (they stick out of
+        their nodes): what the same graph gave when every node made its ports at once."""
+        self.ensure_ports(self.sceneRect())
+        return super().itemsBoundingRect()
 
     def port_item(self, node_id: str, name: str, is_output: bool) -> PortItem | None:
         """The visible port item of a node's port (its closed block's port if it has one)."""
@@ -472,18 +508,27 @@ class CanvasScene(QGraphicsScene):
         # Pens follow problems (set_problem), overlays and the theme (restyle()) by
         # themselves; here only labels, problems and which ports are wired change.
         label_brush = theme.color("shape_text")
-        connected: set[int] = set()
+        connected: set[int] = set()  # block ports with a wire
+        wired: dict[str, set[tuple[str, bool]]] = {}  # node -> its ports with a wire
+        blocks, closed_in = self.blocks, self._closed_in
         for edge, item in self.edges.items():
             shape = analysis.shapes.get(edge.src)
             item.set_label(fmt_shape(shape) if shape is not None else "", self.show_wire_shapes,
                            label_brush)
             item.set_problem(by_edge.get(edge.key))
             for node_id, name, out in ((edge.src, "out", True), (edge.dst, edge.dst_port, False)):
-                port = self.port_item(node_id, name, out)
-                if port is not None:
-                    connected.add(id(port))
-        for card in list(self.nodes.values()) + list(self.blocks.values()):
-            for port in card.ports():
+                gid = closed_in.get(node_id)
+                if gid is not None and gid in blocks:  # drawn on the closed block's port
+                    port = blocks[gid].port(node_id, name, out)
+                    if port is not None:
+                        connected.add(id(port))
+                else:
+                    wired.setdefault(node_id, set()).add((name, out))
+        nothing: frozenset = frozenset()
+        for node_id, card in self.nodes.items():
+            card.set_wired(frozenset(wired[node_id]) if node_id in wired else nothing)
+        for block in self.blocks.values():
+            for port in block.ports():
                 port.set_connected(id(port) in connected)
         self.refreshed.emit()
 
@@ -559,9 +604,20 @@ class CanvasScene(QGraphicsScene):
 
     # -- gestures ------------------------------------------------------------------------
     def port_at(self, pos: QPointF) -> PortItem | None:
+        self.ensure_ports(QRectF(pos, pos))
         for item in self.items(pos):
             if isinstance(item, PortItem) and item.isVisible():
                 return item
+        return None
+
+    def wire_label_at(self, pos: QPointF) -> EdgeItem | None:
+        """The wire whose shape text is drawn under a scene point, or None (the text is
+        part of the wire's painting, not an item of its own)."""
+        for item in self.items(pos, Qt.ItemSelectionMode.IntersectsItemBoundingRect):
+            if isinstance(item, EdgeItem) and item.isVisible():
+                rect = item.label_rect()
+                if rect is not None and rect.contains(pos):
+                    return item
         return None
 
     def block_at(self, pos: QPointF) -> BlockItem | None:
@@ -623,6 +679,7 @@ class CanvasScene(QGraphicsScene):
                     self._press_notes[item.note_id] = QPointF(item.pos())
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        self.ensure_ports(QRectF(event.scenePos(), event.scenePos()))  # hover follows
         if self._drag is not None:
             self._update_drag(event.scenePos())
             event.accept()
@@ -657,6 +714,7 @@ class CanvasScene(QGraphicsScene):
 
     def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         pos = event.scenePos()
+        self.ensure_ports(QRectF(pos, pos))
         for item in self.items(pos):
             if isinstance(item, PortItem) or isinstance(item, NoteItem):
                 break
@@ -853,8 +911,16 @@ class CanvasScene(QGraphicsScene):
     def helpEvent(self, event) -> None:
         """Show the tooltip of the topmost item under the mouse that has one. Qt's own
         version reads the stored C++ text; nodes and ports write theirs when asked."""
+        pos = event.scenePos()
+        self.ensure_ports(QRectF(pos, pos))
+        items = self.items(pos)
+        wire = self.wire_label_at(pos)
+        if wire is not None:  # its shape text is drawn over it and whatever lies below
+            below = next((i for i, item in enumerate(items)
+                          if item.zValue() <= wire.zValue()), len(items))
+            items.insert(below, wire)
         text = ""
-        for item in self.items(event.scenePos()):
+        for item in items:
             text = item.toolTip()
             if text:
                 break

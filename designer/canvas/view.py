@@ -291,7 +291,8 @@ class CanvasView(QGraphicsView):
     def contextMenuEvent(self, event) -> None:
         pos = self.mapToScene(event.pos())
         node = self.canvas.node_at(pos)
-        if node is None and not self.itemAt(event.pos()):
+        if node is None and not self.itemAt(event.pos()) and (
+                self.canvas.wire_label_at(pos) is None):
             self.open_quick_add(pos, None)
             event.accept()
             return
@@ -332,6 +333,11 @@ class CanvasView(QGraphicsView):
         self.show_grid = on
         self.resetCachedContent()
         self.viewport().update()
+
+    def paintEvent(self, event) -> None:
+        # The nodes about to be painted get their port items first (they are made late).
+        self.canvas.ensure_ports(self.mapToScene(event.rect()).boundingRect())
+        super().paintEvent(event)
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:
         super().scrollContentsBy(dx, dy)

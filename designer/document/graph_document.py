@@ -8,7 +8,10 @@ every redo and every undo run the same code path.
 from __future__ import annotations
 
 import copy
+import gc
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -367,6 +370,10 @@ class GraphDocument(QObject):
 
         Edges must refer to nodes of the spec (serialize.load_file checks this).
         """
+        with _collections_paused():
+            self._load(spec)
+
+    def _load(self, spec: GraphSpec) -> None:
         ids = {n.id for n in spec.nodes}
         for e in spec.edges:
             for end in (e.src, e.dst):
@@ -411,3 +418,19 @@ class GraphDocument(QObject):
 
     def _bump(self) -> None:
         self.revision += 1
+
+
+@contextmanager
+def _collections_paused() -> Iterator[None]:
+    """Hold Python's cyclic garbage collector off while a document loads. Loading a big
+    file makes hundreds of thousands of long-lived objects (specs, then canvas items and
+    their wrappers); each time they grow the heap by a quarter the collector walks all of
+    them, which took a fifth of opening a 20,000-node graph. Afterwards it runs as usual."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
