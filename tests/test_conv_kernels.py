@@ -8,7 +8,7 @@ import pytest
 
 from engine.core import jit
 from engine.ops.activations import ReLU
-from engine.ops.conv import Conv2D, MaxPool2D
+from engine.ops.conv import Conv2D, MaxPool2D, same_padding
 
 numba = pytest.importorskip("numba")
 
@@ -26,14 +26,18 @@ CONVS = [  # (channels, h, w, params)
     (3, 5, 4, {"filters": 3, "groups": 3, "dilation": 2}),
     (2, 7, 6, {"kernel": 2, "dilation": 2, "stride": 2, "padding": "valid"}),
     (3, 4, 4, {"kernel": 5, "padding": "same"}),
+    (2, 2, 3, {"kernel": 3, "padding": "number", "pad": 3}),  # taps wholly in the border
+    (3, 9, 7, {"kernel": 5, "stride": 3, "padding": "number", "pad": 2, "dilation": 2}),
+    (2, 8, 9, {"kernel": 4, "stride": 2, "padding": "same"}),  # uneven 'same' padding
 ]
 POOLS = [(2, 6, 6, {}), (2, 7, 7, {"size": 3, "stride": 2}), (1, 5, 4, {"size": 2, "stride": 1}),
          (2, 5, 6, {"size": 3, "stride": 2, "padding": 1}), (2, 7, 5, {"size": 2}),
          (1, 4, 4, {"size": 4, "padding": 2})]
 
 
-def _run(op, params, shape, compiled, monkeypatch, dtype=np.float64, x=None):
-    """Forward and backward of one kernel on the numpy path or the compiled one."""
+def _run(op, params, shape, compiled, monkeypatch, dtype=np.float64, x=None, fused=None):
+    """Forward and backward of one kernel on the numpy path or the compiled one (`fused`
+    False: Conv2D adds its bias in a pass of its own, as before the bias row)."""
     monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
     monkeypatch.setattr(jit, "MIN_WORK", 0 if compiled else 10**12)
     rng = np.random.default_rng(1)
@@ -41,6 +45,8 @@ def _run(op, params, shape, compiled, monkeypatch, dtype=np.float64, x=None):
     params = op.resolve_params(params)
     kernel = op.make_kernel(params, ins, op.infer_shape(params, ins), dtype)
     kernel.needs_input_grad = (True,)
+    if fused is not None:
+        kernel.fused_bias = fused
     kernel.w, kernel.g = {}, {}
     for name, s in op.param_shapes(params, ins).items():
         kernel.w[name] = rng.normal(size=s).astype(dtype)
@@ -63,6 +69,58 @@ def test_compiled_conv_is_bit_identical_to_numpy(c, h, w, params, dtype, monkeyp
         np.testing.assert_array_equal(a, b)
     for name in ref[2]:
         np.testing.assert_array_equal(ref[2][name], got[2][name])
+
+
+TORCH_CONVS = [  # (batch, channels, h, w, params): odd sizes, strides, paddings, batch 1
+    (1, 3, 7, 5, {"kernel": 3, "padding": "same"}),
+    (2, 2, 9, 7, {"kernel": 3, "stride": 2, "padding": "same"}),
+    (3, 3, 8, 6, {"kernel": 3, "padding": "valid"}),
+    (2, 2, 7, 9, {"kernel": 3, "stride": 2, "padding": "valid"}),
+    (1, 2, 6, 7, {"kernel": 5, "padding": "number", "pad": 2, "dilation": 2}),
+    (2, 4, 5, 5, {"kernel": 2, "stride": 3, "padding": "number", "pad": 1}),
+    (2, 4, 6, 6, {"kernel": 3, "padding": "same", "bias": False}),
+]
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("n,c,h,w,params", TORCH_CONVS)
+def test_conv_float64_matches_torch_and_the_separate_bias_pass(n, c, h, w, params, compiled,
+                                                               monkeypatch):
+    """The bias row of the im2col products (and the compiled col2im) give torch's float64
+    forward and gradients, and the separate bias pass's to 1e-12."""
+    import torch
+    import torch.nn.functional as F
+
+    params = {"filters": 5, **params}
+    got = _run(Conv2D(), params, (n, c, h, w), compiled, monkeypatch)
+    ref = _run(Conv2D(), params, (n, c, h, w), compiled, monkeypatch, fused=False)
+    for a, b in zip(got[:2], ref[:2]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    for name in ref[2]:
+        np.testing.assert_allclose(got[2][name], ref[2][name], rtol=1e-12, atol=1e-12)
+    # the same random draws as _run: weights, bias, x, then dy
+    rng = np.random.default_rng(1)
+    op = Conv2D()
+    resolved = op.resolve_params(params)
+    shapes = op.param_shapes(resolved, {"in": (None, c, h, w)})
+    tw = {k: torch.tensor(rng.normal(size=s), requires_grad=True) for k, s in shapes.items()}
+    tx = torch.tensor(rng.normal(size=(n, c, h, w)), requires_grad=True)
+    k, s, d = resolved["kernel"], resolved["stride"], resolved["dilation"]
+    if resolved["padding"] == "same":
+        span = d * (k - 1) + 1
+        _, top, bottom = same_padding(h, span, s)
+        _, left, right = same_padding(w, span, s)
+        xin = F.pad(tx, (left, right, top, bottom))
+        pad = 0
+    else:
+        xin, pad = tx, resolved["pad"] if resolved["padding"] == "number" else 0
+    ty = F.conv2d(xin, tw["weight"], tw.get("bias"), stride=s, padding=pad, dilation=d)
+    gy = torch.tensor(rng.normal(size=tuple(ty.shape)))
+    ty.backward(gy)
+    np.testing.assert_allclose(got[0], ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[1], tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    for name, t in tw.items():
+        np.testing.assert_allclose(got[2][name], t.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("c,h,w,params", POOLS)
