@@ -32,7 +32,8 @@ CONVS = [  # (channels, h, w, params)
 ]
 POOLS = [(2, 6, 6, {}), (2, 7, 7, {"size": 3, "stride": 2}), (1, 5, 4, {"size": 2, "stride": 1}),
          (2, 5, 6, {"size": 3, "stride": 2, "padding": 1}), (2, 7, 5, {"size": 2}),
-         (1, 4, 4, {"size": 4, "padding": 2})]
+         (1, 4, 4, {"size": 4, "padding": 2}), (2, 5, 5, {"size": 2, "padding": 1}),
+         (1, 9, 3, {"size": 2, "stride": 2})]
 
 
 def _run(op, params, shape, compiled, monkeypatch, dtype=np.float64, x=None, fused=None):
@@ -133,6 +134,35 @@ def test_compiled_maxpool_matches_numpy(c, h, w, params, dtype, monkeypatch):
     np.testing.assert_array_equal(ref[0], got[0])
     # overlapping windows add their gradients in another order: equal to rounding
     np.testing.assert_allclose(ref[1], got[1], rtol=1e-6 if dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_2x2_maxpool_keeps_ties_and_nans_like_numpy(dtype, monkeypatch):
+    """The 2×2 stride-2 loop: the same maxima and the same first-maximum offsets as the
+    numpy passes, with ties, NaNs and −∞ at every window position, odd sizes, batch 1."""
+    rng = np.random.default_rng(4)
+    for shape in ((3, 4, 9, 8), (1, 2, 6, 7)):
+        x = rng.integers(-2, 3, size=shape).astype(dtype)  # small integers: many ties
+        flat = x.reshape(-1)
+        flat[rng.choice(x.size, x.size // 10, replace=False)] = np.nan
+        flat[rng.choice(x.size, x.size // 20, replace=False)] = -np.inf
+        found = []
+        for compiled in (False, True):
+            monkeypatch.setattr(jit, "MIN_WORK", 0 if compiled else 10**12)
+            kernel = MaxPool2D().make_kernel(MaxPool2D().resolve_params({}), {}, None, dtype)
+            found.append((kernel.forward(x), kernel.arg))
+        (y0, a0), (y1, a1) = found
+        assert y1.dtype == dtype and a1.dtype == np.uint8
+        np.testing.assert_array_equal(y0, y1)  # NaNs in the same places
+        np.testing.assert_array_equal(a0, a1)
+        # the offset is the first maximum in row-major order of the window's values
+        # before its first NaN (none: the first value when the window starts with NaN)
+        n, c, ho, wo = y1.shape
+        windows = x[:, :, :2 * ho, :2 * wo].reshape(n, c, ho, 2, wo, 2)
+        windows = windows.transpose(0, 1, 2, 4, 3, 5).reshape(-1, 4)
+        for win, got in zip(windows, a1.reshape(-1)):
+            seen = win[:np.argmax(np.isnan(win))] if np.isnan(win).any() else win
+            assert got == (np.argmax(seen) if len(seen) else 0)
 
 
 def test_maxpool_propagates_nan(monkeypatch):
