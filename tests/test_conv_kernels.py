@@ -183,6 +183,7 @@ def test_compiled_paths_step_aside_when_numba_is_off(monkeypatch):
     assert not conv_jit.im2col(x, np.zeros((1, 9, 4)), 3, 1, 1, 0, 0, 2, 2)
     assert not conv_jit.col2im(np.zeros((1, 9, 4)), x, 3, 1, 1, 0, 0, 2, 2)
     assert not conv_jit.maxpool_grad(np.zeros((1, 1, 2, 2)), arg, x, 2, 2)
+    assert not conv_jit.maxpool22(x, np.zeros((1, 1, 2, 2)), arg.astype(np.uint8))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
