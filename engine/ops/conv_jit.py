@@ -1,8 +1,12 @@
 """Compiled loops of Conv2D and MaxPool2D (numba, see engine.core.jit) for large images.
 
 The numpy paths in `engine.ops.conv` copy the image once per window offset (k² strided
-passes, plus a padded copy) and scatter gradients back the same way; these loops touch each
-pixel once and handle the zero border without padding, on the calling thread (see `_run`).
+passes, plus a padded copy of the whole batch) and scatter gradients back the same way;
+these loops work one image plane at a time, on the calling thread (see `_run`): at stride 1
+through a small zero-bordered copy of the plane (plain contiguous row copies and adds), at
+other strides pixel by pixel with the border computed. Indices are unsigned wherever numba
+could not otherwise prove them non-negative: its negative-index wraparound test keeps LLVM
+from vectorising a loop.
 They add in the numpy paths' order (no fast-math), so results are bit-identical, except for
 overlapping max-pool windows, whose gradients reach a shared pixel in another order (equal
 to rounding).
