@@ -3,7 +3,7 @@
 Times each layer of case (d) and of the 3×32×32 'same'-padding CNN of
 bench/engine_vs_torch.py (batch 64, float32) on its own: forward and backward of our kernel
 as it is now, of the same kernel at an earlier git revision (`--before`, default the commit
-before the kernel rewrite), and forward + backward of torch's eager op. Kernel times are
+before the bias row), and forward + backward of torch's eager op. Kernel times are
 less noisy than whole training steps on a shared machine, so the speed-up shows even when
 the end-to-end ratios move around.
 
@@ -32,7 +32,7 @@ from engine.core import jit  # noqa: E402
 from engine.ops.activations import ReLU  # noqa: E402
 from engine.ops.conv import Conv2D, MaxPool2D  # noqa: E402
 
-BEFORE = "02c26db"  # the last commit with the im2col-by-transposes kernels
+BEFORE = "c88a720"  # before the bias row and the test-free col2im loop
 
 
 @dataclass
@@ -61,20 +61,31 @@ LAYERS = [
 OPS = {"Conv2D": Conv2D, "MaxPool2D": MaxPool2D, "ReLU": ReLU}
 
 
+def _module_at(rev: str, path: str, **names) -> types.ModuleType | None:
+    """engine/ops module `path` as it was at git revision `rev` (None if it did not exist),
+    with `names` set in it and without registering its ops a second time."""
+    found = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True,
+                           text=True)
+    if found.returncode:
+        return None
+    module = types.ModuleType(f"before_{Path(path).stem}")
+    module.__dict__.update(register=lambda cls: cls, **names)
+    src = found.stdout.replace("from engine.core.registry import register\n", "")
+    src = src.replace("cache=True", "cache=False")  # numba caches only real files
+    if names:  # e.g. conv_jit: the compiled loops of the same revision, not today's
+        src = src.replace(f"from engine.ops import {', '.join(names)}\n", "")
+    exec(compile(src, f"{rev}:{path}", "exec"), module.__dict__)  # noqa: S102 (our history)
+    return module
+
+
 def kernels_at(rev: str) -> dict:
-    """The kernel classes of engine/ops/{conv,activations}.py at git revision `rev`, loaded
-    without registering their ops a second time."""
-    found = {}
-    for path, names in (("engine/ops/conv.py", ("Conv2DKernel", "MaxPoolKernel")),
-                        ("engine/ops/activations.py", ("ReLUKernel",))):
-        src = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True,
-                             capture_output=True, text=True).stdout
-        module = types.ModuleType(f"before_{Path(path).stem}")
-        module.__dict__["register"] = lambda cls: cls
-        src = src.replace("from engine.core.registry import register\n", "")
-        exec(compile(src, f"{rev}:{path}", "exec"), module.__dict__)  # noqa: S102 (our history)
-        found.update({name: getattr(module, name) for name in names})
-    return found
+    """The kernel classes of engine/ops/{conv,activations}.py at git revision `rev`, with
+    that revision's compiled loops (conv_jit) where it had them."""
+    loops = _module_at(rev, "engine/ops/conv_jit.py")
+    conv = _module_at(rev, "engine/ops/conv.py", **({"conv_jit": loops} if loops else {}))
+    activations = _module_at(rev, "engine/ops/activations.py")
+    return {"Conv2DKernel": conv.Conv2DKernel, "MaxPoolKernel": conv.MaxPoolKernel,
+            "ReLUKernel": activations.ReLUKernel}
 
 
 def our_kernel(layer: Layer, kernel_class=None):

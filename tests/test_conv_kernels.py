@@ -8,7 +8,7 @@ import pytest
 
 from engine.core import jit
 from engine.ops.activations import ReLU
-from engine.ops.conv import Conv2D, MaxPool2D
+from engine.ops.conv import Conv2D, MaxPool2D, same_padding
 
 numba = pytest.importorskip("numba")
 
@@ -26,14 +26,19 @@ CONVS = [  # (channels, h, w, params)
     (3, 5, 4, {"filters": 3, "groups": 3, "dilation": 2}),
     (2, 7, 6, {"kernel": 2, "dilation": 2, "stride": 2, "padding": "valid"}),
     (3, 4, 4, {"kernel": 5, "padding": "same"}),
+    (2, 2, 3, {"kernel": 3, "padding": "number", "pad": 3}),  # taps wholly in the border
+    (3, 9, 7, {"kernel": 5, "stride": 3, "padding": "number", "pad": 2, "dilation": 2}),
+    (2, 8, 9, {"kernel": 4, "stride": 2, "padding": "same"}),  # uneven 'same' padding
 ]
 POOLS = [(2, 6, 6, {}), (2, 7, 7, {"size": 3, "stride": 2}), (1, 5, 4, {"size": 2, "stride": 1}),
          (2, 5, 6, {"size": 3, "stride": 2, "padding": 1}), (2, 7, 5, {"size": 2}),
-         (1, 4, 4, {"size": 4, "padding": 2})]
+         (1, 4, 4, {"size": 4, "padding": 2}), (2, 5, 5, {"size": 2, "padding": 1}),
+         (1, 9, 3, {"size": 2, "stride": 2})]
 
 
-def _run(op, params, shape, compiled, monkeypatch, dtype=np.float64, x=None):
-    """Forward and backward of one kernel on the numpy path or the compiled one."""
+def _run(op, params, shape, compiled, monkeypatch, dtype=np.float64, x=None, fused=None):
+    """Forward and backward of one kernel on the numpy path or the compiled one (`fused`
+    False: Conv2D adds its bias in a pass of its own, as before the bias row)."""
     monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
     monkeypatch.setattr(jit, "MIN_WORK", 0 if compiled else 10**12)
     rng = np.random.default_rng(1)
@@ -41,6 +46,8 @@ def _run(op, params, shape, compiled, monkeypatch, dtype=np.float64, x=None):
     params = op.resolve_params(params)
     kernel = op.make_kernel(params, ins, op.infer_shape(params, ins), dtype)
     kernel.needs_input_grad = (True,)
+    if fused is not None:
+        kernel.fused_bias = fused
     kernel.w, kernel.g = {}, {}
     for name, s in op.param_shapes(params, ins).items():
         kernel.w[name] = rng.normal(size=s).astype(dtype)
@@ -65,6 +72,58 @@ def test_compiled_conv_is_bit_identical_to_numpy(c, h, w, params, dtype, monkeyp
         np.testing.assert_array_equal(ref[2][name], got[2][name])
 
 
+TORCH_CONVS = [  # (batch, channels, h, w, params): odd sizes, strides, paddings, batch 1
+    (1, 3, 7, 5, {"kernel": 3, "padding": "same"}),
+    (2, 2, 9, 7, {"kernel": 3, "stride": 2, "padding": "same"}),
+    (3, 3, 8, 6, {"kernel": 3, "padding": "valid"}),
+    (2, 2, 7, 9, {"kernel": 3, "stride": 2, "padding": "valid"}),
+    (1, 2, 6, 7, {"kernel": 5, "padding": "number", "pad": 2, "dilation": 2}),
+    (2, 4, 5, 5, {"kernel": 2, "stride": 3, "padding": "number", "pad": 1}),
+    (2, 4, 6, 6, {"kernel": 3, "padding": "same", "bias": False}),
+]
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("n,c,h,w,params", TORCH_CONVS)
+def test_conv_float64_matches_torch_and_the_separate_bias_pass(n, c, h, w, params, compiled,
+                                                               monkeypatch):
+    """The bias row of the im2col products (and the compiled col2im) give torch's float64
+    forward and gradients, and the separate bias pass's to 1e-12."""
+    import torch
+    import torch.nn.functional as F
+
+    params = {"filters": 5, **params}
+    got = _run(Conv2D(), params, (n, c, h, w), compiled, monkeypatch)
+    ref = _run(Conv2D(), params, (n, c, h, w), compiled, monkeypatch, fused=False)
+    for a, b in zip(got[:2], ref[:2]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    for name in ref[2]:
+        np.testing.assert_allclose(got[2][name], ref[2][name], rtol=1e-12, atol=1e-12)
+    # the same random draws as _run: weights, bias, x, then dy
+    rng = np.random.default_rng(1)
+    op = Conv2D()
+    resolved = op.resolve_params(params)
+    shapes = op.param_shapes(resolved, {"in": (None, c, h, w)})
+    tw = {k: torch.tensor(rng.normal(size=s), requires_grad=True) for k, s in shapes.items()}
+    tx = torch.tensor(rng.normal(size=(n, c, h, w)), requires_grad=True)
+    k, s, d = resolved["kernel"], resolved["stride"], resolved["dilation"]
+    if resolved["padding"] == "same":
+        span = d * (k - 1) + 1
+        _, top, bottom = same_padding(h, span, s)
+        _, left, right = same_padding(w, span, s)
+        xin = F.pad(tx, (left, right, top, bottom))
+        pad = 0
+    else:
+        xin, pad = tx, resolved["pad"] if resolved["padding"] == "number" else 0
+    ty = F.conv2d(xin, tw["weight"], tw.get("bias"), stride=s, padding=pad, dilation=d)
+    gy = torch.tensor(rng.normal(size=tuple(ty.shape)))
+    ty.backward(gy)
+    np.testing.assert_allclose(got[0], ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[1], tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    for name, t in tw.items():
+        np.testing.assert_allclose(got[2][name], t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("c,h,w,params", POOLS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_compiled_maxpool_matches_numpy(c, h, w, params, dtype, monkeypatch):
@@ -75,6 +134,35 @@ def test_compiled_maxpool_matches_numpy(c, h, w, params, dtype, monkeypatch):
     np.testing.assert_array_equal(ref[0], got[0])
     # overlapping windows add their gradients in another order: equal to rounding
     np.testing.assert_allclose(ref[1], got[1], rtol=1e-6 if dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_2x2_maxpool_keeps_ties_and_nans_like_numpy(dtype, monkeypatch):
+    """The 2×2 stride-2 loop: the same maxima and the same first-maximum offsets as the
+    numpy passes, with ties, NaNs and −∞ at every window position, odd sizes, batch 1."""
+    rng = np.random.default_rng(4)
+    for shape in ((3, 4, 9, 8), (1, 2, 6, 7)):
+        x = rng.integers(-2, 3, size=shape).astype(dtype)  # small integers: many ties
+        flat = x.reshape(-1)
+        flat[rng.choice(x.size, x.size // 10, replace=False)] = np.nan
+        flat[rng.choice(x.size, x.size // 20, replace=False)] = -np.inf
+        found = []
+        for compiled in (False, True):
+            monkeypatch.setattr(jit, "MIN_WORK", 0 if compiled else 10**12)
+            kernel = MaxPool2D().make_kernel(MaxPool2D().resolve_params({}), {}, None, dtype)
+            found.append((kernel.forward(x), kernel.arg))
+        (y0, a0), (y1, a1) = found
+        assert y1.dtype == dtype and a1.dtype == np.uint8
+        np.testing.assert_array_equal(y0, y1)  # NaNs in the same places
+        np.testing.assert_array_equal(a0, a1)
+        # the offset is the first maximum in row-major order of the window's values
+        # before its first NaN (none: the first value when the window starts with NaN)
+        n, c, ho, wo = y1.shape
+        windows = x[:, :, :2 * ho, :2 * wo].reshape(n, c, ho, 2, wo, 2)
+        windows = windows.transpose(0, 1, 2, 4, 3, 5).reshape(-1, 4)
+        for win, got in zip(windows, a1.reshape(-1)):
+            seen = win[:np.argmax(np.isnan(win))] if np.isnan(win).any() else win
+            assert got == (np.argmax(seen) if len(seen) else 0)
 
 
 def test_maxpool_propagates_nan(monkeypatch):
@@ -95,6 +183,7 @@ def test_compiled_paths_step_aside_when_numba_is_off(monkeypatch):
     assert not conv_jit.im2col(x, np.zeros((1, 9, 4)), 3, 1, 1, 0, 0, 2, 2)
     assert not conv_jit.col2im(np.zeros((1, 9, 4)), x, 3, 1, 1, 0, 0, 2, 2)
     assert not conv_jit.maxpool_grad(np.zeros((1, 1, 2, 2)), arg, x, 2, 2)
+    assert not conv_jit.maxpool22(x, np.zeros((1, 1, 2, 2)), arg.astype(np.uint8))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -47,12 +47,17 @@ class Conv2DKernel(Kernel):
     The columns are laid out (N, C·k·k, Ho·Wo), so W·cols gives the output (N, F, Ho·Wo)
     in place, with no transposes; large images build and scatter them with compiled loops
     (`engine.ops.conv_jit`), small ones with k² strided numpy copies.
+
+    Without groups the bias rides in the same products: the columns carry one more row of
+    ones and the weights one more column (the bias), so W·cols adds it and cols·dyᵀ sums
+    its gradient, saving a pass over the output and one over its gradient each step.
     """
 
     def __init__(self, k: int, stride: int, pads: tuple[int, int, int, int], bias: bool,
                  dilation: int = 1, groups: int = 1):
         self.k, self.stride, self.pads, self.bias = k, stride, pads, bias
         self.dilation, self.groups = dilation, groups
+        self.fused_bias = bias and groups == 1
 
     def _geometry(self, h: int, w: int) -> tuple[int, int]:
         top, bottom, left, right = self.pads
@@ -60,19 +65,21 @@ class Conv2DKernel(Kernel):
         return ((h + top + bottom - span) // self.stride + 1,
                 (w + left + right - span) // self.stride + 1)
 
-    def _im2col(self, x):
+    def _im2col(self, x, extra: int = 0):
+        """The columns (N, C·k·k + extra, Ho·Wo); the `extra` last rows are left unset."""
         n, c, h, w = x.shape
         k, s, d = self.k, self.stride, self.dilation
         top, bottom, left, right = self.pads
         ho, wo = self._geometry(h, w)
-        cols = np.empty((n, c * k * k, ho * wo), dtype=x.dtype)
+        kk = c * k * k
+        cols = np.empty((n, kk + extra, ho * wo), dtype=x.dtype)
         if conv_jit.im2col(x, cols, k, s, d, top, left, ho, wo):
             return cols
         if top or bottom or left or right:
             xp = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
             xp[:, :, top:top + h, left:left + w] = x
             x = xp
-        view = cols.reshape(n, c, k, k, ho, wo)
+        view = cols[:, :kk].reshape(n, c, k, k, ho, wo)
         for o, rows, cs in _offset_slices(k, s, ho, wo, d):  # one strided copy per offset
             view[:, :, o // k, o % k] = x[:, :, rows, cs]
         return cols
@@ -96,10 +103,19 @@ class Conv2DKernel(Kernel):
 
     def forward(self, x):
         self.x_shape = x.shape
-        self.cols = cols = self._im2col(x)  # (N, C·k·k, Ho·Wo)
-        n, kk, p = cols.shape
         weight = self.w["weight"]
         f, g = weight.shape[0], self.groups
+        kk = weight[0].size * g  # C·k·k
+        if self.fused_bias:
+            self.cols = cols = self._im2col(x, extra=1)  # (N, C·k·k + 1, Ho·Wo)
+            cols[:, kk] = 1.0
+            wb = np.empty((f, kk + 1), dtype=weight.dtype)
+            wb[:, :kk] = weight.reshape(f, kk)
+            wb[:, kk] = self.w["bias"]
+            y = np.matmul(wb, cols)
+            return y.reshape(x.shape[0], f, *self._geometry(*x.shape[2:]))
+        self.cols = cols = self._im2col(x)  # (N, C·k·k, Ho·Wo)
+        n, p = cols.shape[0], cols.shape[2]
         if g == 1:
             y = np.matmul(weight.reshape(f, kk), cols)
         else:  # each group of filters sees its own group of channels
@@ -113,19 +129,27 @@ class Conv2DKernel(Kernel):
     def backward(self, gy):
         n, f = gy.shape[:2]
         g, cols = self.groups, self.cols
-        kk, p = cols.shape[1:]
-        gy_g = gy.reshape(n, g, f // g, p)
-        cols_g = cols.reshape(n, g, kk // g, p)
+        weight = self.w["weight"]
+        kk = weight[0].size * g
+        p = cols.shape[2]
+        gy = gy.reshape(n, f, p)
         # (C·k·k, Ho·Wo)·(Ho·Wo, F) per sample is the faster order for BLAS (a short
         # output, the long Ho·Wo axis contiguous in both operands), summed over the batch
-        dw = np.matmul(cols_g, gy_g.transpose(0, 1, 3, 2)).sum(axis=0)  # (g, C·k·k/g, F/g)
-        self.g["weight"].reshape(g, f // g, -1)[...] = dw.transpose(0, 2, 1)
-        if self.bias:
-            gy.reshape(n, f, p).sum(axis=(0, 2), out=self.g["bias"])
+        if self.fused_bias:
+            dwb = np.matmul(cols, gy.transpose(0, 2, 1)).sum(axis=0)  # (C·k·k + 1, F)
+            self.g["weight"].reshape(f, kk)[...] = dwb[:kk].T
+            self.g["bias"][...] = dwb[kk]
+        else:
+            gy_g = gy.reshape(n, g, f // g, p)
+            cols_g = cols.reshape(n, g, kk // g, p)
+            dw = np.matmul(cols_g, gy_g.transpose(0, 1, 3, 2)).sum(axis=0)  # (g, C·k·k/g, F/g)
+            self.g["weight"].reshape(g, f // g, -1)[...] = dw.transpose(0, 2, 1)
+            if self.bias:
+                gy.sum(axis=(0, 2), out=self.g["bias"])
         if not self.needs_input_grad[0]:
             return (None,)
-        wg = self.w["weight"].reshape(g, f // g, -1)
-        dcols = np.matmul(wg.transpose(0, 2, 1), gy_g)  # (N, g, C·k·k/g, Ho·Wo)
+        wg = weight.reshape(g, f // g, -1)
+        dcols = np.matmul(wg.transpose(0, 2, 1), gy.reshape(n, g, f // g, p))
         return (self._col2im(dcols.reshape(n, kk, p), self.x_shape),)
 
 
@@ -282,6 +306,12 @@ class MaxPoolKernel(_PaddedPoolKernel):
         self.xp_shape = x.shape
         k, s = self.k, self.s
         ho, wo = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
+        if k == s == 2:  # the common window: one compiled pass when it pays
+            y = np.empty((*x.shape[:2], ho, wo), dtype=x.dtype)
+            arg = np.empty(y.shape, dtype=np.uint8)
+            if conv_jit.maxpool22(x, y, arg):
+                self.arg = arg
+                return y
         slices = [x[:, :, rows, cols] for _, rows, cols in _offset_slices(k, s, ho, wo)]
         y = slices[0].copy()
         kind = np.uint8 if k * k <= 256 else np.uint16
