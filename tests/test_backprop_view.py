@@ -185,7 +185,8 @@ def test_switching_prediction_kinds_does_not_widen_the_dock(qtbot, window):
     dock.raise_()
     session = open_example(qtbot, window, "digits_cnn.json")  # sample images
     session.step()
-    qtbot.waitUntil(lambda: view.last is not None and view.last.kind == "images", timeout=5000)
+    # the first CNN of a fresh checkout compiles the conv kernels (numba caches them on disk)
+    qtbot.waitUntil(lambda: view.last is not None and view.last.kind == "images", timeout=60000)
     qtbot.wait(100)
     before = dock.width()
     session = open_example(qtbot, window, "residual_block.json")  # decision regions

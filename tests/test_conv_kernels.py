@@ -3,6 +3,11 @@ against the numpy paths."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -195,3 +200,40 @@ def test_compiled_relu_is_bit_identical_to_numpy(dtype, monkeypatch):
     for a, b in zip(ref[:2], got[:2]):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(np.signbit(a), np.signbit(b))  # −0 for negatives too
+
+
+_LOAD_EVERY_CONV_KERNEL = """
+import json, numpy as np
+from engine.core import jit
+from engine.ops import conv_jit
+x = np.random.default_rng(0).random((64, 8, 16, 16), dtype=np.float32)
+y = np.empty((64, 8, 8, 8), np.float32)
+arg = np.empty((64, 8, 8, 8), np.uint8)
+assert conv_jit.maxpool22(x, y, arg) and conv_jit.maxpool_grad(y, arg, np.empty_like(x), 2, 2)
+for s, o in ((1, 16), (2, 8)):
+    cols = np.empty((64, 8 * 9, o * o), np.float32)
+    assert conv_jit.im2col(x, cols, 3, s, 1, 1, 1, o, o)
+    assert conv_jit.col2im(cols, np.empty_like(x), 3, s, 1, 1, 1, o, o)
+misses = {}
+for fn in jit._kernels.values():
+    for d in getattr(fn, "dispatchers", (fn,)):
+        misses[d.py_func.__qualname__] = sum(d.stats.cache_misses.values())
+print(json.dumps(misses))
+"""
+
+
+def test_a_new_process_loads_every_conv_kernel_from_the_disk_cache(tmp_path):
+    # A compiled function that calls another compiled function held in a closure is never
+    # found in numba's cache: each new training process compiled it again (1–3 s per kernel
+    # before a CNN's first step).
+    pytest.importorskip("numba")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "GRADSCAPE_NUMBA": "1"}
+
+    def run() -> dict[str, int]:
+        out = subprocess.run([sys.executable, "-c", _LOAD_EVERY_CONV_KERNEL], env=env,
+                             capture_output=True, text=True, check=True, timeout=300)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first = run()
+    assert len(first) == 6 and sum(first.values()) >= 6  # compiled and saved
+    assert run() == dict.fromkeys(first, 0)  # every one loaded, none compiled again

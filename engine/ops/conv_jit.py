@@ -27,6 +27,21 @@ import numpy as np
 from engine.core import jit
 
 
+def _by_stride(stride1, strided):
+    """One entry point over a kernel's stride-1 and general loops.
+
+    The choice is made here in Python, not inside a compiled function: numba cannot cache
+    a compiled function that calls another one held in a closure, so such a caller was
+    compiled afresh (1–3 s) in every new process."""
+    def run(a, b, k, s, d, top, left, ho, wo):
+        if s == 1:
+            stride1(a, b, k, d, top, left, ho, wo)
+        else:
+            strided(a, b, k, s, d, top, left, ho, wo)
+    run.dispatchers = (stride1, strided)
+    return run
+
+
 def _build_im2col(numba):
     @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
     def _stride1(x, cols, k, d, top, left, ho, wo):  # pragma: no cover - compiled
@@ -55,11 +70,8 @@ def _build_im2col(numba):
                             out[np.uint64(base + ox)] = padded[np.uint64(at + ox)]
 
     @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
-    def im2col(x, cols, k, s, d, top, left, ho, wo):  # pragma: no cover - compiled
+    def _strided(x, cols, k, s, d, top, left, ho, wo):  # pragma: no cover - compiled
         n_, c_, h, w = x.shape
-        if s == 1:
-            _stride1(x, cols, k, d, top, left, ho, wo)
-            return
         for nc in numba.prange(n_ * c_):
             n = nc // c_
             c = nc - n * c_
@@ -81,7 +93,7 @@ def _build_im2col(numba):
                             else:
                                 cols[n, row, base + ox] = 0
 
-    return im2col
+    return _by_stride(_stride1, _strided)
 
 
 def _build_col2im(numba):
@@ -110,11 +122,8 @@ def _build_col2im(numba):
                     plane[np.uint64(at + ix)] = padded[np.uint64(py + ix)]
 
     @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
-    def col2im(dcols, dx, k, s, d, top, left, ho, wo):  # pragma: no cover - compiled
+    def _strided(dcols, dx, k, s, d, top, left, ho, wo):  # pragma: no cover - compiled
         n_, c_, h, w = dx.shape
-        if s == 1:
-            _stride1(dcols, dx, k, d, top, left, ho, wo)
-            return
         dxf = dx.reshape(n_ * c_, h * w)
         rows = dcols.reshape(n_ * c_ * k * k, ho * wo)
         for nc in numba.prange(n_ * c_):
@@ -138,7 +147,7 @@ def _build_col2im(numba):
                         for ox in range(ox0, ox1):
                             plane[np.uint64(at + ox * s)] += src[np.uint64(base + ox)]
 
-    return col2im
+    return _by_stride(_stride1, _strided)
 
 
 def _build_maxpool_grad(numba):
