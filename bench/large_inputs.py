@@ -299,6 +299,7 @@ def main() -> None:
     graphs_only = "--graphs" in sys.argv
     folder = Path(tempfile.mkdtemp(prefix="gs-large-inputs-"))
     sizes = (5_000,) if quick else (5_000, 10_000, 20_000)
+    load_before = os.getloadavg()[0]
     rows = 100_000 if quick else 1_000_000
     lines = ["| input | GUI | CLI / engine | GUI ÷ CLI | GUI peak RSS | target |",
              "|---|---|---|---|---|---|"]
@@ -313,9 +314,10 @@ def main() -> None:
     kept = (" The graph rows were measured again (`--graphs`); the other rows are from the "
             "last full run." if graphs_only else "")
     body = ("## Large inputs: GUI next to the CLI\n\n"
-            f"`python bench/large_inputs.py` on {machine_line()}. Each cell is one run in a "
-            "fresh process (times include reading the file, not starting Python); the "
-            "machine was shared with other jobs, so absolute times are noisy. Before the "
+            f"`python bench/large_inputs.py` on {machine_line()}; 1-minute load average "
+            f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after. Each cell is one run "
+            "in a fresh process (times include reading the file, not starting Python); on a "
+            "shared machine absolute times are noisy. Before the "
             "fixes of issue 17 the GUI took 3.1 / 9.0 / 28.7 s for the graphs, 108 s and "
             "12.3 GB for the CSV, 139 s for the repeated header and > 180 s for the wide one "
             "(as reported in the issue); the canvas work of issue 17 then brought the GUI ÷ CLI "
