@@ -416,6 +416,9 @@ class TrainingSession(QObject):
         if handler is not None:
             handler(*args)
 
+    def _on_notice(self, text: str) -> None:
+        self.notice.emit(text)
+
     def _on_exited(self) -> None:
         for job_id in list(self._jobs):
             self._on_job_done(job_id, None, "Training stopped unexpectedly.")

@@ -6,9 +6,10 @@ training (measured 0.63–0.99 of headless speed with a thread; see docs/benchma
 
 Messages are tuples. Commands in: ("load", LoadJob), ("play", run), ("pause",), ("step",),
 ("reset",), ("forget",), ("detail", EdgeSpec), ("job", job_id, payload, with_worker),
-("quit",). Answers out: the worker's messages (see `TrainingWorker`) plus
-("job_done", job_id, result, error). A job's payload is the function pickled with
-cloudpickle, so a panel may send a closure over plain data; its result comes back pickled.
+("quit",). Answers out: the worker's messages (see `TrainingWorker`), ("notice", text) (see
+`KernelWatch`) and ("job_done", job_id, result, error). A job's payload is the function
+pickled with cloudpickle, so a panel may send a closure over plain data; its result comes
+back pickled.
 Both ends are this application's own processes: nothing from a file is ever unpickled.
 """
 
@@ -16,9 +17,12 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
+import time
 import traceback
 
 from designer.training.worker import TrainingWorker
+from engine.core import jit
 
 
 def blas_threads(cores: int | None = None) -> int:
@@ -43,24 +47,75 @@ def limit_blas_threads(threads: int) -> None:
     threadpool_limits(limits=threads, user_api="blas")
 
 
+# How long a compiled kernel's first call may take before the window is told why it waits.
+PREPARING_NOTICE_AFTER = 0.5
+PREPARING_NOTICE_REPEAT = 5.0  # the window shows a notice for 6 s
+PREPARING_NOTICE = ("Preparing the engine's compiled kernels for this machine: the first run "
+                    "after installing takes a few seconds, later runs start at once.")
+
+
+class KernelWatch:
+    """Says in the status bar when a compiled kernel's first call keeps the worker waiting.
+
+    On a fresh install numba compiles the convolution kernels at a CNN's first step (4 s on
+    2 cores for the padded-CNN example): without a word the counters would sit at step 0.
+    `check` runs on a thread of its own (see `serve`) while the worker is busy. The notice
+    is sent again before the status bar's 6 s timeout would hide it, and cleared when the
+    call is over.
+    """
+
+    def __init__(self, send, delay: float = PREPARING_NOTICE_AFTER,
+                 repeat: float = PREPARING_NOTICE_REPEAT) -> None:
+        self.send, self.delay, self.repeat = send, delay, repeat
+        self.sent_at: float | None = None  # when the notice went out last, while it shows
+
+    def check(self, now: float) -> None:
+        """Send the notice or clear it, as needed; `now` is time.monotonic()."""
+        since = jit.preparing_since()
+        if since is not None and now - since >= self.delay:
+            if self.sent_at is None or now - self.sent_at >= self.repeat:
+                self.sent_at = now
+                self.send(("notice", PREPARING_NOTICE))
+        elif since is None and self.sent_at is not None:
+            self.sent_at = None
+            self.send(("notice", ""))
+
+
+def _watch_kernels(watch: KernelWatch, interval: float = 0.2) -> None:
+    while True:
+        time.sleep(interval)
+        try:
+            watch.check(time.monotonic())
+        except (EOFError, OSError, BrokenPipeError):
+            return  # the window is gone
+
+
 def serve(conn) -> None:
     """The child process's main loop: commands between steps, until "quit" or EOF."""
     limit_blas_threads(blas_threads())
-    worker = TrainingWorker(conn.send)
+    lock = threading.Lock()
+
+    def send(message: tuple) -> None:  # the watch thread sends too: one message at a time
+        with lock:
+            conn.send(message)
+
+    worker = TrainingWorker(send)
+    threading.Thread(target=_watch_kernels, args=(KernelWatch(send),), daemon=True,
+                     name="kernel-watch").start()
     while True:
         try:
             if worker.running:
                 worker.run_slice(conn.poll)
                 while conn.poll():
-                    if not _handle(worker, conn, conn.recv()):
+                    if not _handle(worker, send, conn.recv()):
                         return
-            elif not _handle(worker, conn, conn.recv()):
+            elif not _handle(worker, send, conn.recv()):
                 return
         except (EOFError, OSError, BrokenPipeError):
             return  # the window is gone: so is this process
 
 
-def _handle(worker: TrainingWorker, conn, message: tuple) -> bool:
+def _handle(worker: TrainingWorker, send, message: tuple) -> bool:
     """Carry out one command; False to end the process."""
     kind, *args = message
     if kind == "quit":
@@ -71,13 +126,13 @@ def _handle(worker: TrainingWorker, conn, message: tuple) -> bool:
             fn = pickle.loads(payload)
         except Exception as exc:  # noqa: BLE001  (a job that cannot be read: say so)
             traceback.print_exc()
-            conn.send(("job_done", job_id, None, f"Could not run the request: {exc}"))
+            send(("job_done", job_id, None, f"Could not run the request: {exc}"))
             return True
         result, error = worker.run_job(fn, with_worker)
         try:
-            conn.send(("job_done", job_id, result, error))
+            send(("job_done", job_id, result, error))
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            conn.send(("job_done", job_id, None, f"Could not send the result back: {exc}"))
+            send(("job_done", job_id, None, f"Could not send the result back: {exc}"))
         return True
     handler = {
         "load": worker.load, "play": worker.play, "pause": worker.pause,

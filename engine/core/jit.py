@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,7 @@ PARALLEL_WORK = 1 << 62
 _numba: Any = None
 _state = {"tried": False, "pid": 0}
 _kernels: dict[Callable, Callable] = {}
+_preparing: list[float] = []  # when each first call under way began (see preparing_since)
 
 
 def enabled() -> bool:
@@ -64,8 +66,30 @@ def kernel(build: Callable[[Any], Callable]) -> Callable | None:
         return None
     fn = _kernels.get(build)
     if fn is None:
-        fn = _kernels[build] = build(_numba)
+        fn = _kernels[build] = _timed_first_call(build, build(_numba))
     return fn
+
+
+def _timed_first_call(build: Callable, fn: Callable) -> Callable:
+    """`fn`, noting while its first call runs: numba compiles a kernel then (seconds, once
+    per install) or loads it from its disk cache. Later calls go to `fn` itself."""
+    def first_call(*args):
+        _preparing.append(time.monotonic())
+        try:
+            return fn(*args)
+        finally:
+            _preparing.pop()
+            _kernels[build] = fn
+
+    first_call.dispatchers = getattr(fn, "dispatchers", (fn,))
+    return first_call
+
+
+def preparing_since() -> float | None:
+    """When (time.monotonic()) the kernel being called for the first time in this process
+    was called, or None: a caller that waits long can say why (see the training process)."""
+    first = _preparing[:1]  # one atomic read: another thread may end the call meanwhile
+    return first[0] if first else None
 
 
 def use_threads(work: int) -> None:
