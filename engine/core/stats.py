@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.core import jit
+from engine.core import jit, reductions
 
 SUMMARY_FIELDS = ("mean", "mean_abs", "l2", "min", "max")
 
@@ -111,16 +111,6 @@ def _build_summary(numba):
     return sums
 
 
-_ONES: dict[np.dtype, np.ndarray] = {}  # a vector of ones per float dtype, grown as needed
-
-
-def _ones(n: int, dtype: np.dtype) -> np.ndarray:
-    ones = _ONES.get(dtype)
-    if ones is None or ones.size < n:
-        ones = _ONES[dtype] = np.ones(max(n, 4096), dtype)
-    return ones[:n]
-
-
 def _append_summary(out: list[Summary | None], a: np.ndarray | None,
                     scratch: dict[np.dtype, np.ndarray]) -> None:
     if a is None or a.size == 0:
@@ -135,7 +125,7 @@ def _append_summary(out: list[Summary | None], a: np.ndarray | None,
                            float(f.max()), n))
         return
     if f.dtype in (np.float32, np.float64):
-        ones = _ones(n, f.dtype)
+        ones = reductions.ones(n, f.dtype)
         buf = scratch.get(f.dtype)
         if buf is None or buf.size < n:
             buf = scratch[f.dtype] = np.empty(n, f.dtype)

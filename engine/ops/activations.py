@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.core import reductions
 from engine.core.registry import register
 from engine.errors import ShapeError
 from engine.ops import elementwise_jit
@@ -270,15 +271,16 @@ class SoftmaxKernel(Kernel):
 
             x = x.copy()
             x[..., causal_mask(*x.shape[-2:])] = -np.inf
-        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
-        e /= e.sum(axis=self.axis, keepdims=True)
+        e = np.subtract(x, reductions.max_over(x, self.axis))
+        np.exp(e, out=e)
+        e /= reductions.sums_over(e, self.axis)
         self.y = e
         return e
 
     # dx = y · (dy − Σⱼ dyⱼ·yⱼ)  (masked entries have y = 0, so no gradient)
     def backward(self, gy):
         y = self.y
-        return (y * (gy - (gy * y).sum(axis=self.axis, keepdims=True)),)
+        return (y * (gy - reductions.sums_over(gy * y, self.axis)),)
 
 
 _AXIS_HELP = ("Axis to normalise over, counting the batch as axis 0; −1 is the last axis "
@@ -315,15 +317,15 @@ class LogSoftmaxKernel(Kernel):
         self.axis = axis
 
     def forward(self, x):
-        shifted = x - x.max(axis=self.axis, keepdims=True)
+        shifted = x - reductions.max_over(x, self.axis)
         e = np.exp(shifted)
-        se = e.sum(axis=self.axis, keepdims=True)
+        se = reductions.sums_over(e, self.axis)
         self.p = e / se
         return shifted - np.log(se)
 
     # dx = dy − softmax(x)·Σⱼ dyⱼ
     def backward(self, gy):
-        return (gy - self.p * gy.sum(axis=self.axis, keepdims=True),)
+        return (gy - self.p * reductions.sums_over(gy, self.axis),)
 
 
 @register

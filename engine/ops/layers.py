@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.core import reductions
 from engine.core.registry import register
 from engine.errors import ShapeError
 from engine.ops.base import Kernel, OpDef, Param, fmt_shape, numel
@@ -59,7 +60,7 @@ class DenseKernel(Kernel):
         gy2 = rows(gy)
         np.matmul(gy2.T, rows(self.x), out=self.g["weight"])
         if self.bias:
-            gy2.sum(axis=0, out=self.g["bias"])
+            self.g["bias"][...] = reductions.sums_over_rows(gy2)
         if self.needs_input_grad[0]:
             gx = gy2 @ self.w["weight"]
             return (gx.reshape(*gy.shape[:-1], gx.shape[-1]),)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.core import reductions
 from engine.core.registry import register
 from engine.errors import DataError, ShapeError
 from engine.ops._special import sigmoid
@@ -197,9 +198,9 @@ class CrossEntropyKernel(Kernel):
             z = z.reshape(-1, z.shape[-1])
             t = t.reshape(len(z), -1)
         n, c = z.shape
-        shifted = z - z.max(axis=1, keepdims=True)
+        shifted = z - reductions.last_axis_max(z)
         e = np.exp(shifted)
-        se = e.sum(axis=1, keepdims=True)
+        se = reductions.last_axis_sums(e)
         log_se = np.log(se)  # log-softmax = shifted − log_se
         self.prob = np.divide(e, se, out=e)
         self.scale = 1.0 / n if self.reduction == "mean" else 1.0
