@@ -41,6 +41,10 @@ def class_indices(x: np.ndarray, count: int, what: str) -> np.ndarray:
 
 # -- Embedding ------------------------------------------------------------------------------
 
+# Vocabulary × positions up to which Embedding's gradient is a product with a one-hot matrix.
+ONE_HOT_MAX = 1 << 20
+
+
 class EmbeddingKernel(Kernel):
     def __init__(self, vocab: int):
         self.vocab = vocab
@@ -52,9 +56,16 @@ class EmbeddingKernel(Kernel):
     # dW[i] = Σ of ∂L/∂y over the positions holding id i; the ids get no gradient
     def backward(self, gy):
         g = self.g["weight"]
-        g.fill(0.0)
         ids = self.ids.reshape(-1)
         rows = gy.reshape(-1, g.shape[1])
+        if len(g) * len(ids) <= ONE_HOT_MAX:
+            # a small vocabulary (characters): one product with the ids' one-hot matrix, which
+            # BLAS runs faster than any scatter (the tiny GPT's 62 × 1,024: 127 → 65 µs)
+            one_hot = np.zeros((len(g), len(ids)), dtype=g.dtype)
+            one_hot[ids, np.arange(len(ids))] = 1.0
+            np.matmul(one_hot, rows, out=g)
+            return (None,)
+        g.fill(0.0)
         order = np.argsort(ids, kind="stable")
         sorted_ids = ids[order]
         starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
