@@ -399,7 +399,12 @@ class MultiHeadAttentionKernel(Kernel):
         gs *= self.scale
         gq = np.matmul(gs, self.k)
         gk = np.matmul(_t(gs), self.q)
-        gqkv = np.stack((gq, gk, gv)).transpose(1, 3, 0, 2, 4).reshape(n * t, 3 * d)
+        # back to the projection's (n·t, 3·d) rows: one strided copy per part (stacking the
+        # three and reshaping a 5-axis transpose copied element by element, 5× slower)
+        gqkv = np.empty((n, t, 3, h, dh), dtype=gq.dtype)
+        for part, grad in enumerate((gq, gk, gv)):
+            gqkv[:, :, part] = grad.transpose(0, 2, 1, 3)
+        gqkv = gqkv.reshape(n * t, 3 * d)
         np.matmul(gqkv.T, self.x.reshape(-1, d), out=self.g["in_proj_weight"])
         if self.bias:
             self.g["in_proj_bias"][...] = reductions.sums_over_rows(gqkv)
