@@ -113,3 +113,13 @@ def test_op_reference_is_current():
     from engine.ops.reference import DOC, render
 
     assert DOC.read_text(encoding="utf-8") == render(), "run: python -m engine.ops.reference"
+
+
+def test_op_order_does_not_depend_on_which_op_module_is_imported_first():
+    import subprocess
+    import sys
+
+    code = ("import engine.ops.sequence, engine.ops.losses\n"
+            "from engine.ops.reference import DOC, render\n"
+            "assert DOC.read_text(encoding='utf-8') == render()\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -59,8 +59,19 @@ def canonical_id(op_id: str) -> str:
     return _ALIASES.get(op_id, op_id)
 
 
+# The op modules in the order their ops are listed (palette, docs). Registration order alone
+# depended on which module a program imported first (a test importing engine.ops.sequence
+# before the registry reordered docs/ops.md).
+MODULE_ORDER = ("activations", "layers", "conv", "elementwise", "losses", "norm", "sequence",
+                "sources")
+
+
 def all_ops() -> list[OpDef]:
-    """Every op, grouped by category in CATEGORIES order, then by registration order."""
+    """Every op, grouped by category in CATEGORIES order, then by module (MODULE_ORDER), then
+    in the order its module defines them."""
     _load()
     order = {c: i for i, c in enumerate(CATEGORIES)}
-    return sorted(_OPS.values(), key=lambda op: order[op.category])
+    modules = {f"engine.ops.{m}": i for i, m in enumerate(MODULE_ORDER)}
+    rank = {op_id: i for i, op_id in enumerate(_OPS)}
+    return sorted(_OPS.values(), key=lambda op: (
+        order[op.category], modules.get(type(op).__module__, len(modules)), rank[op.id]))
