@@ -504,6 +504,7 @@ def main() -> None:
     # Under `taskset` every side gets the same cores (torch would otherwise count all of them).
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     torch.set_num_threads(min(torch.get_num_threads(), cores))
+    load_before = os.getloadavg()[0]
     peak = sgemm_peak()
     if only:
         rows = [bench_row(by_key[k], args.repeats, args.budget) for k in only]
@@ -532,7 +533,8 @@ def main() -> None:
         f"({torch.get_num_threads()} threads, eager){jax_text}, numpy {np.__version__}; "
         f"{blas_line()}. Each row: median of 5 "
         f"interleaved rounds of each side's median step time (float32). sgemm peak measured "
-        f"in this run: {peak:.0f} GFLOP/s (2048² float32 matmul). The machine is shared: "
+        f"in this run: {peak:.0f} GFLOP/s (2048² float32 matmul). 1-minute load average "
+        f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after; on a shared machine "
         "absolute times are noisy, ratios from the same run are the numbers to compare.",
         "",
         "| row | network | batch | params | ours (ms) | torch (ms) | "
