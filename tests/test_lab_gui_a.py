@@ -56,7 +56,7 @@ def test_chain_rule_panel_matches_engine_and_hand_calculation(qtbot, window):
     qtbot.waitUntil(lambda: panel.product_text != "", timeout=5000)
 
     # the batch of the first step (batch size 1), by hand in float64
-    x, t = float(panel.replay.x[0, 0]), float(panel.replay.y[0, 0])
+    x, t = float(panel.answer.x[0, 0]), float(panel.answer.y[0, 0])
     f = A * x
     g = f * f + B * f
     yhat = C * g

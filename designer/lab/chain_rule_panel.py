@@ -8,8 +8,9 @@ derivatives from the loss back to it.
 
 The numbers come from `engine.lab.chain_rule` run on a private replay of the last step (see
 `designer.lab.replay`): the same batch and the weights that step used, so they match a hand
-calculation exactly. The replay is fetched with `session.run_on_worker` and cached until the
-next training report.
+calculation exactly. The training process works the explanation out and sends only it
+(`designer.lab.chain_rule_answer`); the panel keeps the answer for its target until the next
+training report.
 """
 
 from __future__ import annotations
@@ -18,17 +19,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from designer import theme
+from designer.lab.chain_rule_answer import ChainRuleAnswer, EdgeBlock, NodeAnswer, explain_target
 from designer.lab.formula_html import dfrac, equation, esc, lines, num, signed_sum, value_span
-from designer.lab.replay import Replay, replay_last_step
-from engine.lab.chain_rule import (
-    EdgeExplanation,
-    ExplainError,
-    explain_edge,
-    explain_node,
-    explain_parameter_path,
-    op_formula,
-    rule_in_node_names,  # the op's rule letters → this graph's names
-)
 
 REFRESH_MS = 400  # at most this often while training runs
 MAX_LISTED = 8  # tensors up to this many numbers are listed in full
@@ -48,7 +40,7 @@ class ChainRulePanel(QWidget):
     def __init__(self, session, scene, parent=None):
         super().__init__(parent)
         self.session, self.scene = session, scene
-        self.replay: Replay | None = None
+        self.answer: ChainRuleAnswer | None = None  # the last answer, for `answer.target`
         self.target: tuple[str, object] | None = None  # ("edge", EdgeSpec) | ("node", id)
         self.product_text = ""  # plain text of the main product (edge) — for tests/copying
         self.sum_text = ""  # plain text of the fan-out sum (node)
@@ -92,10 +84,15 @@ class ChainRulePanel(QWidget):
             self.target = ("node", nodes[0])
         else:
             self.target = None
-        if self.replay is not None and not self._stale:
+        if self._current():
             self.render()
         else:
             self.request()
+
+    def _current(self) -> bool:
+        """Whether the kept answer is about the target and the last step."""
+        return (self.answer is not None and not self._stale
+                and self.answer.target == self.target)
 
     def _on_report(self, _report) -> None:
         self._stale = True
@@ -103,12 +100,12 @@ class ChainRulePanel(QWidget):
             self._timer.start()
 
     def _on_reset(self) -> None:
-        self.replay = None
+        self.answer = None
         self._stale = True
         self.request()
 
     def request(self) -> None:
-        """Fetch a fresh replay of the last step from the worker (one request at a time)."""
+        """Ask the training process to explain the target (one request at a time)."""
         if self.target is None:
             self.render()
             return
@@ -116,16 +113,23 @@ class ChainRulePanel(QWidget):
             return
         self._pending = True
         self._stale = False
-        self.session.run_on_worker(replay_last_step, self._on_replay, self._on_error)
+        target = self.target
+        self.session.run_on_worker(explain_target(target), self._on_answer,
+                                   lambda message: self._on_error(message, target))
 
-    def _on_replay(self, replay: Replay) -> None:
+    def _on_answer(self, answer: ChainRuleAnswer) -> None:
         self._pending = False
-        self.replay = replay
+        self.answer = answer
+        if answer.target != self.target:  # the selection moved on while it was worked out
+            self.request()
         self.render()
 
-    def _on_error(self, message: str) -> None:
+    def _on_error(self, message: str, target) -> None:
         self._pending = False
-        self.replay = None
+        self.answer = None
+        if target != self.target:  # about a wire or node no longer selected
+            self.request()
+            return
         self._message(message)
 
     # -- rendering ----------------------------------------------------------------------
@@ -139,62 +143,44 @@ class ChainRulePanel(QWidget):
         self.view.setHtml(_page(f"<p>{esc(text)}</p><hr/><p>{INTRO}</p>"))
 
     def render(self) -> None:
-        """Explain the current target on the cached replay."""
+        """Show the kept answer for the current target (or that it is being worked out)."""
         self.product_text = self.sum_text = self.path_text = ""
         self.explanation = self.path_explanation = None
         if self.target is None:
             self._show_intro()
             return
-        r = self.replay
         kind, what = self.target
         label = (f"wire {what.src} → {what.dst}.{what.dst_port}" if kind == "edge"
                  else f"node {what}")
         self.header.setText(f"<b>Chain rule · {esc(label)}</b>")
-        if r is None:
-            self.view.setHtml(_page("<p>Fetching the last step…</p>"))
+        r = self.answer
+        if r is None or r.target != self.target:
+            self.view.setHtml(_page("<p>Working out the last step…</p>"))
             return
-        try:
-            body = self._edge_html(what) if kind == "edge" else self._node_html(what)
-        except ExplainError as exc:
-            self._message(str(exc))
-            return
-        n = len(r.x)
+        if kind == "edge":
+            self.explanation = r.edge.ex
+            body = _edge_block(r.edge, self)
+        else:
+            body = self._node_html(what, r.node)
+        n = r.batch
         when = (f"training step {r.step}" if r.after_step
                 else "the first batch, before any step (weights as initialised)")
         note = (f"<p style='color:{theme.current().muted_text}'>Numbers of {when}: a batch of "
                 f"{n} sample{'s' if n != 1 else ''}, the weights that step used, "
-                f"{r.program.dtype}.</p>")
+                f"{r.dtype}.</p>")
         self.view.setHtml(_page(body + note + f"<hr/><p>{INTRO}</p>"))
 
-    # edges -------------------------------------------------------------------------------
-    def _edge_index(self, edge) -> int:
-        p = self.replay.program
-        if edge not in p.edges:
-            raise ExplainError("This wire is not in the trained graph yet (train a step).")
-        return p.edges.index(edge)
-
-    def _edge_html(self, edge) -> str:
-        ex = explain_edge(self.replay.program, self._edge_index(edge))
-        self.explanation = ex
-        return _edge_block(ex, self.replay.program, self)
-
     # nodes -------------------------------------------------------------------------------
-    def _node_html(self, node_id: str) -> str:
-        p = self.replay.program
-        if node_id not in p.index:
-            raise ExplainError(f"'{node_id}' is not in the trained graph yet.")
-        i = p.index[node_id]
-        if i in p.loss_nodes:
+    def _node_html(self, node_id: str, answer: NodeAnswer) -> str:
+        if answer.is_loss:
             self.product_text = "1"
             return (equation([dfrac("L", "L"), "=", "<b>1</b>"], 13)
                     + "<p>The loss is where backpropagation starts: the gradient of the "
                     "loss with respect to itself is 1.</p>")
-        ex = explain_node(p, node_id)
+        ex = answer.ex
         parts = []
-        entries = [e for e in p.entries if e.node == node_id]
-        scalar_param = len(entries) == 1 and entries[0].size == 1
-        if scalar_param:
-            parts.append(self._path_html(node_id))
+        if answer.path is not None:
+            parts.append(self._path_html(node_id, answer.path))
             parts.append("<h4>The last link: the wire out of it</h4>")
         pal = theme.current()
         if len(ex.shares) > 1:
@@ -220,20 +206,17 @@ class ChainRulePanel(QWidget):
             parts.append("<table cellspacing='0' cellpadding='3' width='100%'>"
                          "<tr><th align='left'>wire (in the order backward added them)</th>"
                          f"<th align='right'>gradient</th></tr>{rows}</table>")
-        elif len(ex.shares) == 1:
+        elif answer.single is not None:
             share = ex.shares[0]
             parts.append(f"<p>{esc(node_id)} feeds one node ({esc(share.dst)}), so its gradient "
                          "is the gradient on that wire:</p>")
-            edge_ex = explain_edge(p, share.edge_index)
-            parts.append(_edge_block(edge_ex, p, self))
-        if entries and not scalar_param:
-            parts.append(self._param_note(node_id, entries))
+            parts.append(_edge_block(answer.single, self))
+        if answer.params:
+            parts.append(_param_note(answer))
         self.explanation = ex
         return "".join(parts)
 
-    def _path_html(self, node_id: str) -> str:
-        p = self.replay.program
-        pe = explain_parameter_path(p, node_id)
+    def _path_html(self, node_id: str, pe) -> str:
         self.path_explanation = pe
         pal = theme.current()
         out = [f"<h4>The whole chain from the loss back to {esc(node_id)}</h4>"]
@@ -279,29 +262,23 @@ class ChainRulePanel(QWidget):
                    f"{num(pe.param_grad)}</p>")
         return "".join(out)
 
-    def _param_note(self, node_id: str, entries) -> str:
-        p = self.replay.program
-        rows = "".join(
-            f"<tr><td>∂L/∂{esc(e.key)}</td><td>{'×'.join(map(str, e.shape))}</td>"
-            f"<td align='right'>‖·‖₂ {num(float((p.param_grad(e) ** 2).sum() ** 0.5))}</td></tr>"
-            for e in entries)
-        formula = op_formula(p, p.index[node_id])
-        return (f"<h4>Its learnable tensors</h4><p>{esc(formula)}</p>"
-                f"<table cellspacing='0' cellpadding='3'>{rows}</table>"
-                "<p>Open the Optimizer State panel to follow one of them over time.</p>")
 
 
-def _edge_block(ex: EdgeExplanation, program, panel: ChainRulePanel | None) -> str:
+def _param_note(answer: NodeAnswer) -> str:
+    rows = "".join(
+        f"<tr><td>∂L/∂{esc(key)}</td><td>{'×'.join(map(str, shape))}</td>"
+        f"<td align='right'>‖·‖₂ {num(l2)}</td></tr>" for key, shape, l2 in answer.params)
+    return (f"<h4>Its learnable tensors</h4><p>{esc(answer.formula)}</p>"
+            f"<table cellspacing='0' cellpadding='3'>{rows}</table>"
+            "<p>Open the Optimizer State panel to follow one of them over time.</p>")
+
+
+def _edge_block(block: EdgeBlock, panel: ChainRulePanel | None) -> str:
     pal = theme.current()
-    loss_single = len(program.loss_nodes) == 1 and program.index[ex.dst] in program.loss_nodes
-    dst = "L" if loss_single else ex.dst
-    via = f" (via {ex.dst})" if sum(1 for e in program.edges if e.src == ex.src) > 1 else ""
+    ex, rule = block.ex, block.rule
+    dst = "L" if block.into_loss else ex.dst
+    via = f" (via {ex.dst})" if block.fan_out else ""
     lhs = [dfrac("L", ex.src)] + ([f"<sub>{esc(via.strip(' ()'))}</sub>"] if via else [])
-    rule = ex.rule.split(": ", 1)[1] if ": " in ex.rule else ex.rule
-    if rule:  # the op's rule in this graph's names: ∂y/∂b = a  →  ∂f/∂a = x
-        lhs_rule, rhs_rule = rule.split(" = ", 1)
-        rule = (f"∂{ex.dst}/∂{ex.src} = "
-                f"{rule_in_node_names(rhs_rule.strip(), program, program.index[ex.dst])}")
     sym = rule.split(" = ", 1)[1] if rule else ""
     out = []
     if ex.local_kind == "scalar":
