@@ -123,3 +123,9 @@ def test_op_order_does_not_depend_on_which_op_module_is_imported_first():
             "from engine.ops.reference import DOC, render\n"
             "assert DOC.read_text(encoding='utf-8') == render()\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_op_module_has_its_place_in_the_listed_order():
+    from engine.core.registry import MODULE_ORDER, all_ops
+
+    assert {type(op).__module__ for op in all_ops()} == {f"engine.ops.{m}" for m in MODULE_ORDER}

@@ -17,10 +17,12 @@ _ONES: dict[np.dtype, np.ndarray] = {}  # a vector of ones per float dtype, grow
 
 
 def ones(n: int, dtype: np.dtype) -> np.ndarray:
-    """A read-only-by-convention vector of `n` ones of `dtype` (shared: never write to it)."""
+    """A read-only vector of `n` ones of `dtype` (shared by every caller)."""
     vec = _ONES.get(dtype)
     if vec is None or vec.size < n:
-        vec = _ONES[dtype] = np.ones(max(n, 4096), dtype)
+        vec = np.ones(max(n, 4096), dtype)
+        vec.flags.writeable = False
+        _ONES[dtype] = vec
     return vec[:n]
 
 

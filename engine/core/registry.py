@@ -24,6 +24,12 @@ def register(cls: type[OpDef]) -> type[OpDef]:
     return cls
 
 
+# The op modules, in the order their ops are listed (palette, docs). Registration order alone
+# depended on which module a program imported first (a test importing engine.ops.sequence
+# before the registry reordered docs/ops.md).
+MODULE_ORDER = ("activations", "layers", "conv", "elementwise", "losses", "norm", "sequence",
+                "sources")
+
 _loaded = False
 
 
@@ -34,6 +40,8 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
+    # A plain import statement, not a loop over MODULE_ORDER: PyInstaller (packaging/) finds
+    # the modules by reading it. Their order here does not matter (see all_ops).
     from engine.ops import (  # noqa: F401
         activations,
         conv,
@@ -57,13 +65,6 @@ def canonical_id(op_id: str) -> str:
     """The current id of an op, following `replaces` aliases of renamed ops."""
     _load()
     return _ALIASES.get(op_id, op_id)
-
-
-# The op modules in the order their ops are listed (palette, docs). Registration order alone
-# depended on which module a program imported first (a test importing engine.ops.sequence
-# before the registry reordered docs/ops.md).
-MODULE_ORDER = ("activations", "layers", "conv", "elementwise", "losses", "norm", "sequence",
-                "sources")
 
 
 def all_ops() -> list[OpDef]:
