@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 
 import numpy as np
 import pytest
 import torch
 
-from engine.core import jit
+from engine.core import chunked, jit
 from engine.errors import GradscapeError
 from engine.training import fused
 from engine.training.optim import (
@@ -141,11 +142,18 @@ def test_fused_adam_matches_torch(case, dtype, atol, fused_on):
 @pytest.mark.parametrize("name,hyper", [("adam", {}), ("adam", {"weight_decay": 0.1}),
                                         ("adamw", {"weight_decay": 0.3, "amsgrad": True})])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("parallel_work", [0, 10**12], ids=["all-threads", "one-thread"])
-def test_fused_adam_is_bit_identical_to_numpy(name, hyper, dtype, parallel_work, monkeypatch):
+@pytest.mark.parametrize("parallel_work,ways", [(0, 1), (10**12, 1), (10**12, 3)],
+                         ids=["numba-threads", "one-thread", "chunks-on-3-threads"])
+def test_fused_adam_is_bit_identical_to_numpy(name, hyper, dtype, parallel_work, ways,
+                                              monkeypatch):
     pytest.importorskip("numba")
     monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
     monkeypatch.setattr(jit, "PARALLEL_WORK", parallel_work)
+    monkeypatch.setitem(chunked._settings, "ways", ways)
+    monkeypatch.setattr(chunked, "MIN_SPLIT", 0)
+    monkeypatch.setattr(chunked, "CHUNKS_PER_THREAD", 2)  # 5000 = 5 chunks of 896 and 520
+    if ways > 1:
+        _launch_once_in_parallel(monkeypatch)
     runs = []
     for min_size in (10**12, 0):  # numpy path, then the fused kernel
         monkeypatch.setattr(jit, "MIN_WORK", min_size)
@@ -162,6 +170,52 @@ def test_fused_adam_is_bit_identical_to_numpy(name, hyper, dtype, parallel_work,
     for x, y in zip(*runs):
         assert x.dtype == dtype
         np.testing.assert_array_equal(x, y)
+
+
+def _launch_once_in_parallel(monkeypatch):
+    """Chunks go to helper threads only once numba has chosen a thread-safe layer."""
+    monkeypatch.setattr(jit, "MIN_WORK", 0)
+    opt = make_optimizer("adam", np.ones(8), np.ones(8), 0.1)
+    with monkeypatch.context() as m:
+        m.setattr(chunked, "MIN_SPLIT", 1 << 62)
+        opt.step()
+    if not chunked._threadsafe_layer():
+        pytest.skip("numba's threading layer does not allow launches from several threads")
+
+
+def test_chunks_run_on_helper_threads_and_raise_their_errors(monkeypatch):
+    pytest.importorskip("numba")
+    monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
+    _launch_once_in_parallel(monkeypatch)
+    monkeypatch.setitem(chunked._settings, "ways", 2)
+    monkeypatch.setattr(chunked, "MIN_SPLIT", 0)
+    monkeypatch.setattr(chunked, "CHUNKS_PER_THREAD", 5)  # 10 chunks of 64
+    seen, order = set(), []
+    gate = threading.Event()
+
+    def kernel(a, b, scale):
+        seen.add(threading.get_ident())
+        order.append(int(a[0]))
+        if threading.get_ident() == threading.main_thread().ident:
+            gate.wait(1.0)  # let the helper take chunks while this thread holds one
+        else:
+            gate.set()
+        b[:] = a * scale
+
+    a = np.arange(640.0)
+    b = np.zeros_like(a)
+    with jit.LOCK:
+        chunked.run(kernel, (a, b), (2.0,))
+    np.testing.assert_array_equal(b, 2 * a)
+    assert len(seen) == 2 and sorted(order) == list(range(0, 640, 64))
+
+    def failing(a, b, scale):
+        if a[0] >= 300:
+            raise ValueError("chunk failed")
+        b[:] = a
+
+    with jit.LOCK, pytest.raises(ValueError, match="chunk failed"):
+        chunked.run(failing, (a, b), (1.0,))
 
 
 def test_fused_kernel_steps_aside(monkeypatch):

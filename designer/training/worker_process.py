@@ -22,7 +22,7 @@ import time
 import traceback
 
 from designer.training.worker import TrainingWorker
-from engine.core import jit
+from engine.core import chunked, jit
 
 
 def blas_threads(cores: int | None = None) -> int:
@@ -92,7 +92,9 @@ def _watch_kernels(watch: KernelWatch, interval: float = 0.2) -> None:
 
 def serve(conn) -> None:
     """The child process's main loop: commands between steps, until "quit" or EOF."""
-    limit_blas_threads(blas_threads())
+    threads = blas_threads()
+    limit_blas_threads(threads)
+    chunked.set_ways(threads)  # Adam's helper threads leave the window its core too
     lock = threading.Lock()
 
     def send(message: tuple) -> None:  # the watch thread sends too: one message at a time

@@ -11,9 +11,9 @@ Callers use a kernel only above a work size (`worth_it`): importing numba and lo
 compiled code costs ~0.7 s once per process, which small networks would never earn back.
 Kernels are compiled with parallel=True (which also lets LLVM vectorise them) but run on
 the calling thread alone below `PARALLEL_WORK` (see `use_threads`), which is set so high that
-they always do: waking a second thread right after OpenBLAS's own (still spinning) threads
-cost more than it saved at every size measured, and on a busy machine it can stall for a
-whole scheduler time slice.
+they always do: numba's OpenMP threads keep spinning after a launch and slow the matrix
+products that follow. Elementwise kernels on long vectors (Adam) are split over plain
+sleeping threads instead (`engine.core.chunked`).
 """
 
 from __future__ import annotations
@@ -90,6 +90,11 @@ def preparing_since() -> float | None:
     was called, or None: a caller that waits long can say why (see the training process)."""
     first = _preparing[:1]  # one atomic read: another thread may end the call meanwhile
     return first[0] if first else None
+
+
+def numba_module() -> Any:
+    """The imported numba module (only after `enabled()` said True)."""
+    return _numba
 
 
 def use_threads(work: int) -> None:

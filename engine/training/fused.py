@@ -1,7 +1,8 @@
 """One-pass Adam/AdamW kernel compiled with numba (see engine.core.jit), for large networks.
 
 The numpy update in `optim.Adam.step` makes about ten passes over memory; this kernel reads
-θ, g, m, v once and writes them back once (split over the cores for very large vectors).
+θ, g, m, v once and writes them back once; on millions of parameters it runs in chunks on
+several threads (`engine.core.chunked`).
 It computes exactly the numpy path's operations in the same order and in theta's dtype (no
 fast-math), so results are bit-identical and the torch-parity tests hold for both paths.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.core import jit
+from engine.core import chunked, jit
 
 
 def _build_adam(numba):
@@ -54,7 +55,7 @@ def adam_step(theta: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
     adam = jit.kernel(_build_adam)
     f = theta.dtype.type
     with jit.LOCK:
-        jit.use_threads(theta.size)
-        adam(theta, grad, m, v, v_max, delta, f(1.0 - beta1), f(beta2), f(1.0 - beta2),
-             f(bc2_sqrt), f(eps), f(-step_size), f(l2), f(decay), bool(amsgrad))
+        chunked.run(adam, (theta, grad, m, v, v_max, delta),
+                    (f(1.0 - beta1), f(beta2), f(1.0 - beta2), f(bc2_sqrt), f(eps),
+                     f(-step_size), f(l2), f(decay), bool(amsgrad)))
     return True
