@@ -7,11 +7,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
 
-from engine.core import jit
+from engine.core import chunked, jit
+from engine.ops import conv_jit, elementwise_jit
 from engine.ops.activations import ReLU
 from engine.ops.conv import Conv2D, MaxPool2D, same_padding
 
@@ -75,6 +77,51 @@ def test_compiled_conv_is_bit_identical_to_numpy(c, h, w, params, dtype, monkeyp
         np.testing.assert_array_equal(a, b)
     for name in ref[2]:
         np.testing.assert_array_equal(ref[2][name], got[2][name])
+
+
+@pytest.fixture
+def split_everything(monkeypatch):
+    """Every compiled loop and batch of products split over 3 threads, however small; the
+    thread ids that ran chunks are collected."""
+    monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
+    monkeypatch.setattr(jit, "MIN_WORK", 0)
+    conv_jit.im2col(np.ones((1, 1, 2, 2)), np.empty((1, 1, 4)), 1, 1, 1, 0, 0, 2, 2)
+    if not chunked._threadsafe_layer():
+        pytest.skip("numba's threading layer does not allow launches from several threads")
+    monkeypatch.setitem(chunked._settings, "ways", 3)
+    for module, name in ((conv_jit, "MIN_SPLIT"), (elementwise_jit, "MIN_SPLIT"),
+                         (chunked, "MIN_SPLIT_FLOPS")):
+        monkeypatch.setattr(module, name, 0)
+    threads = set()
+    take = chunked._Job.take_chunks
+
+    def take_and_note(job):
+        threads.add(threading.get_ident())
+        take(job)
+
+    monkeypatch.setattr(chunked._Job, "take_chunks", take_and_note)
+    return threads
+
+
+@pytest.mark.parametrize("c,h,w,params", CONVS[:4] + CONVS[9:10])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_split_conv_pool_and_relu_are_bit_identical_to_numpy(c, h, w, params, dtype,
+                                                             monkeypatch, split_everything):
+    """Batches of 5 over 3 threads: uneven chunks of whole images, and matrix products on
+    one BLAS thread each."""
+    cases = [(Conv2D(), {"filters": 3, **params}, (5, c, h, w)),
+             (MaxPool2D(), {}, (5, c, h, w)), (ReLU(), {}, (5, c, h, w))]
+    for op, p, shape in cases:
+        with monkeypatch.context() as m:
+            m.setitem(chunked._settings, "ways", 1)
+            ref = _run(op, p, shape, False, m, dtype)
+        got = _run(op, p, shape, True, monkeypatch, dtype)
+        for a, b in zip(ref[:2], got[:2]):
+            assert a.dtype == b.dtype == dtype
+            np.testing.assert_array_equal(a, b)
+        for name in ref[2]:
+            np.testing.assert_array_equal(ref[2][name], got[2][name])
+    assert len(split_everything) > 1
 
 
 TORCH_CONVS = [  # (batch, channels, h, w, params): odd sizes, strides, paddings, batch 1
@@ -237,3 +284,46 @@ def test_a_new_process_loads_every_conv_kernel_from_the_disk_cache(tmp_path):
     first = run()
     assert len(first) == 6 and sum(first.values()) >= 6  # compiled and saved
     assert run() == dict.fromkeys(first, 0)  # every one loaded, none compiled again
+
+
+def _program(layers):
+    from engine.core.compiler import compile_graph
+    from engine.core.spec import GraphSpec
+
+    nodes = [{"id": i, "op": op, "params": p} for i, op, p in layers]
+    edges = [{"from": f"{a[0]}.out", "to": f"{b[0]}.in"} for a, b in zip(layers, layers[1:])]
+    nodes += [{"id": "y", "op": "Target", "params": {"features": 1}},
+              {"id": "loss", "op": "CrossEntropyLoss"}]
+    edges += [{"from": f"{layers[-1][0]}.out", "to": "loss.prediction"},
+              {"from": "y.out", "to": "loss.target"}]
+    return compile_graph(GraphSpec.from_dict({"format": "gradscape-graph", "version": 1,
+                                              "nodes": nodes, "edges": edges}), seed=0)
+
+
+@pytest.mark.parametrize("conv", [True, False], ids=["conv-net", "mlp"])
+def test_a_conv_net_runs_its_products_on_one_blas_thread_while_it_splits(conv, monkeypatch):
+    """After a product on two BLAS threads OpenBLAS's second thread spins, and split
+    convolution products then share a core with it: conv networks hold BLAS to one thread
+    during forward and backward (and give the threads back after); other networks do not."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    monkeypatch.setitem(chunked._settings, "ways", 2)
+    layers = [("x", "Input", {"shape": [1, 6, 6]})]
+    layers += [("c", "Conv2D", {"filters": 2}), ("f", "Flatten", {})] if conv else \
+        [("f", "Flatten", {})]
+    program = _program(layers + [("d", "Dense", {"units": 3})])
+    before = blas_threads()
+    seen = []
+    dense = program.kernels[[op.id for op in program.ops].index("Dense")]
+    forward, backward = dense.forward, dense.backward
+    monkeypatch.setattr(dense, "forward", lambda x: (seen.append(blas_threads()), forward(x))[1])
+    monkeypatch.setattr(dense, "backward", lambda g: (seen.append(blas_threads()), backward(g))[1])
+    rng = np.random.default_rng(0)
+    program.forward(rng.normal(size=(4, 1, 6, 6)), np.array([[0.0], [1.0], [2.0], [1.0]]))
+    program.backward()
+    assert program.splits_products is conv
+    assert seen == ([{1}, {1}] if conv else [before, before])
+    assert blas_threads() == before

@@ -206,6 +206,7 @@ def test_chunks_run_on_helper_threads_and_raise_their_errors(monkeypatch):
     b = np.zeros_like(a)
     with jit.LOCK:
         chunked.run(kernel, (a, b), (2.0,))
+    assert not chunked._POOL.locked()
     np.testing.assert_array_equal(b, 2 * a)
     assert len(seen) == 2 and sorted(order) == list(range(0, 640, 64))
 

@@ -1,31 +1,37 @@
-"""Run an elementwise compiled kernel over long vectors on several threads, chunk by chunk.
+"""Split a kernel's work over a few sleeping helper threads, chunk by chunk.
 
-Adam on millions of parameters is bound by memory traffic, and one core cannot draw all the
-memory bandwidth there is: two threads make the step 2–2.5× faster (5.8M parameters:
-7.6 → 3.0–3.5 ms). numba's own parallel launch was tried and rejected: its OpenMP threads
-keep spinning after the loop and slow the next matrix products of the training step
-(docs/architecture.md). Here the extra threads are plain Python threads that sleep on a
-condition between calls (they run the kernel with the GIL released), and the work is handed
-out in chunks from a shared counter, so the calling thread never waits for a helper that a
-busy machine has not scheduled yet: it takes the remaining chunks itself, and waits only
-for the chunks already under way.
+Much of a training step is either memory-bound (Adam over millions of parameters, ReLU and
+pooling over a batch of images) or a batch of matrix products too small for OpenBLAS to
+split well (a convolution's per-sample products). One core cannot draw all the memory
+bandwidth there is, and OpenBLAS runs such small products on one thread or pays for
+synchronising two. Here the caller and up to `ways − 1` helper threads take chunks of the
+work (ranges of elements or of batch rows) from a shared counter; each chunk runs with the
+GIL released (a numba `nogil` kernel, or a numpy matrix product with OpenBLAS held to one
+thread meanwhile).
 
-The kernel must be elementwise (element i of every array depends only on element i), so
-every split gives bit-identical results.
+numba's own parallel launch was tried first and rejected: its OpenMP threads keep spinning
+after the loop and slow the matrix products that follow (docs/architecture.md). These
+helpers sleep on a condition between calls. A helper that a busy machine has not scheduled
+yet costs nothing but its wake-up: the caller takes the remaining chunks itself and waits
+only for chunks already under way.
+
+Every split gives bit-identical results: the kernels are elementwise or per row.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
 from engine.core import jit
 
-# Vectors shorter than this run in one call: below ~1 ms of work, waking a thread costs
-# more than it saves (measured in a training step; see bench/engine_vs_torch.py).
+# Elements of a 1-D kernel (Adam) below which it runs in one call: waking a thread costs
+# more than it saves below about a millisecond of work (at 235k parameters the (c) step
+# went 1.19–1.26 → 1.26–1.33 ms when split).
 MIN_SPLIT = 1 << 20
 # One chunk per thread: each further chunk cost ~0.1 ms at 5.8M parameters (3.1–3.4 ms with
 # one, 3.5–3.8 ms with four). A helper that starts late still costs no more than one thread:
@@ -44,26 +50,33 @@ def default_ways() -> int:
 
 _settings = {"ways": default_ways()}
 _helpers: list[_Helper] = []
+_POOL = threading.Lock()  # one split at a time; a second caller meanwhile runs alone
+_blas: dict = {}
 
 
 def set_ways(ways: int) -> None:
-    """How many threads (the caller's included) later `run` calls may use; 1 = no helpers."""
+    """How many threads (the caller's included) later splits may use; 1 = no helpers."""
     _settings["ways"] = max(1, int(ways))
+
+
+def ways() -> int:
+    """How many threads a split may use now."""
+    return _settings["ways"]
 
 
 class _Job:
     """One call's chunks, handed out under a lock to whichever thread asks first."""
 
-    def __init__(self, kernel: Callable, arrays: Sequence[np.ndarray], scalars: tuple,
-                 chunk: int):
-        self.kernel, self.arrays, self.scalars = kernel, arrays, scalars
-        self.size, self.chunk = arrays[0].size, chunk
+    def __init__(self, work: Callable[[int, int], None], size: int, chunk: int,
+                 numba_kernel: bool):
+        self.work, self.size, self.chunk = work, size, chunk
+        self.numba_kernel = numba_kernel
         self.next = 0
         self.running = 0
         self.lock = threading.Condition()
         self.error: BaseException | None = None
 
-    def work(self) -> None:
+    def take_chunks(self) -> None:
         """Run chunks until none are left (any thread may call this, at any time)."""
         while True:
             with self.lock:
@@ -73,9 +86,10 @@ class _Job:
                 self.next = start + self.chunk
                 self.running += 1
             stop = min(start + self.chunk, self.size)
-            jit.use_threads(stop - start)  # numba's thread count is set per thread
             try:
-                self.kernel(*(a[start:stop] for a in self.arrays), *self.scalars)
+                if self.numba_kernel:
+                    jit.use_threads(stop - start)  # numba's thread count is per thread
+                self.work(start, stop)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 with self.lock:
                     self.error = exc
@@ -113,33 +127,116 @@ class _Helper:
                 while self.job is None:
                     self.wake.wait()
                 job, self.job = self.job, None
-            job.work()
+            job.take_chunks()
 
 
 def _threadsafe_layer() -> bool:
     numba = jit.numba_module()
     try:
-        return numba.threading_layer() in THREADSAFE_LAYERS
+        return numba is not None and numba.threading_layer() in THREADSAFE_LAYERS
     except ValueError:  # no parallel launch yet in this process: the layer is not chosen
         return False
 
 
-def run(kernel: Callable, arrays: Sequence[np.ndarray], scalars: tuple) -> None:
-    """`kernel(*arrays, *scalars)`, over chunks of the (equally long, 1-D, contiguous)
-    arrays on up to `set_ways` threads when they are long enough. Call inside `jit.LOCK`."""
-    ways = _settings["ways"]
-    if ways < 2 or arrays[0].size < MIN_SPLIT or not _threadsafe_layer():
-        jit.use_threads(arrays[0].size)
+def _one_blas_thread():
+    """Hold the BLAS libraries to one thread each (5 µs); `.restore_original_limits()`."""
+    controller = _blas.get("controller")
+    if controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        controller = _blas["controller"] = ThreadpoolController()
+    return controller.limit(limits=1, user_api="blas")
+
+
+@contextmanager
+def blas_on_one_thread(when: bool = True) -> Iterator[None]:
+    """Run the block's matrix products on one BLAS thread when `when` and splits may use
+    helpers: for a network whose large products are split here (convolutions).
+
+    After any product OpenBLAS ran on two threads, its second thread spins for a while,
+    and a helper woken then shares a core with it: a split convolution product that took
+    1.0 ms took 1.8 ms right after even a tiny two-thread product (the CNN's last Dense).
+    """
+    if not when or _settings["ways"] < 2:
+        yield
+        return
+    limit = _one_blas_thread()
+    try:
+        yield
+    finally:
+        limit.restore_original_limits()
+
+
+def split(work: Callable[[int, int], None], size: int, *, align: int = 1,
+          numba_kernel: bool = True, blas: bool = False) -> None:
+    """`work(start, stop)` over ranges that cover 0…size, on up to `ways()` threads.
+
+    The caller decides whether the work is worth splitting. `align` rounds chunk sizes up
+    (whole cache lines of a vector); `numba_kernel` says the work launches numba kernels
+    (which need a thread-safe threading layer), `blas` that it runs matrix products (held
+    to one BLAS thread each while the chunks run). Work that raises in a helper raises here.
+    """
+    n_ways = _settings["ways"]
+    if (n_ways < 2 or size < 2 or (numba_kernel and not _threadsafe_layer())
+            or not _POOL.acquire(blocking=False)):
+        work(0, size)
+        return
+    try:
+        if _helpers and _helpers[0].pid != os.getpid():
+            _helpers.clear()  # threads do not survive fork
+        while len(_helpers) < n_ways - 1:
+            _helpers.append(_Helper())
+        pieces = min(size, n_ways * CHUNKS_PER_THREAD)
+        per_piece = -(-size // pieces)  # ceiling division
+        chunk = -(-per_piece // align) * align
+        job = _Job(work, size, chunk, numba_kernel)
+        limit = _one_blas_thread() if blas else None
+        try:
+            for helper in _helpers[:n_ways - 1]:
+                helper.give(job)
+            job.take_chunks()
+            job.wait()
+        finally:
+            if limit is not None:
+                limit.restore_original_limits()
+    finally:
+        _POOL.release()
+
+
+def run(kernel: Callable, arrays: Sequence[np.ndarray], scalars: tuple = (), *,
+        min_split: int | None = None, rows: bool = False) -> None:
+    """`kernel(*arrays, *scalars)` for a numba kernel that works on each element (or, with
+    `rows`, on each batch row along the first axis) of its arrays on its own, split into
+    chunks when there are at least `min_split` elements (default `MIN_SPLIT`). Call inside
+    `jit.LOCK`."""
+    size = arrays[0].size
+    if size < (MIN_SPLIT if min_split is None else min_split):
+        jit.use_threads(size)
         kernel(*arrays, *scalars)
         return
-    if _helpers and _helpers[0].pid != os.getpid():
-        _helpers.clear()  # threads do not survive fork
-    while len(_helpers) < ways - 1:
-        _helpers.append(_Helper())
-    pieces = ways * CHUNKS_PER_THREAD
-    chunk = -(-arrays[0].size // pieces) + 63 & ~63  # whole cache lines
-    job = _Job(kernel, arrays, scalars, chunk)
-    for helper in _helpers[:ways - 1]:
-        helper.give(job)
-    job.work()
-    job.wait()
+    split(lambda start, stop: kernel(*(a[start:stop] for a in arrays), *scalars),
+          len(arrays[0]) if rows else size, align=1 if rows else 64)
+
+
+# Matrix products below this many floating-point operations run in one numpy call: a
+# helper's wake-up (29 µs median, 69 µs at the 90th percentile on the 2-core bench machine)
+# costs more than half of a smaller product saves (case (d)'s 18 MFLOP convolution went
+# 0.52 → 0.64 ms when split).
+MIN_SPLIT_FLOPS = 32_000_000
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """np.matmul(a, b, out=out) for a batch of products along out's first axis (an operand
+    with fewer axes than `out` is shared by every sample), split over the batch when large:
+    a convolution's per-sample products are too small for OpenBLAS to split well."""
+    flops = 2 * out.size * a.shape[-1]
+    if flops < MIN_SPLIT_FLOPS or len(out) < 2 or _settings["ways"] < 2:
+        return np.matmul(a, b, out=out)
+    batched_a, batched_b = a.ndim == out.ndim, b.ndim == out.ndim
+
+    def work(start: int, stop: int) -> None:
+        np.matmul(a[start:stop] if batched_a else a, b[start:stop] if batched_b else b,
+                  out=out[start:stop])
+
+    split(work, len(out), numba_kernel=False, blas=True)
+    return out

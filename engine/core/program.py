@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.core import registry
+from engine.core import chunked, registry
 from engine.core.compiler import Analysis
 from engine.core.spec import EdgeSpec, GraphSpec
 from engine.errors import DataError, MemoryLimitError
@@ -153,6 +153,7 @@ class Program:
             k.w, k.g, k.buf = {}, {}, {}
             k.needs_input_grad = tuple(self.needs_grad[s] for s in self.srcs[i])
             self.kernels.append(k)
+        self.splits_products = any(k.splits_products for k in self.kernels)
         # Per node, its span of the gradient buffer (a node's tensors are adjacent), for
         # backward to zero when the node's backward does not run.
         spans: dict[int, list[int]] = {}
@@ -297,13 +298,14 @@ class Program:
             self._feed(y, self.target_nodes, "targets")
         vals = self.values
         on_target = self.on_target
-        for i, k in enumerate(self.kernels):
-            op_role = self.ops[i].role
-            if op_role == "input" or op_role == "target":
-                continue
-            if on_target[i] and not has_targets:
-                continue
-            vals[i] = k.forward(*[vals[s] for s in self.srcs[i]])
+        with chunked.blas_on_one_thread(self.splits_products):
+            for i, k in enumerate(self.kernels):
+                op_role = self.ops[i].role
+                if op_role == "input" or op_role == "target":
+                    continue
+                if on_target[i] and not has_targets:
+                    continue
+                vals[i] = k.forward(*[vals[s] for s in self.srcs[i]])
         if has_targets and self.loss_nodes:
             total = 0.0
             for i in self.loss_nodes:
@@ -330,6 +332,10 @@ class Program:
             edge_grads[k] = None
         for i in self.loss_nodes:
             grads[i] = self._one
+        with chunked.blas_on_one_thread(self.splits_products):
+            self._backward_nodes(grads, edge_grads)
+
+    def _backward_nodes(self, grads: list, edge_grads: list) -> None:
         needs = self.needs_grad
         spans = self._grad_spans
         for i in range(len(self.kernels) - 1, -1, -1):

@@ -90,6 +90,9 @@ class Kernel:
 
     training: bool = True
     needs_input_grad: tuple[bool, ...] = ()
+    # True when the kernel splits its large products over threads itself (Conv2D): the
+    # program then runs its matrix products on one BLAS thread (chunked.blas_on_one_thread)
+    splits_products: bool = False
     w: dict[str, np.ndarray]
     g: dict[str, np.ndarray]
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.core import chunked
 from engine.core.registry import register
 from engine.errors import ShapeError
 from engine.ops import conv_jit
@@ -52,6 +53,8 @@ class Conv2DKernel(Kernel):
     ones and the weights one more column (the bias), so W·cols adds it and cols·dyᵀ sums
     its gradient, saving a pass over the output and one over its gradient each step.
     """
+
+    splits_products = True
 
     def __init__(self, k: int, stride: int, pads: tuple[int, int, int, int], bias: bool,
                  dilation: int = 1, groups: int = 1):
@@ -112,15 +115,16 @@ class Conv2DKernel(Kernel):
             wb = np.empty((f, kk + 1), dtype=weight.dtype)
             wb[:, :kk] = weight.reshape(f, kk)
             wb[:, kk] = self.w["bias"]
-            y = np.matmul(wb, cols)
+            y = chunked.matmul(wb, cols, np.empty((len(cols), f, cols.shape[2]), cols.dtype))
             return y.reshape(x.shape[0], f, *self._geometry(*x.shape[2:]))
         self.cols = cols = self._im2col(x)  # (N, C·k·k, Ho·Wo)
         n, p = cols.shape[0], cols.shape[2]
+        y = np.empty((n, f, p), dtype=cols.dtype)
         if g == 1:
-            y = np.matmul(weight.reshape(f, kk), cols)
+            chunked.matmul(weight.reshape(f, kk), cols, y)
         else:  # each group of filters sees its own group of channels
-            y = np.matmul(weight.reshape(g, f // g, -1), cols.reshape(n, g, kk // g, p))
-        y = y.reshape(n, f, p)
+            chunked.matmul(weight.reshape(g, f // g, -1), cols.reshape(n, g, kk // g, p),
+                           y.reshape(n, g, f // g, p))
         if self.bias:
             y += self.w["bias"][:, None]
         return y.reshape(n, f, *self._geometry(*x.shape[2:]))
@@ -136,20 +140,23 @@ class Conv2DKernel(Kernel):
         # (C·k·k, Ho·Wo)·(Ho·Wo, F) per sample is the faster order for BLAS (a short
         # output, the long Ho·Wo axis contiguous in both operands), summed over the batch
         if self.fused_bias:
-            dwb = np.matmul(cols, gy.transpose(0, 2, 1)).sum(axis=0)  # (C·k·k + 1, F)
+            dwb = chunked.matmul(cols, gy.transpose(0, 2, 1),
+                                 np.empty((n, kk + 1, f), cols.dtype)).sum(axis=0)  # (C·k·k+1, F)
             self.g["weight"].reshape(f, kk)[...] = dwb[:kk].T
             self.g["bias"][...] = dwb[kk]
         else:
             gy_g = gy.reshape(n, g, f // g, p)
             cols_g = cols.reshape(n, g, kk // g, p)
-            dw = np.matmul(cols_g, gy_g.transpose(0, 1, 3, 2)).sum(axis=0)  # (g, C·k·k/g, F/g)
+            dw = chunked.matmul(cols_g, gy_g.transpose(0, 1, 3, 2),
+                                np.empty((n, g, kk // g, f // g), cols.dtype)).sum(axis=0)
             self.g["weight"].reshape(g, f // g, -1)[...] = dw.transpose(0, 2, 1)
             if self.bias:
                 gy.sum(axis=(0, 2), out=self.g["bias"])
         if not self.needs_input_grad[0]:
             return (None,)
         wg = weight.reshape(g, f // g, -1)
-        dcols = np.matmul(wg.transpose(0, 2, 1), gy.reshape(n, g, f // g, p))
+        dcols = chunked.matmul(wg.transpose(0, 2, 1), gy.reshape(n, g, f // g, p),
+                               np.empty((n, g, kk // g, p), gy.dtype))
         return (self._col2im(dcols.reshape(n, kk, p), self.x_shape),)
 
 

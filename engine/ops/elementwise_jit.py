@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.core import jit
+from engine.core import chunked, jit
+
+# Elements below which a loop runs in one call on the calling thread (a split only pays
+# from about half a millisecond of work: see engine.core.chunked).
+MIN_SPLIT = 1 << 20
 
 
 def _build_relu(numba):
@@ -48,7 +52,7 @@ def relu(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     if fn is None:
         return None
     y, mask = np.empty_like(x), np.empty(x.shape, dtype=bool)
-    fn(x.reshape(-1), y.reshape(-1), mask.reshape(-1))
+    chunked.run(fn, (x.reshape(-1), y.reshape(-1), mask.reshape(-1)), min_split=MIN_SPLIT)
     return y, mask
 
 
@@ -58,5 +62,5 @@ def relu_grad(gy: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     if fn is None:
         return None
     dx = np.empty_like(gy)
-    fn(gy.reshape(-1), mask.reshape(-1), dx.reshape(-1))
+    chunked.run(fn, (gy.reshape(-1), mask.reshape(-1), dx.reshape(-1)), min_split=MIN_SPLIT)
     return dx
