@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from engine.core import chunked, jit
-from engine.ops import conv_jit, elementwise_jit
+from engine.ops import conv, conv_jit, elementwise_jit
 from engine.ops.activations import ReLU
 from engine.ops.conv import Conv2D, MaxPool2D, same_padding
 
@@ -89,6 +89,7 @@ def split_everything(monkeypatch):
     if not chunked._threadsafe_layer():
         pytest.skip("numba's threading layer does not allow launches from several threads")
     monkeypatch.setitem(chunked._settings, "ways", 3)
+    monkeypatch.setattr(conv, "IMAGES_PER_PASS", 1)  # several passes per thread's chunk
     for module, name in ((conv_jit, "MIN_SPLIT"), (elementwise_jit, "MIN_SPLIT"),
                          (chunked, "MIN_SPLIT_FLOPS")):
         monkeypatch.setattr(module, name, 0)

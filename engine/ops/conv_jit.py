@@ -226,6 +226,16 @@ def _run(build, work: int, images: tuple, *rest) -> bool:
     return True
 
 
+def raw_kernels(work: int):
+    """(im2col, col2im) compiled, taking `im2col`'s and `col2im`'s arguments, for a caller
+    that splits the batch itself inside `jit.LOCK` (x and dcols C-contiguous); None when
+    the numpy path must run."""
+    if not jit.worth_it(work):
+        return None
+    scatter = jit.kernel(_build_col2im)
+    return None if scatter is None else (jit.kernel(_build_im2col), scatter)
+
+
 def im2col(x: np.ndarray, cols: np.ndarray, k: int, s: int, d: int, top: int, left: int,
            ho: int, wo: int) -> bool:
     """cols[n, (c·k + i)·k + j, oy·wo + ox] = x[n, c, oy·s + i·d − top, ox·s + j·d − left]
