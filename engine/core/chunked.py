@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -138,14 +138,32 @@ def _threadsafe_layer() -> bool:
         return False
 
 
-def _one_blas_thread():
-    """Hold the BLAS libraries to one thread each (5 µs); `.restore_original_limits()`."""
-    controller = _blas.get("controller")
-    if controller is None:
-        from threadpoolctl import ThreadpoolController
+_blas_hold = {"depth": 0, "limit": None}
+_BLAS_LOCK = threading.Lock()
 
-        controller = _blas["controller"] = ThreadpoolController()
-    return controller.limit(limits=1, user_api="blas")
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Hold the BLAS libraries to one thread each (5 µs), for however many threads and
+    nested blocks ask at once: the first to enter limits, the last to leave restores (a
+    lab thread's conv network may step while the training thread's does)."""
+    with _BLAS_LOCK:
+        if _blas_hold["depth"] == 0:
+            controller = _blas.get("controller")
+            if controller is None:
+                from threadpoolctl import ThreadpoolController
+
+                controller = _blas["controller"] = ThreadpoolController()
+            _blas_hold["limit"] = controller.limit(limits=1, user_api="blas")
+        _blas_hold["depth"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _blas_hold["depth"] -= 1
+            if _blas_hold["depth"] == 0:
+                limit, _blas_hold["limit"] = _blas_hold["limit"], None
+                limit.restore_original_limits()
 
 
 @contextmanager
@@ -160,11 +178,8 @@ def blas_on_one_thread(when: bool = True) -> Iterator[None]:
     if not when or _settings["ways"] < 2:
         yield
         return
-    limit = _one_blas_thread()
-    try:
+    with _one_blas_thread():
         yield
-    finally:
-        limit.restore_original_limits()
 
 
 def split(work: Callable[[int, int], None], size: int, *, align: int = 1,
@@ -179,6 +194,8 @@ def split(work: Callable[[int, int], None], size: int, *, align: int = 1,
     n_ways = _settings["ways"]
     if (n_ways < 2 or size < 2 or (numba_kernel and not _threadsafe_layer())
             or not _POOL.acquire(blocking=False)):
+        if numba_kernel:
+            jit.use_threads(size)  # as a chunk would (numba's own threads stay unused)
         work(0, size)
         return
     try:
@@ -190,15 +207,11 @@ def split(work: Callable[[int, int], None], size: int, *, align: int = 1,
         per_piece = -(-size // pieces)  # ceiling division
         chunk = -(-per_piece // align) * align
         job = _Job(work, size, chunk, numba_kernel)
-        limit = _one_blas_thread() if blas else None
-        try:
+        with _one_blas_thread() if blas else nullcontext():
             for helper in _helpers[:n_ways - 1]:
                 helper.give(job)
             job.take_chunks()
             job.wait()
-        finally:
-            if limit is not None:
-                limit.restore_original_limits()
     finally:
         _POOL.release()
 

@@ -64,6 +64,8 @@ class Conv2DKernel(Kernel):
     Without groups the bias rides in the same products: the columns carry one more row of
     ones and the weights one more column (the bias), so W·cols adds it and cols·dyᵀ sums
     its gradient, saving a pass over the output and one over its gradient each step.
+    Large convolutions on the compiled path go a few images at a time, split over the
+    chunk threads (`_forward_by_images`).
     """
 
     splits_products = True

@@ -2,7 +2,8 @@
 
 The numpy paths in `engine.ops.conv` copy the image once per window offset (k² strided
 passes, plus a padded copy of the whole batch) and scatter gradients back the same way;
-these loops work one image plane at a time, on the calling thread (see `_run`): at stride 1
+these loops work one image plane at a time (large batches split over the chunk threads,
+see `_run`): at stride 1
 through a small zero-bordered copy of the plane (plain contiguous row copies and adds), at
 other strides pixel by pixel with the border computed. Indices are unsigned wherever numba
 could not otherwise prove them non-negative: its negative-index wraparound test keeps LLVM

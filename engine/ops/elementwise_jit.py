@@ -2,9 +2,10 @@
 
 numpy's ReLU makes two passes (the mask x > 0, then x·mask) and a temporary; these loops
 make one, with the same values bit for bit (x·0 keeps numpy's −0 for negative inputs and
-NaN for NaN). They run on one thread: a second one halved the best times on the 2-core
+NaN for NaN). They are not numba-parallel: its threads halved the best times on the 2-core
 bench machine but, when the cores were busy, stalled for whole scheduler slices
-(bench/conv_kernels.py, docs/benchmarks.md), so memory-bound loops stay on one core.
+(bench/conv_kernels.py, docs/benchmarks.md). Large tensors are split over the engine's
+sleeping chunk threads instead (`engine.core.chunked`).
 """
 
 from __future__ import annotations
