@@ -304,14 +304,17 @@ def _program(layers):
 @pytest.mark.parametrize("conv", [True, False], ids=["conv-net", "mlp"])
 def test_a_conv_net_runs_its_products_on_one_blas_thread_while_it_splits(conv, monkeypatch):
     """After a product on two BLAS threads OpenBLAS's second thread spins, and split
-    convolution products then share a core with it: conv networks hold BLAS to one thread
-    during forward and backward (and give the threads back after); other networks do not."""
+    convolution products then share a core with it: a conv network whose batch makes its
+    products large enough to split holds BLAS to one thread during forward and backward
+    (and gives the threads back after); other networks and smaller batches do not."""
     from threadpoolctl import threadpool_info
 
     def blas_threads():
         return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
 
     monkeypatch.setitem(chunked._settings, "ways", 2)
+    # 2 filters × 36 pixels × (9 taps + bias) × 2 flops a sample: a batch of 4 splits, 3 not
+    monkeypatch.setattr(chunked, "MIN_SPLIT_FLOPS", 4 * 2 * 36 * 10 * 2)
     layers = [("x", "Input", {"shape": [1, 6, 6]})]
     layers += [("c", "Conv2D", {"filters": 2}), ("f", "Flatten", {})] if conv else \
         [("f", "Flatten", {})]
@@ -325,9 +328,13 @@ def test_a_conv_net_runs_its_products_on_one_blas_thread_while_it_splits(conv, m
     rng = np.random.default_rng(0)
     program.forward(rng.normal(size=(4, 1, 6, 6)), np.array([[0.0], [1.0], [2.0], [1.0]]))
     program.backward()
-    assert program.splits_products is conv
+    assert program.holds_blas is conv
     assert seen == ([{1}, {1}] if conv else [before, before])
     assert blas_threads() == before
+    if conv:  # a batch of 3 is too small to split: the products keep their threads
+        seen.clear()
+        program.forward(rng.normal(size=(3, 1, 6, 6)), np.array([[0.0], [1.0], [2.0]]))
+        assert not program.holds_blas and seen == [before]
 
 
 def test_blas_hold_is_released_by_the_last_of_overlapping_holders(monkeypatch):

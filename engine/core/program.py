@@ -153,7 +153,8 @@ class Program:
             k.w, k.g, k.buf = {}, {}, {}
             k.needs_input_grad = tuple(self.needs_grad[s] for s in self.srcs[i])
             self.kernels.append(k)
-        self.splits_products = any(k.splits_products for k in self.kernels)
+        self._split_flops_per_sample = max(k.split_flops_per_sample for k in self.kernels)
+        self.holds_blas = False  # whether the last forward ran its products on one BLAS thread
         # Per node, its span of the gradient buffer (a node's tensors are adjacent), for
         # backward to zero when the node's backward does not run.
         spans: dict[int, list[int]] = {}
@@ -298,7 +299,10 @@ class Program:
             self._feed(y, self.target_nodes, "targets")
         vals = self.values
         on_target = self.on_target
-        with chunked.blas_on_one_thread(self.splits_products):
+        # a network that splits large convolution products itself runs them all on one
+        # BLAS thread meanwhile (see engine.core.chunked); the backward follows its forward
+        self.holds_blas = self._split_flops_per_sample * len(x) >= chunked.MIN_SPLIT_FLOPS
+        with chunked.blas_on_one_thread(self.holds_blas):
             for i, k in enumerate(self.kernels):
                 op_role = self.ops[i].role
                 if op_role == "input" or op_role == "target":
@@ -332,7 +336,7 @@ class Program:
             edge_grads[k] = None
         for i in self.loss_nodes:
             grads[i] = self._one
-        with chunked.blas_on_one_thread(self.splits_products):
+        with chunked.blas_on_one_thread(self.holds_blas):
             self._backward_nodes(grads, edge_grads)
 
     def _backward_nodes(self, grads: list, edge_grads: list) -> None:

@@ -90,9 +90,10 @@ class Kernel:
 
     training: bool = True
     needs_input_grad: tuple[bool, ...] = ()
-    # True when the kernel splits its large products over threads itself (Conv2D): the
-    # program then runs its matrix products on one BLAS thread (chunked.blas_on_one_thread)
-    splits_products: bool = False
+    # Floating-point operations per sample of the products the kernel splits over threads
+    # itself when they are large (Conv2D); while a batch makes them large enough, the
+    # program runs all its products on one BLAS thread (chunked.blas_on_one_thread)
+    split_flops_per_sample: int = 0
     w: dict[str, np.ndarray]
     g: dict[str, np.ndarray]
 

@@ -10,7 +10,7 @@ from engine.core import chunked, jit
 from engine.core.registry import register
 from engine.errors import ShapeError
 from engine.ops import conv_jit
-from engine.ops.base import Kernel, OpDef, Param, fmt_shape
+from engine.ops.base import Kernel, OpDef, Param, fmt_shape, numel
 from engine.ops.layers import INITS, init_weight
 
 # Images whose columns are built and multiplied in one pass of the compiled path: 8 images
@@ -68,13 +68,12 @@ class Conv2DKernel(Kernel):
     chunk threads (`_forward_by_images`).
     """
 
-    splits_products = True
-
     def __init__(self, k: int, stride: int, pads: tuple[int, int, int, int], bias: bool,
-                 dilation: int = 1, groups: int = 1):
+                 dilation: int = 1, groups: int = 1, flops_per_sample: int = 0):
         self.k, self.stride, self.pads, self.bias = k, stride, pads, bias
         self.dilation, self.groups = dilation, groups
         self.fused_bias = bias and groups == 1
+        self.split_flops_per_sample = flops_per_sample
 
     def _geometry(self, h: int, w: int) -> tuple[int, int]:
         top, bottom, left, right = self.pads
@@ -314,8 +313,12 @@ class Conv2D(OpDef):
 
     def make_kernel(self, params, ins, out, dtype):
         _, _, pads = self._geometry(params, ins["in"])
-        return Conv2DKernel(int(params["kernel"]), int(params["stride"]), pads,
-                            bool(params["bias"]), int(params["dilation"]), int(params["groups"]))
+        k, groups = int(params["kernel"]), int(params["groups"])
+        # the forward product: each output value sums C/groups·k·k (+ bias) terms
+        terms = ins["in"][1] // groups * k * k + 1
+        return Conv2DKernel(k, int(params["stride"]), pads, bool(params["bias"]),
+                            int(params["dilation"]), groups,
+                            flops_per_sample=2 * numel(out[1:]) * terms)
 
 
 class _Pool(OpDef):
