@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.core import chunked, jit
-from engine.ops import conv, conv_jit, elementwise_jit
+from engine.ops import conv, conv_jit
 from engine.ops.activations import ReLU
 from engine.ops.conv import Conv2D, MaxPool2D, same_padding
 
@@ -80,7 +80,7 @@ def test_compiled_conv_is_bit_identical_to_numpy(c, h, w, params, dtype, monkeyp
 
 @pytest.fixture
 def split_everything(monkeypatch):
-    """Every compiled loop and batch of products split over 3 threads, however small; notes
+    """Every convolution taken image by image and split over 3 threads, however small; notes
     for each split whether it had more than one chunk (which thread takes which is up to the
     scheduler: tests/test_optim.py checks that helpers run)."""
     monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
@@ -90,9 +90,7 @@ def split_everything(monkeypatch):
         pytest.skip("numba's threading layer does not allow launches from several threads")
     monkeypatch.setitem(chunked._settings, "ways", 3)
     monkeypatch.setattr(conv, "IMAGES_PER_PASS", 1)  # several passes per thread's chunk
-    for module, name in ((conv_jit, "MIN_SPLIT"), (elementwise_jit, "MIN_SPLIT"),
-                         (chunked, "MIN_SPLIT_FLOPS")):
-        monkeypatch.setattr(module, name, 0)
+    monkeypatch.setattr(chunked, "MIN_SPLIT_FLOPS", 0)
     splits = []
     take = chunked._Job.take_chunks
 
@@ -106,22 +104,21 @@ def split_everything(monkeypatch):
 
 @pytest.mark.parametrize("c,h,w,params", CONVS[:4] + CONVS[9:10])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_split_conv_pool_and_relu_are_bit_identical_to_numpy(c, h, w, params, dtype,
-                                                             monkeypatch, split_everything):
-    """Batches of 5 over 3 threads: uneven chunks of whole images, and matrix products on
-    one BLAS thread each."""
-    cases = [(Conv2D(), {"filters": 3, **params}, (5, c, h, w)),
-             (MaxPool2D(), {}, (5, c, h, w)), (ReLU(), {}, (5, c, h, w))]
-    for op, p, shape in cases:
-        with monkeypatch.context() as m:
-            m.setitem(chunked._settings, "ways", 1)
-            ref = _run(op, p, shape, False, m, dtype)
-        got = _run(op, p, shape, True, monkeypatch, dtype)
-        for a, b in zip(ref[:2], got[:2]):
-            assert a.dtype == b.dtype == dtype
-            np.testing.assert_array_equal(a, b)
-        for name in ref[2]:
-            np.testing.assert_array_equal(ref[2][name], got[2][name])
+def test_conv_image_by_image_on_threads_is_bit_identical_to_numpy(c, h, w, params, dtype,
+                                                                  monkeypatch,
+                                                                  split_everything):
+    """Batches of 5 over 3 threads: uneven chunks of whole images, one image per pass, and
+    matrix products on one BLAS thread each."""
+    params = {"filters": 3, **params}
+    with monkeypatch.context() as m:
+        m.setitem(chunked._settings, "ways", 1)
+        ref = _run(Conv2D(), params, (5, c, h, w), False, m, dtype)
+    got = _run(Conv2D(), params, (5, c, h, w), True, monkeypatch, dtype)
+    for a, b in zip(ref[:2], got[:2]):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+    for name in ref[2]:
+        np.testing.assert_array_equal(ref[2][name], got[2][name])
     assert any(split_everything)
 
 

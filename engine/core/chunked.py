@@ -1,8 +1,8 @@
 """Split a kernel's work over a few sleeping helper threads, chunk by chunk.
 
-Much of a training step is either memory-bound (Adam over millions of parameters, ReLU and
-pooling over a batch of images) or a batch of matrix products too small for OpenBLAS to
-split well (a convolution's per-sample products). One core cannot draw all the memory
+Some of a training step is either memory-bound (Adam over millions of parameters) or a
+batch of matrix products too small for OpenBLAS to split well (a convolution's per-sample
+products). One core cannot draw all the memory
 bandwidth there is, and OpenBLAS runs such small products on one thread or pays for
 synchronising two. Here the caller and up to `ways − 1` helper threads take chunks of the
 work (ranges of elements or of batch rows) from a shared counter; each chunk runs with the
@@ -216,19 +216,17 @@ def split(work: Callable[[int, int], None], size: int, *, align: int = 1,
         _POOL.release()
 
 
-def run(kernel: Callable, arrays: Sequence[np.ndarray], scalars: tuple = (), *,
-        min_split: int | None = None, rows: bool = False) -> None:
-    """`kernel(*arrays, *scalars)` for a numba kernel that works on each element (or, with
-    `rows`, on each batch row along the first axis) of its arrays on its own, split into
-    chunks when there are at least `min_split` elements (default `MIN_SPLIT`). Call inside
-    `jit.LOCK`."""
+def run(kernel: Callable, arrays: Sequence[np.ndarray], scalars: tuple = ()) -> None:
+    """`kernel(*arrays, *scalars)` for a numba kernel that works on each element of its
+    equally long, 1-D, contiguous arrays on its own, split into chunks when there are at
+    least `MIN_SPLIT` elements. Call inside `jit.LOCK`."""
     size = arrays[0].size
-    if size < (MIN_SPLIT if min_split is None else min_split):
+    if size < MIN_SPLIT:
         jit.use_threads(size)
         kernel(*arrays, *scalars)
         return
-    split(lambda start, stop: kernel(*(a[start:stop] for a in arrays), *scalars),
-          len(arrays[0]) if rows else size, align=1 if rows else 64)
+    split(lambda start, stop: kernel(*(a[start:stop] for a in arrays), *scalars), size,
+          align=64)
 
 
 # Matrix products below this many floating-point operations run in one numpy call: a

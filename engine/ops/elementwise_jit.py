@@ -2,21 +2,17 @@
 
 numpy's ReLU makes two passes (the mask x > 0, then x·mask) and a temporary; these loops
 make one, with the same values bit for bit (x·0 keeps numpy's −0 for negative inputs and
-NaN for NaN). They are not numba-parallel: its threads halved the best times on the 2-core
+NaN for NaN). They run on one thread: numba's threads halved the best times on the 2-core
 bench machine but, when the cores were busy, stalled for whole scheduler slices
-(bench/conv_kernels.py, docs/benchmarks.md). Large tensors are split over the engine's
-sleeping chunk threads instead (`engine.core.chunked`).
+(bench/conv_kernels.py, docs/benchmarks.md); the engine's sleeping chunk threads made no
+difference in a training step (see engine.core.chunked).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.core import chunked, jit
-
-# Elements below which a loop runs in one call on the calling thread (a split only pays
-# from about half a millisecond of work: see engine.core.chunked).
-MIN_SPLIT = 1 << 20
+from engine.core import jit
 
 
 def _build_relu(numba):
@@ -53,7 +49,7 @@ def relu(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     if fn is None:
         return None
     y, mask = np.empty_like(x), np.empty(x.shape, dtype=bool)
-    chunked.run(fn, (x.reshape(-1), y.reshape(-1), mask.reshape(-1)), min_split=MIN_SPLIT)
+    fn(x.reshape(-1), y.reshape(-1), mask.reshape(-1))
     return y, mask
 
 
@@ -63,5 +59,5 @@ def relu_grad(gy: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     if fn is None:
         return None
     dx = np.empty_like(gy)
-    chunked.run(fn, (gy.reshape(-1), mask.reshape(-1), dx.reshape(-1)), min_split=MIN_SPLIT)
+    fn(gy.reshape(-1), mask.reshape(-1), dx.reshape(-1))
     return dx
