@@ -131,10 +131,12 @@ class Conv2DKernel(Kernel):
             if compiled is not None and _by_images(x.shape[0] * f * ho * wo, kk + 1):
                 return self._forward_by_images(x, wb, compiled[0]).reshape(
                     x.shape[0], f, ho, wo)
+            self.images = None
             self.cols = cols = self._im2col(x, extra=1)  # (N, C·k·k + 1, Ho·Wo)
             cols[:, kk] = 1.0
             y = chunked.matmul(wb, cols, np.empty((len(cols), f, cols.shape[2]), cols.dtype))
             return y.reshape(x.shape[0], f, ho, wo)
+        self.images = None
         self.cols = cols = self._im2col(x)  # (N, C·k·k, Ho·Wo)
         n, p = cols.shape[0], cols.shape[2]
         y = np.empty((n, f, p), dtype=cols.dtype)
@@ -150,6 +152,9 @@ class Conv2DKernel(Kernel):
     # dW = Σ_n dy_n·cols_nᵀ,  db = Σ dy,  dx = col2im(Wᵀ·dy) (the full correlation with W)
     def backward(self, gy):
         n, f = gy.shape[:2]
+        if self.images is not None:  # the forward went image by image
+            return self._backward_by_images(gy.reshape(n, f, -1),
+                                            *conv_jit.raw_kernels(0, force=True))
         g, cols = self.groups, self.cols
         weight = self.w["weight"]
         kk = weight[0].size * g
@@ -158,9 +163,6 @@ class Conv2DKernel(Kernel):
         # (C·k·k, Ho·Wo)·(Ho·Wo, F) per sample is the faster order for BLAS (a short
         # output, the long Ho·Wo axis contiguous in both operands), summed over the batch
         if self.fused_bias:
-            compiled = conv_jit.raw_kernels(cols.size)
-            if compiled is not None and _by_images(cols.size, f):
-                return self._backward_by_images(gy, compiled[1])
             dwb = chunked.matmul(cols, gy.transpose(0, 2, 1),
                                  np.empty((n, kk + 1, f), cols.dtype)).sum(axis=0)  # (C·k·k+1, F)
             self.g["weight"].reshape(f, kk)[...] = dwb[:kk].T
@@ -188,43 +190,53 @@ class Conv2DKernel(Kernel):
     def _forward_by_images(self, x, wb, im2col):
         n = x.shape[0]
         f, kk = wb.shape[0], wb.shape[1] - 1
-        k, s, d = self.k, self.stride, self.dilation
-        top, _, left, _ = self.pads
         ho, wo = self._geometry(*x.shape[2:])
-        x = np.ascontiguousarray(x)
-        self.cols = cols = np.empty((n, kk + 1, ho * wo), dtype=x.dtype)
+        # the columns are not kept: backward builds them again, a few images at a time,
+        # which costs less than writing them all to memory and reading them back
+        self.cols, self.images = None, np.ascontiguousarray(x)
         y = np.empty((n, f, ho * wo), dtype=x.dtype)
 
         def images(start: int, stop: int) -> None:
+            cols = np.empty((min(IMAGES_PER_PASS, stop - start), kk + 1, ho * wo), x.dtype)
+            cols[:, kk] = 1.0
             for a in range(start, stop, IMAGES_PER_PASS):
                 b = min(stop, a + IMAGES_PER_PASS)
-                im2col(x[a:b], cols[a:b], k, s, d, top, left, ho, wo)
-                cols[a:b, kk] = 1.0
-                np.matmul(wb, cols[a:b], out=y[a:b])
+                self._columns(im2col, a, b, cols)
+                np.matmul(wb, cols[:b - a], out=y[a:b])
 
         with jit.LOCK:
             chunked.split(images, n, blas=True)
         return y
 
-    def _backward_by_images(self, gy, col2im):
-        cols, weight = self.cols, self.w["weight"]
+    def _columns(self, im2col, a: int, b: int, cols) -> None:
+        """The columns of images a…b into cols[:b − a] (their bias row already set)."""
+        top, _, left, _ = self.pads
+        ho, wo = self._geometry(*self.images.shape[2:])
+        im2col(self.images[a:b], cols[:b - a], self.k, self.stride, self.dilation, top, left,
+               ho, wo)
+
+    def _backward_by_images(self, gy, im2col, col2im):
+        weight = self.w["weight"]
         n, f, p = gy.shape
-        kk = cols.shape[1] - 1
+        kk = weight[0].size
         k, s, d = self.k, self.stride, self.dilation
         top, _, left, _ = self.pads
         ho, wo = self._geometry(*self.x_shape[2:])
         gy = np.ascontiguousarray(gy)
         gyt = gy.transpose(0, 2, 1)
-        parts = np.empty((n, kk + 1, f), dtype=cols.dtype)
+        parts = np.empty((n, kk + 1, f), dtype=gy.dtype)
         wt = weight.reshape(f, kk).T
         dx = np.empty(self.x_shape, dtype=gy.dtype) if self.needs_input_grad[0] else None
 
         def images(start: int, stop: int) -> None:
-            dcols = None if dx is None else \
-                np.empty((min(IMAGES_PER_PASS, stop - start), kk, p), dtype=gy.dtype)
+            most = min(IMAGES_PER_PASS, stop - start)
+            cols = np.empty((most, kk + 1, p), dtype=gy.dtype)
+            cols[:, kk] = 1.0
+            dcols = None if dx is None else np.empty((most, kk, p), dtype=gy.dtype)
             for a in range(start, stop, IMAGES_PER_PASS):
                 b = min(stop, a + IMAGES_PER_PASS)
-                np.matmul(cols[a:b], gyt[a:b], out=parts[a:b])
+                self._columns(im2col, a, b, cols)
+                np.matmul(cols[:b - a], gyt[a:b], out=parts[a:b])
                 if dx is not None:
                     np.matmul(wt, gy[a:b], out=dcols[:b - a])
                     col2im(dcols[:b - a], dx[a:b], k, s, d, top, left, ho, wo)

@@ -222,11 +222,12 @@ def _run(build, work: int, *args) -> bool:
     return True
 
 
-def raw_kernels(work: int):
+def raw_kernels(work: int, force: bool = False):
     """(im2col, col2im) compiled, taking `im2col`'s and `col2im`'s arguments, for a caller
     that splits the batch itself inside `jit.LOCK` (x and dcols C-contiguous); None when
-    the numpy path must run."""
-    if not jit.worth_it(work):
+    the numpy path must run (`force`: whatever the work, for a backward whose forward
+    took them)."""
+    if not force and not jit.worth_it(work):
         return None
     scatter = jit.kernel(_build_col2im)
     return None if scatter is None else (jit.kernel(_build_im2col), scatter)
