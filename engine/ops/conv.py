@@ -15,7 +15,8 @@ from engine.ops.layers import INITS, init_weight
 
 # Images whose columns are built and multiplied in one pass of the compiled path: 8 images
 # of the 3×32×32 CNN's second convolution are 1.2 MB of columns, within a core's L2 cache
-# (a step: 1 image 13.3 ms, 2: 11.7, 4: 10.9, 8: 10.7, 16: 10.9).
+# (its step: 1 image 13.3 ms, 2: 11.7, 4: 10.9, 8: 10.7, 16: 10.9; measured while the
+# columns were still kept for backward, and again after, with the same order).
 IMAGES_PER_PASS = 8
 
 
@@ -182,10 +183,11 @@ class Conv2DKernel(Kernel):
                                np.empty((n, g, kk // g, p), gy.dtype))
         return (self._col2im(dcols.reshape(n, kk, p), self.x_shape),)
 
-    # The compiled path, a few images at a time: each image's columns are built (or its
-    # column gradients scattered back) and at once multiplied while they are still in the
-    # core's L2 cache, and the batch is split over the chunk threads (engine.core.chunked).
-    # Same products and loops per image as the batch-wide path, so the same bits.
+    # The compiled path, a few images at a time: each image's columns are built (again in
+    # backward, rather than kept) and at once multiplied, and its column gradients
+    # multiplied and scattered back, while they are still in the core's L2 cache; the batch
+    # is split over the chunk threads (engine.core.chunked). Same products and loops per
+    # image as the batch-wide path, so the same bits.
 
     def _forward_by_images(self, x, wb, im2col):
         n = x.shape[0]
