@@ -198,24 +198,30 @@ class Conv2DKernel(Kernel):
         self.cols, self.images = None, np.ascontiguousarray(x)
         y = np.empty((n, f, ho * wo), dtype=x.dtype)
 
+        columns = self._columns_of_images(im2col)
+
         def images(start: int, stop: int) -> None:
             cols = np.empty((min(IMAGES_PER_PASS, stop - start), kk + 1, ho * wo), x.dtype)
             cols[:, kk] = 1.0
             for a in range(start, stop, IMAGES_PER_PASS):
                 b = min(stop, a + IMAGES_PER_PASS)
-                self._columns(im2col, a, b, cols)
+                columns(a, b, cols)
                 np.matmul(wb, cols[:b - a], out=y[a:b])
 
         with jit.LOCK:
             chunked.split(images, n, blas=True)
         return y
 
-    def _columns(self, im2col, a: int, b: int, cols) -> None:
-        """The columns of images a…b into cols[:b − a] (their bias row already set)."""
+    def _columns_of_images(self, im2col):
+        """columns(a, b, cols): the columns of the saved images a…b into cols[:b − a]."""
+        x, k, s, d = self.images, self.k, self.stride, self.dilation
         top, _, left, _ = self.pads
-        ho, wo = self._geometry(*self.images.shape[2:])
-        im2col(self.images[a:b], cols[:b - a], self.k, self.stride, self.dilation, top, left,
-               ho, wo)
+        ho, wo = self._geometry(*x.shape[2:])
+
+        def columns(a: int, b: int, cols) -> None:
+            im2col(x[a:b], cols[:b - a], k, s, d, top, left, ho, wo)
+
+        return columns
 
     def _backward_by_images(self, gy, im2col, col2im):
         weight = self.w["weight"]
@@ -229,6 +235,7 @@ class Conv2DKernel(Kernel):
         parts = np.empty((n, kk + 1, f), dtype=gy.dtype)
         wt = weight.reshape(f, kk).T
         dx = np.empty(self.x_shape, dtype=gy.dtype) if self.needs_input_grad[0] else None
+        columns = self._columns_of_images(im2col)
 
         def images(start: int, stop: int) -> None:
             most = min(IMAGES_PER_PASS, stop - start)
@@ -237,7 +244,7 @@ class Conv2DKernel(Kernel):
             dcols = None if dx is None else np.empty((most, kk, p), dtype=gy.dtype)
             for a in range(start, stop, IMAGES_PER_PASS):
                 b = min(stop, a + IMAGES_PER_PASS)
-                self._columns(im2col, a, b, cols)
+                columns(a, b, cols)
                 np.matmul(cols[:b - a], gyt[a:b], out=parts[a:b])
                 if dx is not None:
                     np.matmul(wt, gy[a:b], out=dcols[:b - a])
