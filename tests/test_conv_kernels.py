@@ -351,3 +351,61 @@ def test_blas_hold_is_released_by_the_last_of_overlapping_holders(monkeypatch):
     assert blas_threads() == {1}
     second.__exit__(None, None, None)
     assert blas_threads() == before
+
+
+def test_a_child_forked_during_a_hold_gets_its_blas_threads_back(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    monkeypatch.setitem(chunked._settings, "ways", 2)
+    before = blas_threads()
+    hold = chunked.blas_on_one_thread()
+    hold.__enter__()
+    assert blas_threads() == {1}
+    chunked._reset_after_fork()  # what os.fork runs in the child
+    assert blas_threads() == before and chunked._blas_hold["depth"] == 0
+    with chunked.blas_on_one_thread():  # holds work again afterwards
+        assert blas_threads() == {1}
+    assert blas_threads() == before
+
+
+def test_image_by_image_conv_survives_numba_switched_off_before_backward(monkeypatch,
+                                                                        split_everything):
+    """The forward kept no columns; a backward without numba builds them the numpy way."""
+    params = Conv2D.resolve_params({"filters": 3})
+    ins = {"in": (None, 2, 6, 6)}
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(4, 2, 6, 6))
+    weights = {"weight": rng.normal(size=(3, 2, 3, 3)), "bias": rng.normal(size=3)}
+    results = []
+    for switch_off in (False, True):
+        kernel = Conv2D().make_kernel(params, ins, Conv2D().infer_shape(params, ins),
+                                      np.float64)
+        kernel.needs_input_grad = (True,)
+        kernel.w = weights
+        kernel.g = {"weight": np.zeros((3, 2, 3, 3)), "bias": np.zeros(3)}
+        y = kernel.forward(x)
+        assert kernel.images is not None  # went image by image
+        if switch_off:
+            monkeypatch.setenv("GRADSCAPE_NUMBA", "0")
+        (dx,) = kernel.backward(np.ones_like(y))
+        results.append((dx, {k: v.copy() for k, v in kernel.g.items()}))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for name in ("weight", "bias"):
+        np.testing.assert_array_equal(results[0][1][name], results[1][1][name])
+
+
+def test_keep_trace_keeps_the_blas_hold_of_the_step_it_keeps(monkeypatch):
+    monkeypatch.setitem(chunked._settings, "ways", 2)
+    monkeypatch.setattr(chunked, "MIN_SPLIT_FLOPS", 4 * 2 * 36 * 10 * 2)
+    program = _program([("x", "Input", {"shape": [1, 6, 6]}), ("c", "Conv2D", {"filters": 2}),
+                        ("f", "Flatten", {}), ("d", "Dense", {"units": 3})])
+    rng = np.random.default_rng(0)
+    program.forward(rng.normal(size=(4, 1, 6, 6)), np.array([[0.0], [1.0], [2.0], [1.0]]))
+    assert program.holds_blas
+    with program.keep_trace():
+        program.predict(rng.normal(size=(2, 1, 6, 6)))  # too small a batch to hold
+        assert not program.holds_blas
+    assert program.holds_blas  # the kept step's backward runs as its forward did

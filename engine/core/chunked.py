@@ -15,7 +15,9 @@ helpers sleep on a condition between calls. A helper that a busy machine has not
 yet costs nothing but its wake-up: the caller takes the remaining chunks itself and waits
 only for chunks already under way.
 
-Every split gives bit-identical results: the kernels are elementwise or per row.
+Every split gives bit-identical results: the kernels are elementwise or per row, and the
+products run on one BLAS thread whether split or not (OpenBLAS's own thread count can
+change the last bits of a product, by 2e-14 in float64: a split never depends on it).
 """
 
 from __future__ import annotations
@@ -130,6 +132,17 @@ class _Helper:
             job.take_chunks()
 
 
+def _reset_after_fork() -> None:
+    """In a child forked mid-split or mid-hold: fresh locks, no helpers (threads do not
+    survive fork), and the BLAS threads the parent's hold had taken away given back."""
+    global _POOL, _BLAS_LOCK
+    _POOL, _BLAS_LOCK = threading.Lock(), threading.Lock()
+    _helpers.clear()
+    limit, _blas_hold["limit"], _blas_hold["depth"] = _blas_hold["limit"], None, 0
+    if limit is not None:
+        limit.restore_original_limits()
+
+
 def _threadsafe_layer() -> bool:
     numba = jit.numba_module()
     try:
@@ -196,7 +209,10 @@ def split(work: Callable[[int, int], None], size: int, *, align: int = 1,
             or not _POOL.acquire(blocking=False)):
         if numba_kernel:
             jit.use_threads(size)  # as a chunk would (numba's own threads stay unused)
-        work(0, size)
+        # held as a split would be, so the products' last bits do not depend on whether
+        # another thread happened to be splitting
+        with _one_blas_thread() if blas and n_ways >= 2 else nullcontext():
+            work(0, size)
         return
     try:
         if _helpers and _helpers[0].pid != os.getpid():
@@ -251,3 +267,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
 
     split(work, len(out), numba_kernel=False, blas=True)
     return out
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

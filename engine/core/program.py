@@ -369,11 +369,13 @@ class Program:
         """
         values, node_grads = list(self.values), list(self.node_grads)
         edge_grads, loss, was = list(self.edge_grads), self.loss_value, self._training
+        holds_blas = self.holds_blas
         kernel_states = [dict(vars(k)) for k in self.kernels]
         try:
             yield
         finally:
             self.set_training(was)
+            self.holds_blas = holds_blas
             for k, state in zip(self.kernels, kernel_states):
                 vars(k).clear()
                 vars(k).update(state)

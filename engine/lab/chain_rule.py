@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.core import chunked
 from engine.core.program import Program
 from engine.core.stats import TensorView, tensor_view
 from engine.errors import GradscapeError
@@ -389,7 +390,8 @@ def _grads_kept(p: Program) -> Iterator[None]:
 def _backward_port(p: Program, node: int, port: int, gy: np.ndarray) -> np.ndarray:
     if p.values[node] is None:
         raise ExplainError(f"Node '{p.order[node]}' has not run forward yet.")
-    g = p.kernels[node].backward(gy)[port]
+    with chunked.blas_on_one_thread(p.holds_blas):  # the products as backward() ran them
+        g = p.kernels[node].backward(gy)[port]
     if g is None:
         raise ExplainError(f"Node '{p.order[node]}' computes no gradient for that input.")
     src_shape = np.shape(p.values[p.srcs[node][port]])
