@@ -80,9 +80,9 @@ def test_compiled_conv_is_bit_identical_to_numpy(c, h, w, params, dtype, monkeyp
 
 @pytest.fixture
 def split_everything(monkeypatch):
-    """Every convolution taken image by image and split over 3 threads, however small; notes
-    for each split whether it had more than one chunk (which thread takes which is up to the
-    scheduler: tests/test_optim.py checks that helpers run)."""
+    """Every convolution taken image by image and every compiled loop split over 3 threads,
+    however small; notes for each split whether it had more than one chunk (which thread
+    takes which is up to the scheduler: tests/test_optim.py checks that helpers run)."""
     monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
     monkeypatch.setattr(jit, "MIN_WORK", 0)
     conv_jit.im2col(np.ones((1, 1, 2, 2)), np.empty((1, 1, 4)), 1, 1, 1, 0, 0, 2, 2)
@@ -91,6 +91,7 @@ def split_everything(monkeypatch):
     monkeypatch.setitem(chunked._settings, "ways", 3)
     monkeypatch.setattr(conv, "IMAGES_PER_PASS", 1)  # several passes per thread's chunk
     monkeypatch.setattr(chunked, "MIN_SPLIT_FLOPS", 0)
+    monkeypatch.setattr(chunked, "MIN_SPLIT", 0)
     splits = []
     take = chunked._Job.take_chunks
 
@@ -119,6 +120,22 @@ def test_conv_image_by_image_on_threads_is_bit_identical_to_numpy(c, h, w, param
         np.testing.assert_array_equal(a, b)
     for name in ref[2]:
         np.testing.assert_array_equal(ref[2][name], got[2][name])
+    assert any(split_everything)
+
+
+@pytest.mark.parametrize("op,params", [(MaxPool2D(), {}), (MaxPool2D(), {"size": 3}),
+                                       (ReLU(), {})], ids=["pool-2x2", "pool-3x3", "relu"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_split_pool_and_relu_loops_are_bit_identical_to_numpy(op, params, dtype, monkeypatch,
+                                                              split_everything):
+    """Batches of 5 images over 3 threads (ReLU: its elements in cache-line chunks)."""
+    with monkeypatch.context() as m:
+        m.setitem(chunked._settings, "ways", 1)
+        ref = _run(op, params, (5, 2, 7, 6), False, m, dtype)
+    got = _run(op, params, (5, 2, 7, 6), True, monkeypatch, dtype)
+    for a, b in zip(ref[:2], got[:2]):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(a, b)
     assert any(split_everything)
 
 

@@ -1,8 +1,8 @@
 """Split a kernel's work over a few sleeping helper threads, chunk by chunk.
 
-Some of a training step is either memory-bound (Adam over millions of parameters) or a
-batch of matrix products too small for OpenBLAS to split well (a convolution's per-sample
-products). One core cannot draw all the memory
+Much of a training step is either memory-bound (Adam over millions of parameters, ReLU and
+pooling over a batch of images) or a batch of matrix products too small for OpenBLAS to
+split well (a convolution's per-sample products). One core cannot draw all the memory
 bandwidth there is, and OpenBLAS runs such small products on one thread or pays for
 synchronising two. Here the caller and up to `ways − 1` helper threads take chunks of the
 work (ranges of elements or of batch rows) from a shared counter; each chunk runs with the
@@ -31,9 +31,11 @@ import numpy as np
 
 from engine.core import jit
 
-# Elements of a 1-D kernel (Adam) below which it runs in one call: waking a thread costs
-# more than it saves below about a millisecond of work (at 235k parameters the (c) step
-# went 1.19–1.26 → 1.26–1.33 ms when split).
+# Elements below which a memory-bound kernel (Adam, ReLU, pooling) runs in one call: waking
+# a helper costs more than it saves on less (at 235k parameters Adam split made the (c)
+# step 1.19–1.26 → 1.26–1.33 ms; case (d)'s 346k-element ReLU went 0.14 → 0.22 ms). Above
+# it splits pay: the caller takes the first rows, which a split convolution before it left
+# in its own core's cache (the 3×32×32 CNN's step, median of five: 9.86 → 9.22 ms).
 MIN_SPLIT = 1 << 20
 # One chunk per thread: each further chunk cost ~0.1 ms at 5.8M parameters (3.1–3.4 ms with
 # one, 3.5–3.8 ms with four). A helper that starts late still costs no more than one thread:
@@ -232,17 +234,19 @@ def split(work: Callable[[int, int], None], size: int, *, align: int = 1,
         _POOL.release()
 
 
-def run(kernel: Callable, arrays: Sequence[np.ndarray], scalars: tuple = ()) -> None:
-    """`kernel(*arrays, *scalars)` for a numba kernel that works on each element of its
-    equally long, 1-D, contiguous arrays on its own, split into chunks when there are at
-    least `MIN_SPLIT` elements. Call inside `jit.LOCK`."""
+def run(kernel: Callable, arrays: Sequence[np.ndarray], scalars: tuple = (), *,
+        min_split: int | None = None, rows: bool = False) -> None:
+    """`kernel(*arrays, *scalars)` for a numba kernel that works on each element (or, with
+    `rows`, on each batch row along the first axis) of its contiguous arrays on its own,
+    split into chunks when there are at least `min_split` elements (default `MIN_SPLIT`).
+    Call inside `jit.LOCK`."""
     size = arrays[0].size
-    if size < MIN_SPLIT:
+    if size < (MIN_SPLIT if min_split is None else min_split):
         jit.use_threads(size)
         kernel(*arrays, *scalars)
         return
-    split(lambda start, stop: kernel(*(a[start:stop] for a in arrays), *scalars), size,
-          align=64)
+    split(lambda start, stop: kernel(*(a[start:stop] for a in arrays), *scalars),
+          len(arrays[0]) if rows else size, align=1 if rows else 64)
 
 
 # Matrix products below this many floating-point operations run in one numpy call: a

@@ -2,8 +2,9 @@
 
 The numpy paths in `engine.ops.conv` copy the image once per window offset (k² strided
 passes, plus a padded copy of the whole batch) and scatter gradients back the same way;
-these loops work one image plane at a time, on the calling thread (see `_run`; large
-convolutions call them a few images at a time from the chunk threads): at stride 1
+these loops work one image plane at a time (large batches split over the chunk threads,
+see `_run`; large convolutions call them a few images at a time from those threads): at
+stride 1
 through a small zero-bordered copy of the plane (plain contiguous row copies and adds), at
 other strides pixel by pixel with the border computed. Indices are unsigned wherever numba
 could not otherwise prove them non-negative: its negative-index wraparound test keeps LLVM
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.core import jit
+from engine.core import chunked, jit
 
 
 def _by_stride(stride1, strided):
@@ -209,16 +210,17 @@ def _build_maxpool22(numba):
     return maxpool22
 
 
-def _run(build, work: int, *args) -> bool:
+def _run(build, work: int, images: tuple, *rest) -> bool:
+    """`build`'s kernel on the batch-first arrays `images` and the arguments `rest`, split
+    over the batch on the chunk threads when it is large (`chunked.run`); False when the
+    numpy path must run."""
     fn = jit.kernel(build) if jit.worth_it(work) else None
     if fn is None:
         return False
     with jit.LOCK:
-        # (one thread: the 3×32×32 CNN step took 29 ms instead of 16 with two of numba's,
-        # see jit.PARALLEL_WORK; splitting the batch over the sleeping chunk threads made
-        # no difference in the step, 1.20–1.31× torch either way)
-        jit.use_threads(work)
-        fn(*args)
+        # numba's own threads stay unused (the 3×32×32 CNN step took 29 ms instead of 16
+        # with two, see jit.PARALLEL_WORK); the chunk threads sleep between calls
+        chunked.run(fn, images, rest, rows=True)
     return True
 
 
@@ -237,21 +239,21 @@ def im2col(x: np.ndarray, cols: np.ndarray, k: int, s: int, d: int, top: int, le
            ho: int, wo: int) -> bool:
     """cols[n, (c·k + i)·k + j, oy·wo + ox] = x[n, c, oy·s + i·d − top, ox·s + j·d − left]
     (0 outside the image); False when the numpy path must run."""
-    return _run(_build_im2col, cols.size, np.ascontiguousarray(x), cols, k, s, d, top, left,
-                ho, wo)
+    return _run(_build_im2col, cols.size, (np.ascontiguousarray(x), cols), k, s, d, top,
+                left, ho, wo)
 
 
 def col2im(dcols: np.ndarray, dx: np.ndarray, k: int, s: int, d: int, top: int, left: int,
            ho: int, wo: int) -> bool:
     """The adjoint of `im2col`: dx = Σ over offsets of dcols added back to the pixels."""
-    return _run(_build_col2im, dcols.size, np.ascontiguousarray(dcols), dx, k, s, d, top,
+    return _run(_build_col2im, dcols.size, (np.ascontiguousarray(dcols), dx), k, s, d, top,
                 left, ho, wo)
 
 
 def maxpool22(x: np.ndarray, y: np.ndarray, arg: np.ndarray) -> bool:
     """2×2 max pooling with stride 2: y = each window's maximum (NaN if it holds one), arg =
     the offset i·2 + j of its first maximum (uint8), as MaxPoolKernel's numpy path."""
-    return _run(_build_maxpool22, x.size, np.ascontiguousarray(x), y, arg)
+    return _run(_build_maxpool22, x.size, (np.ascontiguousarray(x), y, arg))
 
 
 def maxpool_grad(gy: np.ndarray, arg: np.ndarray, dx: np.ndarray, k: int, s: int) -> bool:
@@ -259,4 +261,4 @@ def maxpool_grad(gy: np.ndarray, arg: np.ndarray, dx: np.ndarray, k: int, s: int
     arg = i·k + j sends its gradient to pixel (oy·s + i, ox·s + j) of the (padded) dx."""
     w = dx.shape[3]
     offsets = np.array([i * w + j for i in range(k) for j in range(k)], dtype=np.int64)
-    return _run(_build_maxpool_grad, dx.size, np.ascontiguousarray(gy), arg, dx, offsets, s)
+    return _run(_build_maxpool_grad, dx.size, (np.ascontiguousarray(gy), arg, dx), offsets, s)

@@ -2,17 +2,17 @@
 
 numpy's ReLU makes two passes (the mask x > 0, then x·mask) and a temporary; these loops
 make one, with the same values bit for bit (x·0 keeps numpy's −0 for negative inputs and
-NaN for NaN). They run on one thread: numba's threads halved the best times on the 2-core
+NaN for NaN). They are not numba-parallel: its threads halved the best times on the 2-core
 bench machine but, when the cores were busy, stalled for whole scheduler slices
-(bench/conv_kernels.py, docs/benchmarks.md); the engine's sleeping chunk threads made no
-difference in a training step (see engine.core.chunked).
+(bench/conv_kernels.py, docs/benchmarks.md). Large tensors are split over the engine's
+sleeping chunk threads instead (`engine.core.chunked`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.core import jit
+from engine.core import chunked, jit
 
 
 def _build_relu(numba):
@@ -49,7 +49,8 @@ def relu(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     if fn is None:
         return None
     y, mask = np.empty_like(x), np.empty(x.shape, dtype=bool)
-    fn(x.reshape(-1), y.reshape(-1), mask.reshape(-1))
+    with jit.LOCK:
+        chunked.run(fn, (x.reshape(-1), y.reshape(-1), mask.reshape(-1)))
     return y, mask
 
 
@@ -59,5 +60,6 @@ def relu_grad(gy: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     if fn is None:
         return None
     dx = np.empty_like(gy)
-    fn(gy.reshape(-1), mask.reshape(-1), dx.reshape(-1))
+    with jit.LOCK:
+        chunked.run(fn, (gy.reshape(-1), mask.reshape(-1), dx.reshape(-1)))
     return dx
