@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import numpy as np
 
@@ -61,11 +61,6 @@ _blas: dict = {}
 def set_ways(ways: int) -> None:
     """How many threads (the caller's included) later splits may use; 1 = no helpers."""
     _settings["ways"] = max(1, int(ways))
-
-
-def ways() -> int:
-    """How many threads a split may use now."""
-    return _settings["ways"]
 
 
 class _Job:
@@ -181,20 +176,21 @@ def _one_blas_thread() -> Iterator[None]:
                 limit.restore_original_limits()
 
 
-@contextmanager
-def blas_on_one_thread(when: bool = True) -> Iterator[None]:
-    """Run the block's matrix products on one BLAS thread when `when` and splits may use
-    helpers: for a network whose large products are split here (convolutions).
+_NO_HOLD = nullcontext()  # reusable: every training step of a small network passes here
+
+
+def blas_on_one_thread(when: bool = True) -> AbstractContextManager:
+    """A context that runs its block's matrix products on one BLAS thread when `when` and
+    splits may use helpers: for a network whose large products are split here
+    (convolutions).
 
     After any product OpenBLAS ran on two threads, its second thread spins for a while,
     and a helper woken then shares a core with it: a split convolution product that took
     1.0 ms took 1.8 ms right after even a tiny two-thread product (the CNN's last Dense).
     """
     if not when or _settings["ways"] < 2:
-        yield
-        return
-    with _one_blas_thread():
-        yield
+        return _NO_HOLD
+    return _one_blas_thread()
 
 
 def split(work: Callable[[int, int], None], size: int, *, align: int = 1,

@@ -301,7 +301,8 @@ class Program:
         on_target = self.on_target
         # a network that splits large convolution products itself runs them all on one
         # BLAS thread meanwhile (see engine.core.chunked); the backward follows its forward
-        self.holds_blas = self._split_flops_per_sample * len(x) >= chunked.MIN_SPLIT_FLOPS
+        batch = len(x) if np.ndim(x) else 1
+        self.holds_blas = self._split_flops_per_sample * batch >= chunked.MIN_SPLIT_FLOPS
         with chunked.blas_on_one_thread(self.holds_blas):
             for i, k in enumerate(self.kernels):
                 op_role = self.ops[i].role

@@ -128,8 +128,10 @@ class Conv2DKernel(Kernel):
             wb[:, :kk] = weight.reshape(f, kk)
             wb[:, kk] = self.w["bias"]
             ho, wo = self._geometry(*x.shape[2:])
-            compiled = conv_jit.raw_kernels(x.shape[0] * (kk + 1) * ho * wo)
-            if compiled is not None and _by_images(x.shape[0] * f * ho * wo, kk + 1):
+            outputs = x.shape[0] * f * ho * wo
+            compiled = (conv_jit.raw_kernels() if _by_images(outputs, kk + 1)
+                        and jit.worth_it(x.shape[0] * (kk + 1) * ho * wo) else None)
+            if compiled is not None:
                 return self._forward_by_images(x, wb, compiled[0]).reshape(
                     x.shape[0], f, ho, wo)
             self.images = None
@@ -154,7 +156,7 @@ class Conv2DKernel(Kernel):
     def backward(self, gy):
         n, f = gy.shape[:2]
         if self.images is not None:  # the forward went image by image
-            compiled = conv_jit.raw_kernels(0, force=True)
+            compiled = conv_jit.raw_kernels()
             if compiled is not None:
                 return self._backward_by_images(gy.reshape(n, f, -1), *compiled)
             # numba switched off since the forward: build the columns the numpy way

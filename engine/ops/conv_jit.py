@@ -224,13 +224,10 @@ def _run(build, work: int, images: tuple, *rest) -> bool:
     return True
 
 
-def raw_kernels(work: int, force: bool = False):
+def raw_kernels():
     """(im2col, col2im) compiled, taking `im2col`'s and `col2im`'s arguments, for a caller
-    that splits the batch itself inside `jit.LOCK` (x and dcols C-contiguous); None when
-    the numpy path must run (`force`: whatever the work, for a backward whose forward
-    took them)."""
-    if not force and not jit.worth_it(work):
-        return None
+    that splits the batch itself inside `jit.LOCK` (x and dcols C-contiguous) and has
+    checked `jit.worth_it`; None when the numpy path must run."""
     scatter = jit.kernel(_build_col2im)
     return None if scatter is None else (jit.kernel(_build_im2col), scatter)
 
