@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.core import chunked, registry
+from engine.core import allocator, chunked, registry
 from engine.core.compiler import Analysis
 from engine.core.spec import EdgeSpec, GraphSpec
 from engine.errors import DataError, MemoryLimitError
+from engine.ops import conv_chain
 from engine.ops.base import Kernel, Shape, fmt_shape, numel
 
 
@@ -57,6 +58,7 @@ class Program:
 
     def __init__(self, spec: GraphSpec, analysis: Analysis, dtype: np.dtype, seed: int,
                  input_grads: bool):
+        allocator.keep_freed_memory()  # a step's arrays reuse the last step's memory
         self.spec = spec
         self.dtype = dtype
         self.seed = seed
@@ -154,6 +156,13 @@ class Program:
             k.needs_input_grad = tuple(self.needs_grad[s] for s in self.srcs[i])
             self.kernels.append(k)
         self._split_flops_per_sample = max(k.split_flops_per_sample for k in self.kernels)
+        # Conv2D → ReLU (→ MaxPool) runs as one chain of passes (engine.ops.conv_chain): by
+        # its first node's index, and by its last node's for backward
+        always_run = [op.role not in ("input", "target") and not op.is_loss
+                      and not self.on_target[i] and self.needs_grad[i]
+                      for i, op in enumerate(self.ops)]
+        self._chains = conv_chain.find_chains(self.kernels, self.srcs, always_run)
+        self._chain_ends = {i + c.size - 1: c for i, c in self._chains.items()}
         self.holds_blas = False  # whether the last forward ran its products on one BLAS thread
         # Per node, its span of the gradient buffer (a node's tensors are adjacent), for
         # backward to zero when the node's backward does not run.
@@ -303,12 +312,19 @@ class Program:
         # BLAS thread meanwhile (see engine.core.chunked); the backward follows its forward
         batch = len(x) if np.ndim(x) else 1
         self.holds_blas = self._split_flops_per_sample * batch >= chunked.MIN_SPLIT_FLOPS
+        chains, done = self._chains, -1
         with chunked.blas_on_one_thread(self.holds_blas):
             for i, k in enumerate(self.kernels):
                 op_role = self.ops[i].role
-                if op_role == "input" or op_role == "target":
+                if op_role == "input" or op_role == "target" or i <= done:
                     continue
                 if on_target[i] and not has_targets:
+                    continue
+                chain = chains.get(i)
+                if chain is not None:  # this node and the next one or two, in one go
+                    outputs = chain.forward(vals[self.srcs[i][0]])
+                    vals[i:i + len(outputs)] = outputs
+                    done = i + len(outputs) - 1
                     continue
                 vals[i] = k.forward(*[vals[s] for s in self.srcs[i]])
         if has_targets and self.loss_nodes:
@@ -343,20 +359,35 @@ class Program:
     def _backward_nodes(self, grads: list, edge_grads: list) -> None:
         needs = self.needs_grad
         spans = self._grad_spans
-        for i in range(len(self.kernels) - 1, -1, -1):
+        chain_ends = self._chain_ends
+        i = len(self.kernels) - 1
+        while i >= 0:
             gy = grads[i]
             if gy is None or not needs[i]:
                 if spans[i] is not None:
                     spans[i].fill(0.0)
+                i -= 1
                 continue
-            gins = self.kernels[i].backward(gy)
-            for s, e, g in zip(self.srcs[i], self.src_edges[i], gins):
-                if g is None or not needs[s]:
-                    continue
-                edge_grads[e] = g
-                prev = grads[s]
-                # Never add in place: the same array may also be stored on another edge.
-                grads[s] = g if prev is None else prev + g
+            chain = chain_ends.get(i)
+            if chain is None:
+                self._send_back(i, self.kernels[i].backward(gy), grads, edge_grads)
+                i -= 1
+                continue
+            # a chain's nodes in one go: each one's gradient goes to the node before it
+            for g in chain.backward(gy):
+                self._send_back(i, (g,), grads, edge_grads)
+                i -= 1
+
+    def _send_back(self, i: int, gins: tuple, grads: list, edge_grads: list) -> None:
+        """Store node i's input gradients on its in-edges and add them to its sources'."""
+        needs = self.needs_grad
+        for s, e, g in zip(self.srcs[i], self.src_edges[i], gins):
+            if g is None or not needs[s]:
+                continue
+            edge_grads[e] = g
+            prev = grads[s]
+            # Never add in place: the same array may also be stored on another edge.
+            grads[s] = g if prev is None else prev + g
 
     @contextmanager
     def keep_trace(self) -> Iterator[None]:

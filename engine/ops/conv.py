@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,16 @@ class Conv2DKernel(Kernel):
         return ((h + top + bottom - span) // self.stride + 1,
                 (w + left + right - span) // self.stride + 1)
 
+    def goes_by_images(self, x_shape: tuple[int, ...]) -> bool:
+        """Whether `forward` takes inputs of this shape image by image (compiled)."""
+        if not self.fused_bias:
+            return False
+        weight = self.w["weight"]
+        rows = weight[0].size + 1  # C·k·k and the bias
+        pixels = x_shape[0] * math.prod(self._geometry(*x_shape[2:]))
+        return (_by_images(pixels * weight.shape[0], rows) and jit.worth_it(pixels * rows)
+                and conv_jit.raw_kernels() is not None)
+
     def _im2col(self, x, extra: int = 0):
         """The columns (N, C·k·k + extra, Ho·Wo); the `extra` last rows are left unset."""
         n, c, h, w = x.shape
@@ -118,7 +129,10 @@ class Conv2DKernel(Kernel):
             dxp[:, :, rows, cs] += view[:, :, o // k, o % k]
         return dxp[:, :, top:hp - bottom, left:wp - right]
 
-    def forward(self, x):
+    def forward(self, x, after=None):
+        """The convolution of `x`. When it goes image by image (then `self.images` is set
+        afterwards), `after(y, a, b)` runs on each pass's images a…b of the output
+        y (N, F, Ho·Wo) in the thread that wrote them, while they are in its cache."""
         self.x_shape = x.shape
         weight = self.w["weight"]
         f, g = weight.shape[0], self.groups
@@ -128,12 +142,9 @@ class Conv2DKernel(Kernel):
             wb[:, :kk] = weight.reshape(f, kk)
             wb[:, kk] = self.w["bias"]
             ho, wo = self._geometry(*x.shape[2:])
-            outputs = x.shape[0] * f * ho * wo
-            compiled = (conv_jit.raw_kernels() if _by_images(outputs, kk + 1)
-                        and jit.worth_it(x.shape[0] * (kk + 1) * ho * wo) else None)
-            if compiled is not None:
-                return self._forward_by_images(x, wb, compiled[0]).reshape(
-                    x.shape[0], f, ho, wo)
+            if self.goes_by_images(x.shape):
+                return self._forward_by_images(x, wb, conv_jit.raw_kernels()[0],
+                                               after).reshape(x.shape[0], f, ho, wo)
             self.images = None
             self.cols = cols = self._im2col(x, extra=1)  # (N, C·k·k + 1, Ho·Wo)
             cols[:, kk] = 1.0
@@ -153,16 +164,21 @@ class Conv2DKernel(Kernel):
         return y.reshape(n, f, *self._geometry(*x.shape[2:]))
 
     # dW = Σ_n dy_n·cols_nᵀ,  db = Σ dy,  dx = col2im(Wᵀ·dy) (the full correlation with W)
-    def backward(self, gy):
+    def backward(self, gy, before=None):
+        """(dL/dx,) from dL/dy. `before(a, b)`, only for a forward that went image by
+        image on the compiled path, runs first on each pass's images a…b: it may write
+        those images' gy (the caller's fused passes, see engine.ops.conv_chain)."""
         n, f = gy.shape[:2]
         if self.images is not None:  # the forward went image by image
             compiled = conv_jit.raw_kernels()
             if compiled is not None:
-                return self._backward_by_images(gy.reshape(n, f, -1), *compiled)
+                return self._backward_by_images(gy.reshape(n, f, -1), *compiled, before)
             # numba switched off since the forward: build the columns the numpy way
             cols = self._im2col(self.images, extra=1)
             cols[:, self.w["weight"][0].size] = 1.0
             self.cols, self.images = cols, None
+        if before is not None:
+            raise RuntimeError("a pass hook needs the image-by-image compiled backward")
         g, cols = self.groups, self.cols
         weight = self.w["weight"]
         kk = weight[0].size * g
@@ -196,7 +212,7 @@ class Conv2DKernel(Kernel):
     # is split over the chunk threads (engine.core.chunked). Same products and loops per
     # image as the batch-wide path, so the same bits.
 
-    def _forward_by_images(self, x, wb, im2col):
+    def _forward_by_images(self, x, wb, im2col, after=None):
         n = x.shape[0]
         f, kk = wb.shape[0], wb.shape[1] - 1
         ho, wo = self._geometry(*x.shape[2:])
@@ -214,6 +230,8 @@ class Conv2DKernel(Kernel):
                 b = min(stop, a + IMAGES_PER_PASS)
                 columns(a, b, cols)
                 np.matmul(wb, cols[:b - a], out=y[a:b])
+                if after is not None:
+                    after(y, a, b)
 
         with jit.LOCK:
             chunked.split(images, n, blas=True)
@@ -230,14 +248,17 @@ class Conv2DKernel(Kernel):
 
         return columns
 
-    def _backward_by_images(self, gy, im2col, col2im):
+    def _backward_by_images(self, gy, im2col, col2im, before=None):
         weight = self.w["weight"]
         n, f, p = gy.shape
         kk = weight[0].size
         k, s, d = self.k, self.stride, self.dilation
         top, _, left, _ = self.pads
         ho, wo = self._geometry(*self.x_shape[2:])
-        gy = np.ascontiguousarray(gy)
+        if before is None:
+            gy = np.ascontiguousarray(gy)
+        elif not gy.flags.c_contiguous:
+            raise ValueError("a pass hook writes gy: it must be C-contiguous")
         gyt = gy.transpose(0, 2, 1)
         parts = np.empty((n, kk + 1, f), dtype=gy.dtype)
         wt = weight.reshape(f, kk).T
@@ -251,6 +272,8 @@ class Conv2DKernel(Kernel):
             dcols = None if dx is None else np.empty((most, kk, p), dtype=gy.dtype)
             for a in range(start, stop, IMAGES_PER_PASS):
                 b = min(stop, a + IMAGES_PER_PASS)
+                if before is not None:
+                    before(a, b)
                 columns(a, b, cols)
                 np.matmul(cols[:b - a], gyt[a:b], out=parts[a:b])
                 if dx is not None:
