@@ -1,0 +1,186 @@
+"""Conv2D → ReLU (→ 2×2 max-pool) run as one chain of passes (engine.ops.conv_chain): found
+only where each node alone reads the one before, and bit-identical to node by node."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.core import chunked, jit
+from engine.core.compiler import compile_graph
+from engine.core.spec import GraphSpec
+from engine.ops import conv, conv_jit
+
+
+def _graph(layers, extra_nodes=(), extra_edges=(), chain_edges=True):
+    nodes = [{"id": i, "op": op, "params": p} for i, op, p in layers] + list(extra_nodes)
+    edges = [{"from": f"{a[0]}.out", "to": f"{b[0]}.in"}
+             for a, b in zip(layers, layers[1:])] if chain_edges else []
+    nodes += [{"id": "y", "op": "Target", "params": {"features": 1}},
+              {"id": "loss", "op": "CrossEntropyLoss"}]
+    edges += list(extra_edges) + [{"from": f"{layers[-1][0]}.out", "to": "loss.prediction"},
+                                  {"from": "y.out", "to": "loss.target"}]
+    return GraphSpec.from_dict({"format": "gradscape-graph", "version": 1,
+                                "nodes": nodes, "edges": edges})
+
+
+def _cnn(image=(2, 8, 8), pool2=None):
+    return [("x", "Input", {"shape": list(image)}),
+            ("c1", "Conv2D", {"filters": 3, "padding": "same"}), ("r1", "ReLU", {}),
+            ("p1", "MaxPool2D", {"size": 2}),
+            ("c2", "Conv2D", {"filters": 4, "padding": "same"}), ("r2", "ReLU", {}),
+            ("p2", "MaxPool2D", pool2 or {"size": 2}),
+            ("f", "Flatten", {}), ("d", "Dense", {"units": 3})]
+
+
+def _chains(spec):
+    program = compile_graph(spec, seed=0)
+    return {program.order[i]: c.size for i, c in program._chains.items()}
+
+
+def test_chains_are_found_where_each_node_alone_reads_the_one_before():
+    assert _chains(_graph(_cnn())) == {"c1": 3, "c2": 3}
+    # a pool other than 2×2 stride 2 stays a node of its own; the ReLU still joins
+    assert _chains(_graph(_cnn(pool2={"size": 3}))) == {"c1": 3, "c2": 2}
+    assert _chains(_graph(_cnn(pool2={"size": 2, "stride": 1}))) == {"c1": 3, "c2": 2}
+    # no bias row in the products: the convolution never goes image by image
+    layers = _cnn()
+    layers[1] = ("c1", "Conv2D", {"filters": 3, "padding": "same", "bias": False})
+    assert _chains(_graph(layers)) == {"c2": 3}
+    # a pool right after the convolution: no ReLU to join
+    layers = _cnn()
+    layers[2], layers[3] = layers[3], layers[2]
+    assert _chains(_graph(layers)) == {"c2": 3}
+
+
+def test_no_chain_through_an_output_that_two_nodes_read():
+    x, c = ("x", "Input", {"shape": [2, 8, 8]}), ("c", "Conv2D", {"filters": 3})
+    # c → r → add ← r2 ← c: the convolution's output has two readers
+    layers = [x, c, ("r", "ReLU", {}), ("p", "MaxPool2D", {"size": 2})]
+    spec = _graph([x, c, ("r", "ReLU", {}), ("add", "Add", {}), ("f", "Flatten", {}),
+                   ("d", "Dense", {"units": 3})],
+                  extra_nodes=[{"id": "r2", "op": "ReLU"}], chain_edges=False,
+                  extra_edges=[{"from": "x.out", "to": "c.in"},
+                               {"from": "c.out", "to": "r.in"},
+                               {"from": "c.out", "to": "r2.in"},
+                               {"from": "r.out", "to": "add.a"},
+                               {"from": "r2.out", "to": "add.b"},
+                               {"from": "add.out", "to": "f.in"},
+                               {"from": "f.out", "to": "d.in"}])
+    assert _chains(spec) == {}
+    # c → r → p, and r → p2 as well: the ReLU's output has two readers, the pool stays out
+    spec = _graph(layers + [("add", "Add", {}), ("f", "Flatten", {}),
+                            ("d", "Dense", {"units": 3})],
+                  extra_nodes=[{"id": "p2", "op": "MaxPool2D", "params": {"size": 2}}],
+                  chain_edges=False,
+                  extra_edges=[{"from": "x.out", "to": "c.in"},
+                               {"from": "c.out", "to": "r.in"},
+                               {"from": "r.out", "to": "p.in"},
+                               {"from": "r.out", "to": "p2.in"},
+                               {"from": "p.out", "to": "add.a"},
+                               {"from": "p2.out", "to": "add.b"},
+                               {"from": "add.out", "to": "f.in"},
+                               {"from": "f.out", "to": "d.in"}])
+    assert _chains(spec) == {"c": 2}
+
+
+@pytest.fixture
+def by_images(monkeypatch):
+    """Every convolution taken image by image, one image per pass, split over 3 threads."""
+    monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
+    monkeypatch.setattr(jit, "MIN_WORK", 0)
+    conv_jit.im2col(np.ones((1, 1, 2, 2)), np.empty((1, 1, 4)), 1, 1, 1, 0, 0, 2, 2)
+    monkeypatch.setitem(chunked._settings, "ways", 3)
+    monkeypatch.setattr(conv, "IMAGES_PER_PASS", 1)
+    monkeypatch.setattr(chunked, "MIN_SPLIT_FLOPS", 0)
+
+
+def _step(spec, dtype, chained: bool, steps: int = 2):
+    from engine.training.optim import make_optimizer
+
+    program = compile_graph(spec, seed=0, dtype=dtype)
+    if not chained:
+        program._chains, program._chain_ends = {}, {}
+    opt = make_optimizer("adam", program.theta, program.grad, 1e-2)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5, *program.shapes["x"][1:])).astype(dtype)
+    y = rng.integers(0, 3, size=(5, 1)).astype(dtype)
+    for _ in range(steps):
+        program.forward(x, y)
+        program.backward()
+        opt.step()
+    return program
+
+
+def _assert_same_trace(a, b):
+    np.testing.assert_array_equal(a.theta, b.theta)
+    np.testing.assert_array_equal(a.grad, b.grad)
+    for name, xs, ys in (("value", a.values, b.values), ("node grad", a.node_grads,
+                                                          b.node_grads),
+                         ("edge grad", a.edge_grads, b.edge_grads)):
+        for k, (u, v) in enumerate(zip(xs, ys)):
+            assert (u is None) == (v is None), (name, k)
+            if u is not None:
+                assert u.dtype == v.dtype and u.shape == v.shape, (name, k)
+                np.testing.assert_array_equal(u, v, err_msg=f"{name} {k}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("image", [(2, 8, 8), (1, 7, 9)], ids=["even", "odd-sized"])
+def test_a_chained_step_is_bit_identical_to_node_by_node(dtype, image, by_images,
+                                                         monkeypatch):
+    """Every value, node gradient, wire gradient and parameter, with the chains' ReLU and
+    pool loops really run inside the convolution's passes (their own forward never runs)."""
+    from engine.ops.activations import ReLUKernel
+
+    spec = _graph(_cnn(image))
+    reference = _step(spec, dtype, chained=False)
+    calls = []
+    forward = ReLUKernel.forward
+    monkeypatch.setattr(ReLUKernel, "forward", lambda k, x: (calls.append(1), forward(k, x))[1])
+    chained = _step(spec, dtype, chained=True)
+    assert calls == []
+    _assert_same_trace(chained, reference)
+
+
+def test_a_batch_too_small_to_go_image_by_image_runs_node_by_node(monkeypatch):
+    """Small convolutions stay batch-wide (case (d)); the chain then calls each kernel."""
+    from engine.ops.activations import ReLUKernel
+
+    monkeypatch.setattr(jit, "MIN_WORK", 0)
+    spec = _graph(_cnn())
+    reference = _step(spec, np.float64, chained=False)
+    calls = []
+    forward = ReLUKernel.forward
+    monkeypatch.setattr(ReLUKernel, "forward", lambda k, x: (calls.append(1), forward(k, x))[1])
+    chained = _step(spec, np.float64, chained=True)
+    assert len(calls) == 4  # two ReLUs, two steps
+    _assert_same_trace(chained, reference)
+
+
+def test_each_kernel_keeps_what_its_own_backward_needs(by_images):
+    """A probe (the Chain Rule panel) calls one kernel's backward alone after a chained
+    step: the pool and the ReLU give what the chain put on their wires."""
+    program = _step(_graph(_cnn()), np.float64, chained=True, steps=1)
+    edge = {(e.src, e.dst): k for k, e in enumerate(program.edges)}
+    for c, r, p in (("c1", "r1", "p1"), ("c2", "r2", "p2")):
+        pool, relu = program.kernels[program.index[p]], program.kernels[program.index[r]]
+        (g_relu_out,) = pool.backward(program.node_grads[program.index[p]])
+        np.testing.assert_array_equal(g_relu_out, program.edge_grads[edge[(r, p)]])
+        (g_conv_out,) = relu.backward(g_relu_out)
+        np.testing.assert_array_equal(g_conv_out, program.edge_grads[edge[(c, r)]])
+
+
+def test_a_chained_backward_steps_aside_when_numba_is_switched_off(by_images, monkeypatch):
+    spec = _graph(_cnn())
+    reference = _step(spec, np.float64, chained=True, steps=1)
+    program = compile_graph(spec, seed=0, dtype=np.float64)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5, 2, 8, 8))
+    y = rng.integers(0, 3, size=(5, 1)).astype(np.float64)
+    program.forward(x, y)
+    monkeypatch.setenv("GRADSCAPE_NUMBA", "0")
+    program.backward()
+    np.testing.assert_array_equal(program.grad, reference.grad)
+    for u, v in zip(program.edge_grads, reference.edge_grads):
+        np.testing.assert_array_equal(u, v)
