@@ -23,8 +23,10 @@ from engine.core import allocator
 
 compile_graph(GraphSpec.from_dict({"format": "gradscape-graph", "version": 1, "nodes": [
     {"id": "x", "op": "Input", "params": {"features": 2}},
-    {"id": "d", "op": "Dense", "params": {"units": 1}}],
-    "edges": [{"from": "x.out", "to": "d.in"}]}), seed=0)
+    {"id": "d", "op": "Dense", "params": {"units": 1}},
+    {"id": "y", "op": "Target", "params": {"features": 1}}, {"id": "loss", "op": "MSELoss"}],
+    "edges": [{"from": "x.out", "to": "d.in"}, {"from": "d.out", "to": "loss.prediction"},
+              {"from": "y.out", "to": "loss.target"}]}), seed=0)
 
 def step():
     arrays = [np.ones(3 << 18, np.float32) for _ in range(12)]
