@@ -184,3 +184,19 @@ def test_a_chained_backward_steps_aside_when_numba_is_switched_off(by_images, mo
     np.testing.assert_array_equal(program.grad, reference.grad)
     for u, v in zip(program.edge_grads, reference.edge_grads):
         np.testing.assert_array_equal(u, v)
+
+
+def test_without_helper_threads_a_chain_runs_node_by_node(by_images, monkeypatch):
+    """On one thread the whole-batch loops are faster: the GUI's training process on two
+    cores keeps one core for the window and so runs its chains node by node."""
+    from engine.ops.activations import ReLUKernel
+
+    monkeypatch.setitem(chunked._settings, "ways", 1)
+    spec = _graph(_cnn())
+    reference = _step(spec, np.float64, chained=False)
+    calls = []
+    forward = ReLUKernel.forward
+    monkeypatch.setattr(ReLUKernel, "forward", lambda k, x: (calls.append(1), forward(k, x))[1])
+    chained = _step(spec, np.float64, chained=True)
+    assert len(calls) == 4
+    _assert_same_trace(chained, reference)

@@ -58,6 +58,11 @@ _POOL = threading.Lock()  # one split at a time; a second caller meanwhile runs 
 _blas: dict = {}
 
 
+def ways() -> int:
+    """How many threads (the caller's included) splits may use."""
+    return _settings["ways"]
+
+
 def set_ways(ways: int) -> None:
     """How many threads (the caller's included) later splits may use; 1 = no helpers."""
     _settings["ways"] = max(1, int(ways))
