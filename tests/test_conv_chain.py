@@ -38,8 +38,11 @@ def _chains(spec):
     return {program.order[i]: c.size for i, c in program._chains.items()}
 
 
-def test_chains_are_found_where_each_node_alone_reads_the_one_before():
+def test_chains_are_found_where_each_node_alone_reads_the_one_before(monkeypatch):
     assert _chains(_graph(_cnn())) == {"c1": 3, "c2": 3}
+    with monkeypatch.context() as m:
+        m.setenv("GRADSCAPE_CHAINS", "0")  # the switch bench/cnn_step.py compares with
+        assert _chains(_graph(_cnn())) == {}
     # a pool other than 2×2 stride 2 stays a node of its own; the ReLU still joins
     assert _chains(_graph(_cnn(pool2={"size": 3}))) == {"c1": 3, "c2": 2}
     assert _chains(_graph(_cnn(pool2={"size": 2, "stride": 1}))) == {"c1": 3, "c2": 2}
