@@ -37,20 +37,9 @@ CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
 import numpy as np
-from bench.engine_vs_torch import SCALING, make_batch
-from engine.core.compiler import compile_graph
-from engine.training.optim import make_optimizer
+from bench.engine_vs_torch import SCALING, our_step
 
-row = next(r for r in SCALING if r.key == "CNN")
-program = compile_graph(row.build(), seed=0)
-opt = make_optimizer("adam", program.theta, program.grad, 1e-3)
-x, y = make_batch(row.batch, row.shape, row.kind, np.random.default_rng(0))
-
-def step():
-    program.forward(x, y)
-    program.backward()
-    opt.step()
-
+step = our_step(next(r for r in SCALING if r.key == "CNN"))[3]
 for _ in range(15):
     step()
 before = resource.getrusage(resource.RUSAGE_SELF)

@@ -364,19 +364,25 @@ def interleaved(fns: dict, budget: float, max_repeats: int, rounds: int = 5) -> 
     return {name: float(np.median(v)) for name, v in times.items()}
 
 
-def bench_row(row: Row, max_repeats: int, budget: float) -> dict:
-    import torch
-
-    spec = row.build()
-    program = compile_graph(spec, seed=0)
+def our_step(row: Row, spec: GraphSpec | None = None):
+    """(program, x, y, one training step: forward, backward and Adam on the row's batch)."""
+    program = compile_graph(row.build() if spec is None else spec, seed=0)
     opt = make_optimizer("adam", program.theta, program.grad, 1e-3)
     x, y = make_batch(row.batch, row.shape, row.kind, np.random.default_rng(0))
 
-    def ours():
+    def step():
         program.forward(x, y)
         program.backward()
         opt.step()
 
+    return program, x, y, step
+
+
+def bench_row(row: Row, max_repeats: int, budget: float) -> dict:
+    import torch
+
+    spec = row.build()
+    program, x, y, ours = our_step(row, spec)
     model = (exported_torch_model(program) if row.kind == "next-char"
              else torch_model(spec, program))
     topt = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -12,8 +12,8 @@ from engine.core.spec import GraphSpec
 from engine.ops import conv, conv_jit
 
 
-def _graph(layers, extra_nodes=(), extra_edges=(), chain_edges=True):
-    nodes = [{"id": i, "op": op, "params": p} for i, op, p in layers] + list(extra_nodes)
+def _graph(layers, extra_edges=(), chain_edges=True):
+    nodes = [{"id": i, "op": op, "params": p} for i, op, p in layers]
     edges = [{"from": f"{a[0]}.out", "to": f"{b[0]}.in"}
              for a, b in zip(layers, layers[1:])] if chain_edges else []
     nodes += [{"id": "y", "op": "Target", "params": {"features": 1}},
@@ -56,34 +56,26 @@ def test_chains_are_found_where_each_node_alone_reads_the_one_before(monkeypatch
     assert _chains(_graph(layers)) == {"c2": 3}
 
 
+def _branching(nodes, wires):
+    """x → `nodes` wired as `wires` says ("source destination.port"), then the node "add"
+    → Flatten → Dense into the loss."""
+    layers = [("x", "Input", {"shape": [2, 8, 8]}), *nodes, ("f", "Flatten", {}),
+              ("d", "Dense", {"units": 3})]
+    edges = [{"from": f"{a}.out", "to": b} for a, b in (w.split() for w in wires)]
+    edges += [{"from": "add.out", "to": "f.in"}, {"from": "f.out", "to": "d.in"}]
+    return _graph(layers, extra_edges=edges, chain_edges=False)
+
+
 def test_no_chain_through_an_output_that_two_nodes_read():
-    x, c = ("x", "Input", {"shape": [2, 8, 8]}), ("c", "Conv2D", {"filters": 3})
-    # c → r → add ← r2 ← c: the convolution's output has two readers
-    layers = [x, c, ("r", "ReLU", {}), ("p", "MaxPool2D", {"size": 2})]
-    spec = _graph([x, c, ("r", "ReLU", {}), ("add", "Add", {}), ("f", "Flatten", {}),
-                   ("d", "Dense", {"units": 3})],
-                  extra_nodes=[{"id": "r2", "op": "ReLU"}], chain_edges=False,
-                  extra_edges=[{"from": "x.out", "to": "c.in"},
-                               {"from": "c.out", "to": "r.in"},
-                               {"from": "c.out", "to": "r2.in"},
-                               {"from": "r.out", "to": "add.a"},
-                               {"from": "r2.out", "to": "add.b"},
-                               {"from": "add.out", "to": "f.in"},
-                               {"from": "f.out", "to": "d.in"}])
+    c, r, add = ("c", "Conv2D", {"filters": 3}), ("r", "ReLU", {}), ("add", "Add", {})
+    # the convolution's output has two readers
+    spec = _branching([c, r, ("r2", "ReLU", {}), add],
+                      ["x c.in", "c r.in", "c r2.in", "r add.a", "r2 add.b"])
     assert _chains(spec) == {}
-    # c → r → p, and r → p2 as well: the ReLU's output has two readers, the pool stays out
-    spec = _graph(layers + [("add", "Add", {}), ("f", "Flatten", {}),
-                            ("d", "Dense", {"units": 3})],
-                  extra_nodes=[{"id": "p2", "op": "MaxPool2D", "params": {"size": 2}}],
-                  chain_edges=False,
-                  extra_edges=[{"from": "x.out", "to": "c.in"},
-                               {"from": "c.out", "to": "r.in"},
-                               {"from": "r.out", "to": "p.in"},
-                               {"from": "r.out", "to": "p2.in"},
-                               {"from": "p.out", "to": "add.a"},
-                               {"from": "p2.out", "to": "add.b"},
-                               {"from": "add.out", "to": "f.in"},
-                               {"from": "f.out", "to": "d.in"}])
+    # the ReLU's output has two readers: the pool stays out
+    pools = [("p", "MaxPool2D", {"size": 2}), ("p2", "MaxPool2D", {"size": 2})]
+    spec = _branching([c, r, *pools, add],
+                      ["x c.in", "c r.in", "r p.in", "r p2.in", "p add.a", "p2 add.b"])
     assert _chains(spec) == {"c": 2}
 
 
@@ -128,37 +120,41 @@ def _assert_same_trace(a, b):
                 np.testing.assert_array_equal(u, v, err_msg=f"{name} {k}")
 
 
+def _relu_forwards_of_chained_step(spec, dtype, monkeypatch) -> int:
+    """Checks a chained step against one node by node, bit for bit; returns how often the
+    ReLU kernels' own forward ran in the chained one (0: inside the convolution's passes)."""
+    from engine.ops.activations import ReLUKernel
+
+    reference = _step(spec, dtype, chained=False)
+    calls = []
+    forward = ReLUKernel.forward
+    monkeypatch.setattr(ReLUKernel, "forward", lambda k, x: (calls.append(1), forward(k, x))[1])
+    chained = _step(spec, dtype, chained=True)
+    _assert_same_trace(chained, reference)
+    return len(calls)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("image", [(2, 8, 8), (1, 7, 9)], ids=["even", "odd-sized"])
 def test_a_chained_step_is_bit_identical_to_node_by_node(dtype, image, by_images,
                                                          monkeypatch):
     """Every value, node gradient, wire gradient and parameter, with the chains' ReLU and
     pool loops really run inside the convolution's passes (their own forward never runs)."""
-    from engine.ops.activations import ReLUKernel
-
-    spec = _graph(_cnn(image))
-    reference = _step(spec, dtype, chained=False)
-    calls = []
-    forward = ReLUKernel.forward
-    monkeypatch.setattr(ReLUKernel, "forward", lambda k, x: (calls.append(1), forward(k, x))[1])
-    chained = _step(spec, dtype, chained=True)
-    assert calls == []
-    _assert_same_trace(chained, reference)
+    assert _relu_forwards_of_chained_step(_graph(_cnn(image)), dtype, monkeypatch) == 0
 
 
 def test_a_batch_too_small_to_go_image_by_image_runs_node_by_node(monkeypatch):
     """Small convolutions stay batch-wide (case (d)); the chain then calls each kernel."""
-    from engine.ops.activations import ReLUKernel
-
     monkeypatch.setattr(jit, "MIN_WORK", 0)
-    spec = _graph(_cnn())
-    reference = _step(spec, np.float64, chained=False)
-    calls = []
-    forward = ReLUKernel.forward
-    monkeypatch.setattr(ReLUKernel, "forward", lambda k, x: (calls.append(1), forward(k, x))[1])
-    chained = _step(spec, np.float64, chained=True)
-    assert len(calls) == 4  # two ReLUs, two steps
-    _assert_same_trace(chained, reference)
+    # two ReLUs, two steps
+    assert _relu_forwards_of_chained_step(_graph(_cnn()), np.float64, monkeypatch) == 4
+
+
+def test_without_helper_threads_a_chain_runs_node_by_node(by_images, monkeypatch):
+    """On one thread the whole-batch loops are faster: the GUI's training process on two
+    cores keeps one core for the window and so runs its chains node by node."""
+    monkeypatch.setitem(chunked._settings, "ways", 1)
+    assert _relu_forwards_of_chained_step(_graph(_cnn()), np.float64, monkeypatch) == 4
 
 
 def test_each_kernel_keeps_what_its_own_backward_needs(by_images):
@@ -188,18 +184,3 @@ def test_a_chained_backward_steps_aside_when_numba_is_switched_off(by_images, mo
     for u, v in zip(program.edge_grads, reference.edge_grads):
         np.testing.assert_array_equal(u, v)
 
-
-def test_without_helper_threads_a_chain_runs_node_by_node(by_images, monkeypatch):
-    """On one thread the whole-batch loops are faster: the GUI's training process on two
-    cores keeps one core for the window and so runs its chains node by node."""
-    from engine.ops.activations import ReLUKernel
-
-    monkeypatch.setitem(chunked._settings, "ways", 1)
-    spec = _graph(_cnn())
-    reference = _step(spec, np.float64, chained=False)
-    calls = []
-    forward = ReLUKernel.forward
-    monkeypatch.setattr(ReLUKernel, "forward", lambda k, x: (calls.append(1), forward(k, x))[1])
-    chained = _step(spec, np.float64, chained=True)
-    assert len(calls) == 4
-    _assert_same_trace(chained, reference)
