@@ -115,9 +115,9 @@ def _assert_same_trace(a, b):
                          ("edge grad", a.edge_grads, b.edge_grads)):
         for k, (u, v) in enumerate(zip(xs, ys)):
             assert (u is None) == (v is None), (name, k)
-            if u is not None:
+            if u is not None:  # bits, not numbers: −0 and 0 differ, NaN equals NaN
                 assert u.dtype == v.dtype and u.shape == v.shape, (name, k)
-                np.testing.assert_array_equal(u, v, err_msg=f"{name} {k}")
+                assert np.asarray(u).tobytes() == np.asarray(v).tobytes(), (name, k)
 
 
 def _relu_forwards_of_chained_step(spec, dtype, monkeypatch) -> int:
@@ -148,6 +148,19 @@ def test_a_batch_too_small_to_go_image_by_image_runs_node_by_node(monkeypatch):
     monkeypatch.setattr(jit, "MIN_WORK", 0)
     # two ReLUs, two steps
     assert _relu_forwards_of_chained_step(_graph(_cnn()), np.float64, monkeypatch) == 4
+
+
+def test_a_chain_whose_relu_alone_would_take_numpy_runs_node_by_node(by_images, monkeypatch):
+    """A large convolution with a small output (one filter): its ReLU and pool on their own
+    take the numpy paths, which write −0 where the compiled pool gradient writes 0."""
+    layers = _cnn((8, 8, 8))
+    layers[1] = ("c1", "Conv2D", {"filters": 1, "padding": "same"})
+    # the first convolution's work, 5 images × 64 pixels × 73 rows, is over the bar; its
+    # output, 5 × 64 numbers, is not
+    monkeypatch.setattr(jit, "MIN_WORK", 1000)
+    program = _step(_graph(layers), np.float64, chained=True, steps=1)
+    assert program.kernels[program.index["c1"]].images is not None  # went image by image
+    assert _relu_forwards_of_chained_step(_graph(layers), np.float64, monkeypatch) == 4
 
 
 def test_without_helper_threads_a_chain_runs_node_by_node(by_images, monkeypatch):

@@ -10,9 +10,12 @@ adjustment of the other, which then stays at its 128 kB default (setting only th
 threshold gave 7,700 faults a step).
 
 Blocks above `MMAP_THRESHOLD` (glibc's largest allowed value) are still mapped on their
-own and returned when freed; up to `TRIM_THRESHOLD` of free memory at the top of a heap is
-kept. Nothing changes where the C library is not glibc, or when the user has tuned malloc
-through the environment.
+own and returned when freed. The cost: up to `TRIM_THRESHOLD` of free memory at the top of
+each heap (the main one and one per thread that allocates) stays with the process instead
+of going back to the system. 32 MiB already removed the CNN's faults (1.3 a step); a
+network whose step frees more faults as before. Nothing changes where the C library is not
+glibc, when the user has set malloc's thresholds through the environment, or with
+`GRADSCAPE_MALLOC=0`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import sys
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 << 20  # HEAP_MAX_SIZE / 2 on 64-bit: glibc refuses more
-TRIM_THRESHOLD = 512 << 20
+TRIM_THRESHOLD = 64 << 20
 _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 _state: dict[str, bool] = {}
 
@@ -42,7 +45,7 @@ def _set_thresholds() -> bool:
         return False
     if "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", "") or any(
             name in os.environ for name in _USER_SETTINGS):
-        return False  # the user's own malloc settings win
+        return False  # the user's own thresholds win
     try:
         libc = ctypes.CDLL(None)  # the C library this process already runs on
         gnu_get_libc_version = libc.gnu_get_libc_version  # present in glibc alone
@@ -51,5 +54,7 @@ def _set_thresholds() -> bool:
         return False
     del gnu_get_libc_version
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    # mmap first: glibc refuses it above its maximum (512 kB on 32-bit), and then nothing
+    # has changed; the trim threshold has no maximum, so once mmap's is set it is set too
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))

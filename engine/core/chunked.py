@@ -63,6 +63,12 @@ def ways() -> int:
     return _settings["ways"]
 
 
+def splits_numba_kernels() -> bool:
+    """Whether a `split` of numba kernels would use helper threads (more than one way, and
+    a numba threading layer that allows launches from several threads at once)."""
+    return _settings["ways"] > 1 and _threadsafe_layer()
+
+
 def set_ways(ways: int) -> None:
     """How many threads (the caller's included) later splits may use; 1 = no helpers."""
     _settings["ways"] = max(1, int(ways))

@@ -16,8 +16,8 @@ runs node by node.
 
 Nothing is skipped: every node's output and every wire's gradient is still written whole
 (the views show them), and each kernel keeps the state its own backward needs, so a
-probe that calls one kernel alone still works. The same compiled loops run on the same
-numbers as node by node, so the results are bit-identical.
+probe that calls one kernel alone still works. A chain runs only where node by node
+would take the same compiled loops, on the same numbers, so the results are bit-identical.
 """
 
 from __future__ import annotations
@@ -44,12 +44,12 @@ class ConvChain:
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
         """The outputs of the chain's nodes, in order."""
         conv, relu, pool = self.conv, self.relu, self.pool
-        loops = _loops() if chunked.ways() > 1 and conv.goes_by_images(x.shape) else None
+        n, f = x.shape[0], conv.w["weight"].shape[0]
+        ho, wo = conv._geometry(*x.shape[2:])
+        loops = _loops(n * f * ho * wo) if conv.goes_by_images(x.shape) else None
         if loops is None:
             return self._node_by_node(x)
         relu_loop, pool_loop = loops[0], loops[1]
-        n, f = x.shape[0], conv.w["weight"].shape[0]
-        ho, wo = conv._geometry(*x.shape[2:])
         r = np.empty((n, f, ho, wo), dtype=x.dtype)
         mask = np.empty(r.shape, dtype=bool)
         if pool is not None:
@@ -72,7 +72,7 @@ class ConvChain:
         """The gradient each node sends to its input, from the last node's back to the
         first's (the convolution's is None when its input needs none)."""
         conv, relu, pool = self.conv, self.relu, self.pool
-        loops = _loops() if chunked.ways() > 1 and conv.images is not None else None
+        loops = _loops(relu.mask.size) if conv.images is not None else None
         if loops is None or conv_jit.raw_kernels() is None:
             return self._backward_node_by_node(gy)
         relu_grad, pool_grad = loops[2], loops[3]
@@ -111,9 +111,13 @@ class ConvChain:
         return tuple(grads)
 
 
-def _loops():
-    """(relu, max-pool 2×2, relu gradient, max-pool gradient) compiled, or None."""
-    if not jit.enabled():
+def _loops(size: int):
+    """(relu, max-pool 2×2, relu gradient, max-pool gradient) compiled, for a chain whose
+    convolution outputs `size` numbers, or None when it must run node by node: when the
+    passes would not be split over threads (one thread was slower chained), or when the
+    ReLU and the pool on their own would take their numpy paths (those write −0 and NaN
+    gradients where the compiled loops write 0: the same numbers, not the same bits)."""
+    if not (jit.worth_it(size) and chunked.splits_numba_kernels()):
         return None
     return (jit.kernel(elementwise_jit._build_relu), jit.kernel(conv_jit._build_maxpool22),
             jit.kernel(elementwise_jit._build_relu_grad),
@@ -122,10 +126,13 @@ def _loops():
 
 def find_chains(kernels: list[Kernel], srcs: list[tuple[int, ...]],
                 eligible: list[bool]) -> dict[int, ConvChain]:
-    """The chains of a program, by the index of their convolution: a Conv2D whose output
-    only its next node, a ReLU, reads, and the 2×2 stride-2 max-pool (unpadded) after
-    that ReLU when it alone reads the ReLU's output. `eligible[i]` says node i may join
-    (it runs in every forward and backward). `GRADSCAPE_CHAINS=0` turns chains off."""
+    """The chains of a program, by the index of their convolution: a Conv2D with the bias
+    row in its products (a bias, no groups) whose output only its next node, a ReLU, reads,
+    and the 2×2 stride-2 max-pool (unpadded) after that ReLU when it alone reads the
+    ReLU's output. `eligible[i]` says node i may join: no input, target or loss, nothing
+    computed from a target, and a node that needs a gradient. Chains form on runs of nodes
+    that are next to each other in the program's order. `GRADSCAPE_CHAINS=0` turns chains
+    off."""
     if os.environ.get("GRADSCAPE_CHAINS", "1") == "0":
         return {}
     readers = [0] * len(kernels)
