@@ -4,7 +4,7 @@ A training step allocates and frees the same arrays every time: activations, gra
 a convolution's columns. By default glibc hands large freed blocks back to the system
 (`munmap`, or trimming the heap's top) and takes them again on the next step, and every
 page taken again is zeroed by the kernel on its first touch: the 3×32×32 CNN's step paid
-~420 page faults and 2.7 ms of system time for it (11.8 → 10.6 ms without them;
+420–500 page faults and 2.7–2.8 ms of system time for it (11.9 → 10.7 ms without them;
 bench/cnn_step.py). Both thresholds must be set: setting one turns off glibc's
 adjustment of the other, which then stays at its 128 kB default (setting only the trim
 threshold gave 7,700 faults a step).

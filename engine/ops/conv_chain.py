@@ -10,7 +10,7 @@ right before the convolution's own.
 
 Chains pay only when the passes are split over threads: on one thread the whole-batch
 loops were faster (the CNN's step 18.3 ms node by node, 18.9 ms chained; with two threads
-12.1 → 11.8 ms, and 11.8 → 10.6 ms with freed memory kept: bench/cnn_step.py). With no
+12.3 → 11.9 ms, and 11.7 → 10.7 ms with freed memory kept: bench/cnn_step.py). With no
 helper threads (`chunked.ways()` = 1, the GUI's training process on two cores) the chain
 runs node by node.
 
