@@ -58,11 +58,6 @@ _POOL = threading.Lock()  # one split at a time; a second caller meanwhile runs 
 _blas: dict = {}
 
 
-def ways() -> int:
-    """How many threads (the caller's included) splits may use."""
-    return _settings["ways"]
-
-
 def splits_numba_kernels() -> bool:
     """Whether a `split` of numba kernels would use helper threads (more than one way, and
     a numba threading layer that allows launches from several threads at once)."""
@@ -206,7 +201,7 @@ def blas_on_one_thread(when: bool = True) -> AbstractContextManager:
 
 def split(work: Callable[[int, int], None], size: int, *, align: int = 1,
           numba_kernel: bool = True, blas: bool = False) -> None:
-    """`work(start, stop)` over ranges that cover 0…size, on up to `ways()` threads.
+    """`work(start, stop)` over ranges that cover 0…size, on up to `ways` threads.
 
     The caller decides whether the work is worth splitting. `align` rounds chunk sizes up
     (whole cache lines of a vector); `numba_kernel` says the work launches numba kernels

@@ -11,8 +11,8 @@ right before the convolution's own.
 Chains pay only when the passes are split over threads: on one thread the whole-batch
 loops were faster (the CNN's step 18.3 ms node by node, 18.9 ms chained; with two threads
 12.3 → 11.9 ms, and 11.7 → 10.7 ms with freed memory kept: bench/cnn_step.py). With no
-helper threads (`chunked.ways()` = 1, the GUI's training process on two cores) the chain
-runs node by node.
+helper threads (`chunked.splits_numba_kernels()` false: the GUI's training process on two
+cores) the chain runs node by node.
 
 Nothing is skipped: every node's output and every wire's gradient is still written whole
 (the views show them), and each kernel keeps the state its own backward needs, so a
@@ -119,9 +119,9 @@ def _loops(size: int):
     gradients where the compiled loops write 0: the same numbers, not the same bits)."""
     if not (jit.worth_it(size) and chunked.splits_numba_kernels()):
         return None
-    return (jit.kernel(elementwise_jit._build_relu), jit.kernel(conv_jit._build_maxpool22),
-            jit.kernel(elementwise_jit._build_relu_grad),
-            jit.kernel(conv_jit._build_maxpool_grad))
+    (relu, relu_grad), (pool, pool_grad) = (elementwise_jit.raw_kernels(),
+                                            conv_jit.raw_pool_kernels())
+    return relu, pool, relu_grad, pool_grad
 
 
 def find_chains(kernels: list[Kernel], srcs: list[tuple[int, ...]],

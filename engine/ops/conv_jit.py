@@ -232,6 +232,13 @@ def raw_kernels():
     return None if scatter is None else (jit.kernel(_build_im2col), scatter)
 
 
+def raw_pool_kernels():
+    """(maxpool22, maxpool_grad) compiled, taking the arguments of `_build_maxpool22`'s and
+    `_build_maxpool_grad`'s loops (offsets, not k), for a caller that runs them a few
+    images at a time inside `jit.LOCK` and has checked `jit.worth_it`."""
+    return jit.kernel(_build_maxpool22), jit.kernel(_build_maxpool_grad)
+
+
 def im2col(x: np.ndarray, cols: np.ndarray, k: int, s: int, d: int, top: int, left: int,
            ho: int, wo: int) -> bool:
     """cols[n, (c·k + i)·k + j, oy·wo + ox] = x[n, c, oy·s + i·d − top, ox·s + j·d − left]

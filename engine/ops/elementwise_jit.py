@@ -37,6 +37,12 @@ def _build_relu_grad(numba):
     return relu_grad
 
 
+def raw_kernels():
+    """(relu, relu_grad) compiled, taking flat contiguous arrays, for a caller that runs
+    them on parts of a tensor inside `jit.LOCK` and has checked `jit.worth_it`."""
+    return jit.kernel(_build_relu), jit.kernel(_build_relu_grad)
+
+
 def _kernel(build, *arrays):
     if not jit.worth_it(arrays[0].size) or not all(a.flags.c_contiguous for a in arrays):
         return None
