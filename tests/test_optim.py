@@ -140,6 +140,7 @@ def test_fused_adam_matches_torch(case, dtype, atol, fused_on):
 
 
 @pytest.mark.parametrize("name,hyper", [("adam", {}), ("adam", {"weight_decay": 0.1}),
+                                        ("adam", {"amsgrad": True}),
                                         ("adamw", {"weight_decay": 0.3, "amsgrad": True})])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("parallel_work,ways", [(0, 1), (10**12, 1), (10**12, 3)],
@@ -163,13 +164,41 @@ def test_fused_adam_is_bit_identical_to_numpy(name, hyper, dtype, parallel_work,
         opt = make_optimizer(name, theta, grad, 0.01, **hyper)
         for _ in range(8):
             grad[...] = np.sin(3 * theta) + rng.normal(size=theta.size)
-            delta = opt.step()
+            opt.step()
         grad[:7] = np.nan  # NaN must travel the same way (amsgrad's maximum too)
-        delta = opt.step()
+        opt.step()
+        delta = opt.last_update
         runs.append([theta, delta, *opt.state_arrays().values()])
     for x, y in zip(*runs):
         assert x.dtype == dtype
         np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_compiled_adam_update_read_later_is_that_steps(amsgrad, monkeypatch):
+    """The compiled step leaves Δθ for `last_update` to recompute from m and v: read after
+    the learning rate changed, or just before a saved state is loaded, it is still the
+    update that step applied."""
+    pytest.importorskip("numba")
+    monkeypatch.delenv("GRADSCAPE_NUMBA", raising=False)
+    monkeypatch.setattr(jit, "MIN_WORK", 0)
+    rng = np.random.default_rng(5)
+    theta = rng.normal(size=3000).astype(np.float32)
+    grad = np.zeros_like(theta)
+    opt = make_optimizer("adam", theta, grad, 0.01, amsgrad=amsgrad)
+    saved = opt.state_dict()
+    for k in range(3):
+        grad[...] = rng.normal(size=theta.size)
+        before = theta.copy()
+        opt.step()
+        opt.lr = 0.5  # changed after the step: the update read below is still the step's
+        np.testing.assert_allclose(opt.last_update, theta - before, rtol=0, atol=1e-6)
+        opt.lr = 0.01
+    grad[...] = 1.0
+    before = theta.copy()
+    opt.step()
+    opt.load_state_dict(saved)  # replaces m and v; the last step's update stays
+    np.testing.assert_allclose(opt.last_update, theta - before, rtol=0, atol=1e-6)
 
 
 def _launch_once_in_parallel(monkeypatch):
@@ -316,7 +345,7 @@ def test_each_optimizer_lowers_a_convex_loss(name):
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_step_returns_delta_and_keeps_dtype(name, dtype):
+def test_last_update_is_the_step_and_keeps_dtype(name, dtype):
     theta = THETA0.astype(dtype)
     grad = np.zeros_like(theta)
     opt = make_optimizer(name, theta, grad, 0.05, weight_decay=0.1)
@@ -324,7 +353,8 @@ def test_step_returns_delta_and_keeps_dtype(name, dtype):
     for _ in range(5):
         grad[...] = grad_fn(theta)
         before = theta.copy()
-        delta = opt.step()
+        opt.step()
+        delta = opt.last_update
         assert delta.dtype == dtype and theta.dtype == dtype and delta.shape == theta.shape
         tol = 1e-6 if dtype == np.float32 else 1e-14
         np.testing.assert_allclose(delta, theta - before, rtol=0, atol=tol)
@@ -341,7 +371,8 @@ def test_plain_sgd_is_theta_minus_lr_grad():
     theta = THETA0.copy()
     grad = grad_fn(theta)
     opt = SGD(theta, grad, 0.1)
-    delta = opt.step()
+    opt.step()
+    delta = opt.last_update
     np.testing.assert_allclose(theta, THETA0 - 0.1 * grad, rtol=0, atol=1e-15)
     np.testing.assert_allclose(delta, -0.1 * grad, rtol=0, atol=1e-15)
 

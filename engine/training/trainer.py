@@ -276,7 +276,7 @@ class Trainer:
         self._first_loss: float | None = None  # runaway detection (see _check_runaway)
         self._best_loss: float | None = None
         self._weight_limit = WEIGHT_LIMIT * max(1.0, float(np.abs(self.y).max(initial=0.0)))
-        self.last_update: np.ndarray | None = None
+        self._stepped = False  # whether `last_update` describes a step of this trainer
         self.history: list[EpochReport] = []
         self.step_losses: list[float] = []
         self._accuracy_rule = self._find_accuracy_rule()
@@ -342,6 +342,11 @@ class Trainer:
         return self._last_good
 
     @property
+    def last_update(self) -> np.ndarray | None:
+        """Δθ of the last step (the optimizer's reused buffer; None before the first step)."""
+        return self.optimizer.last_update if self._stepped else None
+
+    @property
     def last_batch(self) -> np.ndarray | None:
         """Sample indices of the batch the last step used (None before the first step)."""
         return self._batches[self._batch_pos - 1] if self._batch_pos else None
@@ -394,7 +399,8 @@ class Trainer:
         if not np.isfinite(p.grad).all():
             self._diverged("gradient", p.first_nonfinite_grad())
         self.optimizer.lr = self.schedule.lr_at(self.step_count, self.epoch)
-        self.last_update = self.optimizer.step()
+        self.optimizer.step()
+        self._stepped = True
         self._check_weights()
         self.step_count += 1
         self._epoch_losses.append(loss)
