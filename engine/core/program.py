@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.core import allocator, chunked, registry
+from engine.core import allocator, chunked, jit, registry
 from engine.core.compiler import Analysis
 from engine.core.spec import EdgeSpec, GraphSpec
 from engine.errors import DataError, MemoryLimitError
@@ -155,6 +155,8 @@ class Program:
             k.w, k.g, k.buf = {}, {}, {}
             k.needs_input_grad = tuple(self.needs_grad[s] for s in self.srcs[i])
             self.kernels.append(k)
+        for k in self.kernels:
+            k.large_network = offset >= jit.MIN_WORK
         self._split_flops_per_sample = max(k.split_flops_per_sample for k in self.kernels)
         # Conv2D → ReLU (→ MaxPool) runs as one chain of passes (engine.ops.conv_chain): by
         # its first node's index, and by its last node's for backward

@@ -94,6 +94,11 @@ class Kernel:
     # itself when they are large (Conv2D); while a batch makes them large enough, the
     # program runs all its products on one BLAS thread (chunked.blas_on_one_thread)
     split_flops_per_sample: int = 0
+    # Set by the compiler for a network with at least jit.MIN_WORK parameters: its small
+    # tensors may take compiled paths too (engine.ops.cross_entropy_jit). Loading numba
+    # (~0.7 s, once) is small beside training such a network, and each numpy call it saves
+    # costs most right after the large matrix products have emptied the caches.
+    large_network: bool = False
     w: dict[str, np.ndarray]
     g: dict[str, np.ndarray]
 

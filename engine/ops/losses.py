@@ -9,6 +9,7 @@ import numpy as np
 from engine.core import reductions
 from engine.core.registry import register
 from engine.errors import DataError, ShapeError
+from engine.ops import cross_entropy_jit
 from engine.ops._special import sigmoid
 from engine.ops.base import Kernel, OpDef, Param, Port, fmt_shape
 
@@ -198,24 +199,26 @@ class CrossEntropyKernel(Kernel):
             z = z.reshape(-1, z.shape[-1])
             t = t.reshape(len(z), -1)
         n, c = z.shape
+        self.scale = 1.0 / n if self.reduction == "mean" else 1.0
+        if self.index_target and self.large_network:
+            compiled = cross_entropy_jit.forward(z, t.reshape(n))
+            if compiled is not None:
+                total, self.prob, self.cls, bad = compiled
+                if bad >= 0:
+                    raise self._not_a_class(t.reshape(n)[bad], c)
+                return np.asarray(total * self.scale, dtype=z.dtype)
         shifted = z - reductions.last_axis_max(z)
         e = np.exp(shifted)
         se = reductions.last_axis_sums(e)
         log_se = np.log(se)  # log-softmax = shifted − log_se
         self.prob = np.divide(e, se, out=e)
-        self.scale = 1.0 / n if self.reduction == "mean" else 1.0
         if self.index_target:
             idx = t.reshape(n)
             with np.errstate(invalid="ignore"):
                 cls = idx.astype(np.int64)
             # Viewed unsigned, a negative index (or NaN's conversion) is ≥ c as well.
             if (cls.view(np.uint64) >= c).any() or (cls != idx).any():
-                bad = idx[(cls != idx) | (cls < 0) | (cls >= c)][0]
-                raise DataError(
-                    f"CrossEntropyLoss got the class index {bad:g}, but with {c} outputs the "
-                    f"classes are the whole numbers 0 to {c - 1}. Check the target column or "
-                    "the number of units of the last layer."
-                )
+                raise self._not_a_class(idx[(cls != idx) | (cls < 0) | (cls >= c)][0], c)
             self.cls = cls
             # Σ −log-softmax at the classes, without forming the whole log-softmax
             total = log_se.sum() - shifted[np.arange(n), cls].sum()
@@ -225,10 +228,20 @@ class CrossEntropyKernel(Kernel):
             total = -(t * logp).sum()
         return np.asarray(total * self.scale, dtype=z.dtype)
 
+    @staticmethod
+    def _not_a_class(value: float, c: int) -> DataError:
+        return DataError(
+            f"CrossEntropyLoss got the class index {value:g}, but with {c} outputs the "
+            f"classes are the whole numbers 0 to {c - 1}. Check the target column or "
+            "the number of units of the last layer.")
+
     # dz = dL · (softmax(z)·Σt − t)/N (one-hot t for class indices),  dt = −dL · log softmax(z)/N
     def backward(self, gy):
         s = self.scale * gy
         if self.index_target:
+            gz = cross_entropy_jit.backward(self.prob, self.cls, s) if self.large_network else None
+            if gz is not None:
+                return (gz.reshape(self.zshape), None)
             gz = self.prob.copy()
             gz[np.arange(len(gz)), self.cls] -= 1.0
             return ((gz * s).reshape(self.zshape), None)
