@@ -187,7 +187,7 @@ def test_compiled_adam_update_read_later_is_that_steps(amsgrad, monkeypatch):
     grad = np.zeros_like(theta)
     opt = make_optimizer("adam", theta, grad, 0.01, amsgrad=amsgrad)
     saved = opt.state_dict()
-    for k in range(3):
+    for _ in range(3):
         grad[...] = rng.normal(size=theta.size)
         before = theta.copy()
         opt.step()

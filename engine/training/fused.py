@@ -2,8 +2,8 @@
 
 The numpy update in `optim.Adam.step` makes about ten passes over memory; this kernel reads
 θ, g, m, v once and writes them back once (the update Δθ itself only when asked: a training
-step that nobody reads it after saves a sixth of the traffic); on millions of parameters it runs in chunks on
-several threads (`engine.core.chunked`).
+step that nobody reads it after saves a sixth of the traffic); on millions of parameters it
+runs in chunks on several threads (`engine.core.chunked`).
 It computes exactly the numpy path's operations in the same order and in theta's dtype (no
 fast-math), so results are bit-identical and the torch-parity tests hold for both paths.
 """
