@@ -91,7 +91,7 @@ def test_random_directions_are_filter_normalised_and_seeded():
     e1, _ = random_directions(p, seed=5)
     assert np.array_equal(d1, e1) and not np.array_equal(d1, d2)
     for e in p.entries:
-        d = d1[e.offset:e.offset + e.size].reshape(e.shape)
+        d = e.view(d1)
         w = p.param_value(e)
         if len(e.shape) >= 2:
             np.testing.assert_allclose(np.linalg.norm(d, axis=1), np.linalg.norm(w, axis=1),

@@ -436,7 +436,7 @@ def _unchanged_state(old: Program, old_spec: GraphSpec, new_spec: GraphSpec) -> 
 
 def _small_parameters(p: Program) -> dict[str, np.ndarray]:
     """Copies of the parameter tensors small enough to show as numbers on the canvas."""
-    return {e.key: p.theta[e.offset:e.offset + e.size].reshape(e.shape).copy()
+    return {e.key: e.view(p.theta).copy()
             for e in p.entries if e.size <= SMALL_PARAMETER}
 
 

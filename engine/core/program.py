@@ -46,11 +46,27 @@ class ParamEntry:
     shape: tuple[int, ...]
     offset: int
     size: int
+    # Stored as the transpose of `shape` (a Dense weight: (in, out) in memory, so that
+    # both of its large matrix products write and read contiguous operands)
+    transposed: bool = False
 
     @property
     def key(self) -> str:
         """State-dict key, e.g. ``"h1.weight"`` (the same key PyTorch export uses)."""
         return f"{self.node}.{self.name}"
+
+    def view(self, flat: np.ndarray) -> np.ndarray:
+        """This tensor's part of a vector laid out as theta (theta, grad, Adam's m…), as
+        a view of shape `shape`."""
+        part = flat[self.offset:self.offset + self.size]
+        return part.reshape(self.shape[::-1]).T if self.transposed else part.reshape(self.shape)
+
+    def position(self, index: int) -> int:
+        """Where number `index` of the tensor (counted row by row in `shape`) sits in theta."""
+        if not self.transposed:
+            return self.offset + index
+        row, col = divmod(index, self.shape[1])
+        return self.offset + col * self.shape[0] + row
 
 
 class Program:
@@ -139,7 +155,8 @@ class Program:
             op = self.ops[i]
             for name, shape in op.param_shapes(self.params[node_id], ins).items():
                 size = numel(shape)
-                entries.append(ParamEntry(node_id, name, tuple(shape), offset, size))
+                entries.append(ParamEntry(node_id, name, tuple(shape), offset, size,
+                                          transposed=name in op.stored_transposed))
                 offset += size
             for name, shape in op.buffer_shapes(self.params[node_id], ins).items():
                 buffers.append((i, name, tuple(shape)))
@@ -172,8 +189,8 @@ class Program:
         for e in entries:
             i = self.index[e.node]
             k = self.kernels[i]
-            k.w[e.name] = self.theta[e.offset:e.offset + e.size].reshape(e.shape)
-            k.g[e.name] = self.grad[e.offset:e.offset + e.size].reshape(e.shape)
+            k.w[e.name] = e.view(self.theta)
+            k.g[e.name] = e.view(self.grad)
             span = spans.setdefault(i, [e.offset, e.offset])
             span[1] = e.offset + e.size
         self._grad_spans: list[np.ndarray | None] = [
@@ -209,8 +226,7 @@ class Program:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of every learnable tensor and buffer, keyed ``node.name``."""
-        out = {e.key: self.theta[e.offset:e.offset + e.size].reshape(e.shape).copy()
-               for e in self.entries}
+        out = {e.key: e.view(self.theta).copy() for e in self.entries}
         out.update({k: v.copy() for k, v in self.buffers.items()})
         return out
 
@@ -220,7 +236,7 @@ class Program:
         With strict=False, keys that are missing or whose shape no longer fits are skipped
         (used to keep the weights of unchanged nodes after an edit).
         """
-        targets = {e.key: self.theta[e.offset:e.offset + e.size].reshape(e.shape)
+        targets = {e.key: e.view(self.theta)
                    for e in self.entries}
         targets.update(self.buffers)
         loaded: list[str] = []
@@ -445,11 +461,26 @@ class Program:
 
     def param_value(self, e: ParamEntry) -> np.ndarray:
         """The live tensor of `e`: a view into `theta` (copy it to keep a value)."""
-        return self.theta[e.offset:e.offset + e.size].reshape(e.shape)
+        return e.view(self.theta)
 
     def param_grad(self, e: ParamEntry) -> np.ndarray:
         """The gradient of `e` from the last backward: a view into `grad`."""
-        return self.grad[e.offset:e.offset + e.size].reshape(e.shape)
+        return e.view(self.grad)
+
+    def row_major(self, flat: np.ndarray) -> np.ndarray:
+        """A copy of a vector laid out as theta with each tensor's numbers row by row in its
+        shape, as files and PyTorch keep them (`from_row_major` is the inverse)."""
+        out = np.empty_like(flat)
+        for e in self.entries:
+            out[e.offset:e.offset + e.size] = e.view(flat).reshape(-1)
+        return out
+
+    def from_row_major(self, flat: np.ndarray) -> np.ndarray:
+        """A copy of a vector with each tensor row by row in its shape, laid out as theta."""
+        out = np.empty_like(flat)
+        for e in self.entries:
+            e.view(out)[...] = flat[e.offset:e.offset + e.size].reshape(e.shape)
+        return out
 
     def first_nonfinite_node(self) -> str | None:
         """The first node (in execution order) whose output holds NaN or Inf, if any."""

@@ -103,8 +103,10 @@ def save_model(path: str | os.PathLike[str], spec: GraphSpec, program: Any,
         opt = trainer.optimizer.state_dict()
         arrays = opt.pop("arrays", {})
         members["optimizer.json"] = _json_bytes(opt)
+        # each tensor's numbers row by row, as PyTorch keeps them (a Dense weight is
+        # transposed in theta: ParamEntry.view)
         members["optimizer.safetensors"] = st.dumps(
-            {k: np.asarray(v) for k, v in arrays.items()})
+            {k: program.row_major(np.asarray(v)) for k, v in arrays.items()})
         state = trainer.state()
         epoch_losses = state.pop("epoch_losses", [])
         batches = trainer.epoch_batches()
@@ -238,7 +240,12 @@ class LoadedModel:
             raise FileFormatError(f"{self.source} was trained on a data set of another size "
                                   f"than the {len(train)} rows given; cannot resume.")
         try:
-            trainer.optimizer.load_state_dict(self.optimizer_state)
+            # saved row by row in each tensor's shape (see save); a size that does not fit
+            # passes through for the optimizer to refuse in words
+            arrays = {k: np.asarray(v) for k, v in self.optimizer_state.get("arrays", {}).items()}
+            trainer.optimizer.load_state_dict({**self.optimizer_state, "arrays": {
+                k: program.from_row_major(v) if v.shape == program.theta.shape else v
+                for k, v in arrays.items()}})
         except GradscapeError as exc:
             raise FileFormatError(f"{self.source}: {exc}") from None
         trainer.load_state(state, batches)

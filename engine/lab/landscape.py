@@ -102,7 +102,7 @@ def random_directions(program: Program, seed: int = 0, bias_mode: str = "zero",
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(2):
-        d = rng.standard_normal(w.size)
+        d = program.from_row_major(rng.standard_normal(w.size))  # each tensor row by row
         scaled = _filter_normalise(program, d, w, bias_mode)
         if bias_mode == "zero" and not np.any(scaled):
             scaled = _filter_normalise(program, d, w, "normalise")
@@ -114,17 +114,16 @@ def _filter_normalise(program: Program, d: np.ndarray, w: np.ndarray,
                       bias_mode: str) -> np.ndarray:
     out = np.zeros_like(d)
     for e in program.entries:
-        sl = slice(e.offset, e.offset + e.size)
         if len(e.shape) >= 2:
             rows = e.shape[0]
-            dd, ww = d[sl].reshape(rows, -1), w[sl].reshape(rows, -1)
+            dd, ww = e.view(d).reshape(rows, -1), e.view(w).reshape(rows, -1)
         elif bias_mode == "normalise":
-            dd, ww = d[sl].reshape(1, -1), w[sl].reshape(1, -1)
+            dd, ww = e.view(d).reshape(1, -1), e.view(w).reshape(1, -1)
         else:
             continue
         dn = np.linalg.norm(dd, axis=1, keepdims=True)
         wn = np.linalg.norm(ww, axis=1, keepdims=True)
-        out[sl] = (dd * (wn / (dn + 1e-10))).reshape(-1)
+        e.view(out)[...] = (dd * (wn / (dn + 1e-10))).reshape(e.shape)
     return out
 
 
@@ -136,7 +135,7 @@ def parameter_direction(program: Program, ref: ParamRef) -> np.ndarray:
             if not 0 <= int(index) < e.size:
                 raise LandscapeError(f"'{key}' has {e.size} numbers; index {index} is outside.")
             d = np.zeros(program.theta.size, dtype=program.dtype)
-            d[e.offset + int(index)] = 1.0
+            d[e.position(int(index))] = 1.0
             return d
     keys = ", ".join(e.key for e in program.entries)
     raise LandscapeError(f"There is no learnable tensor '{key}'; the network has: {keys}.")

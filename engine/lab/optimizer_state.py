@@ -55,10 +55,9 @@ def parameter_state(source: Trainer | Optimizer, program: Program, key: str) -> 
     e = find_entry(program, key)
     if opt.theta is not program.theta:
         raise GradscapeError("This optimizer does not train the given program.")
-    sl = slice(e.offset, e.offset + e.size)
 
     def cut(a: np.ndarray) -> np.ndarray:
-        return a[sl].reshape(e.shape).copy()
+        return e.view(a).copy()
 
     return {
         "key": e.key,

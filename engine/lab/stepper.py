@@ -236,7 +236,7 @@ def describe_update(program: Program, trainer: Trainer, before: tuple[int, np.nd
     plain = (opt.name == "sgd" and not hyper.get("momentum") and not hyper.get("weight_decay"))
     result = UpdateResult(id(p), trainer.step_count, loss, float(opt.lr), opt.name, plain)
     for e in p.entries:
-        old = old_theta[e.offset:e.offset + e.size].reshape(e.shape)
+        old = e.view(old_theta)
         new = p.param_value(e)
         grad = p.param_grad(e)
         delta = new - old

@@ -122,6 +122,8 @@ class OpDef:
     role: ClassVar[str | None] = None  # "input", "target", "parameter", "constant" or None
     is_loss: ClassVar[bool] = False
     learnable: ClassVar[bool] = False  # has learnable tensors
+    # Learnable 2-D tensors kept transposed in theta (Program.entries: ParamEntry.view)
+    stored_transposed: ClassVar[tuple[str, ...]] = ()
     # What the op is, for health checks: outputs of exactly 0 pass no gradient back (ReLU),
     # or outputs near these bounds have a slope near 0 (Sigmoid, Tanh).
     dies_at_zero: ClassVar[bool] = False
