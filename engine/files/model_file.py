@@ -5,7 +5,9 @@ Members (flat names, no folders):
 - ``manifest.json``: format name, version, dtype, seed.
 - ``graph.json``: the graph file (nodes, edges, layout, training block).
 - ``weights.safetensors``: every learnable tensor and buffer, keys ``node.name``.
-- ``optimizer.json`` + ``optimizer.safetensors``: optimizer scalars and state arrays.
+- ``optimizer.json`` + ``optimizer.safetensors``: optimizer scalars and state arrays (flat,
+  each tensor's numbers row by row in its shape, in the order of ``weights``' entries, as
+  PyTorch keeps them; theta itself stores a Dense weight transposed).
 - ``trainer.json`` + ``trainer.safetensors``: effective training settings, counters,
   RNG states, the current epoch's batch order, per-step losses.
 - ``preprocessing.json``: data set name, task, class names, CSV column choice and
