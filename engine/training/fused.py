@@ -83,7 +83,7 @@ def adam_step(theta: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
     return True
 
 
-def adam_delta(m: np.ndarray, v: np.ndarray, delta: np.ndarray, *, bc2_sqrt: float,
+def adam_delta(m: np.ndarray, *, v: np.ndarray, delta: np.ndarray, bc2_sqrt: float,
                eps: float, step_size: float) -> None:
     """delta ← m / (√v / bc2_sqrt + ε) · (−step_size): the update of an Adam step without
     decoupled decay, from the m and v (v̂ for AMSGrad) it left, bit for bit as the step

@@ -342,7 +342,8 @@ class Adam(Optimizer):
                            bc2_sqrt=bc2_sqrt, l2=self._l2(), decay=decay,
                            amsgrad=self.amsgrad, write_delta=bool(decay)):
             if not decay:
-                self._pending_update = {"bc2_sqrt": bc2_sqrt, "eps": self.eps,
+                self._pending_update = {"v": self._v_max if self.amsgrad else self._v,
+                                        "bc2_sqrt": bc2_sqrt, "eps": self.eps,
                                         "step_size": step_size}
             return
         g, delta, tmp, m, v = (self._weight_decayed_grad(self._l2()), self._delta,
@@ -368,15 +369,14 @@ class Adam(Optimizer):
             delta += tmp
         self.theta += delta
 
-    _pending_update: dict[str, float] | None = None
+    _pending_update: dict[str, Any] | None = None  # what `last_update` needs of the step
 
     @property
     def last_update(self) -> np.ndarray:
         """Δθ applied by the last step (a reused buffer: copy it to keep it)."""
         pending, self._pending_update = self._pending_update, None
         if pending is not None:
-            fused.adam_delta(self._m, self._v_max if self.amsgrad else self._v, self._delta,
-                             **pending)
+            fused.adam_delta(self._m, delta=self._delta, **pending)
         return self._delta
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
