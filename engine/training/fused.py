@@ -86,8 +86,8 @@ def adam_step(theta: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
 def adam_delta(m: np.ndarray, *, v: np.ndarray, delta: np.ndarray, bc2_sqrt: float,
                eps: float, step_size: float) -> None:
     """delta ← m / (√v / bc2_sqrt + ε) · (−step_size): the update of an Adam step without
-    decoupled decay, from the m and v (v̂ for AMSGrad) it left, bit for bit as the step
-    computed it (compiled or numpy)."""
+    decoupled decay, from the m and v (v̂ for AMSGrad) it left, bit for bit as the compiled
+    step computed it (the numpy step computes its update here too)."""
     f = m.dtype.type
     kernel = jit.kernel(_build_adam_delta) if jit.worth_it(m.size) else None
     if kernel is not None:

@@ -359,12 +359,9 @@ class Adam(Optimizer):
         if self.amsgrad:
             np.maximum(self._v_max, v, out=self._v_max)
             v = self._v_max
-        np.sqrt(v, out=tmp)  # g (possibly in tmp) is no longer needed
-        tmp /= bc2_sqrt
-        tmp += self.eps
-        np.divide(m, tmp, out=delta)
-        delta *= -step_size
-        if decay:
+        fused.adam_delta(m, v=v, delta=delta, bc2_sqrt=bc2_sqrt, eps=self.eps,
+                         step_size=step_size)
+        if decay:  # g (possibly in tmp) is no longer needed
             np.multiply(self.theta, decay, out=tmp)
             delta += tmp
         self.theta += delta
