@@ -23,6 +23,7 @@ from engine.errors import (
 )
 from engine.files import model_file as mf
 from engine.files import safetensors_io as st
+from engine.training import trainer as trainer_module
 from engine.training.trainer import TrainConfig, Trainer
 from tests.hostile import csv_model, members, with_member
 
@@ -252,6 +253,50 @@ def test_weights_beyond_a_sane_size_are_divergence():
     with pytest.raises(TrainingDiverged, match="reached .* beyond any sensible size"):
         t.step()
     assert np.array_equal(t.program.theta, before)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan, "large negative"])
+def test_a_weight_the_step_left_non_finite_or_too_large_is_divergence(monkeypatch, bad):
+    # with no size limit at all, a non-finite weight is still caught
+    monkeypatch.setattr(trainer_module, "WEIGHT_LIMIT",
+                        1e6 if bad == "large negative" else float("inf"))
+    t = _spirals_trainer()
+    t.step()
+    before = t.program.theta.copy()
+    entry = t.program.entries[2]
+    step = t.optimizer.step
+
+    def step_that_breaks_a_weight():
+        step()
+        t.program.theta[entry.offset + 3] = -1e9 if bad == "large negative" else bad
+
+    monkeypatch.setattr(t.optimizer, "step", step_that_breaks_a_weight)
+    with pytest.raises(TrainingDiverged, match=f"a weight of node '{entry.node}'") as info:
+        t.step()
+    assert info.value.node == entry.node
+    assert np.array_equal(t.program.theta, before)
+
+
+def test_a_non_finite_gradient_stops_before_the_step(monkeypatch):
+    t = _spirals_trainer()
+    t.step()
+    t.step()  # the finite check's buffer is reused from step to step
+    before = t.program.theta.copy()
+    moments = {k: v.copy() for k, v in t.optimizer.state_arrays().items()}
+    backward = t.program.backward
+
+    def backward_with_a_nan():
+        backward()
+        t.program.grad[t.program.entries[0].offset + 1] = np.nan
+
+    monkeypatch.setattr(t.program, "backward", backward_with_a_nan)
+    with pytest.raises(TrainingDiverged, match="the gradient became NaN or infinite") as info:
+        t.step()
+    assert info.value.node == t.program.entries[0].node
+    assert np.array_equal(t.program.theta, before)
+    assert t.optimizer.t == 2
+    for k, v in t.optimizer.state_arrays().items():
+        assert np.array_equal(v, moments[k])
 
 
 def test_healthy_training_with_a_noisy_near_zero_loss_is_not_divergence():
